@@ -1,0 +1,3 @@
+//! The emerge harness: task suite, training stream, evaluation and CLI glue.
+
+pub mod cmd_tasks;
