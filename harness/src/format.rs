@@ -1,0 +1,81 @@
+//! The one text format shared by every task.
+//!
+//! ```text
+//! direct: <query> A:<answer>\n
+//! cot:    <query> T:<trace> A:<answer>\n
+//! ```
+//! Direct prompts end with the answer cue, chain-of-thought prompts with
+//! the think cue; the answer is whatever follows the last answer cue. The
+//! cues are short because the quick preset fits 3-digit addition with its
+//! scratchpad into 96 tokens. No task ever puts a cue inside a query or a
+//! trace (checked by the property tests).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub const ANSWER_CUE: &str = " A:";
+pub const THINK_CUE: &str = " T:";
+/// Ends every example.
+pub const END: char = '\n';
+
+/// How a model is asked to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Direct,
+    Cot,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Direct, Mode::Cot];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Cot => "cot",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "direct" => Ok(Mode::Direct),
+            "cot" => Ok(Mode::Cot),
+            _ => Err(format!("unknown mode `{s}` (expected direct or cot)")),
+        }
+    }
+}
+
+/// The prompt of a query in a mode: the query followed by the mode's cue.
+pub fn prompt(query: &str, mode: Mode) -> String {
+    match mode {
+        Mode::Direct => format!("{query}{ANSWER_CUE}"),
+        Mode::Cot => format!("{query}{THINK_CUE}"),
+    }
+}
+
+/// What a perfect model writes after the prompt, including the end newline.
+pub fn completion(trace: &str, answer: &str, mode: Mode) -> String {
+    match mode {
+        Mode::Direct => format!("{answer}{END}"),
+        Mode::Cot => format!("{trace}{ANSWER_CUE}{answer}{END}"),
+    }
+}
+
+/// Length in characters (= tokens) of a whole example in a mode.
+pub fn example_len(query: &str, trace: &str, answer: &str, mode: Mode) -> usize {
+    match mode {
+        Mode::Direct => query.len() + ANSWER_CUE.len() + answer.len() + 1,
+        Mode::Cot => {
+            query.len() + THINK_CUE.len() + trace.len() + ANSWER_CUE.len() + answer.len() + 1
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Difficulty parameters of every task, as the sweep config spells them.
+//!
+//! Each struct is a TOML table (`deny_unknown_fields`, missing keys take the
+//! defaults); [`TaskConfig::validate`] names the task, key and value of
+//! anything out of range before a generator is built.
+
+use super::{Task, TaskError, TASK_NAMES};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// `add`: a + b with both operands `digits` long (a set: one is drawn per item).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddParams {
+    pub digits: Vec<u32>,
+}
+
+impl Default for AddParams {
+    fn default() -> Self {
+        AddParams { digits: vec![3] }
+    }
+}
+
+/// `mul`: a × b with `a_digits` and `b_digits` long operands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MulParams {
+    pub a_digits: Vec<u32>,
+    pub b_digits: Vec<u32>,
+}
+
+impl Default for MulParams {
+    fn default() -> Self {
+        MulParams {
+            a_digits: vec![2],
+            b_digits: vec![2],
+        }
+    }
+}
+
+/// `sort`: lists of `k` numbers from 0–99.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SortParams {
+    pub k: Vec<u32>,
+}
+
+impl Default for SortParams {
+    fn default() -> Self {
+        SortParams { k: vec![5] }
+    }
+}
+
+/// `word` and `word_ood`: templated problems of `steps` steps (2–4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WordParams {
+    pub steps: Vec<u32>,
+}
+
+impl Default for WordParams {
+    fn default() -> Self {
+        WordParams {
+            steps: vec![2, 3, 4],
+        }
+    }
+}
+
+/// `modp`: (a op b) mod `modulus` for op in `ops` (`+`, `-`, `*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModpParams {
+    pub ops: Vec<String>,
+    pub modulus: u32,
+}
+
+impl Default for ModpParams {
+    fn default() -> Self {
+        ModpParams {
+            ops: vec!["+".into(), "-".into(), "*".into()],
+            modulus: 97,
+        }
+    }
+}
+
+/// `icl`: rule families (`affine`: y = (a·x + b) mod 10 per digit,
+/// `subst`: a letter substitution over a–h) and the query length `len`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IclParams {
+    pub rules: Vec<String>,
+    pub len: u32,
+}
+
+impl Default for IclParams {
+    fn default() -> Self {
+        IclParams {
+            rules: vec!["affine".into(), "subst".into()],
+            len: 3,
+        }
+    }
+}
+
+/// `hop`: a world of `people` with `relations` relation kinds, built from
+/// `world_seed` (not the run seed, so training and evaluation always agree);
+/// `two_hop_fraction` of training items are two-hop questions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HopParams {
+    pub people: u32,
+    pub relations: u32,
+    pub two_hop_fraction: f64,
+    pub world_seed: u64,
+}
+
+impl Default for HopParams {
+    fn default() -> Self {
+        HopParams {
+            people: 30,
+            relations: 3,
+            two_hop_fraction: 0.5,
+            world_seed: 0,
+        }
+    }
+}
+
+/// A task name with its parameters. Serializes as the bare parameter table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TaskConfig {
+    Add(AddParams),
+    Mul(MulParams),
+    Sort(SortParams),
+    Word(WordParams),
+    WordOod(WordParams),
+    Modp(ModpParams),
+    Icl(IclParams),
+    Hop(HopParams),
+}
+
+impl TaskConfig {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskConfig::Add(_) => "add",
+            TaskConfig::Mul(_) => "mul",
+            TaskConfig::Sort(_) => "sort",
+            TaskConfig::Word(_) => "word",
+            TaskConfig::WordOod(_) => "word_ood",
+            TaskConfig::Modp(_) => "modp",
+            TaskConfig::Icl(_) => "icl",
+            TaskConfig::Hop(_) => "hop",
+        }
+    }
+
+    pub fn default_for(name: &str) -> Result<TaskConfig, TaskError> {
+        Ok(match name {
+            "add" => TaskConfig::Add(Default::default()),
+            "mul" => TaskConfig::Mul(Default::default()),
+            "sort" => TaskConfig::Sort(Default::default()),
+            "word" => TaskConfig::Word(Default::default()),
+            "word_ood" => TaskConfig::WordOod(Default::default()),
+            "modp" => TaskConfig::Modp(Default::default()),
+            "icl" => TaskConfig::Icl(Default::default()),
+            "hop" => TaskConfig::Hop(Default::default()),
+            _ => return Err(TaskError::UnknownTask { name: name.into() }),
+        })
+    }
+
+    /// Read the parameter table of task `name` from any serde source (a
+    /// `toml::Value`, JSON, ...). Unknown keys and wrong types are errors
+    /// naming the task; call [`TaskConfig::validate`] (or `build`) after.
+    pub fn from_named<'de, D: Deserializer<'de>>(
+        name: &str,
+        table: D,
+    ) -> Result<TaskConfig, TaskError> {
+        let bad = |e: D::Error| TaskError::Params {
+            task: name.into(),
+            message: e.to_string(),
+        };
+        Ok(match name {
+            "add" => TaskConfig::Add(AddParams::deserialize(table).map_err(bad)?),
+            "mul" => TaskConfig::Mul(MulParams::deserialize(table).map_err(bad)?),
+            "sort" => TaskConfig::Sort(SortParams::deserialize(table).map_err(bad)?),
+            "word" => TaskConfig::Word(WordParams::deserialize(table).map_err(bad)?),
+            "word_ood" => TaskConfig::WordOod(WordParams::deserialize(table).map_err(bad)?),
+            "modp" => TaskConfig::Modp(ModpParams::deserialize(table).map_err(bad)?),
+            "icl" => TaskConfig::Icl(IclParams::deserialize(table).map_err(bad)?),
+            "hop" => TaskConfig::Hop(HopParams::deserialize(table).map_err(bad)?),
+            _ => return Err(TaskError::UnknownTask { name: name.into() }),
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), TaskError> {
+        let task = self.name();
+        match self {
+            TaskConfig::Add(p) => set_in(task, "digits", &p.digits, 1, 15),
+            TaskConfig::Mul(p) => {
+                set_in(task, "a_digits", &p.a_digits, 1, 9)?;
+                set_in(task, "b_digits", &p.b_digits, 1, 9)
+            }
+            TaskConfig::Sort(p) => set_in(task, "k", &p.k, 2, 20),
+            TaskConfig::Word(p) | TaskConfig::WordOod(p) => set_in(task, "steps", &p.steps, 2, 4),
+            TaskConfig::Modp(p) => {
+                if !(2..=1000).contains(&p.modulus) {
+                    return Err(bad(task, "modulus", p.modulus, "must be in 2..=1000"));
+                }
+                names_in(task, "ops", &p.ops, &["+", "-", "*"])
+            }
+            TaskConfig::Icl(p) => {
+                if !(1..=8).contains(&p.len) {
+                    return Err(bad(task, "len", p.len, "must be in 1..=8"));
+                }
+                names_in(task, "rules", &p.rules, &["affine", "subst"])
+            }
+            TaskConfig::Hop(p) => {
+                if !(4..=500).contains(&p.people) {
+                    return Err(bad(task, "people", p.people, "must be in 4..=500"));
+                }
+                if !(1..=4).contains(&p.relations) {
+                    return Err(bad(task, "relations", p.relations, "must be in 1..=4"));
+                }
+                if !(0.0..=1.0).contains(&p.two_hop_fraction) {
+                    return Err(bad(
+                        task,
+                        "two_hop_fraction",
+                        p.two_hop_fraction,
+                        "must be in 0..=1",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Validate and build the generator.
+    pub fn build(&self) -> Result<Box<dyn Task>, TaskError> {
+        self.validate()?;
+        Ok(match self {
+            TaskConfig::Add(p) => Box::new(super::add::Add::new(p.clone())),
+            TaskConfig::Mul(p) => Box::new(super::mul::Mul::new(p.clone())),
+            TaskConfig::Sort(p) => Box::new(super::sort::Sort::new(p.clone())),
+            TaskConfig::Word(p) => Box::new(super::word::Word::new(p.clone())),
+            TaskConfig::WordOod(p) => Box::new(super::word_ood::WordOod::new(p.clone())),
+            TaskConfig::Modp(p) => Box::new(super::modp::Modp::new(p.clone())),
+            TaskConfig::Icl(p) => Box::new(super::icl::Icl::new(p.clone())),
+            TaskConfig::Hop(p) => Box::new(super::hop::Hop::new(p.clone())),
+        })
+    }
+
+    /// Position of the task in [`TASK_NAMES`] (a canonical order).
+    pub fn order(&self) -> usize {
+        TASK_NAMES.iter().position(|n| *n == self.name()).unwrap_or(usize::MAX)
+    }
+}
+
+fn bad(task: &str, key: &str, value: impl std::fmt::Debug, why: &str) -> TaskError {
+    TaskError::BadParam {
+        task: task.into(),
+        key: key.into(),
+        value: format!("{value:?}"),
+        why: why.into(),
+    }
+}
+
+/// A non-empty set of distinct values within lo..=hi.
+fn set_in(task: &str, key: &str, xs: &[u32], lo: u32, hi: u32) -> Result<(), TaskError> {
+    if xs.is_empty() {
+        return Err(bad(task, key, xs, "must list at least one value"));
+    }
+    for (i, x) in xs.iter().enumerate() {
+        if !(lo..=hi).contains(x) {
+            return Err(bad(task, key, x, &format!("must be in {lo}..={hi}")));
+        }
+        if xs[..i].contains(x) {
+            return Err(bad(task, key, x, "is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// A non-empty set of distinct names from `allowed`.
+fn names_in(task: &str, key: &str, xs: &[String], allowed: &[&str]) -> Result<(), TaskError> {
+    if xs.is_empty() {
+        return Err(bad(task, key, xs, "must list at least one value"));
+    }
+    for (i, x) in xs.iter().enumerate() {
+        if !allowed.contains(&x.as_str()) {
+            return Err(bad(
+                task,
+                key,
+                x,
+                &format!("must be one of {}", allowed.join(", ")),
+            ));
+        }
+        if xs[..i].contains(x) {
+            return Err(bad(task, key, x, "is listed twice"));
+        }
+    }
+    Ok(())
+}

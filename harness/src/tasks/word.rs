@@ -1,0 +1,370 @@
+//! `word`: GSM8K-style templated word problems of 2–4 steps, one equation
+//! per step: `Ava uses 3 eggs a day. How many dozen eggs in 4 weeks? T:3*7=21,21*4=84,84/12=7 A:7`.
+//!
+//! The content key is the template and its numbers, not the names: a test
+//! problem is numerically new, and `word_ood` asks the same test problems
+//! with names and nouns that training never contains.
+
+use super::util::{equation, normalize_uint, num, pick};
+use super::{Item, Split, Task, WordParams};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::OnceLock;
+
+pub const TRAIN_NAMES: [&str; 20] = [
+    "Ava", "Ben", "Cleo", "Dan", "Eve", "Finn", "Gus", "Hana", "Ivy", "Jack", "Kim", "Leo", "Mia",
+    "Nora", "Omar", "Pia", "Raj", "Sam", "Tara", "Uma",
+];
+pub const TRAIN_NOUNS: [&str; 10] = [
+    "apples", "eggs", "pens", "cards", "books", "shells", "stamps", "cookies", "marbles", "coins",
+];
+pub const OOD_NAMES: [&str; 10] = [
+    "Wren", "Xena", "Yuri", "Zane", "Bjorn", "Quincy", "Odette", "Ingrid", "Vlad", "Kofi",
+];
+pub const OOD_NOUNS: [&str; 6] = ["plums", "bolts", "tiles", "gems", "kites", "figs"];
+
+/// A problem template. In `text`, `{A}` `{B}` `{C}` are distinct names,
+/// `{n}` the noun and `{0}`.. the values; in `steps`, `{k}` is a value and
+/// `[k]` the result of step k.
+pub struct Template {
+    pub id: &'static str,
+    pub text: &'static str,
+    pub ranges: &'static [(u64, u64)],
+    pub steps: &'static [&'static str],
+    /// Step results, or `None` when the values make no sensible problem.
+    pub solve: fn(&[u64]) -> Option<Vec<u64>>,
+}
+
+impl Template {
+    fn n_steps(&self) -> u32 {
+        self.steps.len() as u32
+    }
+}
+
+pub const TEMPLATES: [Template; 7] = [
+    Template {
+        id: "t1",
+        text: "{A} uses {0} {n} a day. How many dozen {n} in {1} weeks?",
+        ranges: &[(1, 20), (1, 12)],
+        steps: &["{0}*7", "[0]*{1}", "[1]/12"],
+        solve: |v| {
+            let y = v[0] * 7 * v[1];
+            (y % 12 == 0).then(|| vec![v[0] * 7, y, y / 12])
+        },
+    },
+    Template {
+        id: "t2",
+        text: "{A} has {0} boxes of {1} {n} and gives away {2}. How many {n} are left?",
+        ranges: &[(2, 9), (2, 12), (1, 30)],
+        steps: &["{0}*{1}", "[0]-{2}"],
+        solve: |v| {
+            let x = v[0] * v[1];
+            (v[2] < x).then(|| vec![x, x - v[2]])
+        },
+    },
+    Template {
+        id: "t3",
+        text: "{A} buys {0} {n} at {1} dollars each and pays with {2} dollars. How much change?",
+        ranges: &[(2, 9), (2, 9), (10, 100)],
+        steps: &["{0}*{1}", "{2}-[0]"],
+        solve: |v| {
+            let x = v[0] * v[1];
+            (v[2] > x && v[2] % 10 == 0).then(|| vec![x, v[2] - x])
+        },
+    },
+    Template {
+        id: "t4",
+        text: "{A} has {0} {n}. {B} has {1} more than {A}. {C} has twice as many as {B}. How many {n} in all?",
+        ranges: &[(2, 30), (1, 20)],
+        steps: &["{0}+{1}", "[0]*2", "{0}+[0]+[1]"],
+        solve: |v| {
+            let x = v[0] + v[1];
+            Some(vec![x, x * 2, v[0] + x + x * 2])
+        },
+    },
+    Template {
+        id: "t5",
+        text: "{A} has {0} {n} and buys {1} packs of {2}, then gives {3} to {B}. How many {n} are left?",
+        ranges: &[(1, 20), (2, 9), (2, 12), (1, 30)],
+        steps: &["{1}*{2}", "{0}+[0]", "[1]-{3}"],
+        solve: |v| {
+            let x = v[1] * v[2];
+            let y = v[0] + x;
+            (v[3] < y).then(|| vec![x, y, y - v[3]])
+        },
+    },
+    Template {
+        id: "t6",
+        text: "{A} picks {0} {n} a day for {1} days and {2} a day for {3} days, then splits them evenly with {B}. How many does each get?",
+        ranges: &[(2, 9), (2, 7), (2, 9), (2, 7)],
+        steps: &["{0}*{1}", "{2}*{3}", "[0]+[1]", "[2]/2"],
+        solve: |v| {
+            let (x, y) = (v[0] * v[1], v[2] * v[3]);
+            ((x + y) % 2 == 0).then(|| vec![x, y, x + y, (x + y) / 2])
+        },
+    },
+    Template {
+        id: "t7",
+        text: "{A} sells {0} {n} on Monday and twice as many on Tuesday at {1} dollars each, then spends {2} dollars. How many dollars are left?",
+        ranges: &[(2, 15), (2, 9), (1, 40)],
+        steps: &["{0}*2", "{0}+[0]", "[1]*{1}", "[2]-{2}"],
+        solve: |v| {
+            let m = 3 * v[0] * v[1];
+            (v[2] < m).then(|| vec![2 * v[0], 3 * v[0], m, m - v[2]])
+        },
+    },
+];
+
+fn template(id: &str) -> Option<&'static Template> {
+    TEMPLATES.iter().find(|t| t.id == id)
+}
+
+/// Substitute `{k}` (values) and `[k]` (step results) into a step pattern.
+fn fill(pattern: &str, vals: &[u64], results: &[u64]) -> String {
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' | '[' => {
+                let k: String = chars.by_ref().take_while(|c| c.is_ascii_digit()).collect();
+                let k: usize = k.parse().expect("template patterns are well formed");
+                out += &if c == '{' { vals[k] } else { results[k] }.to_string();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn render_text(t: &Template, names: [&str; 3], noun: &str, vals: &[u64]) -> String {
+    let mut s = t
+        .text
+        .replace("{A}", names[0])
+        .replace("{B}", names[1])
+        .replace("{C}", names[2])
+        .replace("{n}", noun);
+    for (k, v) in vals.iter().enumerate() {
+        s = s.replace(&format!("{{{k}}}"), &v.to_string());
+    }
+    s
+}
+
+fn trace(t: &Template, vals: &[u64], results: &[u64]) -> String {
+    t.steps
+        .iter()
+        .zip(results)
+        .map(|(pat, r)| format!("{}={r}", fill(pat, vals, results)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Longest digit count of each value and step result over a template's
+/// whole value space (computed once; the spaces are small).
+fn widths(t: &Template) -> &'static (Vec<u64>, Vec<u64>) {
+    static CACHE: OnceLock<Vec<(Vec<u64>, Vec<u64>)>> = OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        TEMPLATES
+            .iter()
+            .map(|t| {
+                let mut vmax = vec![0u64; t.ranges.len()];
+                let mut rmax = vec![0u64; t.steps.len()];
+                let mut vals: Vec<u64> = t.ranges.iter().map(|r| r.0).collect();
+                loop {
+                    if let Some(rs) = (t.solve)(&vals) {
+                        for (m, v) in vmax.iter_mut().zip(&vals) {
+                            *m = (*m).max(*v);
+                        }
+                        for (m, r) in rmax.iter_mut().zip(&rs) {
+                            *m = (*m).max(*r);
+                        }
+                    }
+                    let mut k = 0;
+                    loop {
+                        if k == vals.len() {
+                            return (vmax, rmax);
+                        }
+                        if vals[k] < t.ranges[k].1 {
+                            vals[k] += 1;
+                            break;
+                        }
+                        vals[k] = t.ranges[k].0;
+                        k += 1;
+                    }
+                }
+            })
+            .collect()
+    });
+    let i = TEMPLATES
+        .iter()
+        .position(|u| std::ptr::eq(u, t))
+        .expect("a template of the table");
+    &all[i]
+}
+
+/// The generator behind `word` and `word_ood`: templates of the requested
+/// step counts, filled from one list of names and one of nouns.
+pub struct WordGen {
+    pub task: &'static str,
+    pub params: WordParams,
+    pub names: &'static [&'static str],
+    pub nouns: &'static [&'static str],
+}
+
+impl WordGen {
+    fn templates(&self) -> Vec<&'static Template> {
+        TEMPLATES
+            .iter()
+            .filter(|t| self.params.steps.contains(&t.n_steps()))
+            .collect()
+    }
+
+    pub fn candidate(&self, rng: &mut ChaCha8Rng) -> Item {
+        let ts = self.templates();
+        let t = *pick(rng, &ts);
+        // Every template has solvable values at a density above 1/20.
+        let (vals, results) = loop {
+            let vals: Vec<u64> = t
+                .ranges
+                .iter()
+                .map(|&(lo, hi)| rng.gen_range(lo..=hi))
+                .collect();
+            if let Some(rs) = (t.solve)(&vals) {
+                break (vals, rs);
+            }
+        };
+        let mut names = [""; 3];
+        for k in 0..3 {
+            names[k] = loop {
+                let n = *pick(rng, self.names);
+                if !names[..k].contains(&n) {
+                    break n;
+                }
+            };
+        }
+        let noun = *pick(rng, self.nouns);
+        let key = format!(
+            "{}:{}",
+            t.id,
+            vals.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        );
+        Item::new(
+            self.task,
+            key,
+            render_text(t, names, noun, &vals),
+            trace(t, &vals, &results),
+            results.last().expect("templates have steps").to_string(),
+        )
+    }
+
+    /// Every number in the trace must be a value of the query or an earlier
+    /// result, every equation must hold, and the key's values must solve
+    /// to the same chain.
+    pub fn check(&self, item: &Item) -> Result<(), String> {
+        let (id, vals) = item.key.split_once(':').ok_or("key lacks `:`")?;
+        let t = template(id).ok_or("unknown template")?;
+        let vals: Vec<u64> = vals.split(',').map(num).collect::<Result<_, _>>()?;
+        let results = (t.solve)(&vals).ok_or("key values do not solve")?;
+        let query_nums: Vec<u64> = item
+            .query
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(num)
+            .collect::<Result<_, _>>()?;
+        let mut known = query_nums.clone();
+        known.extend([7, 12, 2]);
+        let steps: Vec<&str> = item.trace.split(',').collect();
+        if steps.len() != t.steps.len() {
+            return Err("wrong number of steps".into());
+        }
+        for (step, want) in steps.iter().zip(&results) {
+            let (lhs, rhs) = equation(step)?;
+            let op = ['+', '-', '*', '/']
+                .into_iter()
+                .find(|&o| lhs.contains(o))
+                .ok_or("step has no operator")?;
+            let terms: Vec<u64> = lhs.split(op).map(num).collect::<Result<_, _>>()?;
+            if let Some(t) = terms.iter().find(|t| !known.contains(t)) {
+                return Err(format!("step `{step}` uses {t}, which nothing before gives"));
+            }
+            let mut acc = terms[0];
+            for &x in &terms[1..] {
+                acc = match op {
+                    '+' => acc + x,
+                    '-' => acc.checked_sub(x).ok_or("negative result")?,
+                    '*' => acc * x,
+                    _ if x != 0 && acc % x == 0 => acc / x,
+                    _ => return Err(format!("step `{step}` does not divide evenly")),
+                };
+            }
+            let r = num(rhs)?;
+            if acc != r || r != *want {
+                return Err(format!("step `{step}` is wrong"));
+            }
+            known.push(r);
+        }
+        if results.last().map(u64::to_string).as_deref() != Some(item.answer.as_str()) {
+            return Err(format!("trace does not reach the answer {}", item.answer));
+        }
+        Ok(())
+    }
+
+    pub fn max_len(&self) -> usize {
+        let name = self.names.iter().map(|n| n.len()).max().unwrap_or(0);
+        let noun = self.nouns.iter().map(|n| n.len()).max().unwrap_or(0);
+        let long = "x".repeat(name);
+        self.templates()
+            .into_iter()
+            .map(|t| {
+                let (vmax, rmax) = widths(t);
+                let q = render_text(t, [&long, &long, &long], &"x".repeat(noun), vmax);
+                let tr = trace(t, vmax, rmax);
+                let ans = rmax.last().expect("steps").to_string();
+                crate::format::example_len(&q, &tr, &ans, crate::format::Mode::Cot)
+            })
+            .max()
+            .expect("validated: some template has the requested steps")
+    }
+}
+
+pub struct Word {
+    gen: WordGen,
+}
+
+impl Word {
+    pub fn new(params: WordParams) -> Word {
+        Word {
+            gen: WordGen {
+                task: "word",
+                params,
+                names: &TRAIN_NAMES,
+                nouns: &TRAIN_NOUNS,
+            },
+        }
+    }
+}
+
+impl Task for Word {
+    fn name(&self) -> &'static str {
+        "word"
+    }
+
+    fn params(&self) -> String {
+        format!("steps={:?}", self.gen.params.steps)
+    }
+
+    fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, _: Option<&Item>) -> Item {
+        self.gen.candidate(rng)
+    }
+
+    fn check(&self, item: &Item) -> Result<(), String> {
+        self.gen.check(item)
+    }
+
+    fn normalize(&self, raw: &str) -> Option<String> {
+        normalize_uint(raw)
+    }
+
+    fn max_len(&self) -> usize {
+        self.gen.max_len()
+    }
+}
