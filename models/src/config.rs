@@ -1,0 +1,163 @@
+//! Model shape, its validation, and the exact parameter and FLOP counts.
+
+use serde::{Deserialize, Serialize};
+
+/// Shape of one GPT in the family. `d_ff` is usually `4 * d_model`
+/// (see [`ModelConfig::new`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub vocab: usize,
+    pub context: usize,
+    pub n_layer: usize,
+    pub d_model: usize,
+    pub n_head: usize,
+    pub d_ff: usize,
+}
+
+/// An invalid [`ModelConfig`]: names the field and the offending value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid model config: {field} = {value}: {reason}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub value: usize,
+    pub reason: String,
+}
+
+impl ModelConfig {
+    /// A config with the GPT-2 default `d_ff = 4 * d_model`.
+    pub fn new(
+        vocab: usize,
+        context: usize,
+        n_layer: usize,
+        d_model: usize,
+        n_head: usize,
+    ) -> Self {
+        Self {
+            vocab,
+            context,
+            n_layer,
+            d_model,
+            n_head,
+            d_ff: 4 * d_model,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fields = [
+            ("vocab", self.vocab),
+            ("context", self.context),
+            ("n_layer", self.n_layer),
+            ("d_model", self.d_model),
+            ("n_head", self.n_head),
+            ("d_ff", self.d_ff),
+        ];
+        for (field, value) in fields {
+            if value == 0 {
+                return Err(ConfigError {
+                    field,
+                    value,
+                    reason: "must be positive".into(),
+                });
+            }
+        }
+        if !self.d_model.is_multiple_of(self.n_head) {
+            return Err(ConfigError {
+                field: "n_head",
+                value: self.n_head,
+                reason: format!("must divide d_model = {}", self.d_model),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_head
+    }
+
+    /// Parameters in one transformer block: two layer norms (weight and bias),
+    /// the fused QKV and output projections, and the two MLP linears, all with biases.
+    fn params_per_block(&self) -> usize {
+        let d = self.d_model;
+        let f = self.d_ff;
+        let norms = 2 * (2 * d);
+        let attn = (3 * d * d + 3 * d) + (d * d + d);
+        let mlp = (f * d + f) + (d * f + d);
+        norms + attn + mlp
+    }
+
+    /// Every trainable scalar. The output head is tied to the token embedding,
+    /// so it is counted once, inside `vocab * d_model`.
+    pub fn params(&self) -> usize {
+        self.embedding_params() + self.params_non_embedding()
+    }
+
+    /// Token and position embeddings.
+    pub fn embedding_params(&self) -> usize {
+        (self.vocab + self.context) * self.d_model
+    }
+
+    /// Kaplan et al.'s N: everything except the token and position embeddings
+    /// (blocks plus the final layer norm).
+    pub fn params_non_embedding(&self) -> usize {
+        self.n_layer * self.params_per_block() + 2 * self.d_model
+    }
+
+    /// Training FLOPs per token (forward + backward), the convention of
+    /// `../shared/peers/RESULTS.md`:
+    ///
+    /// `6 * (N + vocab * d_model) + 12 * n_layer * context * d_model`
+    ///
+    /// `6 * N_matmul` counts every weight once in a multiply-add forward (2) and
+    /// twice backward (4); `N_matmul` is the non-embedding count plus the tied
+    /// output head, which is a real matmul. The attention term is `QK^T` and
+    /// `AV` at full context (not causally halved): `2 * 2 * T * d` per layer
+    /// forward, times 3 for forward plus backward.
+    pub fn flops_per_token(&self) -> u64 {
+        let n_matmul = (self.params_non_embedding() + self.vocab * self.d_model) as u64;
+        let attn = (self.n_layer * self.context * self.d_model) as u64;
+        6 * n_matmul + 12 * attn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_match_the_peer_table() {
+        // ../shared/peers/RESULTS.md, V = 32, T = 64.
+        let cases = [
+            ((1, 32, 2), 15_840, 12_768),
+            ((2, 64, 2), 106_240, 100_096),
+            ((4, 128, 4), 805_632, 793_344),
+            ((8, 384, 8), 14_233_344, 14_196_480),
+        ];
+        for ((l, d, h), total, non_emb) in cases {
+            let c = ModelConfig::new(32, 64, l, d, h);
+            assert_eq!(c.params(), total, "{l},{d},{h}");
+            assert_eq!(c.params_non_embedding(), non_emb, "{l},{d},{h}");
+        }
+    }
+
+    #[test]
+    fn invalid_configs_name_the_field() {
+        let mut c = ModelConfig::new(32, 64, 2, 64, 3);
+        let e = c.validate().unwrap_err();
+        assert_eq!(e.field, "n_head");
+        assert!(e.to_string().contains("n_head = 3"), "{e}");
+        c.n_head = 4;
+        c.validate().unwrap();
+        c.context = 0;
+        assert_eq!(c.validate().unwrap_err().field, "context");
+        c.context = 8;
+        c.d_ff = 0;
+        assert_eq!(c.validate().unwrap_err().field, "d_ff");
+    }
+
+    #[test]
+    fn flops_formula() {
+        let c = ModelConfig::new(32, 64, 1, 32, 2);
+        assert_eq!(c.flops_per_token(), 6 * (12_768 + 32 * 32) + 12 * 64 * 32);
+    }
+}

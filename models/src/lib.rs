@@ -1,0 +1,47 @@
+//! The emerge GPT family: model shapes and exact counts ([`config`]), the
+//! model and its forward pass ([`model`]), training ([`train`], [`optim`]),
+//! checkpoints ([`checkpoint`]) and inference ([`generate`]).
+//!
+//! This crate knows nothing about tasks, text or CSV files.
+
+pub mod checkpoint;
+pub mod config;
+pub mod device;
+pub mod generate;
+pub mod model;
+pub mod optim;
+pub mod train;
+
+use std::path::PathBuf;
+
+pub use candle_core::{DType, Device};
+pub use checkpoint::CheckpointInfo;
+pub use config::{ConfigError, ModelConfig};
+pub use device::{device_name, parse_device, set_cpu_threads};
+pub use generate::{GenerateOptions, Inference, TokenScore};
+pub use model::Gpt;
+pub use train::{Batch, StepStats, TrainConfig, Trainer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The loss or the gradient went non-finite at this (1-based) step.
+    #[error("training diverged at step {step}: non-finite loss or gradient")]
+    Diverged { step: u64 },
+    #[error("bad batch: {0}")]
+    Batch(String),
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Device(String),
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
