@@ -1,19 +1,20 @@
 //! The training stream: fixed-length token sequences decided by (seed,
 //! position) alone.
 //!
-//! Sequence `p` draws one task from the mixture, then packs whole examples
-//! of that task (each direct or chain of thought with probability
-//! `cot_fraction`) after a leading EOS until the next one would not fit;
-//! the tail is padding. Packing one task per sequence makes few-shot prompts
-//! look like training text, and for `icl` every example of a sequence shares
-//! the rule drawn for it. Nothing depends on what came before `p`, so every
+//! Sequence `p` draws one task from the mixture, then packs examples of that
+//! task (each direct or chain of thought with probability `cot_fraction`)
+//! after a leading EOS until the sequence is full; the last example is cut
+//! at the end rather than padded, since every prefix is correct text and
+//! padding would waste a quarter of the tokens at context 96. Packing one
+//! task per sequence makes few-shot prompts look like training text, and
+//! for `icl` every example of a sequence shares the rule drawn for it. Nothing depends on what came before `p`, so every
 //! model of a sweep sees the same sequences in the same order and a resumed
 //! run continues exactly where it stopped.
 
 use crate::format::Mode;
 use crate::tasks::hash::{rng_for, Part};
 use crate::tasks::{draw, Item, Split, Task, TaskConfig, TaskError};
-use crate::vocab::{self, EOS, PAD};
+use crate::vocab::{self, EOS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LossMask {
-    /// Every token except padding.
+    /// Every target token.
     All,
     /// Only what a model writes after a prompt: trace, answer cue, answer
     /// and the end newline.
@@ -54,6 +55,8 @@ pub struct Sequence {
     pub task: &'static str,
     /// The packed examples, for audits and inspection.
     pub examples: Vec<(Item, Mode)>,
+    /// Whether the last example is cut off by the end of the sequence.
+    pub truncated: bool,
 }
 
 pub struct Stream {
@@ -75,7 +78,8 @@ fn bad(key: &str, value: impl std::fmt::Display, why: &str) -> TaskError {
 
 impl Stream {
     /// Validate the configuration and build the task generators. Refuses a
-    /// context shorter than the longest example of any task in the mixture.
+    /// context shorter than the longest example of any task in the mixture,
+    /// so that every sequence holds at least one whole example.
     pub fn new(cfg: StreamConfig) -> Result<Stream, TaskError> {
         if !(0.0..=1.0).contains(&cfg.cot_fraction) {
             return Err(bad("cot_fraction", cfg.cot_fraction, "must be in 0..=1"));
@@ -167,9 +171,6 @@ impl Stream {
             };
             let anchor = examples.first().map(|(item, _)| item);
             let item = draw(task.as_ref(), &mut rng, Split::Train, anchor)?;
-            if tokens.len() + item.len(mode) > len {
-                break;
-            }
             let prompt = vocab::encode(&item.prompt(mode), item.id.as_str())?;
             let completion = vocab::encode(&item.completion(mode), item.id.as_str())?;
             counts.extend(std::iter::repeat_n(false, prompt.len()));
@@ -177,13 +178,17 @@ impl Stream {
             tokens.extend(prompt);
             tokens.extend(completion);
             examples.push((item, mode));
+            if tokens.len() >= len {
+                break;
+            }
         }
-        tokens.resize(len, PAD);
-        counts.resize(len, false);
+        let truncated = tokens.len() > len;
+        tokens.truncate(len);
+        counts.truncate(len);
         let loss_mask = (1..len)
             .map(|i| {
                 let on = match self.loss_mask {
-                    LossMask::All => tokens[i] != PAD,
+                    LossMask::All => true,
                     LossMask::Completion => counts[i],
                 };
                 f32::from(u8::from(on))
@@ -194,6 +199,7 @@ impl Stream {
             loss_mask,
             task: task.name(),
             examples,
+            truncated,
         })
     }
 

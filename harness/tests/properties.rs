@@ -1,0 +1,169 @@
+//! Property tests over thousands of items per task and several difficulty
+//! settings: every trace checks out step by step and ends at the answer,
+//! texts stay inside the vocabulary and the announced maximum length, and
+//! the cues appear only where the format puts them.
+
+use harness::answer::extract;
+use harness::format::{Mode, ANSWER_CUE, THINK_CUE};
+use harness::tasks::{item_at, Item, Split, Task, TaskConfig};
+use harness::vocab;
+
+fn cfg(task: &str, toml_table: &str) -> Box<dyn Task> {
+    let mut v: toml::Table = toml::from_str(&format!("t = {{ {toml_table} }}")).unwrap();
+    TaskConfig::from_named(task, v.remove("t").unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+/// Settings that cover each task's difficulty knobs.
+fn settings() -> Vec<Box<dyn Task>> {
+    vec![
+        cfg("add", ""),
+        cfg("add", "digits = [1, 2, 5]"),
+        cfg("add", "digits = [12]"),
+        cfg("mul", ""),
+        cfg("mul", "a_digits = [1, 3], b_digits = [1, 3]"),
+        cfg("mul", "a_digits = [6], b_digits = [5]"),
+        cfg("sort", ""),
+        cfg("sort", "k = [2, 10]"),
+        cfg("word", ""),
+        cfg("word", "steps = [4]"),
+        cfg("word_ood", ""),
+        cfg("modp", ""),
+        cfg("modp", "ops = [\"-\"], modulus = 13"),
+        cfg("modp", "modulus = 997"),
+        cfg("icl", ""),
+        cfg("icl", "rules = [\"affine\"], len = 8"),
+        cfg("icl", "rules = [\"subst\"], len = 1"),
+        cfg("hop", ""),
+        cfg("hop", "people = 200, relations = 4, two_hop_fraction = 0.0, world_seed = 3"),
+    ]
+}
+
+fn check_item(t: &dyn Task, item: &Item) {
+    let ctx = format!("{} [{}] {}", t.name(), t.params(), item.id);
+    t.check(item).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+    for mode in Mode::ALL {
+        let text = item.text(mode);
+        vocab::encode(&text, &item.id).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert!(item.len(mode) <= t.max_len(), "{ctx}: {mode} longer than max_len");
+        assert_eq!(text.len(), item.len(mode));
+        assert_eq!(text.matches('\n').count(), 1, "{ctx}: one newline, at the end");
+        // A perfect model's output extracts to the answer in both modes.
+        let got = extract(t, mode, &item.completion(mode));
+        assert_eq!(got.answer.as_deref(), Some(item.answer.as_str()), "{ctx} {mode}");
+    }
+    for part in [&item.query, &item.trace, &item.answer] {
+        assert!(!part.contains(ANSWER_CUE.trim()), "{ctx}: answer cue inside `{part}`");
+        assert!(!part.contains(THINK_CUE.trim()), "{ctx}: think cue inside `{part}`");
+    }
+    assert_eq!(t.normalize(&item.answer).as_deref(), Some(item.answer.as_str()), "{ctx}");
+}
+
+#[test]
+fn traces_are_right_and_reach_the_answer() {
+    for t in settings() {
+        let splits: &[Split] = if t.eval_only() { &[Split::Test] } else { &[Split::Train, Split::Test] };
+        for &split in splits {
+            for i in 0..2000 {
+                let item = item_at(t.as_ref(), 11, split, i).unwrap();
+                check_item(t.as_ref(), &item);
+            }
+        }
+    }
+}
+
+/// The checker is not vacuous: changing any one digit or letter of a trace,
+/// or the answer, makes it fail.
+#[test]
+fn corrupted_traces_are_rejected() {
+    for t in settings() {
+        for i in 0..40 {
+            let item = item_at(t.as_ref(), 5, Split::Test, i).unwrap();
+            for (at, c) in item.trace.char_indices() {
+                let swapped = match c {
+                    '0'..='8' | 'a'..='y' | 'A'..='Y' => (c as u8 + 1) as char,
+                    '9' => '0',
+                    'z' => 'a',
+                    'Z' => 'A',
+                    _ => continue,
+                };
+                let mut bad = item.clone();
+                bad.trace.replace_range(at..at + 1, &swapped.to_string());
+                assert!(
+                    t.check(&bad).is_err(),
+                    "{}: accepted corrupted trace `{}`",
+                    t.name(),
+                    bad.trace
+                );
+            }
+            let mut bad = item.clone();
+            bad.answer.push('1');
+            assert!(t.check(&bad).is_err(), "{}: accepted a wrong answer", t.name());
+        }
+    }
+}
+
+/// `max_len` is an upper bound (above) and, where it is exact, reached.
+#[test]
+fn max_len_is_tight_where_computable() {
+    let add = cfg("add", "digits = [2, 3]");
+    assert_eq!(add.max_len(), "999+999 T:9+9+0=18,9+9+1=19,9+9+1=19 A:1998\n".len());
+    let sort = cfg("sort", "k = [3]");
+    assert_eq!(sort.max_len(), "sort 99 99 99 T:99|99 99,99|99 A:99 99 99\n".len());
+    let mul = cfg("mul", "a_digits = [2], b_digits = [2]");
+    assert_eq!(mul.max_len(), "99*99 T:99*9=891,99*90=8910,891+8910=9801 A:9801\n".len());
+    // modp: enumerate the whole space for p = 97 and compare with the bound.
+    let modp = cfg("modp", "");
+    let longest = (0..97u64)
+        .flat_map(|a| (0..97u64).flat_map(move |b| ["+", "-", "*"].map(|op| (a, op, b))))
+        .map(|(a, op, b)| {
+            let item = harness::tasks::modp::render(a, op, b, 97);
+            modp.check(&item).unwrap();
+            item.len(Mode::Cot)
+        })
+        .max()
+        .unwrap();
+    assert!(longest <= modp.max_len());
+    assert!(modp.max_len() <= longest + 2, "bound {} vs {longest}", modp.max_len());
+}
+
+#[test]
+fn quick_preset_add_fits_context_96() {
+    assert!(cfg("add", "digits = [3]").max_len() <= 96);
+    assert!(cfg("add", "digits = [1, 2, 3, 4, 5]").max_len() <= 96);
+}
+
+#[test]
+fn word_ood_uses_only_held_out_names() {
+    use harness::tasks::word::{OOD_NAMES, OOD_NOUNS, TRAIN_NAMES, TRAIN_NOUNS};
+    for n in OOD_NAMES {
+        assert!(!TRAIN_NAMES.contains(&n));
+    }
+    for n in OOD_NOUNS {
+        assert!(!TRAIN_NOUNS.contains(&n));
+    }
+    let ood = cfg("word_ood", "");
+    let word = cfg("word", "");
+    for i in 0..2000 {
+        let item = item_at(ood.as_ref(), 3, Split::Test, i).unwrap();
+        assert_eq!(ood.mentions_training_name(&item.query), Some(false), "{}", item.query);
+        let w = item_at(word.as_ref(), 3, Split::Train, i).unwrap();
+        assert_eq!(ood.mentions_training_name(&w.query), Some(true), "{}", w.query);
+    }
+    assert_eq!(ood.mentions_training_name("Ava has 3"), Some(true));
+    assert_eq!(ood.mentions_training_name("Avalon 3"), Some(false));
+    assert_eq!(word.mentions_training_name("Ava"), None);
+}
+
+#[test]
+fn hop_test_items_are_two_hop_and_facts_are_train() {
+    let hop = cfg("hop", "two_hop_fraction = 0.0");
+    for i in 0..500 {
+        let test = item_at(hop.as_ref(), 1, Split::Test, i).unwrap();
+        assert!(test.key.starts_with("2:"), "{}", test.key);
+        let train = item_at(hop.as_ref(), 1, Split::Train, i).unwrap();
+        assert!(train.key.starts_with("1:"), "fraction 0 trains on facts only");
+    }
+}
