@@ -1,0 +1,26 @@
+//! The emerge run-folder format and everything computed from it.
+//!
+//! - [`schema`]: the CSV row structs the sweep writes (no polars).
+//! - [`write`]: whole-file writes via a temporary name and rename (no polars).
+//! - [`read`]: reading CSV rows with file-and-line errors.
+//! - [`load`]: a run folder loaded and aggregated over seeds (polars inside).
+//! - [`fit`], [`stats`], [`analyze`]: curve fits and emergence statistics.
+//! - [`compare`]: two runs joined, differences and paired tests.
+
+pub mod schema;
+pub mod write;
+
+pub use schema::{CsvRow, FitRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
+pub use write::{write_atomic, write_bytes_atomic, write_csv};
+pub mod analyze;
+pub mod bootstrap;
+pub mod error;
+pub mod fit;
+pub mod load;
+pub mod read;
+pub mod stats;
+
+pub use error::{Error, Result};
+pub use load::{CurveKey, CurvePoint, Run};
+pub mod compare;
+pub mod synth;

@@ -1,0 +1,427 @@
+//! The run-folder CSV schema: one serde row struct per file of DESIGN.md's
+//! run-folder table, with exactly its column names in its column order (serde
+//! writes struct fields in declaration order, so the field order here IS the
+//! file format). The sweep writes these rows; `analyze`, `plot` and `compare`
+//! read them. Nothing here needs polars.
+//!
+//! Conventions shared by every file:
+//! - a header row, comma separated, RFC 4180 quoting (the `csv` crate);
+//! - `Option` fields are written as an empty cell when `None`;
+//! - booleans are `true` / `false`;
+//! - floats use Rust's shortest round-trip formatting, so a value read back
+//!   is bit-identical to the value written.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// File names inside a run folder.
+pub mod files {
+    pub const CONFIG: &str = "config.toml";
+    pub const MANIFEST: &str = "manifest.json";
+    pub const MODELS: &str = "models.csv";
+    pub const TRAIN_LOG: &str = "train_log.csv";
+    pub const SCORES: &str = "scores.csv";
+    pub const SAMPLES: &str = "samples.csv";
+    pub const FITS: &str = "fits.csv";
+    pub const PLOTS_DIR: &str = "plots";
+    pub const JOBS_DIR: &str = "jobs";
+}
+
+/// Metric names used in `scores.csv` (`metric` column). The sweep may add
+/// others (for example a parrot rate on `word_ood`); the analysis fits every
+/// metric it finds and knows which of these are proportions.
+pub mod metric {
+    /// 1 when the extracted answer equals the target exactly (discontinuous).
+    pub const EXACT_MATCH: &str = "exact_match";
+    /// 1 − Levenshtein(answer, target) / max length (continuous).
+    pub const EDIT_SIMILARITY: &str = "edit_similarity";
+    /// Fraction of gold answer tokens predicted correctly, teacher forced.
+    pub const TOKEN_ACCURACY: &str = "token_accuracy";
+    /// Sum of log-probabilities of the gold answer tokens, teacher forced.
+    pub const ANSWER_LOGPROB: &str = "answer_logprob";
+    /// The four per-item metrics, in the order plots show them.
+    pub const ALL: [&str; 4] = [EXACT_MATCH, EDIT_SIMILARITY, TOKEN_ACCURACY, ANSWER_LOGPROB];
+    /// The continuous metrics the mirage check compares exact match with.
+    pub const CONTINUOUS: [&str; 2] = [EDIT_SIMILARITY, TOKEN_ACCURACY];
+}
+
+/// Prompt format: answer at once, or think first (chain of thought).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Direct,
+    Cot,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Cot => "cot",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "direct" => Some(Mode::Direct),
+            "cot" => Some(Mode::Cot),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a model's training is healthy at this checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelStatus {
+    Ok,
+    /// A non-finite loss was seen at or before this step; the job stopped.
+    Diverged,
+}
+
+impl ModelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelStatus::Ok => "ok",
+            ModelStatus::Diverged => "diverged",
+        }
+    }
+}
+
+/// `models.csv`: one row per model × checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRow {
+    /// Unique per (size, seed), e.g. `L2-D64-H4-s0`. Also the `jobs/` folder name.
+    pub model_id: String,
+    pub seed: u64,
+    pub n_layer: u32,
+    pub d_model: u32,
+    pub n_head: u32,
+    /// All parameters, embeddings included.
+    pub params: u64,
+    /// Kaplan's N: parameters excluding token and position embeddings. The
+    /// x-axis of every scaling curve.
+    pub params_non_embedding: u64,
+    /// Optimizer steps taken at this checkpoint.
+    pub step: u64,
+    /// Training tokens seen at this checkpoint (D).
+    pub tokens: u64,
+    /// Training FLOPs at this checkpoint, 6·N·D with N non-embedding.
+    pub flops: f64,
+    /// Training loss (nats/token) around this checkpoint.
+    pub train_loss: f64,
+    pub status: ModelStatus,
+}
+
+/// `train_log.csv`: one row per model × logged step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainLogRow {
+    pub model_id: String,
+    pub step: u64,
+    pub tokens: u64,
+    /// Training loss in nats per token.
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    /// Timing column: the only kind allowed to differ between identical runs.
+    pub tokens_per_sec: f64,
+}
+
+/// `scores.csv`: one row per model × checkpoint × task × mode × shots × metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRow {
+    pub model_id: String,
+    pub step: u64,
+    pub task: String,
+    pub mode: Mode,
+    /// Solved examples placed before the query (0 = zero-shot).
+    pub shots: u32,
+    /// One of [`metric`]'s names (or another the sweep defines).
+    pub metric: String,
+    /// Mean over the `n` items.
+    pub value: f64,
+    /// 95 % interval of the mean: Wilson for proportions, bootstrap otherwise.
+    pub ci_lo: f64,
+    pub ci_hi: f64,
+    /// Items scored.
+    pub n: u64,
+    /// The metric's value for a model that guesses (the sigmoid's floor).
+    pub chance: f64,
+}
+
+/// `samples.csv`: one row per evaluated item (model × checkpoint × task ×
+/// mode × shots × item). The aggregate in `scores.csv` is the mean of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub model_id: String,
+    pub step: u64,
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    /// Stable id of the test item; identical items in two runs share it, which
+    /// is what `compare`'s paired tests rely on.
+    pub item_id: String,
+    pub prompt: String,
+    pub target: String,
+    /// The model's whole generated text.
+    pub output: String,
+    /// The extracted answer (empty when extraction failed).
+    pub answer: String,
+    pub exact_match: bool,
+    pub edit_similarity: f64,
+    pub token_accuracy: f64,
+    pub answer_logprob: f64,
+    /// No answer could be extracted from `output` (counts as wrong).
+    pub extraction_failed: bool,
+    /// `word_ood` only: the answer mentions a training-only entity name.
+    /// Empty for every other task.
+    pub parrot: Option<bool>,
+}
+
+impl SampleRow {
+    /// The per-item value of a metric named in `scores.csv`, if this row has it.
+    pub fn metric_value(&self, metric_name: &str) -> Option<f64> {
+        match metric_name {
+            metric::EXACT_MATCH => Some(if self.exact_match { 1.0 } else { 0.0 }),
+            metric::EDIT_SIMILARITY => Some(self.edit_similarity),
+            metric::TOKEN_ACCURACY => Some(self.token_accuracy),
+            metric::ANSWER_LOGPROB => Some(self.answer_logprob),
+            _ => None,
+        }
+    }
+}
+
+/// Fitted curve shapes.
+pub mod shape {
+    pub const LOG_LINEAR: &str = "log_linear";
+    pub const SIGMOID: &str = "sigmoid";
+}
+
+/// Values of [`FitRow::x_axis`].
+pub mod x_axis {
+    /// log10 non-embedding parameters, final checkpoint of every model.
+    pub const PARAMS: &str = "params";
+    /// log10 training FLOPs, every scored checkpoint of every model.
+    pub const FLOPS: &str = "flops";
+}
+
+/// `fits.csv`: one row per task × mode × shots × metric × x-axis × curve shape.
+///
+/// Columns follow DESIGN.md's order (`shape`, parameters, `aicc`, `bic`,
+/// `threshold_params`, `threshold_lo`, `threshold_hi`, `breakthroughness`,
+/// `preferred`), preceded by the keys and followed by the extra verdicts.
+/// Empty cells mean "not applicable" or "could not be computed"; `status` and
+/// `note` say which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitRow {
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    pub metric: String,
+    /// [`x_axis::PARAMS`] or [`x_axis::FLOPS`].
+    pub x_axis: String,
+    /// [`shape::LOG_LINEAR`] or [`shape::SIGMOID`].
+    pub shape: String,
+    /// log_linear: y = intercept + slope·x, x = log10 of the x-axis quantity.
+    pub intercept: Option<f64>,
+    pub slope: Option<f64>,
+    /// sigmoid: y = floor + (ceiling − floor)/(1 + exp(−steepness·(x − midpoint))),
+    /// floor fixed at the task's chance level.
+    pub floor: Option<f64>,
+    pub ceiling: Option<f64>,
+    pub steepness: Option<f64>,
+    /// log10 of the threshold.
+    pub midpoint: Option<f64>,
+    pub aicc: Option<f64>,
+    pub bic: Option<f64>,
+    /// sigmoid only: N* = 10^midpoint (FLOPs when `x_axis` is `flops`).
+    pub threshold_params: Option<f64>,
+    /// Bootstrap 95 % interval of N* (items resampled within each model).
+    pub threshold_lo: Option<f64>,
+    pub threshold_hi: Option<f64>,
+    /// BIG-bench breakthroughness of the observed curve (same on both shapes).
+    pub breakthroughness: Option<f64>,
+    /// The shape with the lower AICc (BIC when AICc is undefined).
+    pub preferred: bool,
+    /// `ok`, `too_few_points` (fewer than 4 sizes) or `failed`.
+    pub status: String,
+    /// Distinct x values (sizes, or checkpoints on the FLOPs axis) fitted.
+    pub n_points: u32,
+    /// Weighted residual sum of squares (chi-square with the intervals' variances).
+    pub wrss: Option<f64>,
+    /// `cot` rows: the scale at which `cot` overtakes `direct` and stays ahead,
+    /// interpolated in log10; empty with `cot_note` saying why otherwise.
+    pub cot_overtakes: Option<f64>,
+    pub cot_overtakes_lo: Option<f64>,
+    pub cot_overtakes_hi: Option<f64>,
+    /// `overtakes`, `ahead_throughout`, `never_in_range`, or empty.
+    pub cot_note: String,
+    /// `exact_match` rows: `survives` (the continuous metrics also prefer a
+    /// sigmoid), `mixed` (one does), `mirage` (neither does), `no_transition`
+    /// (exact match itself prefers log_linear) or empty.
+    pub mirage: String,
+    /// Free text: why a value is missing.
+    pub note: String,
+}
+
+/// A row type of one run-folder CSV file: its file name and header. `HEADER`
+/// must equal the serde field order (a test checks every row type).
+pub trait CsvRow: Serialize + for<'de> Deserialize<'de> {
+    const FILE: &'static str;
+    const HEADER: &'static [&'static str];
+}
+
+impl CsvRow for ModelRow {
+    const FILE: &'static str = files::MODELS;
+    const HEADER: &'static [&'static str] = &[
+        "model_id", "seed", "n_layer", "d_model", "n_head", "params", "params_non_embedding", "step",
+        "tokens", "flops", "train_loss", "status",
+    ];
+}
+
+impl CsvRow for TrainLogRow {
+    const FILE: &'static str = files::TRAIN_LOG;
+    const HEADER: &'static [&'static str] =
+        &["model_id", "step", "tokens", "loss", "lr", "grad_norm", "tokens_per_sec"];
+}
+
+impl CsvRow for ScoreRow {
+    const FILE: &'static str = files::SCORES;
+    const HEADER: &'static [&'static str] = &[
+        "model_id", "step", "task", "mode", "shots", "metric", "value", "ci_lo", "ci_hi", "n", "chance",
+    ];
+}
+
+impl CsvRow for SampleRow {
+    const FILE: &'static str = files::SAMPLES;
+    const HEADER: &'static [&'static str] = &[
+        "model_id", "step", "task", "mode", "shots", "item_id", "prompt", "target", "output", "answer",
+        "exact_match", "edit_similarity", "token_accuracy", "answer_logprob", "extraction_failed",
+        "parrot",
+    ];
+}
+
+impl CsvRow for FitRow {
+    const FILE: &'static str = files::FITS;
+    const HEADER: &'static [&'static str] = &[
+        "task", "mode", "shots", "metric", "x_axis", "shape", "intercept", "slope", "floor", "ceiling",
+        "steepness", "midpoint", "aicc", "bic", "threshold_params", "threshold_lo", "threshold_hi",
+        "breakthroughness", "preferred", "status", "n_points", "wrss", "cot_overtakes",
+        "cot_overtakes_lo", "cot_overtakes_hi", "cot_note", "mirage", "note",
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The declared header must be what serde writes, and rows must survive a
+    /// write/read round trip bit for bit.
+    fn check<T: CsvRow + PartialEq + std::fmt::Debug>(row: T) {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&row).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let header = text.lines().next().unwrap();
+        assert_eq!(header, T::HEADER.join(","));
+        let bytes = crate::write::csv_bytes(std::slice::from_ref(&row)).unwrap();
+        assert_eq!(String::from_utf8(bytes.clone()).unwrap(), text);
+        let back: Vec<T> = csv::Reader::from_reader(bytes.as_slice())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, vec![row]);
+    }
+
+    #[test]
+    fn headers_match_serde_and_round_trip() {
+        check(ModelRow {
+            model_id: "L2-D64-H4-s0".into(),
+            seed: 0,
+            n_layer: 2,
+            d_model: 64,
+            n_head: 4,
+            params: 110_000,
+            params_non_embedding: 98_304,
+            step: 1000,
+            tokens: 3_072_000,
+            flops: 6.0 * 98_304.0 * 3_072_000.0,
+            train_loss: 0.1 + 0.2,
+            status: ModelStatus::Diverged,
+        });
+        check(TrainLogRow {
+            model_id: "m".into(),
+            step: 1,
+            tokens: 96,
+            loss: 3.3,
+            lr: 1e-3,
+            grad_norm: 0.5,
+            tokens_per_sec: 12345.6,
+        });
+        check(ScoreRow {
+            model_id: "m".into(),
+            step: 1,
+            task: "add".into(),
+            mode: Mode::Cot,
+            shots: 2,
+            metric: metric::EXACT_MATCH.into(),
+            value: 0.25,
+            ci_lo: 0.1,
+            ci_hi: 0.4,
+            n: 200,
+            chance: 0.0,
+        });
+        check(SampleRow {
+            model_id: "m".into(),
+            step: 1,
+            task: "word".into(),
+            mode: Mode::Direct,
+            shots: 0,
+            item_id: "word-17".into(),
+            prompt: "Ann has 3 eggs, \"a dozen\"?\nQ:".into(),
+            target: "12".into(),
+            output: "=12\n".into(),
+            answer: "12".into(),
+            exact_match: true,
+            edit_similarity: 1.0,
+            token_accuracy: 0.5,
+            answer_logprob: -1.25,
+            extraction_failed: false,
+            parrot: Some(true),
+        });
+        check(FitRow {
+            task: "add".into(),
+            mode: Mode::Cot,
+            shots: 0,
+            metric: metric::EXACT_MATCH.into(),
+            x_axis: x_axis::PARAMS.into(),
+            shape: shape::SIGMOID.into(),
+            intercept: None,
+            slope: None,
+            floor: Some(0.0),
+            ceiling: Some(0.97),
+            steepness: Some(6.5),
+            midpoint: Some(5.2),
+            aicc: Some(12.5),
+            bic: Some(11.0),
+            threshold_params: Some(158_489.3),
+            threshold_lo: Some(120_000.0),
+            threshold_hi: Some(200_000.0),
+            breakthroughness: Some(100.0),
+            preferred: true,
+            status: "ok".into(),
+            n_points: 6,
+            wrss: Some(3.2),
+            cot_overtakes: Some(90_000.0),
+            cot_overtakes_lo: None,
+            cot_overtakes_hi: Some(1.5e5),
+            cot_note: "overtakes".into(),
+            mirage: "survives".into(),
+            note: String::new(),
+        });
+    }
+}

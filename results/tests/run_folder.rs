@@ -1,0 +1,211 @@
+//! End to end on synthetic run folders written with the schema structs:
+//! analyze, determinism, partial runs, bad input, compare.
+
+use results::analyze::analyze_run;
+use results::compare::{compare, table};
+use results::read::read_csv;
+use results::schema::{files, metric, shape, x_axis, FitRow, Mode, ModelRow, ModelStatus, ScoreRow};
+use results::synth::{write_run, Planted, SynthSpec};
+use results::{write_csv, Error, Run};
+use std::path::Path;
+
+fn fits_for<'a>(fits: &'a [FitRow], task: &str, mode: Mode, m: &str, axis: &str) -> Vec<&'a FitRow> {
+    fits.iter()
+        .filter(|r| r.task == task && r.mode == mode && r.metric == m && r.shots == 0 && r.x_axis == axis)
+        .collect()
+}
+
+fn preferred<'a>(rows: &[&'a FitRow]) -> &'a FitRow {
+    rows.iter().find(|r| r.preferred).expect("a preferred row")
+}
+
+fn no_temp_files(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.contains(".tmp."), "temporary file left behind: {name}");
+    }
+}
+
+#[test]
+fn analyze_recovers_planted_shapes_and_is_deterministic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    write_run(&dir, &SynthSpec::example()).unwrap();
+    let (analysis, path) = analyze_run(&dir).unwrap();
+    let first = std::fs::read(&path).unwrap();
+    let fits: Vec<FitRow> = read_csv(&path).unwrap();
+    assert_eq!(fits, analysis.fits);
+
+    // add/cot: planted sigmoid, N* = 10^5.2, 6 sizes, chance 0.
+    let add_cot = fits_for(&fits, "add", Mode::Cot, metric::EXACT_MATCH, x_axis::PARAMS);
+    let best = preferred(&add_cot);
+    assert_eq!(best.shape, shape::SIGMOID);
+    let n_star = best.threshold_params.unwrap();
+    assert!((n_star.log10() - 5.2).abs() < 0.1, "N* = {n_star}");
+    let (lo, hi) = (best.threshold_lo.unwrap(), best.threshold_hi.unwrap());
+    assert!(lo <= n_star && n_star <= hi && hi / lo < 10.0, "interval [{lo}, {hi}]");
+    assert!(best.breakthroughness.unwrap() > 3.0);
+    assert!(!best.mirage.is_empty(), "exact-match sigmoid rows carry a mirage verdict");
+    // cot overtakes direct somewhere inside the ladder.
+    assert_eq!(best.cot_note, "overtakes");
+    let over = best.cot_overtakes.unwrap();
+    assert!((1e4..3.2e6).contains(&over), "{over}");
+
+    // sort: planted log-linear in both modes.
+    for mode in [Mode::Direct, Mode::Cot] {
+        let rows = fits_for(&fits, "sort", mode, metric::EXACT_MATCH, x_axis::PARAMS);
+        assert_eq!(preferred(&rows).shape, shape::LOG_LINEAR, "sort/{mode}");
+        assert_eq!(preferred(&rows).mirage, "no_transition");
+    }
+    // Intermediate checkpoints exist, so there is a FLOPs axis too.
+    assert!(fits.iter().any(|r| r.x_axis == x_axis::FLOPS && r.status == "ok"));
+
+    // Same folder, same bytes.
+    analyze_run(&dir).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), first);
+    no_temp_files(&dir);
+}
+
+#[test]
+fn seeds_are_averaged_and_diverged_jobs_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut spec = SynthSpec::example();
+    spec.seeds = vec![0, 1, 2];
+    spec.steps = vec![1000];
+    spec.items = 60;
+    write_run(&dir, &spec).unwrap();
+    // Mark one job diverged.
+    let mpath = dir.join(files::MODELS);
+    let mut models: Vec<ModelRow> = read_csv(&mpath).unwrap();
+    for m in models.iter_mut().filter(|m| m.model_id == "N100000-s1") {
+        m.status = ModelStatus::Diverged;
+    }
+    write_csv(&mpath, &models).unwrap();
+    let run = Run::load(&dir).unwrap();
+    assert!(run.notes.iter().any(|n| n.contains("N100000-s1") && n.contains("diverged")));
+    let p = run
+        .final_points
+        .iter()
+        .find(|p| p.params_non_embedding == 100_000 && p.task == "add" && p.metric == metric::EXACT_MATCH)
+        .unwrap();
+    assert_eq!(p.n_seeds, 2);
+    let q = run
+        .final_points
+        .iter()
+        .find(|p| p.params_non_embedding == 10_000 && p.task == "add" && p.metric == metric::EXACT_MATCH)
+        .unwrap();
+    assert_eq!(q.n_seeds, 3);
+    // The mean over seeds equals the mean of the per-seed scores.
+    let scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES)).unwrap();
+    let per_seed: Vec<f64> = scores
+        .iter()
+        .filter(|s| s.model_id.starts_with("N10000-") && s.task == "add" && s.mode == q.mode && s.shots == q.shots && s.metric == q.metric)
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(per_seed.len(), 3);
+    assert!((q.value - per_seed.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    // Without intermediate checkpoints: no FLOPs axis.
+    let (a, _) = analyze_run(&dir).unwrap();
+    assert!(a.fits.iter().all(|r| r.x_axis == x_axis::PARAMS));
+}
+
+#[test]
+fn too_few_sizes_are_recorded_not_invented() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (n, name) in [(1usize, "one"), (3, "three")] {
+        let dir = tmp.path().join(name);
+        let mut spec = SynthSpec::example();
+        spec.sizes.truncate(n);
+        write_run(&dir, &spec).unwrap();
+        let (a, _) = analyze_run(&dir).unwrap();
+        assert!(a.fits.iter().all(|r| r.status == "too_few_points" && !r.preferred && r.aicc.is_none()));
+        assert!(a.notes.iter().any(|m| m.contains("too_few_points")), "{:?}", a.notes);
+    }
+}
+
+#[test]
+fn bad_input_gives_one_line_errors_and_no_partial_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Not a run folder.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = analyze_run(&empty).unwrap_err();
+    assert!(matches!(e, Error::NotARunFolder(_)));
+    assert!(analyze_run(&tmp.path().join("nope")).is_err());
+
+    // Missing scores.csv.
+    let dir = tmp.path().join("run");
+    let mut spec = SynthSpec::example();
+    spec.items = 20;
+    write_run(&dir, &spec).unwrap();
+    let scores = std::fs::read_to_string(dir.join(files::SCORES)).unwrap();
+    std::fs::remove_file(dir.join(files::SCORES)).unwrap();
+    let e = analyze_run(&dir).unwrap_err().to_string();
+    assert!(e.contains("scores.csv") && e.contains("missing"), "{e}");
+
+    // A malformed cell on line 5: the error names file and line.
+    let mut lines: Vec<String> = scores.lines().map(String::from).collect();
+    lines[4] = lines[4].replacen(&format!(",{},", spec.items), ",lots,", 1);
+    std::fs::write(dir.join(files::SCORES), lines.join("\n")).unwrap();
+    let e = analyze_run(&dir).unwrap_err().to_string();
+    assert!(e.contains("scores.csv:5:") && e.contains("`n`"), "{e}");
+    assert!(!e.contains('\n'));
+    // A truncated row.
+    lines[4] = "N10000-s0,100,add".into();
+    std::fs::write(dir.join(files::SCORES), lines.join("\n")).unwrap();
+    let e = analyze_run(&dir).unwrap_err().to_string();
+    assert!(e.contains("scores.csv:5:"), "{e}");
+    // Wrong header.
+    std::fs::write(dir.join(files::SCORES), "a,b\n1,2\n").unwrap();
+    let e = analyze_run(&dir).unwrap_err().to_string();
+    assert!(e.contains("scores.csv:1:") && e.contains("header"), "{e}");
+    assert!(!dir.join(files::FITS).exists());
+
+    // Header only: an empty task selection.
+    std::fs::write(dir.join(files::SCORES), format!("{}\n", lines[0])).unwrap();
+    let e = analyze_run(&dir).unwrap_err().to_string();
+    assert!(e.contains("no scores"), "{e}");
+    assert!(!dir.join(files::FITS).exists());
+    no_temp_files(&dir);
+}
+
+#[test]
+fn compare_pairs_identical_items_and_reports_differences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (da, db) = (tmp.path().join("a"), tmp.path().join("b"));
+    let spec_a = SynthSpec { steps: vec![1000], ..SynthSpec::example() };
+    let mut spec_b = spec_a.clone();
+    spec_b.rng_seed = 8;
+    // Run B: cot on add is much better (threshold a decade earlier), one size fewer, no sort.
+    spec_b.tasks[0].cot = Planted::Sigmoid { ceiling: 0.95, k: 6.0, x0: 4.2 };
+    spec_b.tasks.truncate(1);
+    spec_b.sizes.pop();
+    write_run(&da, &spec_a).unwrap();
+    write_run(&db, &spec_b).unwrap();
+    let (a, b) = (Run::load(&da).unwrap(), Run::load(&db).unwrap());
+    let c = compare(&a, &b).unwrap();
+    assert!(c.rows.iter().all(|r| r.task == "add" && r.params_non_embedding != 3_162_278));
+    assert_eq!(c.rows.len(), 5 * 2 * 4);
+    let row = c
+        .rows
+        .iter()
+        .find(|r| r.mode == Mode::Cot && r.metric == metric::EXACT_MATCH && r.params_non_embedding == 31_623)
+        .unwrap();
+    assert_eq!(row.test, "mcnemar");
+    assert_eq!(row.n_paired, 200);
+    assert!(row.diff > 0.3 && row.p_value.unwrap() < 1e-6, "{row:?}");
+    assert!(row.diff_lo < row.diff && row.diff < row.diff_hi);
+    let es = c
+        .rows
+        .iter()
+        .find(|r| r.mode == Mode::Cot && r.metric == metric::EDIT_SIMILARITY && r.params_non_embedding == 31_623)
+        .unwrap();
+    assert_eq!(es.test, "paired_bootstrap");
+    assert!(c.notes.iter().any(|n| n.contains("tasks only in a") && n.contains("sort")), "{:?}", c.notes);
+    assert!(c.notes.iter().any(|n| n.contains("sizes only in a") && n.contains("3162278")), "{:?}", c.notes);
+    let t = table(&c);
+    assert!(t.contains("mcnemar") && t.contains("31.6k"), "{t}");
+    // Deterministic.
+    assert_eq!(compare(&a, &b).unwrap().rows, c.rows);
+}
