@@ -1,6 +1,7 @@
 //! The emerge harness: task suite, training stream, evaluation and CLI glue.
 
 pub mod answer;
+pub mod cmd_bench;
 pub mod cmd_tasks;
 pub mod fewshot;
 pub mod format;

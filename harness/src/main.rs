@@ -14,12 +14,15 @@ struct Cli {
 enum Command {
     /// List the tasks, or print generated items of one task.
     Tasks(harness::cmd_tasks::TasksArgs),
+    /// Measure training or generation throughput (same shapes as the PyTorch peer).
+    Bench(harness::cmd_bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tasks(args) => harness::cmd_tasks::run(&args),
+        Command::Bench(args) => harness::cmd_bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
