@@ -67,7 +67,13 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     if args.steps == 0 {
         return Err("--steps must be positive".into());
     }
-    let cfg = ModelConfig::new(args.vocab, args.context, args.layers, args.d_model, args.heads);
+    let cfg = ModelConfig::new(
+        args.vocab,
+        args.context,
+        args.layers,
+        args.d_model,
+        args.heads,
+    );
     cfg.validate().map_err(|e| e.to_string())?;
     println!(
         "emerge bench: candle 0.11.1 | threads={} | layers={} d_model={} heads={} context={} batch={} vocab={}",
@@ -94,12 +100,17 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
         total_steps: (args.warmup_steps + args.steps) as u64,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(cfg, train, &Device::Cpu, args.seed).map_err(|e| e.to_string())?;
+    let mut trainer =
+        Trainer::new(cfg, train, &Device::Cpu, args.seed).map_err(|e| e.to_string())?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed + 1);
     let pool: Vec<Batch> = (0..8)
         .map(|_| {
             let seqs: Vec<Vec<u32>> = (0..b)
-                .map(|_| (0..=t).map(|_| rng.gen_range(0..args.vocab as u32)).collect())
+                .map(|_| {
+                    (0..=t)
+                        .map(|_| rng.gen_range(0..args.vocab as u32))
+                        .collect()
+                })
                 .collect();
             Batch::from_sequences(&seqs, None).expect("well-formed batch")
         })
@@ -108,7 +119,9 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
     let (mut first, mut last) = (f64::NAN, f64::NAN);
     for step in 0..args.warmup_steps + args.steps {
         let t0 = Instant::now();
-        let stats = trainer.step(&pool[step % pool.len()]).map_err(|e| e.to_string())?;
+        let stats = trainer
+            .step(&pool[step % pool.len()])
+            .map_err(|e| e.to_string())?;
         let dt = t0.elapsed().as_secs_f64();
         if step == 0 {
             first = stats.loss;
@@ -141,14 +154,22 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
 fn bench_generate(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
     let (b, p, g) = (args.batch, args.prompt_len, args.gen_tokens);
     if p + g > args.context {
-        return Err(format!("prompt_len + gen_tokens = {} exceeds context {}", p + g, args.context));
+        return Err(format!(
+            "prompt_len + gen_tokens = {} exceeds context {}",
+            p + g,
+            args.context
+        ));
     }
-    let trainer =
-        Trainer::new(cfg, TrainConfig::default(), &Device::Cpu, args.seed).map_err(|e| e.to_string())?;
+    let trainer = Trainer::new(cfg, TrainConfig::default(), &Device::Cpu, args.seed)
+        .map_err(|e| e.to_string())?;
     let inf = trainer.model.inference();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed + 2);
     let prompts: Vec<Vec<u32>> = (0..b)
-        .map(|_| (0..p).map(|_| rng.gen_range(0..args.vocab as u32)).collect())
+        .map(|_| {
+            (0..p)
+                .map(|_| rng.gen_range(0..args.vocab as u32))
+                .collect()
+        })
         .collect();
     let opts = GenerateOptions {
         max_new_tokens: g,
