@@ -86,7 +86,11 @@ fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error
             c.edit_similarity,
             c.token_accuracy,
             task.params(),
-            if task.eval_only() { "  (evaluation only)" } else { "" }
+            if task.eval_only() {
+                "  (evaluation only)"
+            } else {
+                ""
+            }
         )?;
     }
     writeln!(
@@ -96,7 +100,11 @@ fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error
     Ok(())
 }
 
-fn show(out: &mut impl Write, name: &str, args: &TasksArgs) -> Result<(), Box<dyn std::error::Error>> {
+fn show(
+    out: &mut impl Write,
+    name: &str,
+    args: &TasksArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
     let task: Box<dyn Task> = config_with(name, &args.set)?.build()?;
     let mode = match args.mode {
         ModeArg::Direct => Mode::Direct,
@@ -109,7 +117,9 @@ fn show(out: &mut impl Write, name: &str, args: &TasksArgs) -> Result<(), Box<dy
     let items = distinct_items(task.as_ref(), args.seed, split, args.n)?;
     let mut csv = (args.format == OutputFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
     if let Some(w) = csv.as_mut() {
-        w.write_record(["task", "mode", "split", "item_id", "prompt", "trace", "answer"])?;
+        w.write_record([
+            "task", "mode", "split", "item_id", "prompt", "trace", "answer",
+        ])?;
     }
     for item in &items {
         let fs = few_shot(task.as_ref(), item, mode, args.shots, args.seed)?;
@@ -124,7 +134,11 @@ fn show(out: &mut impl Write, name: &str, args: &TasksArgs) -> Result<(), Box<dy
                 &item.answer,
             ])?,
             None => {
-                writeln!(out, "== {} ({split}, {mode}, {} shots)", item.id, args.shots)?;
+                writeln!(
+                    out,
+                    "== {} ({split}, {mode}, {} shots)",
+                    item.id, args.shots
+                )?;
                 for line in fs.prompt.lines() {
                     writeln!(out, "prompt | {line}")?;
                 }

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "emerge", version, about = "Train a ladder of small GPTs and chart emergence curves")]
+#[command(
+    name = "emerge",
+    version,
+    about = "Train a ladder of small GPTs and chart emergence curves"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

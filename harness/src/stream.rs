@@ -117,7 +117,11 @@ impl Stream {
             tasks.push((task, total));
         }
         if tasks.is_empty() {
-            return Err(bad("mixture", "(no positive weight)", "needs at least one training task"));
+            return Err(bad(
+                "mixture",
+                "(no positive weight)",
+                "needs at least one training task",
+            ));
         }
         let stream = Stream {
             seed: cfg.seed,
@@ -205,6 +209,8 @@ impl Stream {
 
     /// `n` consecutive sequences starting at `first` (one training batch).
     pub fn batch(&self, first: u64, n: usize) -> Result<Vec<Sequence>, TaskError> {
-        (first..first + n as u64).map(|p| self.sequence(p)).collect()
+        (first..first + n as u64)
+            .map(|p| self.sequence(p))
+            .collect()
     }
 }

@@ -91,7 +91,10 @@ fn item_ids_are_task_and_content_key() {
     assert_eq!(item.key, "988+693");
     let t = by_name("sort").unwrap();
     let item = item_at(t.as_ref(), 7, Train, 0).unwrap();
-    assert_eq!(item.key, "19,51,51,55,82", "sort keys are the sorted multiset");
+    assert_eq!(
+        item.key, "19,51,51,55,82",
+        "sort keys are the sorted multiset"
+    );
 }
 
 #[test]

@@ -37,7 +37,10 @@ fn settings() -> Vec<Box<dyn Task>> {
         cfg("icl", "rules = [\"affine\"], len = 8"),
         cfg("icl", "rules = [\"subst\"], len = 1"),
         cfg("hop", ""),
-        cfg("hop", "people = 200, relations = 4, two_hop_fraction = 0.0, world_seed = 3"),
+        cfg(
+            "hop",
+            "people = 200, relations = 4, two_hop_fraction = 0.0, world_seed = 3",
+        ),
     ]
 }
 
@@ -47,24 +50,49 @@ fn check_item(t: &dyn Task, item: &Item) {
     for mode in Mode::ALL {
         let text = item.text(mode);
         vocab::encode(&text, &item.id).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-        assert!(item.len(mode) <= t.max_len(), "{ctx}: {mode} longer than max_len");
+        assert!(
+            item.len(mode) <= t.max_len(),
+            "{ctx}: {mode} longer than max_len"
+        );
         assert_eq!(text.len(), item.len(mode));
-        assert_eq!(text.matches('\n').count(), 1, "{ctx}: one newline, at the end");
+        assert_eq!(
+            text.matches('\n').count(),
+            1,
+            "{ctx}: one newline, at the end"
+        );
         // A perfect model's output extracts to the answer in both modes.
         let got = extract(t, mode, &item.completion(mode));
-        assert_eq!(got.answer.as_deref(), Some(item.answer.as_str()), "{ctx} {mode}");
+        assert_eq!(
+            got.answer.as_deref(),
+            Some(item.answer.as_str()),
+            "{ctx} {mode}"
+        );
     }
     for part in [&item.query, &item.trace, &item.answer] {
-        assert!(!part.contains(ANSWER_CUE.trim()), "{ctx}: answer cue inside `{part}`");
-        assert!(!part.contains(THINK_CUE.trim()), "{ctx}: think cue inside `{part}`");
+        assert!(
+            !part.contains(ANSWER_CUE.trim()),
+            "{ctx}: answer cue inside `{part}`"
+        );
+        assert!(
+            !part.contains(THINK_CUE.trim()),
+            "{ctx}: think cue inside `{part}`"
+        );
     }
-    assert_eq!(t.normalize(&item.answer).as_deref(), Some(item.answer.as_str()), "{ctx}");
+    assert_eq!(
+        t.normalize(&item.answer).as_deref(),
+        Some(item.answer.as_str()),
+        "{ctx}"
+    );
 }
 
 #[test]
 fn traces_are_right_and_reach_the_answer() {
     for t in settings() {
-        let splits: &[Split] = if t.eval_only() { &[Split::Test] } else { &[Split::Train, Split::Test] };
+        let splits: &[Split] = if t.eval_only() {
+            &[Split::Test]
+        } else {
+            &[Split::Train, Split::Test]
+        };
         for &split in splits {
             for i in 0..2000 {
                 let item = item_at(t.as_ref(), 11, split, i).unwrap();
@@ -100,7 +128,11 @@ fn corrupted_traces_are_rejected() {
             }
             let mut bad = item.clone();
             bad.answer.push('1');
-            assert!(t.check(&bad).is_err(), "{}: accepted a wrong answer", t.name());
+            assert!(
+                t.check(&bad).is_err(),
+                "{}: accepted a wrong answer",
+                t.name()
+            );
         }
     }
 }
@@ -109,11 +141,20 @@ fn corrupted_traces_are_rejected() {
 #[test]
 fn max_len_is_tight_where_computable() {
     let add = cfg("add", "digits = [2, 3]");
-    assert_eq!(add.max_len(), "999+999 T:9+9+0=18,9+9+1=19,9+9+1=19 A:1998\n".len());
+    assert_eq!(
+        add.max_len(),
+        "999+999 T:9+9+0=18,9+9+1=19,9+9+1=19 A:1998\n".len()
+    );
     let sort = cfg("sort", "k = [3]");
-    assert_eq!(sort.max_len(), "sort 99 99 99 T:99|99 99,99|99 A:99 99 99\n".len());
+    assert_eq!(
+        sort.max_len(),
+        "sort 99 99 99 T:99|99 99,99|99 A:99 99 99\n".len()
+    );
     let mul = cfg("mul", "a_digits = [2], b_digits = [2]");
-    assert_eq!(mul.max_len(), "99*99 T:99*9=891,99*90=8910,891+8910=9801 A:9801\n".len());
+    assert_eq!(
+        mul.max_len(),
+        "99*99 T:99*9=891,99*90=8910,891+8910=9801 A:9801\n".len()
+    );
     // modp: enumerate the whole space for p = 97 and compare with the bound.
     let modp = cfg("modp", "");
     let longest = (0..97u64)
@@ -126,7 +167,11 @@ fn max_len_is_tight_where_computable() {
         .max()
         .unwrap();
     assert!(longest <= modp.max_len());
-    assert!(modp.max_len() <= longest + 2, "bound {} vs {longest}", modp.max_len());
+    assert!(
+        modp.max_len() <= longest + 2,
+        "bound {} vs {longest}",
+        modp.max_len()
+    );
 }
 
 #[test]
@@ -148,9 +193,19 @@ fn word_ood_uses_only_held_out_names() {
     let word = cfg("word", "");
     for i in 0..2000 {
         let item = item_at(ood.as_ref(), 3, Split::Test, i).unwrap();
-        assert_eq!(ood.mentions_training_name(&item.query), Some(false), "{}", item.query);
+        assert_eq!(
+            ood.mentions_training_name(&item.query),
+            Some(false),
+            "{}",
+            item.query
+        );
         let w = item_at(word.as_ref(), 3, Split::Train, i).unwrap();
-        assert_eq!(ood.mentions_training_name(&w.query), Some(true), "{}", w.query);
+        assert_eq!(
+            ood.mentions_training_name(&w.query),
+            Some(true),
+            "{}",
+            w.query
+        );
     }
     assert_eq!(ood.mentions_training_name("Ava has 3"), Some(true));
     assert_eq!(ood.mentions_training_name("Avalon 3"), Some(false));
@@ -164,6 +219,9 @@ fn hop_test_items_are_two_hop_and_facts_are_train() {
         let test = item_at(hop.as_ref(), 1, Split::Test, i).unwrap();
         assert!(test.key.starts_with("2:"), "{}", test.key);
         let train = item_at(hop.as_ref(), 1, Split::Train, i).unwrap();
-        assert!(train.key.starts_with("1:"), "fraction 0 trains on facts only");
+        assert!(
+            train.key.starts_with("1:"),
+            "fraction 0 trains on facts only"
+        );
     }
 }

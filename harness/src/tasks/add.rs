@@ -45,11 +45,7 @@ impl Task for Add {
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, _: Option<&Item>) -> Item {
         let d = *pick(rng, &self.p.digits);
-        render(
-            number_with_digits(rng, d),
-            number_with_digits(rng, d),
-            d,
-        )
+        render(number_with_digits(rng, d), number_with_digits(rng, d), d)
     }
 
     fn check(&self, item: &Item) -> Result<(), String> {
@@ -72,7 +68,9 @@ impl Task for Add {
             let (lhs, rhs) = equation(step)?;
             let terms: Vec<u64> = lhs.split('+').map(num).collect::<Result<_, _>>()?;
             if terms != [x, y, carry] {
-                return Err(format!("step `{step}` should add {x}, {y} and carry {carry}"));
+                return Err(format!(
+                    "step `{step}` should add {x}, {y} and carry {carry}"
+                ));
             }
             let s = num(rhs)?;
             if s != x + y + carry {
@@ -87,7 +85,10 @@ impl Task for Add {
         let reached = out.trim_start_matches('0');
         let reached = if reached.is_empty() { "0" } else { reached };
         if reached != item.answer || num(a)? + num(b)? != num(&item.answer)? {
-            return Err(format!("trace reaches {reached}, answer is {}", item.answer));
+            return Err(format!(
+                "trace reaches {reached}, answer is {}",
+                item.answer
+            ));
         }
         Ok(())
     }

@@ -47,11 +47,7 @@ impl Hop {
             Part::U64(u64::from(p.relations)),
         ]);
         let target = (0..p.relations)
-            .map(|_| {
-                (0..n)
-                    .map(|i| (i + rng.gen_range(1..n)) % n)
-                    .collect()
-            })
+            .map(|_| (0..n).map(|i| (i + rng.gen_range(1..n)) % n).collect())
             .collect();
         Hop {
             names: (0..n).map(name).collect(),
@@ -62,7 +58,10 @@ impl Hop {
 
     fn fact(&self, r: usize, i: usize) -> (String, usize) {
         let j = self.target[r][i];
-        (format!("{} of {}={}", RELATIONS[r], self.names[i], self.names[j]), j)
+        (
+            format!("{} of {}={}", RELATIONS[r], self.names[i], self.names[j]),
+            j,
+        )
     }
 
     fn one_hop(&self, r: usize, i: usize) -> Item {
@@ -82,8 +81,14 @@ impl Hop {
         let (second, k) = self.fact(outer, j);
         Item::new(
             "hop",
-            format!("2:{},{}:{}", RELATIONS[outer], RELATIONS[inner], self.names[i]),
-            format!("{} of {} of {}", RELATIONS[outer], RELATIONS[inner], self.names[i]),
+            format!(
+                "2:{},{}:{}",
+                RELATIONS[outer], RELATIONS[inner], self.names[i]
+            ),
+            format!(
+                "{} of {} of {}",
+                RELATIONS[outer], RELATIONS[inner], self.names[i]
+            ),
             format!("{first},{second}"),
             self.names[k].clone(),
         )
@@ -156,7 +161,10 @@ impl Task for Hop {
             cur = next;
         }
         if self.names[cur] != item.answer {
-            return Err(format!("trace reaches {}, answer is {}", self.names[cur], item.answer));
+            return Err(format!(
+                "trace reaches {}, answer is {}",
+                self.names[cur], item.answer
+            ));
         }
         Ok(())
     }

@@ -17,7 +17,10 @@ const SLOPES: [u8; 4] = [1, 3, 7, 9];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
-    Affine { a: u8, b: u8 },
+    Affine {
+        a: u8,
+        b: u8,
+    },
     /// The image of each letter of `LETTERS`.
     Subst(Vec<u8>),
 }
@@ -47,7 +50,10 @@ impl Rule {
     fn parse(key: &str) -> Result<Rule, String> {
         if let Some(ab) = key.strip_prefix("affine:") {
             let (a, b) = ab.split_once(',').ok_or("bad affine rule")?;
-            let (a, b) = (a.parse().map_err(|_| "bad a")?, b.parse().map_err(|_| "bad b")?);
+            let (a, b) = (
+                a.parse().map_err(|_| "bad a")?,
+                b.parse().map_err(|_| "bad b")?,
+            );
             if !SLOPES.contains(&a) || b > 9 {
                 return Err(format!("affine rule {a},{b} out of range"));
             }
@@ -155,14 +161,19 @@ impl Task for Icl {
             reached.push(mb[2] as char);
         }
         if reached != item.answer {
-            return Err(format!("trace reaches {reached}, answer is {}", item.answer));
+            return Err(format!(
+                "trace reaches {reached}, answer is {}",
+                item.answer
+            ));
         }
         Ok(())
     }
 
     fn normalize(&self, raw: &str) -> Option<String> {
         let s = raw.trim();
-        let ok = !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit() || LETTERS.contains(&c));
+        let ok = !s.is_empty()
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || LETTERS.contains(&c));
         ok.then(|| s.to_string())
     }
 

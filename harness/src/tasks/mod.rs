@@ -30,7 +30,9 @@ pub use params::{
 };
 
 /// Every task, in the order the suite lists them.
-pub const TASK_NAMES: [&str; 8] = ["add", "mul", "sort", "word", "word_ood", "modp", "icl", "hop"];
+pub const TASK_NAMES: [&str; 8] = [
+    "add", "mul", "sort", "word", "word_ood", "modp", "icl", "hop",
+];
 
 /// One generated item. `query` is the question without a cue; use
 /// [`Item::prompt`] / [`Item::completion`] for the text of a mode.
@@ -136,7 +138,9 @@ pub enum TaskError {
         found: usize,
         tries: usize,
     },
-    #[error("task `{task}` ({params}): examples need up to {need} tokens but the context is {context}")]
+    #[error(
+        "task `{task}` ({params}): examples need up to {need} tokens but the context is {context}"
+    )]
     ContextTooShort {
         task: String,
         params: String,

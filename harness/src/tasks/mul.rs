@@ -39,7 +39,10 @@ impl Task for Mul {
     }
 
     fn params(&self) -> String {
-        format!("a_digits={:?} b_digits={:?}", self.p.a_digits, self.p.b_digits)
+        format!(
+            "a_digits={:?} b_digits={:?}",
+            self.p.a_digits, self.p.b_digits
+        )
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, _: Option<&Item>) -> Item {
@@ -83,7 +86,10 @@ impl Task for Mul {
             partials[0]
         };
         if reached != num(&item.answer)? || reached != a * b {
-            return Err(format!("trace reaches {reached}, answer is {}", item.answer));
+            return Err(format!(
+                "trace reaches {reached}, answer is {}",
+                item.answer
+            ));
         }
         Ok(())
     }

@@ -248,7 +248,10 @@ impl TaskConfig {
 
     /// Position of the task in [`TASK_NAMES`] (a canonical order).
     pub fn order(&self) -> usize {
-        TASK_NAMES.iter().position(|n| *n == self.name()).unwrap_or(usize::MAX)
+        TASK_NAMES
+            .iter()
+            .position(|n| *n == self.name())
+            .unwrap_or(usize::MAX)
     }
 }
 

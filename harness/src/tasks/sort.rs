@@ -79,7 +79,11 @@ impl Task for Sort {
     }
 
     fn check(&self, item: &Item) -> Result<(), String> {
-        let mut rest = parse_list(item.query.strip_prefix("sort ").ok_or("no `sort ` prefix")?)?;
+        let mut rest = parse_list(
+            item.query
+                .strip_prefix("sort ")
+                .ok_or("no `sort ` prefix")?,
+        )?;
         let mut reached = Vec::new();
         for pass in item.trace.split(',') {
             let (m, after) = pass.split_once('|').ok_or("pass without `|`")?;
@@ -102,7 +106,10 @@ impl Task for Sort {
         let mut sorted = answer.clone();
         sorted.sort_unstable();
         if reached != answer || sorted != answer {
-            return Err(format!("trace reaches {reached:?}, answer is {}", item.answer));
+            return Err(format!(
+                "trace reaches {reached:?}, answer is {}",
+                item.answer
+            ));
         }
         Ok(())
     }

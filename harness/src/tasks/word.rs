@@ -245,7 +245,10 @@ impl WordGen {
         let key = format!(
             "{}:{}",
             t.id,
-            vals.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+            vals.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         );
         Item::new(
             self.task,
@@ -284,7 +287,9 @@ impl WordGen {
                 .ok_or("step has no operator")?;
             let terms: Vec<u64> = lhs.split(op).map(num).collect::<Result<_, _>>()?;
             if let Some(t) = terms.iter().find(|t| !known.contains(t)) {
-                return Err(format!("step `{step}` uses {t}, which nothing before gives"));
+                return Err(format!(
+                    "step `{step}` uses {t}, which nothing before gives"
+                ));
             }
             let mut acc = terms[0];
             for &x in &terms[1..] {
@@ -292,7 +297,7 @@ impl WordGen {
                     '+' => acc + x,
                     '-' => acc.checked_sub(x).ok_or("negative result")?,
                     '*' => acc * x,
-                    _ if x != 0 && acc % x == 0 => acc / x,
+                    _ if x != 0 && acc.is_multiple_of(x) => acc / x,
                     _ => return Err(format!("step `{step}` does not divide evenly")),
                 };
             }

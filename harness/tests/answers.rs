@@ -1,0 +1,119 @@
+//! Answer extraction on junk, empty and multi-cue outputs; metrics; chance.
+
+use harness::answer::{edit_similarity, extract, score, token_accuracy, Failure};
+use harness::format::Mode::{Cot, Direct};
+use harness::tasks::by_name;
+use harness::tasks::chance::chance;
+
+#[test]
+fn extraction_takes_the_last_cue_of_the_first_example() {
+    let add = by_name("add").unwrap();
+    let e = extract(add.as_ref(), Cot, "3+6+0=9 A:12 A:579\n123+1 T:3+1=4 A:999");
+    assert_eq!(e.answer.as_deref(), Some("579"));
+    assert_eq!(e.failure, None);
+    // Direct prompts end with the cue: the output itself is the answer.
+    let e = extract(add.as_ref(), Direct, " 0579 \n12+3 A:15");
+    assert_eq!(
+        e.answer.as_deref(),
+        Some("579"),
+        "trimmed, leading zeros dropped"
+    );
+    let e = extract(add.as_ref(), Direct, "5 A:+7");
+    assert_eq!(e.answer.as_deref(), Some("7"));
+}
+
+#[test]
+fn failures_are_flagged_not_hidden() {
+    let add = by_name("add").unwrap();
+    let cases = [
+        (Cot, "", Failure::NoCue),
+        (Cot, "3+6+0=9,2+5+0=7", Failure::NoCue),
+        (Cot, "junk\n A:5", Failure::NoCue),
+        (Cot, "3+6 A:", Failure::Empty),
+        (Cot, "3+6 A:   \n", Failure::Empty),
+        (Direct, "", Failure::Empty),
+        (Direct, "\n579", Failure::Empty),
+        (Direct, "five hundred", Failure::Malformed),
+        (Direct, "57-9", Failure::Malformed),
+        (Cot, "x A:5 7", Failure::Malformed),
+        (Direct, "\u{1F600}", Failure::Malformed),
+    ];
+    for (mode, output, failure) in cases {
+        let e = extract(add.as_ref(), mode, output);
+        assert_eq!(e.failure, Some(failure), "{mode} {output:?}");
+        assert_eq!(e.answer, None);
+        let s = score(&e, "579");
+        assert_eq!(s.exact_match, 0.0, "a failure is wrong");
+    }
+}
+
+#[test]
+fn task_formats_normalize_their_answers() {
+    let sort = by_name("sort").unwrap();
+    let e = extract(sort.as_ref(), Direct, " 1,  02 3 ");
+    assert_eq!(e.answer.as_deref(), Some("1 2 3"));
+    assert_eq!(
+        extract(sort.as_ref(), Direct, "1 two 3").failure,
+        Some(Failure::Malformed)
+    );
+    let hop = by_name("hop").unwrap();
+    assert_eq!(
+        extract(hop.as_ref(), Cot, "x=Zev A: Zev").answer.as_deref(),
+        Some("Zev")
+    );
+    assert_eq!(
+        extract(hop.as_ref(), Cot, "A:Zev Niz").failure,
+        Some(Failure::Malformed)
+    );
+    let icl = by_name("icl").unwrap();
+    assert_eq!(
+        extract(icl.as_ref(), Direct, "bbe").answer.as_deref(),
+        Some("bbe")
+    );
+    assert_eq!(
+        extract(icl.as_ref(), Direct, "bz!").failure,
+        Some(Failure::Malformed)
+    );
+}
+
+#[test]
+fn metrics_behave_at_the_edges() {
+    assert_eq!(edit_similarity("579", "579"), 1.0);
+    assert_eq!(edit_similarity("", "579"), 0.0);
+    assert_eq!(edit_similarity("", ""), 1.0);
+    assert!((edit_similarity("578", "579") - 2.0 / 3.0).abs() < 1e-12);
+    assert!((edit_similarity("5790", "579") - 0.75).abs() < 1e-12);
+    assert_eq!(token_accuracy("509", "579"), 2.0 / 3.0);
+    assert_eq!(token_accuracy("5", "579"), 1.0 / 3.0);
+    assert_eq!(token_accuracy("57999", "579"), 1.0);
+    let add = by_name("add").unwrap();
+    let s = score(&extract(add.as_ref(), Direct, "578"), "579");
+    assert_eq!(s.exact_match, 0.0);
+    assert!(s.edit_similarity > 0.6 && s.token_accuracy > 0.6);
+    let s = score(&extract(add.as_ref(), Direct, "0579"), "579");
+    assert_eq!(
+        (s.exact_match, s.edit_similarity, s.token_accuracy),
+        (1.0, 1.0, 1.0)
+    );
+}
+
+#[test]
+fn chance_levels_match_the_answer_space() {
+    // modp answers are spread over 97 residues, hop answers over 30 people.
+    let c = chance(by_name("modp").unwrap().as_ref(), 0, 4000).unwrap();
+    assert!((0.005..0.02).contains(&c.exact_match), "{c:?}");
+    let c = chance(by_name("hop").unwrap().as_ref(), 0, 4000).unwrap();
+    assert!((0.02..0.06).contains(&c.exact_match), "{c:?}");
+    // Four-digit sums almost never coincide but share many characters.
+    let c = chance(by_name("add").unwrap().as_ref(), 0, 2000).unwrap();
+    assert!(c.exact_match < 0.005, "{c:?}");
+    assert!(c.edit_similarity > 0.1 && c.edit_similarity < 0.5, "{c:?}");
+    assert!((c.answer_logprob + (harness::vocab::vocab_size() as f64).ln()).abs() < 1e-12);
+    assert_eq!(c.get("exact_match"), Some(c.exact_match));
+    assert_eq!(c.get("nope"), None);
+    // Deterministic.
+    assert_eq!(
+        c,
+        chance(by_name("add").unwrap().as_ref(), 0, 2000).unwrap()
+    );
+}

@@ -1,0 +1,147 @@
+//! The held-out test partition: training never yields a test item, in single
+//! draws, in the packed stream or as a few-shot exemplar.
+
+use harness::fewshot::few_shot;
+use harness::format::Mode;
+use harness::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
+use harness::tasks::hash::is_test_key;
+use harness::tasks::{distinct_items, item_at, Split, Task, TaskConfig, TASK_NAMES};
+use std::collections::BTreeSet;
+
+const DRAWS: u64 = 100_000;
+
+fn wide(task: &str) -> Box<dyn Task> {
+    // Small item spaces make collisions likely, so overlap would show.
+    let table = match task {
+        "add" => "digits = [1, 2, 3]",
+        "mul" => "a_digits = [1, 2], b_digits = [1, 2]",
+        "sort" => "k = [2, 3, 5]",
+        "modp" => "modulus = 23",
+        "icl" => "len = 2",
+        "hop" => "people = 60",
+        _ => "",
+    };
+    let mut v: toml::Table = toml::from_str(&format!("t = {{ {table} }}")).unwrap();
+    TaskConfig::from_named(task, v.remove("t").unwrap())
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn no_training_draw_is_a_test_item() {
+    for name in TASK_NAMES {
+        let t = wide(name);
+        let tests: BTreeSet<String> = distinct_items(t.as_ref(), 0, Split::Test, 50)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        if t.eval_only() {
+            assert!(item_at(t.as_ref(), 0, Split::Train, 0).is_err());
+            continue;
+        }
+        let mut train_keys = BTreeSet::new();
+        for i in 0..DRAWS {
+            let item = item_at(t.as_ref(), 0, Split::Train, i).unwrap();
+            assert!(
+                !t.in_test(&item),
+                "{name}: training draw {} is a test item",
+                item.id
+            );
+            assert!(
+                !is_test_key(t.family(), &item.key) || item.key.starts_with("1:"),
+                "{name}: {}",
+                item.key
+            );
+            train_keys.insert(item.key);
+        }
+        let overlap: Vec<_> = tests.intersection(&train_keys).collect();
+        assert!(overlap.is_empty(), "{name}: {overlap:?}");
+        // The draws did cover the space densely enough for that to mean something.
+        assert!(
+            train_keys.len() > 300,
+            "{name}: only {} keys",
+            train_keys.len()
+        );
+    }
+}
+
+#[test]
+fn word_ood_problems_are_never_trained_as_word_problems() {
+    let word = wide("word");
+    let ood = wide("word_ood");
+    let ood_keys: BTreeSet<String> = distinct_items(ood.as_ref(), 0, Split::Test, 200)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    for i in 0..DRAWS {
+        let item = item_at(word.as_ref(), 9, Split::Train, i).unwrap();
+        assert!(!ood_keys.contains(&item.key), "{}", item.key);
+    }
+}
+
+#[test]
+fn the_partition_holds_about_a_tenth() {
+    for family in TASK_NAMES {
+        let n = 100_000;
+        let test = (0..n)
+            .filter(|i| is_test_key(family, &format!("{i}+{}", i * 7 % 1000)))
+            .count();
+        let share = test as f64 / n as f64;
+        assert!((0.097..0.103).contains(&share), "{family}: {share}");
+    }
+}
+
+#[test]
+fn packed_stream_never_contains_test_items() {
+    let mixture = TASK_NAMES
+        .iter()
+        .filter(|n| **n != "word_ood")
+        .map(|n| MixtureEntry {
+            task: TaskConfig::default_for(n).unwrap(),
+            weight: 1.0,
+        })
+        .collect();
+    let stream = Stream::new(StreamConfig {
+        seed: 3,
+        context: 256,
+        mixture,
+        cot_fraction: 0.5,
+        loss_mask: LossMask::All,
+    })
+    .unwrap();
+    let tasks: Vec<Box<dyn Task>> = TASK_NAMES
+        .iter()
+        .map(|n| harness::tasks::by_name(n).unwrap())
+        .collect();
+    let mut examples = 0;
+    for p in 0..20_000 {
+        let seq = stream.sequence(p).unwrap();
+        let t = tasks.iter().find(|t| t.name() == seq.task).unwrap();
+        for (item, _) in &seq.examples {
+            assert!(!t.in_test(item), "position {p}: {}", item.id);
+            examples += 1;
+        }
+    }
+    assert!(examples > 40_000, "{examples}");
+}
+
+#[test]
+fn few_shot_exemplars_are_training_items() {
+    for name in TASK_NAMES {
+        let t = wide(name);
+        for query in distinct_items(t.as_ref(), 4, Split::Test, 40).unwrap() {
+            let fs = few_shot(t.as_ref(), &query, Mode::Cot, 8, 4).unwrap();
+            assert_eq!(fs.exemplars.len(), 8);
+            let keys: BTreeSet<&str> = fs.exemplars.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(keys.len(), 8, "{name}: exemplars repeat");
+            for e in &fs.exemplars {
+                assert!(!t.in_test(e), "{name}: exemplar {} is a test item", e.id);
+                assert_ne!(e.key, query.key);
+                t.check(e).unwrap();
+            }
+        }
+    }
+}
