@@ -60,3 +60,9 @@ pub fn few_shot(
         exemplars,
     })
 }
+
+/// Upper bound on the tokens of a `shots`-shot example (prompt and
+/// completion), so an evaluation can refuse a context that cannot hold it.
+pub fn max_len(task: &dyn Task, shots: usize) -> usize {
+    (shots + 1) * task.max_len()
+}

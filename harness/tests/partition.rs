@@ -137,6 +137,16 @@ fn few_shot_exemplars_are_training_items() {
             assert_eq!(fs.exemplars.len(), 8);
             let keys: BTreeSet<&str> = fs.exemplars.iter().map(|e| e.key.as_str()).collect();
             assert_eq!(keys.len(), 8, "{name}: exemplars repeat");
+            let len = fs.prompt.len() + fs.completion.len();
+            assert!(
+                len <= harness::fewshot::max_len(t.as_ref(), 8),
+                "{name}: {len}"
+            );
+            let direct = few_shot(t.as_ref(), &query, Mode::Direct, 8, 4).unwrap();
+            assert_eq!(
+                direct.exemplars, fs.exemplars,
+                "{name}: modes share exemplars"
+            );
             for e in &fs.exemplars {
                 assert!(!t.in_test(e), "{name}: exemplar {} is a test item", e.id);
                 assert_ne!(e.key, query.key);

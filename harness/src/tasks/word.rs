@@ -45,7 +45,7 @@ pub const TEMPLATES: [Template; 7] = [
     Template {
         id: "t1",
         text: "{A} uses {0} {n} a day. How many dozen {n} in {1} weeks?",
-        ranges: &[(1, 20), (1, 12)],
+        ranges: &[(1, 20), (2, 12)],
         steps: &["{0}*7", "[0]*{1}", "[1]/12"],
         solve: |v| {
             let y = v[0] * 7 * v[1];
@@ -85,7 +85,7 @@ pub const TEMPLATES: [Template; 7] = [
     Template {
         id: "t5",
         text: "{A} has {0} {n} and buys {1} packs of {2}, then gives {3} to {B}. How many {n} are left?",
-        ranges: &[(1, 20), (2, 9), (2, 12), (1, 30)],
+        ranges: &[(2, 20), (2, 9), (2, 12), (1, 30)],
         steps: &["{1}*{2}", "{0}+[0]", "[1]-{3}"],
         solve: |v| {
             let x = v[1] * v[2];
