@@ -1,4 +1,11 @@
 //! The emerge harness: task suite, training stream, evaluation and CLI glue.
+//!
+//! The task suite: [`vocab`] (character tokens, ids fixed forever),
+//! [`format`] (the one text format and its cues), [`tasks`] (eight seeded
+//! generators, their parameters, the held-out partition, chance levels),
+//! [`stream`] (training sequences by seed and position), [`fewshot`]
+//! (k-shot prompts from training exemplars) and [`answer`] (extraction and
+//! per-item string metrics).
 
 pub mod answer;
 pub mod cmd_bench;
