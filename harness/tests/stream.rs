@@ -225,3 +225,22 @@ fn loss_mask_parses_from_config_text() {
     assert_eq!(c.m, LossMask::All);
     assert!(toml::from_str::<C>("m = \"some\"").is_err());
 }
+
+#[test]
+fn streams_can_be_shared_across_loader_threads() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let s = Stream::new(config(8, mixed(), LossMask::All)).unwrap();
+    shareable(&s);
+    let in_threads: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                let s = &s;
+                scope.spawn(move || s.sequence(t).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (p, seq) in in_threads.iter().enumerate() {
+        assert_eq!(*seq, s.sequence(p as u64).unwrap());
+    }
+}
