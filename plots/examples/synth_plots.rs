@@ -1,0 +1,27 @@
+//! Write a synthetic run folder with planted curves, analyze it and plot it,
+//! for looking at the charts without a sweep:
+//! `cargo run -p plots --example synth_plots -- /tmp/synth-run`
+
+use results::synth::{write_run, SynthSpec};
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp/emerge-synth-run".into()));
+    let mut spec = SynthSpec::example();
+    if std::env::args().any(|a| a == "--seeds") {
+        spec.seeds = vec![0, 1, 2];
+    }
+    write_run(&dir, &spec)?;
+    let (analysis, fits) = results::analyze::analyze_run(&dir)?;
+    print!("{}", results::analyze::summary(&analysis));
+    println!("wrote {}", fits.display());
+    let run = results::Run::load(&dir)?;
+    let (written, notes) = plots::plot_run(&run, &analysis.fits, &dir.join("plots"))?;
+    for n in notes {
+        println!("note: {n}");
+    }
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}

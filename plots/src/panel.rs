@@ -1,0 +1,225 @@
+//! One chart panel: a description of what to draw ([`Panel`]) and the single
+//! routine that draws it, shared by every figure so they all look alike.
+//! The x axis holds log10 values with SI tick labels (10k, 100k, 1M).
+
+use crate::style::{log_tick, CHANCE, FONT, GRID};
+use crate::Error;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+/// Points of one series: (x = log10, y, interval low, interval high).
+#[derive(Debug, Clone)]
+pub struct PointSeries {
+    pub label: String,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64, f64, f64)>,
+    /// Join the points with a thin line (as for a curve of one model).
+    pub joined: bool,
+    /// 0 circle, 1 triangle, 2 square, 3 cross.
+    pub marker: usize,
+    /// Dashed join line (second run of a comparison).
+    pub dashed: bool,
+}
+
+/// A fitted curve sampled on a grid; solid when preferred.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64)>,
+    pub solid: bool,
+}
+
+/// A threshold marker: vertical line at x, horizontal interval [lo, hi] at y.
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub color: RGBColor,
+    pub x: f64,
+    pub y: f64,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// y values are log10 too (loss vs tokens).
+    pub y_log: bool,
+    pub series: Vec<PointSeries>,
+    pub curves: Vec<Curve>,
+    pub thresholds: Vec<Threshold>,
+    /// Chance levels, drawn dashed grey.
+    pub chance: Vec<f64>,
+    /// A fixed y range (e.g. [0, 1] for proportions); else from the data.
+    pub y_range: Option<(f64, f64)>,
+    /// Text in the panel's lower right corner (e.g. a verdict).
+    pub note: String,
+    pub legend: bool,
+    /// Legend in the upper right instead of the upper left.
+    pub legend_right: bool,
+}
+
+fn bounds(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in vals.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+fn pad((lo, hi): (f64, f64), frac: f64, min_width: f64) -> (f64, f64) {
+    let w = (hi - lo).max(min_width);
+    let c = 0.5 * (lo + hi);
+    (c - w * (0.5 + frac), c + w * (0.5 + frac))
+}
+
+impl Panel {
+    fn x_range(&self) -> (f64, f64) {
+        let xs = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+        pad(bounds(xs).unwrap_or((3.0, 7.0)), 0.06, 0.5)
+    }
+
+    fn y_range(&self) -> (f64, f64) {
+        if let Some(r) = self.y_range {
+            return r;
+        }
+        let ys = self.series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.1, p.2, p.3]));
+        let ys = ys.chain(self.chance.iter().copied());
+        pad(bounds(ys).unwrap_or((0.0, 1.0)), 0.08, 1e-3)
+    }
+
+    /// Whether anything would be drawn.
+    pub fn is_empty(&self) -> bool {
+        self.series.iter().all(|s| s.points.is_empty())
+    }
+
+    /// Draw into `area`.
+    pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
+        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
+        let (x0, x1) = self.x_range();
+        let (y0, y1) = self.y_range();
+        let mut chart = ChartBuilder::on(area)
+            .caption(&self.title, (FONT, 17))
+            .margin(8)
+            .x_label_area_size(34)
+            .y_label_area_size(52)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(e)?;
+        let y_fmt = |v: &f64| if self.y_log { log_tick(*v) } else { format!("{v:.2}") };
+        let decades = ((x1 - x0).ceil() as usize + 1).clamp(3, 8);
+        chart
+            .configure_mesh()
+            .x_labels(decades)
+            .y_labels(6)
+            .x_label_formatter(&|v| log_tick(*v))
+            .y_label_formatter(&y_fmt)
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .draw()
+            .map_err(e)?;
+
+        for &c in &self.chance {
+            chart
+                .draw_series(DashedLineSeries::new(vec![(x0, c), (x1, c)], 6, 5, CHANCE.stroke_width(2)))
+                .map_err(e)?;
+        }
+        for c in &self.curves {
+            let pts: Vec<(f64, f64)> = c.points.iter().copied().filter(|p| p.1 >= y0 && p.1 <= y1).collect();
+            if c.solid {
+                chart.draw_series(LineSeries::new(pts, c.color.stroke_width(2))).map_err(e)?;
+            } else {
+                chart
+                    .draw_series(DashedLineSeries::new(pts, 7, 5, c.color.mix(0.8).stroke_width(2)))
+                    .map_err(e)?;
+            }
+        }
+        for t in self.thresholds.iter().filter(|t| t.x > x0 && t.x < x1) {
+            let style = t.color.mix(0.7).stroke_width(1);
+            chart
+                .draw_series(DashedLineSeries::new(vec![(t.x, y0), (t.x, y1)], 3, 4, style))
+                .map_err(e)?;
+            if let (Some(lo), Some(hi)) = (t.lo, t.hi) {
+                let (lo, hi) = (lo.max(x0), hi.min(x1));
+                chart
+                    .draw_series(LineSeries::new(vec![(lo, t.y), (hi, t.y)], t.color.stroke_width(3)))
+                    .map_err(e)?;
+            }
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    "N*".to_string(),
+                    (t.x, y1),
+                    (FONT, 13).into_font().color(&t.color),
+                )))
+                .map_err(e)?;
+        }
+        for s in &self.series {
+            let st = s.color.stroke_width(1);
+            // Interval bars.
+            chart
+                .draw_series(s.points.iter().filter(|p| p.2.is_finite() && p.3.is_finite()).map(|&(x, _, lo, hi)| {
+                    PathElement::new(vec![(x, lo.max(y0)), (x, hi.min(y1))], st)
+                }))
+                .map_err(e)?;
+            if s.joined {
+                let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1)).collect();
+                if s.dashed {
+                    chart.draw_series(DashedLineSeries::new(pts, 5, 4, s.color.stroke_width(1))).map_err(e)?;
+                } else {
+                    chart.draw_series(LineSeries::new(pts, s.color.stroke_width(1))).map_err(e)?;
+                }
+            }
+            let color = s.color;
+            let xy = s.points.iter().map(|&(x, y, _, _)| (x, y));
+            // One arm per marker shape: plotters elements are distinct types.
+            let anno = match s.marker % 4 {
+                0 => chart.draw_series(xy.map(|p| Circle::new(p, 4, color.filled()))),
+                1 => chart.draw_series(xy.map(|p| TriangleMarker::new(p, 5, color.filled()))),
+                2 => chart.draw_series(
+                    xy.map(|p| EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], color.filled())),
+                ),
+                _ => chart.draw_series(xy.map(|p| Cross::new(p, 4, color.stroke_width(2)))),
+            }
+            .map_err(e)?;
+            if !s.label.is_empty() {
+                let anno = anno.label(s.label.clone());
+                match s.marker % 4 {
+                    0 => anno.legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled())),
+                    1 => anno.legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.filled())),
+                    2 => anno.legend(move |(x, y)| Rectangle::new([(x + 4, y - 4), (x + 12, y + 4)], color.filled())),
+                    _ => anno.legend(move |(x, y)| Cross::new((x + 8, y), 4, color.stroke_width(2))),
+                };
+            }
+        }
+        if self.legend && self.series.iter().any(|s| !s.label.is_empty()) {
+            chart
+                .configure_series_labels()
+                .position(if self.legend_right {
+                    SeriesLabelPosition::UpperRight
+                } else {
+                    SeriesLabelPosition::UpperLeft
+                })
+                .label_font((FONT, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(GRID)
+                .draw()
+                .map_err(e)?;
+        }
+        if !self.note.is_empty() {
+            let (w, h) = area.dim_in_pixel();
+            area.draw(&Text::new(
+                self.note.clone(),
+                (w as i32 - 12 - 7 * self.note.len() as i32, h as i32 - 54),
+                (FONT, 13).into_font().color(&BLACK),
+            ))
+            .map_err(e)?;
+        }
+        Ok(())
+    }
+}
+
