@@ -8,7 +8,10 @@
 //! per-item string metrics).
 
 pub mod answer;
+pub mod cmd_analyze;
 pub mod cmd_bench;
+pub mod cmd_compare;
+pub mod cmd_plot;
 pub mod cmd_tasks;
 pub mod fewshot;
 pub mod format;

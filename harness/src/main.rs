@@ -20,6 +20,12 @@ enum Command {
     Tasks(harness::cmd_tasks::TasksArgs),
     /// Measure training or generation throughput (same shapes as the PyTorch peer).
     Bench(harness::cmd_bench::BenchArgs),
+    /// Fit every curve of a run folder (log-linear vs sigmoid, N*, breakthroughness) into fits.csv.
+    Analyze(harness::cmd_analyze::AnalyzeArgs),
+    /// Draw a run folder's curves as PNGs into its plots/ folder.
+    Plot(harness::cmd_plot::PlotArgs),
+    /// Compare two run folders: CSV of differences with paired tests, table, overlay PNGs.
+    Compare(harness::cmd_compare::CompareArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +33,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tasks(args) => harness::cmd_tasks::run(&args),
         Command::Bench(args) => harness::cmd_bench::run(&args),
+        Command::Analyze(args) => harness::cmd_analyze::run(&args),
+        Command::Plot(args) => harness::cmd_plot::run(&args),
+        Command::Compare(args) => harness::cmd_compare::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,11 @@ use results::synth::{write_run, SynthSpec};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/tmp/emerge-synth-run".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "/tmp/emerge-synth-run".into()),
+    );
     let mut spec = SynthSpec::example();
     if std::env::args().any(|a| a == "--seeds") {
         spec.seeds = vec![0, 1, 2];

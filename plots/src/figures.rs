@@ -16,21 +16,35 @@ const PANEL_H: u32 = 390;
 const TITLE_H: u32 = 40;
 const FOOTER_H: u32 = 26;
 
-const FOOTER: &str = "x: non-embedding parameters (log)   bars: 95% interval   solid: preferred fit   \
+const FOOTER: &str =
+    "x: non-embedding parameters (log)   bars: 95% interval   solid: preferred fit   \
 dashed: other fit   grey dashed: chance   N*: threshold with 95% interval";
 
 /// A grid figure: title on top, a key line at the bottom, panels row-major.
-fn grid_figure(path: &Path, title: &str, footer: &str, panels: &[Panel], cols: usize) -> Result<(), Error> {
+fn grid_figure(
+    path: &Path,
+    title: &str,
+    footer: &str,
+    panels: &[Panel],
+    cols: usize,
+) -> Result<(), Error> {
     let cols = cols.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(cols).max(1);
-    let size = (PANEL_W * cols as u32, PANEL_H * rows as u32 + TITLE_H + FOOTER_H);
+    let size = (
+        PANEL_W * cols as u32,
+        PANEL_H * rows as u32 + TITLE_H + FOOTER_H,
+    );
     render_png(path, size, |root| {
         let e = |x: DrawingAreaErrorKind<_>| Error::Draw(format!("{x:?}"));
         let (top, rest) = root.split_vertically(TITLE_H);
         let (body, bottom) = rest.split_vertically(PANEL_H * rows as u32);
         top.titled(title, (FONT, 22)).map_err(e)?;
         bottom
-            .draw(&Text::new(footer.to_string(), (10, 4), (FONT, 13).into_font().color(&RGBColor(90, 90, 90))))
+            .draw(&Text::new(
+                footer.to_string(),
+                (10, 4),
+                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+            ))
             .map_err(e)?;
         for (area, p) in body.split_evenly((rows, cols)).iter().zip(panels) {
             p.draw(area)?;
@@ -44,14 +58,33 @@ fn is_proportion(m: &str) -> bool {
 }
 
 fn shots_of(points: &[CurvePoint], task: &str) -> Vec<u32> {
-    points.iter().filter(|p| p.task == task).map(|p| p.shots).collect::<BTreeSet<_>>().into_iter().collect()
+    points
+        .iter()
+        .filter(|p| p.task == task)
+        .map(|p| p.shots)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Metrics of a task in display order: the four standard ones, then others.
 fn metrics_of(points: &[CurvePoint], task: &str) -> Vec<String> {
-    let present: BTreeSet<&str> = points.iter().filter(|p| p.task == task).map(|p| p.metric.as_str()).collect();
-    let mut out: Vec<String> = metric::ALL.iter().filter(|m| present.contains(*m)).map(|m| m.to_string()).collect();
-    out.extend(present.iter().filter(|m| !metric::ALL.contains(m)).map(|m| m.to_string()));
+    let present: BTreeSet<&str> = points
+        .iter()
+        .filter(|p| p.task == task)
+        .map(|p| p.metric.as_str())
+        .collect();
+    let mut out: Vec<String> = metric::ALL
+        .iter()
+        .filter(|m| present.contains(*m))
+        .map(|m| m.to_string())
+        .collect();
+    out.extend(
+        present
+            .iter()
+            .filter(|m| !metric::ALL.contains(m))
+            .map(|m| m.to_string()),
+    );
     out
 }
 
@@ -64,11 +97,24 @@ fn series_label(mode: Mode, shots: u32, all_shots: &[u32]) -> String {
 }
 
 /// Points of one (task, mode, shots, metric) as panel points, x = log10 size.
-fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &str) -> Vec<(f64, f64, f64, f64)> {
+fn final_points(
+    run: &Run,
+    task: &str,
+    mode: Mode,
+    shots: u32,
+    m: &str,
+) -> Vec<(f64, f64, f64, f64)> {
     run.final_points
         .iter()
         .filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == m)
-        .map(|p| ((p.params_non_embedding as f64).log10(), p.value, p.ci_lo, p.ci_hi))
+        .map(|p| {
+            (
+                (p.params_non_embedding as f64).log10(),
+                p.value,
+                p.ci_lo,
+                p.ci_hi,
+            )
+        })
         .collect()
 }
 
@@ -92,7 +138,11 @@ fn add_fits(panel: &mut Panel, fits: &[&FitRow], color: RGBColor, xr: (f64, f64)
                 eval_fit(r, x).map(|y| (x, y))
             })
             .collect();
-        panel.curves.push(Curve { color, points: pts, solid: r.preferred });
+        panel.curves.push(Curve {
+            color,
+            points: pts,
+            solid: r.preferred,
+        });
         if r.preferred && r.shape == shape::SIGMOID {
             if let (Some(x0), Some(c), Some(d)) = (r.midpoint, r.floor, r.ceiling) {
                 panel.thresholds.push(Threshold {
@@ -115,7 +165,14 @@ fn x_span(pts: &[(f64, f64, f64, f64)]) -> (f64, f64) {
 
 /// The panel of one task × metric: every (mode, shots) series with fits
 /// (only the preferred ones when `all_fits` is false, to keep grids legible).
-fn metric_panel(run: &Run, fits: &[FitRow], task: &str, m: &str, title: String, all_fits: bool) -> Panel {
+fn metric_panel(
+    run: &Run,
+    fits: &[FitRow],
+    task: &str,
+    m: &str,
+    title: String,
+    all_fits: bool,
+) -> Panel {
     let all_shots = shots_of(&run.final_points, task);
     let mut panel = Panel {
         title,
@@ -135,11 +192,21 @@ fn metric_panel(run: &Run, fits: &[FitRow], task: &str, m: &str, title: String, 
             let color = shade(mode_color(mode), k);
             let rows: Vec<&FitRow> = fits
                 .iter()
-                .filter(|r| r.task == task && r.mode == mode && r.shots == shots && r.metric == m && r.x_axis == x_axis::PARAMS)
+                .filter(|r| {
+                    r.task == task
+                        && r.mode == mode
+                        && r.shots == shots
+                        && r.metric == m
+                        && r.x_axis == x_axis::PARAMS
+                })
                 .filter(|r| all_fits || r.preferred)
                 .collect();
             add_fits(&mut panel, &rows, color, x_span(&pts));
-            for p in run.final_points.iter().filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == m) {
+            for p in run
+                .final_points
+                .iter()
+                .filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == m)
+            {
                 chance.insert(p.chance.to_bits());
             }
             panel.series.push(PointSeries {
@@ -161,7 +228,10 @@ fn write_task_figure(run: &Run, fits: &[FitRow], task: &str, path: &Path) -> Res
         .iter()
         .map(|m| metric_panel(run, fits, task, m, m.replace('_', " "), true))
         .collect();
-    let title = format!("{task}: score vs model size, direct and chain of thought ({})", run.name());
+    let title = format!(
+        "{task}: score vs model size, direct and chain of thought ({})",
+        run.name()
+    );
     grid_figure(path, &title, FOOTER, &panels, 2)
 }
 
@@ -178,7 +248,13 @@ fn overview(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
     let cols = (panels.len() as f64).sqrt().ceil() as usize;
     let footer = "x: non-embedding parameters (log)   bars: 95% interval   lines: preferred fit   grey dashed: chance   \
 N*: threshold with 95% interval";
-    grid_figure(path, &format!("All tasks: exact match vs model size ({})", run.name()), footer, &panels, cols)
+    grid_figure(
+        path,
+        &format!("All tasks: exact match vs model size ({})", run.name()),
+        footer,
+        &panels,
+        cols,
+    )
 }
 
 fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
@@ -186,14 +262,22 @@ fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
     let sizes: Vec<u64> = run.sizes().into_iter().collect();
     let mut by_model: BTreeMap<(u64, &str), Vec<(f64, f64, f64, f64)>> = BTreeMap::new();
     for r in &run.train_log {
-        let Some(&size) = size_of.get(&r.model_id) else { continue };
+        let Some(&size) = size_of.get(&r.model_id) else {
+            continue;
+        };
         if r.tokens > 0 && r.loss > 0.0 && r.loss.is_finite() {
             let (x, y) = ((r.tokens as f64).log10(), r.loss.log10());
-            by_model.entry((size, r.model_id.as_str())).or_default().push((x, y, f64::NAN, f64::NAN));
+            by_model
+                .entry((size, r.model_id.as_str()))
+                .or_default()
+                .push((x, y, f64::NAN, f64::NAN));
         }
     }
     if by_model.is_empty() {
-        return Err(Error::Nothing(format!("{} is empty or missing", files::TRAIN_LOG)));
+        return Err(Error::Nothing(format!(
+            "{} is empty or missing",
+            files::TRAIN_LOG
+        )));
     }
     let mut labelled = BTreeSet::new();
     let mut panel = Panel {
@@ -207,7 +291,11 @@ fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
     };
     for ((size, _), pts) in by_model {
         let i = sizes.iter().position(|&s| s == size).unwrap_or(0);
-        let label = if labelled.insert(size) { format!("N = {}", si(size as f64)) } else { String::new() };
+        let label = if labelled.insert(size) {
+            format!("N = {}", si(size as f64))
+        } else {
+            String::new()
+        };
         panel.series.push(PointSeries {
             label,
             color: size_color(i, sizes.len()),
@@ -221,7 +309,14 @@ fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
     for s in &mut panel.series {
         let n = s.points.len();
         let keep = (n / 12).max(1);
-        s.points = s.points.iter().copied().enumerate().filter(|(i, _)| i % keep == 0 || i + 1 == n).map(|(_, p)| p).collect();
+        s.points = s
+            .points
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(i, _)| i % keep == 0 || i + 1 == n)
+            .map(|(_, p)| p)
+            .collect();
     }
     let footer = "log-log; one line per model (colour: size), markers every few logged steps";
     let w = (PANEL_W * 2, PANEL_H * 2 - 80);
@@ -231,7 +326,13 @@ fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
         let (top, rest) = root.split_vertically(TITLE_H);
         let (body, bottom) = rest.split_vertically(w.1);
         top.titled(&title, (FONT, 22)).map_err(e)?;
-        bottom.draw(&Text::new(footer.to_string(), (10, 4), (FONT, 13).into_font().color(&RGBColor(90, 90, 90)))).map_err(e)?;
+        bottom
+            .draw(&Text::new(
+                footer.to_string(),
+                (10, 4),
+                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+            ))
+            .map_err(e)?;
         panel.draw(&body)
     })
 }
@@ -240,7 +341,9 @@ fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
     let sizes: Vec<u64> = run.sizes().into_iter().collect();
     let mut panels = Vec::new();
     for task in run.tasks() {
-        let shots = *shots_of(&run.checkpoint_points, &task).first().unwrap_or(&0);
+        let shots = *shots_of(&run.checkpoint_points, &task)
+            .first()
+            .unwrap_or(&0);
         for mode in [Mode::Direct, Mode::Cot] {
             let mut panel = Panel {
                 title: format!("{task} · {mode} · exact match"),
@@ -254,11 +357,24 @@ fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
                 let pts: Vec<(f64, f64, f64, f64)> = run
                     .checkpoint_points
                     .iter()
-                    .filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == metric::EXACT_MATCH && p.params_non_embedding == size && p.flops > 0.0)
+                    .filter(|p| {
+                        p.task == task
+                            && p.mode == mode
+                            && p.shots == shots
+                            && p.metric == metric::EXACT_MATCH
+                            && p.params_non_embedding == size
+                            && p.flops > 0.0
+                    })
                     .map(|p| (p.flops.log10(), p.value, p.ci_lo, p.ci_hi))
                     .collect();
                 if !pts.is_empty() {
-                    panel.chance = run.checkpoint_points.iter().filter(|p| p.task == task && p.metric == metric::EXACT_MATCH).map(|p| p.chance).take(1).collect();
+                    panel.chance = run
+                        .checkpoint_points
+                        .iter()
+                        .filter(|p| p.task == task && p.metric == metric::EXACT_MATCH)
+                        .map(|p| p.chance)
+                        .take(1)
+                        .collect();
                     panel.series.push(PointSeries {
                         label: format!("N = {}", si(size as f64)),
                         color: size_color(i, sizes.len()),
@@ -278,7 +394,13 @@ fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
         return Err(Error::Nothing("no exact_match checkpoint scores".into()));
     }
     let footer = "x: training FLOPs = 6·N·D (log); one line per model size through its scored checkpoints; grey dashed: chance";
-    grid_figure(path, &format!("Exact match vs training compute ({})", run.name()), footer, &panels, 2)
+    grid_figure(
+        path,
+        &format!("Exact match vs training compute ({})", run.name()),
+        footer,
+        &panels,
+        2,
+    )
 }
 
 fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
@@ -293,7 +415,14 @@ fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
         for mode in [Mode::Direct, Mode::Cot] {
             let verdict = fits
                 .iter()
-                .find(|r| r.task == task && r.mode == mode && r.shots == shots && r.metric == metric::EXACT_MATCH && r.x_axis == x_axis::PARAMS && !r.mirage.is_empty())
+                .find(|r| {
+                    r.task == task
+                        && r.mode == mode
+                        && r.shots == shots
+                        && r.metric == metric::EXACT_MATCH
+                        && r.x_axis == x_axis::PARAMS
+                        && !r.mirage.is_empty()
+                })
                 .map(|r| r.mirage.replace('_', " "))
                 .unwrap_or_else(|| "no verdict".into());
             let mut panel = Panel {
@@ -311,7 +440,13 @@ fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
                 }
                 let rows: Vec<&FitRow> = fits
                     .iter()
-                    .filter(|r| r.task == task && r.mode == mode && r.shots == shots && r.metric == *m && r.x_axis == x_axis::PARAMS)
+                    .filter(|r| {
+                        r.task == task
+                            && r.mode == mode
+                            && r.shots == shots
+                            && r.metric == *m
+                            && r.x_axis == x_axis::PARAMS
+                    })
                     .collect();
                 add_fits(&mut panel, &rows, *color, x_span(&pts));
                 panel.thresholds.clear();
@@ -334,18 +469,35 @@ fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
     }
     let footer = "Same items under exact match and continuous metrics. survives: the continuous metrics also prefer a sigmoid; \
 mirage: they prefer log-linear; solid: preferred fit";
-    grid_figure(path, &format!("Mirage check: is the jump in the metric or in the model? ({})", run.name()), footer, &panels, 2)
+    grid_figure(
+        path,
+        &format!(
+            "Mirage check: is the jump in the metric or in the model? ({})",
+            run.name()
+        ),
+        footer,
+        &panels,
+        2,
+    )
 }
 
 /// Write every chart of a run into `out_dir` (created if needed): one PNG per
 /// task, `overview.png`, `mirage.png`, `loss_vs_tokens.png` (when a train log
 /// exists) and `score_vs_flops.png`. Returns the files written and notes on
 /// charts skipped for lack of data.
-pub fn plot_run(run: &Run, fits: &[FitRow], out_dir: &Path) -> Result<(Vec<PathBuf>, Vec<String>), Error> {
+pub fn plot_run(
+    run: &Run,
+    fits: &[FitRow],
+    out_dir: &Path,
+) -> Result<(Vec<PathBuf>, Vec<String>), Error> {
     if run.final_points.is_empty() {
-        return Err(Error::Nothing(format!("{}: no scores to plot", run.dir.display())));
+        return Err(Error::Nothing(format!(
+            "{}: no scores to plot",
+            run.dir.display()
+        )));
     }
-    std::fs::create_dir_all(out_dir).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", out_dir.display())))?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", out_dir.display())))?;
     let mut written = Vec::new();
     let mut notes = Vec::new();
     for task in run.tasks() {
@@ -377,7 +529,10 @@ pub fn plot_run(run: &Run, fits: &[FitRow], out_dir: &Path) -> Result<(Vec<PathB
 pub fn plot_compare(a: &Run, b: &Run, prefix: &Path) -> Result<Vec<PathBuf>, Error> {
     let shared: Vec<String> = a.tasks().intersection(&b.tasks()).cloned().collect();
     let mut written = Vec::new();
-    let stem = prefix.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "compare".into());
+    let stem = prefix
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "compare".into());
     for task in shared {
         let mut panels = Vec::new();
         for m in metrics_of(&a.final_points, &task) {
@@ -411,8 +566,13 @@ pub fn plot_compare(a: &Run, b: &Run, prefix: &Path) -> Result<Vec<PathBuf>, Err
             }
         }
         let p = prefix.with_file_name(format!("{stem}_{}.png", slug(&task)));
-        let title = format!("{task}: A = {} (solid) vs B = {} (dashed)", a.name(), b.name());
-        let footer = "x: non-embedding parameters (log); bars: 95% intervals; lowest shots setting shown";
+        let title = format!(
+            "{task}: A = {} (solid) vs B = {} (dashed)",
+            a.name(),
+            b.name()
+        );
+        let footer =
+            "x: non-embedding parameters (log); bars: 95% intervals; lowest shots setting shown";
         grid_figure(&p, &title, footer, &panels, 2)?;
         written.push(p);
     }

@@ -46,7 +46,8 @@ where
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut w = enc.write_header().map_err(|e| Error::Draw(e.to_string()))?;
-        w.write_image_data(&buf).map_err(|e| Error::Draw(e.to_string()))?;
+        w.write_image_data(&buf)
+            .map_err(|e| Error::Draw(e.to_string()))?;
     }
     results::write_bytes_atomic(path, &bytes)?;
     Ok(())

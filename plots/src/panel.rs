@@ -77,7 +77,10 @@ fn pad((lo, hi): (f64, f64), frac: f64, min_width: f64) -> (f64, f64) {
 
 impl Panel {
     fn x_range(&self) -> (f64, f64) {
-        let xs = self.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+        let xs = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0));
         pad(bounds(xs).unwrap_or((3.0, 7.0)), 0.06, 0.5)
     }
 
@@ -85,7 +88,10 @@ impl Panel {
         if let Some(r) = self.y_range {
             return r;
         }
-        let ys = self.series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.1, p.2, p.3]));
+        let ys = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().flat_map(|p| [p.1, p.2, p.3]));
         let ys = ys.chain(self.chance.iter().copied());
         pad(bounds(ys).unwrap_or((0.0, 1.0)), 0.08, 1e-3)
     }
@@ -107,7 +113,13 @@ impl Panel {
             .y_label_area_size(52)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(e)?;
-        let y_fmt = |v: &f64| if self.y_log { log_tick(*v) } else { format!("{v:.2}") };
+        let y_fmt = |v: &f64| {
+            if self.y_log {
+                log_tick(*v)
+            } else {
+                format!("{v:.2}")
+            }
+        };
         let decades = ((x1 - x0).ceil() as usize + 1).clamp(3, 8);
         chart
             .configure_mesh()
@@ -126,28 +138,53 @@ impl Panel {
 
         for &c in &self.chance {
             chart
-                .draw_series(DashedLineSeries::new(vec![(x0, c), (x1, c)], 6, 5, CHANCE.stroke_width(2)))
+                .draw_series(DashedLineSeries::new(
+                    vec![(x0, c), (x1, c)],
+                    6,
+                    5,
+                    CHANCE.stroke_width(2),
+                ))
                 .map_err(e)?;
         }
         for c in &self.curves {
-            let pts: Vec<(f64, f64)> = c.points.iter().copied().filter(|p| p.1 >= y0 && p.1 <= y1).collect();
+            let pts: Vec<(f64, f64)> = c
+                .points
+                .iter()
+                .copied()
+                .filter(|p| p.1 >= y0 && p.1 <= y1)
+                .collect();
             if c.solid {
-                chart.draw_series(LineSeries::new(pts, c.color.stroke_width(2))).map_err(e)?;
+                chart
+                    .draw_series(LineSeries::new(pts, c.color.stroke_width(2)))
+                    .map_err(e)?;
             } else {
                 chart
-                    .draw_series(DashedLineSeries::new(pts, 7, 5, c.color.mix(0.8).stroke_width(2)))
+                    .draw_series(DashedLineSeries::new(
+                        pts,
+                        7,
+                        5,
+                        c.color.mix(0.8).stroke_width(2),
+                    ))
                     .map_err(e)?;
             }
         }
         for t in self.thresholds.iter().filter(|t| t.x > x0 && t.x < x1) {
             let style = t.color.mix(0.7).stroke_width(1);
             chart
-                .draw_series(DashedLineSeries::new(vec![(t.x, y0), (t.x, y1)], 3, 4, style))
+                .draw_series(DashedLineSeries::new(
+                    vec![(t.x, y0), (t.x, y1)],
+                    3,
+                    4,
+                    style,
+                ))
                 .map_err(e)?;
             if let (Some(lo), Some(hi)) = (t.lo, t.hi) {
                 let (lo, hi) = (lo.max(x0), hi.min(x1));
                 chart
-                    .draw_series(LineSeries::new(vec![(lo, t.y), (hi, t.y)], t.color.stroke_width(3)))
+                    .draw_series(LineSeries::new(
+                        vec![(lo, t.y), (hi, t.y)],
+                        t.color.stroke_width(3),
+                    ))
                     .map_err(e)?;
             }
             chart
@@ -162,16 +199,25 @@ impl Panel {
             let st = s.color.stroke_width(1);
             // Interval bars.
             chart
-                .draw_series(s.points.iter().filter(|p| p.2.is_finite() && p.3.is_finite()).map(|&(x, _, lo, hi)| {
-                    PathElement::new(vec![(x, lo.max(y0)), (x, hi.min(y1))], st)
-                }))
+                .draw_series(
+                    s.points
+                        .iter()
+                        .filter(|p| p.2.is_finite() && p.3.is_finite())
+                        .map(|&(x, _, lo, hi)| {
+                            PathElement::new(vec![(x, lo.max(y0)), (x, hi.min(y1))], st)
+                        }),
+                )
                 .map_err(e)?;
             if s.joined {
                 let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1)).collect();
                 if s.dashed {
-                    chart.draw_series(DashedLineSeries::new(pts, 5, 4, s.color.stroke_width(1))).map_err(e)?;
+                    chart
+                        .draw_series(DashedLineSeries::new(pts, 5, 4, s.color.stroke_width(1)))
+                        .map_err(e)?;
                 } else {
-                    chart.draw_series(LineSeries::new(pts, s.color.stroke_width(1))).map_err(e)?;
+                    chart
+                        .draw_series(LineSeries::new(pts, s.color.stroke_width(1)))
+                        .map_err(e)?;
                 }
             }
             let color = s.color;
@@ -180,9 +226,9 @@ impl Panel {
             let anno = match s.marker % 4 {
                 0 => chart.draw_series(xy.map(|p| Circle::new(p, 4, color.filled()))),
                 1 => chart.draw_series(xy.map(|p| TriangleMarker::new(p, 5, color.filled()))),
-                2 => chart.draw_series(
-                    xy.map(|p| EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], color.filled())),
-                ),
+                2 => chart.draw_series(xy.map(|p| {
+                    EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], color.filled())
+                })),
                 _ => chart.draw_series(xy.map(|p| Cross::new(p, 4, color.stroke_width(2)))),
             }
             .map_err(e)?;
@@ -190,9 +236,14 @@ impl Panel {
                 let anno = anno.label(s.label.clone());
                 match s.marker % 4 {
                     0 => anno.legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled())),
-                    1 => anno.legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.filled())),
-                    2 => anno.legend(move |(x, y)| Rectangle::new([(x + 4, y - 4), (x + 12, y + 4)], color.filled())),
-                    _ => anno.legend(move |(x, y)| Cross::new((x + 8, y), 4, color.stroke_width(2))),
+                    1 => anno
+                        .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 5, color.filled())),
+                    2 => anno.legend(move |(x, y)| {
+                        Rectangle::new([(x + 4, y - 4), (x + 12, y + 4)], color.filled())
+                    }),
+                    _ => {
+                        anno.legend(move |(x, y)| Cross::new((x + 8, y), 4, color.stroke_width(2)))
+                    }
                 };
             }
         }
@@ -222,4 +273,3 @@ impl Panel {
         Ok(())
     }
 }
-

@@ -43,9 +43,18 @@ pub fn shade(c: RGBColor, k: usize) -> RGBColor {
 
 /// Colours for model sizes in loss/FLOPs charts (viridis-like, dark = small).
 pub fn size_color(i: usize, n: usize) -> RGBColor {
-    const STOPS: [(f64, f64, f64); 5] =
-        [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (220.0, 200.0, 30.0)];
-    let t = if n <= 1 { 0.0 } else { i as f64 / (n - 1) as f64 } * (STOPS.len() - 1) as f64;
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (220.0, 200.0, 30.0),
+    ];
+    let t = if n <= 1 {
+        0.0
+    } else {
+        i as f64 / (n - 1) as f64
+    } * (STOPS.len() - 1) as f64;
     let j = (t.floor() as usize).min(STOPS.len() - 2);
     let f = t - j as f64;
     let (a, b) = (STOPS[j], STOPS[j + 1]);
@@ -80,7 +89,15 @@ pub fn log_tick(x: f64) -> String {
 
 /// A file-name-safe form of a task name.
 pub fn slug(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

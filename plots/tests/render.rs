@@ -20,12 +20,19 @@ fn decode(path: &Path) -> Image {
     let info = reader.next_frame(&mut buf).unwrap();
     assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
     buf.truncate(info.buffer_size());
-    Image { width: info.width, height: info.height, rgb: buf }
+    Image {
+        width: info.width,
+        height: info.height,
+        rgb: buf,
+    }
 }
 
 /// Pixels exactly of colour `c` (markers and lines are drawn opaque).
 fn count(img: &Image, c: plotters::style::RGBColor) -> usize {
-    img.rgb.chunks(3).filter(|p| p[0] == c.0 && p[1] == c.1 && p[2] == c.2).count()
+    img.rgb
+        .chunks(3)
+        .filter(|p| p[0] == c.0 && p[1] == c.1 && p[2] == c.2)
+        .count()
 }
 
 fn non_white(img: &Image) -> usize {
@@ -42,21 +49,42 @@ fn plot_run_draws_every_chart() {
     let out = dir.join("plots");
     let (written, notes) = plots::plot_run(&run, &analysis.fits, &out).unwrap();
     assert!(notes.is_empty(), "{notes:?}");
-    let names: Vec<String> =
-        written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for want in ["task_add.png", "task_sort.png", "overview.png", "mirage.png", "loss_vs_tokens.png", "score_vs_flops.png"] {
-        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+    let names: Vec<String> = written
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for want in [
+        "task_add.png",
+        "task_sort.png",
+        "overview.png",
+        "mirage.png",
+        "loss_vs_tokens.png",
+        "score_vs_flops.png",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
     }
     for p in &written {
         let img = decode(p);
-        assert!(img.width >= 800 && img.height >= 400, "{}: {}x{}", p.display(), img.width, img.height);
+        assert!(
+            img.width >= 800 && img.height >= 400,
+            "{}: {}x{}",
+            p.display(),
+            img.width,
+            img.height
+        );
         let ink = non_white(&img);
         assert!(ink > 20_000, "{}: only {ink} drawn pixels", p.display());
     }
     // Task and overview charts show both modes in their fixed colours.
     for name in ["task_add.png", "overview.png"] {
         let img = decode(&out.join(name));
-        assert!(count(&img, DIRECT) > 300, "{name}: direct colour barely drawn");
+        assert!(
+            count(&img, DIRECT) > 300,
+            "{name}: direct colour barely drawn"
+        );
         assert!(count(&img, COT) > 300, "{name}: cot colour barely drawn");
     }
     // A 2x2 panel figure for the four metrics.
@@ -72,13 +100,19 @@ fn plot_run_draws_every_chart() {
 fn missing_train_log_skips_that_chart_with_a_note() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let spec = SynthSpec { steps: vec![1000], ..SynthSpec::example() };
+    let spec = SynthSpec {
+        steps: vec![1000],
+        ..SynthSpec::example()
+    };
     write_run(&dir, &spec).unwrap();
     std::fs::remove_file(dir.join("train_log.csv")).unwrap();
     let run = Run::load(&dir).unwrap();
     let fits = results::analyze::analyze(&run).unwrap().fits;
     let (written, notes) = plots::plot_run(&run, &fits, &dir.join("plots")).unwrap();
-    assert!(notes.iter().any(|n| n.contains("loss_vs_tokens.png")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("loss_vs_tokens.png")),
+        "{notes:?}"
+    );
     assert!(!written.iter().any(|p| p.ends_with("loss_vs_tokens.png")));
     assert!(!dir.join("plots/loss_vs_tokens.png").exists());
 }
@@ -87,9 +121,19 @@ fn missing_train_log_skips_that_chart_with_a_note() {
 fn compare_overlay_draws_both_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let (da, db) = (tmp.path().join("a"), tmp.path().join("b"));
-    let spec = SynthSpec { steps: vec![1000], ..SynthSpec::example() };
+    let spec = SynthSpec {
+        steps: vec![1000],
+        ..SynthSpec::example()
+    };
     write_run(&da, &spec).unwrap();
-    write_run(&db, &SynthSpec { rng_seed: 99, ..spec }).unwrap();
+    write_run(
+        &db,
+        &SynthSpec {
+            rng_seed: 99,
+            ..spec
+        },
+    )
+    .unwrap();
     let (a, b) = (Run::load(&da).unwrap(), Run::load(&db).unwrap());
     let written = plots::plot_compare(&a, &b, &tmp.path().join("cmp")).unwrap();
     assert_eq!(written.len(), 2);

@@ -59,12 +59,20 @@ pub struct CurveFit {
 
 /// Build the series of one axis from a run's aggregated points.
 pub fn series_for(run: &Run, axis: &'static str) -> Vec<Series> {
-    let curves = if axis == x_axis::FLOPS { run.checkpoint_curves() } else { run.final_curves() };
+    let curves = if axis == x_axis::FLOPS {
+        run.checkpoint_curves()
+    } else {
+        run.final_curves()
+    };
     let size_of = run.size_of();
     let mut out = Vec::new();
     for (key, mut pts) in curves {
         let xv = |p: &CurvePoint| {
-            if axis == x_axis::FLOPS { p.flops.log10() } else { (p.params_non_embedding as f64).log10() }
+            if axis == x_axis::FLOPS {
+                p.flops.log10()
+            } else {
+                (p.params_non_embedding as f64).log10()
+            }
         };
         pts.retain(|p| xv(p).is_finite() && p.value.is_finite());
         pts.sort_by(|a, b| xv(a).total_cmp(&xv(b)).then(a.step.cmp(&b.step)));
@@ -76,14 +84,22 @@ pub fn series_for(run: &Run, axis: &'static str) -> Vec<Series> {
             .iter()
             .map(|p| {
                 let s = p.sigma();
-                if s.is_finite() { s.max(floor) } else { floor.max(0.05 * range) }
+                if s.is_finite() {
+                    s.max(floor)
+                } else {
+                    floor.max(0.05 * range)
+                }
             })
             .collect();
         let members = pts
             .iter()
             .map(|p| {
                 let step_of = |id: &String| {
-                    if axis == x_axis::FLOPS { Some(p.step) } else { run.final_step.get(id).copied() }
+                    if axis == x_axis::FLOPS {
+                        Some(p.step)
+                    } else {
+                        run.final_step.get(id).copied()
+                    }
                 };
                 run.used_models
                     .iter()
@@ -92,10 +108,26 @@ pub fn series_for(run: &Run, axis: &'static str) -> Vec<Series> {
                     .collect()
             })
             .collect();
-        let n_sizes = pts.iter().map(|p| p.params_non_embedding).collect::<BTreeSet<_>>().len();
+        let n_sizes = pts
+            .iter()
+            .map(|p| p.params_non_embedding)
+            .collect::<BTreeSet<_>>()
+            .len();
         let chance = pts.first().map(|p| p.chance).unwrap_or(0.0);
-        let data = Data { x: pts.iter().map(xv).collect(), y, sigma };
-        out.push(Series { key, axis, points: pts, data, chance, members, n_sizes });
+        let data = Data {
+            x: pts.iter().map(xv).collect(),
+            y,
+            sigma,
+        };
+        out.push(Series {
+            key,
+            axis,
+            points: pts,
+            data,
+            chance,
+            members,
+            n_sizes,
+        });
     }
     out
 }
@@ -142,17 +174,32 @@ pub fn fit_shapes(data: &Data, chance: f64, ceiling_max: Option<f64>) -> CurveFi
             }
         },
     };
-    CurveFit { log_linear: ll, sigmoid: sg, sigmoid_preferred, aicc: a, bic: b, note }
+    CurveFit {
+        log_linear: ll,
+        sigmoid: sg,
+        sigmoid_preferred,
+        aicc: a,
+        bic: b,
+        note,
+    }
 }
 
 /// Bootstrap 95 % interval of the sigmoid midpoint (log10), resampling items
 /// within each model. `None` when items are missing or most refits fail.
-pub fn midpoint_interval(s: &Series, fit: &Sigmoid, items: &ItemIndex, rng: &mut ChaCha8Rng) -> Option<(f64, f64)> {
+pub fn midpoint_interval(
+    s: &Series,
+    fit: &Sigmoid,
+    items: &ItemIndex,
+    rng: &mut ChaCha8Rng,
+) -> Option<(f64, f64)> {
     let series_items = items.series_items(&s.key, &s.members)?;
     let mut mids = Vec::with_capacity(BOOTSTRAP_REPS);
     for _ in 0..BOOTSTRAP_REPS {
         let y = series_items.resample(rng);
-        let d = Data { y, ..s.data.clone() };
+        let d = Data {
+            y,
+            ..s.data.clone()
+        };
         if let Some(f) = fit_sigmoid(&d, s.chance, ceiling_max(&s.key.metric), Some(fit)) {
             mids.push(f.midpoint);
         }
@@ -169,12 +216,7 @@ fn key_text(k: &CurveKey, axis: &str) -> String {
 
 /// Analyze a loaded run.
 pub fn analyze(run: &Run) -> Result<Analysis> {
-    if run.final_points.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no scores for any usable model (empty task selection, or every job unfinished/diverged)",
-            run.dir.display()
-        )));
-    }
+    run.require_scores()?;
     let mut notes = run.notes.clone();
     let sizes = run.sizes().len();
     if sizes < MIN_SIZES {
@@ -195,7 +237,8 @@ pub fn analyze(run: &Run) -> Result<Analysis> {
         let mut preferred_sigmoid: BTreeMap<(CurveKey, &str), bool> = BTreeMap::new();
         let start = rows.len();
         for s in &series {
-            let mut rng = ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED ^ stable_hash(&key_text(&s.key, axis)));
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED ^ stable_hash(&key_text(&s.key, axis)));
             let new = fit_rows(s, &items, &mut rng, &mut failed);
             if let Some(p) = new.iter().find(|r| r.preferred) {
                 preferred_sigmoid.insert((s.key.clone(), axis), p.shape == shape::SIGMOID);
@@ -208,7 +251,9 @@ pub fn analyze(run: &Run) -> Result<Analysis> {
         }
     }
     if failed > 0 {
-        notes.push(format!("{failed} sigmoid fit(s) failed; recorded as status=failed"));
+        notes.push(format!(
+            "{failed} sigmoid fit(s) failed; recorded as status=failed"
+        ));
     }
     Ok(Analysis { fits: rows, notes })
 }
@@ -246,7 +291,12 @@ fn empty_row(s: &Series, shape_name: &str) -> FitRow {
     }
 }
 
-fn fit_rows(s: &Series, items: &ItemIndex, rng: &mut ChaCha8Rng, failed: &mut usize) -> Vec<FitRow> {
+fn fit_rows(
+    s: &Series,
+    items: &ItemIndex,
+    rng: &mut ChaCha8Rng,
+    failed: &mut usize,
+) -> Vec<FitRow> {
     let mut ll = empty_row(s, shape::LOG_LINEAR);
     let mut sg = empty_row(s, shape::SIGMOID);
     if s.n_sizes < MIN_SIZES {
@@ -288,7 +338,10 @@ fn fit_rows(s: &Series, items: &ItemIndex, rng: &mut ChaCha8Rng, failed: &mut us
                     sg.threshold_lo = Some(10f64.powf(lo));
                     sg.threshold_hi = Some(10f64.powf(hi));
                 }
-                None if sg.note.is_empty() => sg.note = "no N* interval: items missing from samples.csv or refits failed".into(),
+                None if sg.note.is_empty() => {
+                    sg.note =
+                        "no N* interval: items missing from samples.csv or refits failed".into()
+                }
                 None => {}
             }
         }
@@ -320,13 +373,28 @@ fn fit_rows(s: &Series, items: &ItemIndex, rng: &mut ChaCha8Rng, failed: &mut us
 fn mirage(rows: &mut [FitRow], pref: &BTreeMap<(CurveKey, &str), bool>, axis: &str) {
     for r in rows.iter_mut().filter(|r| r.metric == metric::EXACT_MATCH) {
         let (task, mode, shots) = (r.task.clone(), r.mode, r.shots);
-        let key = |m: &str| (CurveKey { task: task.clone(), mode, shots, metric: m.to_string() }, axis);
-        let Some(&em) = pref.get(&key(metric::EXACT_MATCH)) else { continue };
+        let key = |m: &str| {
+            (
+                CurveKey {
+                    task: task.clone(),
+                    mode,
+                    shots,
+                    metric: m.to_string(),
+                },
+                axis,
+            )
+        };
+        let Some(&em) = pref.get(&key(metric::EXACT_MATCH)) else {
+            continue;
+        };
         if !em {
             r.mirage = "no_transition".into();
             continue;
         }
-        let cont: Vec<bool> = metric::CONTINUOUS.iter().filter_map(|m| pref.get(&key(m)).copied()).collect();
+        let cont: Vec<bool> = metric::CONTINUOUS
+            .iter()
+            .filter_map(|m| pref.get(&key(m)).copied())
+            .collect();
         r.mirage = match (cont.len(), cont.iter().filter(|&&b| b).count()) {
             (0, _) => String::new(),
             (n, k) if k == n => "survives".into(),
@@ -340,27 +408,43 @@ fn mirage(rows: &mut [FitRow], pref: &BTreeMap<(CurveKey, &str), bool>, axis: &s
 fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &ItemIndex) {
     let by_key: BTreeMap<&CurveKey, &Series> = series.iter().map(|s| (&s.key, s)).collect();
     for cot in series.iter().filter(|s| s.key.mode == Mode::Cot) {
-        let dkey = CurveKey { mode: Mode::Direct, ..cot.key.clone() };
-        let Some(direct) = by_key.get(&dkey) else { continue };
+        let dkey = CurveKey {
+            mode: Mode::Direct,
+            ..cot.key.clone()
+        };
+        let Some(direct) = by_key.get(&dkey) else {
+            continue;
+        };
         let common: Vec<(usize, usize)> = cot
             .points
             .iter()
             .enumerate()
             .filter_map(|(i, p)| {
-                direct.points.iter().position(|q| q.params_non_embedding == p.params_non_embedding).map(|j| (i, j))
+                direct
+                    .points
+                    .iter()
+                    .position(|q| q.params_non_embedding == p.params_non_embedding)
+                    .map(|j| (i, j))
             })
             .collect();
         if common.len() < 2 {
             continue;
         }
         let x: Vec<f64> = common.iter().map(|&(i, _)| cot.data.x[i]).collect();
-        let diff = |yc: &[f64], yd: &[f64]| -> Vec<f64> { common.iter().map(|&(i, j)| yc[i] - yd[j]).collect() };
+        let diff = |yc: &[f64], yd: &[f64]| -> Vec<f64> {
+            common.iter().map(|&(i, j)| yc[i] - yd[j]).collect()
+        };
         let obs = crossing(&x, &diff(&cot.data.y, &direct.data.y));
-        let mut rng = ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED ^ stable_hash(&format!("overtake/{}", key_text(&cot.key, x_axis::PARAMS))));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            BOOTSTRAP_SEED
+                ^ stable_hash(&format!("overtake/{}", key_text(&cot.key, x_axis::PARAMS))),
+        );
         // Replicates with no crossing count as +inf (beyond the ladder) and
         // "ahead throughout" as the smallest size, so the interval stays honest.
         let mut reps = Vec::new();
-        let pair = items.series_items(&cot.key, &cot.members).zip(items.series_items(&dkey, &direct.members));
+        let pair = items
+            .series_items(&cot.key, &cot.members)
+            .zip(items.series_items(&dkey, &direct.members));
         for _ in 0..BOOTSTRAP_REPS {
             let Some((ic, id)) = &pair else { break };
             let (yc, yd) = (ic.resample(&mut rng), id.resample(&mut rng));
@@ -376,7 +460,10 @@ fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &ItemIndex) {
             (lo, hi)
         });
         for r in rows.iter_mut().filter(|r| {
-            r.mode == Mode::Cot && r.task == cot.key.task && r.shots == cot.key.shots && r.metric == cot.key.metric
+            r.mode == Mode::Cot
+                && r.task == cot.key.task
+                && r.shots == cot.key.shots
+                && r.metric == cot.key.metric
         }) {
             match obs {
                 Crossing::At(v) => {
@@ -415,7 +502,16 @@ pub fn summary(a: &Analysis) -> String {
     let _ = writeln!(
         s,
         "{:<10} {:<6} {:>5} {:<16} {:<10} {:>10} {:>23} {:>6} {:<28} {:<13}",
-        "task", "mode", "shots", "metric", "preferred", "N*", "N* 95% interval", "B", "cot overtakes direct", "mirage"
+        "task",
+        "mode",
+        "shots",
+        "metric",
+        "preferred",
+        "N*",
+        "N* 95% interval",
+        "B",
+        "cot overtakes direct",
+        "mirage"
     );
     let mut seen = BTreeSet::new();
     for r in a.fits.iter().filter(|r| r.x_axis == x_axis::PARAMS) {
@@ -423,7 +519,10 @@ pub fn summary(a: &Analysis) -> String {
         let rows: Vec<&FitRow> = a
             .fits
             .iter()
-            .filter(|q| q.x_axis == x_axis::PARAMS && (q.task.clone(), q.mode, q.shots, q.metric.clone()) == key)
+            .filter(|q| {
+                q.x_axis == x_axis::PARAMS
+                    && (q.task.clone(), q.mode, q.shots, q.metric.clone()) == key
+            })
             .collect();
         if !seen.insert(key) {
             continue;
@@ -433,9 +532,13 @@ pub fn summary(a: &Analysis) -> String {
             Some(b) => b.shape.clone(),
             None => rows.first().map(|q| q.status.clone()).unwrap_or_default(),
         };
-        let sig = rows.iter().find(|q| q.shape == shape::SIGMOID && q.preferred);
+        let sig = rows
+            .iter()
+            .find(|q| q.shape == shape::SIGMOID && q.preferred);
         let interval = match sig {
-            Some(q) if q.threshold_lo.is_some() => format!("[{}, {}]", sci(q.threshold_lo), sci(q.threshold_hi)),
+            Some(q) if q.threshold_lo.is_some() => {
+                format!("[{}, {}]", sci(q.threshold_lo), sci(q.threshold_hi))
+            }
             _ => "-".into(),
         };
         let cot = match (r.cot_note.as_str(), r.cot_overtakes) {
@@ -443,7 +546,9 @@ pub fn summary(a: &Analysis) -> String {
                 "{} [{}, {}]",
                 sci(Some(v)),
                 sci(r.cot_overtakes_lo),
-                r.cot_overtakes_hi.map(|h| format!("{h:.3e}")).unwrap_or_else(|| "beyond".into())
+                r.cot_overtakes_hi
+                    .map(|h| format!("{h:.3e}"))
+                    .unwrap_or_else(|| "beyond".into())
             ),
             (note, _) => note.replace('_', " "),
         };
@@ -457,7 +562,9 @@ pub fn summary(a: &Analysis) -> String {
             shape,
             sci(sig.and_then(|q| q.threshold_params)),
             interval,
-            r.breakthroughness.map(|b| format!("{b:.1}")).unwrap_or_else(|| "-".into()),
+            r.breakthroughness
+                .map(|b| format!("{b:.1}"))
+                .unwrap_or_else(|| "-".into()),
             cot,
             r.mirage.replace('_', " "),
         );

@@ -32,9 +32,13 @@ impl<'a> ItemIndex<'a> {
 
     /// The per-item values of `key.metric` for one model at one step.
     pub fn values(&self, key: &CurveKey, member: &Member) -> Option<Vec<f64>> {
-        let g = self
-            .groups
-            .get(&(member.0.clone(), member.1, key.task.clone(), key.mode, key.shots))?;
+        let g = self.groups.get(&(
+            member.0.clone(),
+            member.1,
+            key.task.clone(),
+            key.mode,
+            key.shots,
+        ))?;
         g.iter().map(|s| s.metric_value(&key.metric)).collect()
     }
 

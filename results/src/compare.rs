@@ -48,8 +48,23 @@ pub struct CompareRow {
 impl CsvRow for CompareRow {
     const FILE: &'static str = "compare.csv";
     const HEADER: &'static [&'static str] = &[
-        "task", "mode", "shots", "metric", "params_non_embedding", "value_a", "ci_lo_a", "ci_hi_a",
-        "value_b", "ci_lo_b", "ci_hi_b", "diff", "diff_lo", "diff_hi", "test", "p_value", "n_paired",
+        "task",
+        "mode",
+        "shots",
+        "metric",
+        "params_non_embedding",
+        "value_a",
+        "ci_lo_a",
+        "ci_hi_a",
+        "value_b",
+        "ci_lo_b",
+        "ci_hi_b",
+        "diff",
+        "diff_lo",
+        "diff_hi",
+        "test",
+        "p_value",
+        "n_paired",
     ];
 }
 
@@ -65,17 +80,41 @@ pub struct Comparison {
 fn frame(points: &[CurvePoint], suffix: &str) -> PolarsResult<LazyFrame> {
     let s = |name: &str| PlSmallStr::from(format!("{name}{suffix}"));
     let df = DataFrame::new_infer_height(vec![
-        Column::new("task".into(), points.iter().map(|p| p.task.as_str()).collect::<Vec<_>>()),
-        Column::new("mode".into(), points.iter().map(|p| p.mode.as_str()).collect::<Vec<_>>()),
-        Column::new("shots".into(), points.iter().map(|p| p.shots).collect::<Vec<_>>()),
-        Column::new("metric".into(), points.iter().map(|p| p.metric.as_str()).collect::<Vec<_>>()),
+        Column::new(
+            "task".into(),
+            points.iter().map(|p| p.task.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "mode".into(),
+            points.iter().map(|p| p.mode.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "shots".into(),
+            points.iter().map(|p| p.shots).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "metric".into(),
+            points.iter().map(|p| p.metric.as_str()).collect::<Vec<_>>(),
+        ),
         Column::new(
             "params_non_embedding".into(),
-            points.iter().map(|p| p.params_non_embedding).collect::<Vec<_>>(),
+            points
+                .iter()
+                .map(|p| p.params_non_embedding)
+                .collect::<Vec<_>>(),
         ),
-        Column::new(s("value"), points.iter().map(|p| p.value).collect::<Vec<_>>()),
-        Column::new(s("ci_lo"), points.iter().map(|p| p.ci_lo).collect::<Vec<_>>()),
-        Column::new(s("ci_hi"), points.iter().map(|p| p.ci_hi).collect::<Vec<_>>()),
+        Column::new(
+            s("value"),
+            points.iter().map(|p| p.value).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            s("ci_lo"),
+            points.iter().map(|p| p.ci_lo).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            s("ci_hi"),
+            points.iter().map(|p| p.ci_hi).collect::<Vec<_>>(),
+        ),
     ])?;
     Ok(df.lazy())
 }
@@ -86,7 +125,12 @@ const KEYS: [&str; 5] = ["task", "mode", "shots", "metric", "params_non_embeddin
 fn join(a: &Run, b: &Run) -> Result<Vec<(CurveKey, u64, [f64; 6])>> {
     let keys: Vec<Expr> = KEYS.iter().map(|k| col(*k)).collect();
     let df = frame(&a.final_points, "_a")?
-        .join(frame(&b.final_points, "_b")?, keys.clone(), keys, JoinArgs::new(JoinType::Inner))
+        .join(
+            frame(&b.final_points, "_b")?,
+            keys.clone(),
+            keys,
+            JoinArgs::new(JoinType::Inner),
+        )
         .sort(KEYS, SortMultipleOptions::default())
         .collect()?;
     let task = df.column("task")?.str()?;
@@ -94,29 +138,48 @@ fn join(a: &Run, b: &Run) -> Result<Vec<(CurveKey, u64, [f64; 6])>> {
     let shots = df.column("shots")?.u32()?;
     let met = df.column("metric")?.str()?;
     let size = df.column("params_non_embedding")?.u64()?;
-    let names = ["value_a", "ci_lo_a", "ci_hi_a", "value_b", "ci_lo_b", "ci_hi_b"];
+    let names = [
+        "value_a", "ci_lo_a", "ci_hi_a", "value_b", "ci_lo_b", "ci_hi_b",
+    ];
     let vals: Vec<Float64Chunked> = names
         .iter()
         .map(|n| Ok(df.column(n)?.f64()?.clone()))
         .collect::<PolarsResult<_>>()?;
     let mut out = Vec::new();
     for i in 0..df.height() {
-        let (Some(t), Some(m), Some(sh), Some(me), Some(sz)) =
-            (task.get(i), mode.get(i).and_then(Mode::parse), shots.get(i), met.get(i), size.get(i))
-        else {
+        let (Some(t), Some(m), Some(sh), Some(me), Some(sz)) = (
+            task.get(i),
+            mode.get(i).and_then(Mode::parse),
+            shots.get(i),
+            met.get(i),
+            size.get(i),
+        ) else {
             continue;
         };
         let mut v = [f64::NAN; 6];
         for (k, c) in vals.iter().enumerate() {
             v[k] = c.get(i).unwrap_or(f64::NAN);
         }
-        out.push((CurveKey { task: t.into(), mode: m, shots: sh, metric: me.into() }, sz, v));
+        out.push((
+            CurveKey {
+                task: t.into(),
+                mode: m,
+                shots: sh,
+                metric: me.into(),
+            },
+            sz,
+            v,
+        ));
     }
     Ok(out)
 }
 
 /// Items of the model of each seed at a size (final step), by seed.
-fn items_by_seed<'r>(run: &'r Run, size: u64, key: &CurveKey) -> BTreeMap<u64, BTreeMap<&'r str, &'r SampleRow>> {
+fn items_by_seed<'r>(
+    run: &'r Run,
+    size: u64,
+    key: &CurveKey,
+) -> BTreeMap<u64, BTreeMap<&'r str, &'r SampleRow>> {
     let mut out: BTreeMap<u64, BTreeMap<&str, &SampleRow>> = BTreeMap::new();
     let models: BTreeMap<&str, u64> = run
         .models
@@ -125,7 +188,9 @@ fn items_by_seed<'r>(run: &'r Run, size: u64, key: &CurveKey) -> BTreeMap<u64, B
         .map(|m| (m.model_id.as_str(), m.seed))
         .collect();
     for s in &run.samples {
-        let Some(&seed) = models.get(s.model_id.as_str()) else { continue };
+        let Some(&seed) = models.get(s.model_id.as_str()) else {
+            continue;
+        };
         if run.final_step.get(&s.model_id) == Some(&s.step)
             && s.task == key.task
             && s.mode == key.mode
@@ -159,7 +224,9 @@ fn pairs(a: &Run, b: &Run, key: &CurveKey, size: u64) -> Vec<(f64, f64)> {
             if ra.prompt != rb.prompt || ra.target != rb.target {
                 continue;
             }
-            if let (Some(va), Some(vb)) = (ra.metric_value(&key.metric), rb.metric_value(&key.metric)) {
+            if let (Some(va), Some(vb)) =
+                (ra.metric_value(&key.metric), rb.metric_value(&key.metric))
+            {
                 out.push((va, vb));
             }
         }
@@ -199,7 +266,10 @@ pub fn compare(a: &Run, b: &Run) -> Result<Comparison> {
             row.diff_hi = diff + 1.96 * s;
         } else {
             let d: Vec<f64> = p.iter().map(|(x, y)| y - x).collect();
-            let tag = format!("{}/{}/{}/{}/{size}", key.task, key.mode, key.shots, key.metric);
+            let tag = format!(
+                "{}/{}/{}/{}/{size}",
+                key.task, key.mode, key.shots, key.metric
+            );
             let mut rng = ChaCha8Rng::seed_from_u64(COMPARE_SEED ^ stable_hash(&tag));
             let (_, lo, hi, pb) = paired_bootstrap(&d, COMPARE_REPS, &mut rng);
             row.diff_lo = lo;
@@ -216,7 +286,12 @@ pub fn compare(a: &Run, b: &Run) -> Result<Comparison> {
         }
         rows.push(row);
     }
-    Ok(Comparison { name_a: a.name(), name_b: b.name(), rows, notes: differences(a, b) })
+    Ok(Comparison {
+        name_a: a.name(),
+        name_b: b.name(),
+        rows,
+        notes: differences(a, b),
+    })
 }
 
 /// What the runs do not share, in words.
@@ -234,7 +309,12 @@ fn differences(a: &Run, b: &Run) -> Vec<String> {
         }
     };
     diff_sets("tasks", a.tasks(), b.tasks());
-    let fmt_sizes = |r: &Run| r.sizes().iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let fmt_sizes = |r: &Run| {
+        r.sizes()
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>()
+    };
     diff_sets("sizes", fmt_sizes(a), fmt_sizes(b));
     let combos = |r: &Run| {
         r.final_points
@@ -281,7 +361,11 @@ pub fn table(c: &Comparison) -> String {
             Some(p) => format!("{p:.3}"),
             None => "-".into(),
         };
-        let test = if r.test.is_empty() { "-" } else { r.test.as_str() };
+        let test = if r.test.is_empty() {
+            "-"
+        } else {
+            r.test.as_str()
+        };
         let _ = writeln!(
             s,
             "{:<10} {:<6} {:>5} {:<16} {:>9} {:>8.4} {:>8.4} {:>+8.4} [{:>+8.4}, {:>+8.4}] {:<16} {:>8}",

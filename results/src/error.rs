@@ -10,7 +10,11 @@ pub enum Error {
     #[error("{0}: missing (every run folder needs it)")]
     MissingFile(PathBuf),
     #[error("{path}:{line}: {msg}")]
-    Malformed { path: PathBuf, line: u64, msg: String },
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        msg: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -25,7 +29,10 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

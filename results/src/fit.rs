@@ -58,14 +58,20 @@ pub fn fit_log_linear(d: &Data) -> Option<LogLinear> {
     let mx = d.x.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() / sw;
     let my = d.y.iter().zip(&w).map(|(y, w)| y * w).sum::<f64>() / sw;
     let sxx: f64 = d.x.iter().zip(&w).map(|(x, w)| w * (x - mx).powi(2)).sum();
-    let sxy: f64 = (0..d.len()).map(|i| w[i] * (d.x[i] - mx) * (d.y[i] - my)).sum();
+    let sxy: f64 = (0..d.len())
+        .map(|i| w[i] * (d.x[i] - mx) * (d.y[i] - my))
+        .sum();
     if !(sxx > 1e-12) {
         return None;
     }
     let slope = sxy / sxx;
     let intercept = my - slope * mx;
     let wrss = d.wrss(|x| intercept + slope * x);
-    wrss.is_finite().then_some(LogLinear { intercept, slope, wrss })
+    wrss.is_finite().then_some(LogLinear {
+        intercept,
+        slope,
+        wrss,
+    })
 }
 
 /// y = floor + (ceiling − floor) / (1 + exp(−steepness·(x − midpoint))).
@@ -129,7 +135,11 @@ impl CostFunction for SigmoidCost<'_> {
     fn cost(&self, p: &Self::Param) -> Result<f64, argmin::core::Error> {
         let (c, k, x0, penalty) = self.unpack(p);
         let r = self.data.wrss(|x| logistic(self.floor, c, k, x0, x));
-        Ok(if r.is_finite() { r + 1e6 * penalty } else { f64::MAX })
+        Ok(if r.is_finite() {
+            r + 1e6 * penalty
+        } else {
+            f64::MAX
+        })
     }
 }
 
@@ -157,7 +167,12 @@ fn nelder_mead(cost: &SigmoidCost, start: [f64; 3], scale: f64) -> Option<(Vec<f
 /// `ceiling_max` bounds the ceiling (1 for proportions): without it a curve
 /// whose upper half lies beyond the ladder is "fitted" by a far-off midpoint
 /// and an impossible ceiling.
-pub fn fit_sigmoid(d: &Data, floor: f64, ceiling_max: Option<f64>, hint: Option<&Sigmoid>) -> Option<Sigmoid> {
+pub fn fit_sigmoid(
+    d: &Data,
+    floor: f64,
+    ceiling_max: Option<f64>,
+    hint: Option<&Sigmoid>,
+) -> Option<Sigmoid> {
     if d.len() < 3 {
         return None;
     }
@@ -174,7 +189,11 @@ pub fn fit_sigmoid(d: &Data, floor: f64, ceiling_max: Option<f64>, hint: Option<
     };
     // The ceiling starts at whichever extreme is farther from the floor, so a
     // falling curve (e.g. a metric below chance that worsens) is also reachable.
-    let ceiling0 = if (ymax - floor).abs() >= (ymin - floor).abs() { ymax } else { ymin };
+    let ceiling0 = if (ymax - floor).abs() >= (ymin - floor).abs() {
+        ymax
+    } else {
+        ymin
+    };
     let ceiling0 = ceiling0.min(cost.ceiling_max);
     let scale = (ymax - ymin).abs().max((ceiling0 - floor).abs());
     let mut starts: Vec<[f64; 3]> = Vec::new();
@@ -198,7 +217,13 @@ pub fn fit_sigmoid(d: &Data, floor: f64, ceiling_max: Option<f64>, hint: Option<
     }
     let (p, _) = best?;
     let (ceiling, steepness, midpoint, _) = cost.unpack(&p);
-    let fit = Sigmoid { floor, ceiling, steepness, midpoint, wrss: 0.0 };
+    let fit = Sigmoid {
+        floor,
+        ceiling,
+        steepness,
+        midpoint,
+        wrss: 0.0,
+    };
     let wrss = d.wrss(|x| fit.eval(x));
     wrss.is_finite().then_some(Sigmoid { wrss, ..fit })
 }
@@ -223,7 +248,11 @@ mod tests {
     use super::*;
 
     fn data(x: &[f64], f: impl Fn(f64) -> f64) -> Data {
-        Data { x: x.to_vec(), y: x.iter().map(|&x| f(x)).collect(), sigma: vec![0.01; x.len()] }
+        Data {
+            x: x.to_vec(),
+            y: x.iter().map(|&x| f(x)).collect(),
+            sigma: vec![0.01; x.len()],
+        }
     }
 
     #[test]

@@ -7,9 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::read::{read_csv, read_csv_optional};
-use crate::schema::{
-    files, CsvRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow,
-};
+use crate::schema::{files, CsvRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use polars::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -108,9 +106,12 @@ impl Run {
         let models: Vec<ModelRow> = read_csv(&dir.join(files::MODELS))?;
         let scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES))?;
         let mut notes = Vec::new();
-        let samples = read_csv_optional::<SampleRow>(&dir.join(files::SAMPLES))?
-            .unwrap_or_else(|| {
-                notes.push(format!("{}: missing, no item-level bootstrap", files::SAMPLES));
+        let samples =
+            read_csv_optional::<SampleRow>(&dir.join(files::SAMPLES))?.unwrap_or_else(|| {
+                notes.push(format!(
+                    "{}: missing, no item-level bootstrap",
+                    files::SAMPLES
+                ));
                 Vec::new()
             });
         let train_log =
@@ -134,6 +135,18 @@ impl Run {
             run.checkpoint_points = aggregate(dir, &run.final_step, false)?;
         }
         Ok(run)
+    }
+
+    /// An error unless some usable model has scores: an empty task
+    /// selection, or a sweep whose every job is unfinished or diverged.
+    pub fn require_scores(&self) -> Result<()> {
+        if self.final_points.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: no scores for any usable model (empty task selection, or every job unfinished/diverged)",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// A short name for tables and legends: the folder's name.
@@ -213,7 +226,11 @@ fn select_models(
         notes.push(format!("{id}: diverged, left out"));
     }
     for id in &unknown {
-        notes.push(format!("{id}: in {} but not in {}, left out", files::SCORES, files::MODELS));
+        notes.push(format!(
+            "{id}: in {} but not in {}, left out",
+            files::SCORES,
+            files::MODELS
+        ));
     }
     for id in &known {
         if !diverged.contains(id) && !last_scored.contains_key(id) {
@@ -292,7 +309,11 @@ fn models_frame(dir: &Path) -> Result<LazyFrame> {
 /// Join scores with models and average over seeds with polars. `finals`:
 /// only each model's final step, grouped by size; otherwise every checkpoint,
 /// grouped by size and step.
-fn aggregate(dir: &Path, final_step: &BTreeMap<String, u64>, finals: bool) -> Result<Vec<CurvePoint>> {
+fn aggregate(
+    dir: &Path,
+    final_step: &BTreeMap<String, u64>,
+    finals: bool,
+) -> Result<Vec<CurvePoint>> {
     let ids: Vec<&str> = final_step.keys().map(|s| s.as_str()).collect();
     let steps: Vec<u64> = final_step.values().copied().collect();
     let keep = DataFrame::new_infer_height(vec![
@@ -313,7 +334,12 @@ fn aggregate(dir: &Path, final_step: &BTreeMap<String, u64>, finals: bool) -> Re
             [col("model_id"), col("step")],
             JoinArgs::new(JoinType::Inner),
         )
-        .join(keep, [col("model_id")], [col("model_id")], JoinArgs::new(JoinType::Inner));
+        .join(
+            keep,
+            [col("model_id")],
+            [col("model_id")],
+            JoinArgs::new(JoinType::Inner),
+        );
     let mut keys = vec!["task", "mode", "shots", "metric", "params_non_embedding"];
     let joined = if finals {
         joined.filter(col("step").eq(col("final_step")))
@@ -330,7 +356,10 @@ fn aggregate(dir: &Path, final_step: &BTreeMap<String, u64>, finals: bool) -> Re
         col("chance").mean().alias("chance"),
         col("n").sum().alias("n"),
         col("flops").mean().alias("flops"),
-        col("model_id").count().cast(DataType::UInt32).alias("n_seeds"),
+        col("model_id")
+            .count()
+            .cast(DataType::UInt32)
+            .alias("n_seeds"),
     ];
     if finals {
         aggs.push(col("step").max().alias("step"));
@@ -351,8 +380,14 @@ fn to_points(df: &DataFrame) -> Result<Vec<CurvePoint>> {
     let size = df.column("params_non_embedding")?.u64()?;
     let step = df.column("step")?.u64()?;
     let f = |name: &str| -> Result<Float64Chunked> { Ok(df.column(name)?.f64()?.clone()) };
-    let (value, seed_sd, ci_lo, ci_hi, chance, flops) =
-        (f("value")?, f("seed_sd")?, f("ci_lo")?, f("ci_hi")?, f("chance")?, f("flops")?);
+    let (value, seed_sd, ci_lo, ci_hi, chance, flops) = (
+        f("value")?,
+        f("seed_sd")?,
+        f("ci_lo")?,
+        f("ci_hi")?,
+        f("chance")?,
+        f("flops")?,
+    );
     let n = df.column("n")?.u64()?;
     let n_seeds = df.column("n_seeds")?.u32()?;
     let missing = |what: &str| Error::Invalid(format!("aggregation produced a null {what}"));

@@ -16,8 +16,13 @@ pub fn read_csv<T: CsvRow>(path: &Path) -> Result<Vec<T>> {
         }
         Err(e) => return Err(Error::io(path, e)),
     };
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
-    let header = rdr.headers().map_err(|e| csv_error(path, T::HEADER, e))?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(file);
+    let header = rdr
+        .headers()
+        .map_err(|e| csv_error(path, T::HEADER, e))?
+        .clone();
     let got: Vec<&str> = header.iter().collect();
     if got.as_slice() != T::HEADER {
         return Err(Error::Malformed {
@@ -55,12 +60,18 @@ fn csv_error(path: &Path, header: &[&str], e: csv::Error) -> Error {
             },
             None => err.kind().to_string(),
         },
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("{len} fields, expected {expected_len}")
         }
         csv::ErrorKind::Io(io) => io.to_string(),
         csv::ErrorKind::Utf8 { err, .. } => format!("invalid UTF-8: {err}"),
         _ => e.to_string(),
     };
-    Error::Malformed { path: path.to_path_buf(), line, msg: msg.replace('\n', " ") }
+    Error::Malformed {
+        path: path.to_path_buf(),
+        line,
+        msg: msg.replace('\n', " "),
+    }
 }

@@ -279,29 +279,60 @@ pub trait CsvRow: Serialize + for<'de> Deserialize<'de> {
 impl CsvRow for ModelRow {
     const FILE: &'static str = files::MODELS;
     const HEADER: &'static [&'static str] = &[
-        "model_id", "seed", "n_layer", "d_model", "n_head", "params", "params_non_embedding", "step",
-        "tokens", "flops", "train_loss", "status",
+        "model_id",
+        "seed",
+        "n_layer",
+        "d_model",
+        "n_head",
+        "params",
+        "params_non_embedding",
+        "step",
+        "tokens",
+        "flops",
+        "train_loss",
+        "status",
     ];
 }
 
 impl CsvRow for TrainLogRow {
     const FILE: &'static str = files::TRAIN_LOG;
-    const HEADER: &'static [&'static str] =
-        &["model_id", "step", "tokens", "loss", "lr", "grad_norm", "tokens_per_sec"];
+    const HEADER: &'static [&'static str] = &[
+        "model_id",
+        "step",
+        "tokens",
+        "loss",
+        "lr",
+        "grad_norm",
+        "tokens_per_sec",
+    ];
 }
 
 impl CsvRow for ScoreRow {
     const FILE: &'static str = files::SCORES;
     const HEADER: &'static [&'static str] = &[
-        "model_id", "step", "task", "mode", "shots", "metric", "value", "ci_lo", "ci_hi", "n", "chance",
+        "model_id", "step", "task", "mode", "shots", "metric", "value", "ci_lo", "ci_hi", "n",
+        "chance",
     ];
 }
 
 impl CsvRow for SampleRow {
     const FILE: &'static str = files::SAMPLES;
     const HEADER: &'static [&'static str] = &[
-        "model_id", "step", "task", "mode", "shots", "item_id", "prompt", "target", "output", "answer",
-        "exact_match", "edit_similarity", "token_accuracy", "answer_logprob", "extraction_failed",
+        "model_id",
+        "step",
+        "task",
+        "mode",
+        "shots",
+        "item_id",
+        "prompt",
+        "target",
+        "output",
+        "answer",
+        "exact_match",
+        "edit_similarity",
+        "token_accuracy",
+        "answer_logprob",
+        "extraction_failed",
         "parrot",
     ];
 }
@@ -309,10 +340,34 @@ impl CsvRow for SampleRow {
 impl CsvRow for FitRow {
     const FILE: &'static str = files::FITS;
     const HEADER: &'static [&'static str] = &[
-        "task", "mode", "shots", "metric", "x_axis", "shape", "intercept", "slope", "floor", "ceiling",
-        "steepness", "midpoint", "aicc", "bic", "threshold_params", "threshold_lo", "threshold_hi",
-        "breakthroughness", "preferred", "status", "n_points", "wrss", "cot_overtakes",
-        "cot_overtakes_lo", "cot_overtakes_hi", "cot_note", "mirage", "note",
+        "task",
+        "mode",
+        "shots",
+        "metric",
+        "x_axis",
+        "shape",
+        "intercept",
+        "slope",
+        "floor",
+        "ceiling",
+        "steepness",
+        "midpoint",
+        "aicc",
+        "bic",
+        "threshold_params",
+        "threshold_lo",
+        "threshold_hi",
+        "breakthroughness",
+        "preferred",
+        "status",
+        "n_points",
+        "wrss",
+        "cot_overtakes",
+        "cot_overtakes_lo",
+        "cot_overtakes_hi",
+        "cot_note",
+        "mirage",
+        "note",
     ];
 }
 

@@ -136,7 +136,10 @@ pub fn paired_bootstrap(d: &[f64], reps: usize, rng: &mut ChaCha8Rng) -> (f64, f
     }
     // Under the null the distribution is centred on 0: count replicates at
     // least as far from the observed mean as the observed mean is from 0.
-    let extreme = means.iter().filter(|&&m| (m - mean).abs() >= mean.abs() - 1e-15).count();
+    let extreme = means
+        .iter()
+        .filter(|&&m| (m - mean).abs() >= mean.abs() - 1e-15)
+        .count();
     let p = ((extreme + 1) as f64 / (reps + 1) as f64).min(1.0);
     let lo = percentile(&mut means, 0.025);
     let hi = percentile(&mut means, 0.975);
@@ -181,8 +184,14 @@ mod tests {
     fn crossing_cases() {
         let x = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(crossing(&x, &[-0.2, -0.1, 0.1, 0.3]), Crossing::At(2.5));
-        assert_eq!(crossing(&x, &[0.2, -0.1, 0.3, 0.3]), Crossing::At(2.0 + 0.25));
-        assert_eq!(crossing(&x, &[0.1, 0.1, 0.1, 0.1]), Crossing::AheadThroughout);
+        assert_eq!(
+            crossing(&x, &[0.2, -0.1, 0.3, 0.3]),
+            Crossing::At(2.0 + 0.25)
+        );
+        assert_eq!(
+            crossing(&x, &[0.1, 0.1, 0.1, 0.1]),
+            Crossing::AheadThroughout
+        );
         assert_eq!(crossing(&x, &[-0.1, 0.1, 0.1, -0.1]), Crossing::Never);
     }
 
@@ -197,7 +206,9 @@ mod tests {
     #[test]
     fn paired_bootstrap_detects_shift_only_when_present() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let shifted: Vec<f64> = (0..200).map(|i| 0.2 + 0.05 * ((i % 7) as f64 - 3.0)).collect();
+        let shifted: Vec<f64> = (0..200)
+            .map(|i| 0.2 + 0.05 * ((i % 7) as f64 - 3.0))
+            .collect();
         let (m, lo, hi, p) = paired_bootstrap(&shifted, 1000, &mut rng);
         assert!((m - 0.2).abs() < 0.01 && lo < m && m < hi && p < 0.01);
         let centred: Vec<f64> = (0..200).map(|i| 0.05 * ((i % 7) as f64 - 3.0)).collect();
@@ -212,7 +223,10 @@ mod tests {
         assert_eq!(lo, 0.0);
         assert!((hi - 0.277_54).abs() < 1e-4, "{hi}");
         let (lo, hi) = wilson(10, 10);
-        assert!((lo - 0.722_46).abs() < 1e-4 && (hi - 1.0).abs() < 1e-12, "{lo} {hi}");
+        assert!(
+            (lo - 0.722_46).abs() < 1e-4 && (hi - 1.0).abs() < 1e-12,
+            "{lo} {hi}"
+        );
         let (lo, hi) = wilson(50, 100);
         assert!((lo - 0.4038).abs() < 1e-3 && (hi - 0.5962).abs() < 1e-3);
     }

@@ -7,9 +7,7 @@
 //! answers and are 1 for right ones, which is the setting of the mirage
 //! argument (Schaeffer et al. 2023).
 
-use crate::schema::{
-    files, metric, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow,
-};
+use crate::schema::{files, metric, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use crate::stats::wilson;
 use crate::write::write_csv;
 use rand::{Rng, SeedableRng};
@@ -29,7 +27,9 @@ pub enum Planted {
 impl Planted {
     pub fn prob(&self, chance: f64, x: f64) -> f64 {
         match *self {
-            Planted::Sigmoid { ceiling, k, x0 } => chance + (ceiling - chance) / (1.0 + (-k * (x - x0)).exp()),
+            Planted::Sigmoid { ceiling, k, x0 } => {
+                chance + (ceiling - chance) / (1.0 + (-k * (x - x0)).exp())
+            }
             Planted::LogLinear { a, b } => (a + b * x).clamp(0.0, 1.0),
         }
     }
@@ -71,8 +71,16 @@ impl SynthSpec {
                 SynthTask {
                     name: "add".into(),
                     chance: 0.0,
-                    direct: Planted::Sigmoid { ceiling: 0.6, k: 5.0, x0: 6.0 },
-                    cot: Planted::Sigmoid { ceiling: 0.95, k: 6.0, x0: 5.2 },
+                    direct: Planted::Sigmoid {
+                        ceiling: 0.6,
+                        k: 5.0,
+                        x0: 6.0,
+                    },
+                    cot: Planted::Sigmoid {
+                        ceiling: 0.95,
+                        k: 6.0,
+                        x0: 5.2,
+                    },
                     shots: vec![0],
                 },
                 SynthTask {
@@ -112,9 +120,15 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         let d_model = ((size as f64 / (12.0 * n_layer as f64)).sqrt().round() as u32).max(8);
         for &seed in &spec.seeds {
             let model_id = format!("N{size}-s{seed}");
-            for (li, step) in (1..=final_step).step_by((final_step as usize / 20).max(1)).enumerate() {
+            for (li, step) in (1..=final_step)
+                .step_by((final_step as usize / 20).max(1))
+                .enumerate()
+            {
                 let tokens = step * spec.tokens_per_step;
-                let loss = 1.0 + 30.0 * (tokens as f64).powf(-0.3) + 1e3 / size as f64 + 0.01 * (li % 3) as f64;
+                let loss = 1.0
+                    + 30.0 * (tokens as f64).powf(-0.3)
+                    + 1e3 / size as f64
+                    + 0.01 * (li % 3) as f64;
                 log.push(TrainLogRow {
                     model_id: model_id.clone(),
                     step,
@@ -145,17 +159,29 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                 let xe = x + 0.8 * (step as f64 / final_step as f64).log10();
                 for task in &spec.tasks {
                     for mode in [Mode::Direct, Mode::Cot] {
-                        let planted = if mode == Mode::Cot { task.cot } else { task.direct };
+                        let planted = if mode == Mode::Cot {
+                            task.cot
+                        } else {
+                            task.direct
+                        };
                         for &shots in &task.shots {
                             let p = planted.prob(task.chance, xe + 0.05 * shots as f64);
                             let mut cols: [Vec<f64>; 4] = Default::default();
                             for i in 0..spec.items {
                                 let right = rng.gen::<f64>() < p;
-                                let partial = (0.2 + 0.08 * (xe - 4.0) + 0.1 * rng.gen::<f64>()).clamp(0.0, 0.95);
+                                let partial = (0.2 + 0.08 * (xe - 4.0) + 0.1 * rng.gen::<f64>())
+                                    .clamp(0.0, 0.95);
                                 let es = if right { 1.0 } else { partial };
-                                let ta = if right { 1.0 } else { (partial + 0.05).min(0.99) };
-                                let lp = -8.0 / (1.0 + (xe - 3.5)) - if right { 0.0 } else { 1.0 } - rng.gen::<f64>();
-                                for (c, v) in cols.iter_mut().zip([right as u8 as f64, es, ta, lp]) {
+                                let ta = if right {
+                                    1.0
+                                } else {
+                                    (partial + 0.05).min(0.99)
+                                };
+                                let lp = -8.0 / (1.0 + (xe - 3.5))
+                                    - if right { 0.0 } else { 1.0 }
+                                    - rng.gen::<f64>();
+                                for (c, v) in cols.iter_mut().zip([right as u8 as f64, es, ta, lp])
+                                {
                                     c.push(v);
                                 }
                                 if spec.with_samples {
@@ -169,8 +195,16 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                                         item_id: format!("{}-{i}", task.name),
                                         prompt: format!("{a}+{i}="),
                                         target: (a + i).to_string(),
-                                        output: if right { (a + i).to_string() } else { "x".into() },
-                                        answer: if right { (a + i).to_string() } else { String::new() },
+                                        output: if right {
+                                            (a + i).to_string()
+                                        } else {
+                                            "x".into()
+                                        },
+                                        answer: if right {
+                                            (a + i).to_string()
+                                        } else {
+                                            String::new()
+                                        },
                                         exact_match: right,
                                         edit_similarity: es,
                                         token_accuracy: ta,
@@ -184,7 +218,8 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                             let n = spec.items as u64;
                             let (wlo, whi) = wilson(k, n);
                             let em = (k as f64 / n as f64, wlo, whi);
-                            let stats = [em, mean_ci(&cols[1]), mean_ci(&cols[2]), mean_ci(&cols[3])];
+                            let stats =
+                                [em, mean_ci(&cols[1]), mean_ci(&cols[2]), mean_ci(&cols[3])];
                             // Continuous metrics: a guesser still shares some characters with the target.
                             let chances = [task.chance, 0.2, 0.2, -12.0];
                             for (j, m) in metric::ALL.iter().enumerate() {
@@ -208,7 +243,10 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
             }
         }
     }
-    crate::write::write_bytes_atomic(&dir.join(files::CONFIG), b"# synthetic run (results::synth)\n")?;
+    crate::write::write_bytes_atomic(
+        &dir.join(files::CONFIG),
+        b"# synthetic run (results::synth)\n",
+    )?;
     write_csv(&dir.join(files::MODELS), &models)?;
     write_csv(&dir.join(files::TRAIN_LOG), &log)?;
     write_csv(&dir.join(files::SCORES), &scores)?;

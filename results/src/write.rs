@@ -69,5 +69,6 @@ pub fn csv_bytes<T: CsvRow>(rows: &[T]) -> io::Result<Vec<u8>> {
     for row in rows {
         wtr.serialize(row).map_err(io::Error::other)?;
     }
-    wtr.into_inner().map_err(|e| io::Error::other(e.to_string()))
+    wtr.into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))
 }

@@ -25,7 +25,11 @@ fn observe(x: &[f64], p: impl Fn(f64) -> f64, rng: &mut ChaCha8Rng) -> Data {
         y.push(k as f64 / ITEMS as f64);
         sigma.push((hi - lo) / (2.0 * 1.96));
     }
-    Data { x: x.to_vec(), y, sigma }
+    Data {
+        x: x.to_vec(),
+        y,
+        sigma,
+    }
 }
 
 fn logistic(c: f64, d: f64, k: f64, x0: f64, x: f64) -> f64 {
@@ -49,7 +53,11 @@ fn planted_sigmoids_recovered_and_preferred() {
                     let sg = f.sigmoid.expect("sigmoid fit");
                     let err = (sg.midpoint - x0).abs();
                     worst = worst.max(err);
-                    assert!(err < 0.1, "x0={x0} k={k} c={chance}: fitted {} (off by {err:.3} decades)", sg.midpoint);
+                    assert!(
+                        err < 0.1,
+                        "x0={x0} k={k} c={chance}: fitted {} (off by {err:.3} decades)",
+                        sg.midpoint
+                    );
                     if f.sigmoid_preferred == Some(true) {
                         preferred += 1;
                     }
@@ -58,7 +66,10 @@ fn planted_sigmoids_recovered_and_preferred() {
         }
     }
     eprintln!("sigmoid preferred in {preferred}/{cases}; worst threshold error {worst:.3} decades");
-    assert!(preferred as f64 >= 0.95 * cases as f64, "sigmoid preferred in only {preferred}/{cases}");
+    assert!(
+        preferred as f64 >= 0.95 * cases as f64,
+        "sigmoid preferred in only {preferred}/{cases}"
+    );
 }
 
 #[test]
@@ -80,5 +91,8 @@ fn planted_log_linear_curves_preferred() {
         }
     }
     eprintln!("log_linear preferred in {preferred}/{cases}");
-    assert!(preferred as f64 >= 0.95 * cases as f64, "log_linear preferred in only {preferred}/{cases}");
+    assert!(
+        preferred as f64 >= 0.95 * cases as f64,
+        "log_linear preferred in only {preferred}/{cases}"
+    );
 }

@@ -4,14 +4,24 @@
 use results::analyze::analyze_run;
 use results::compare::{compare, table};
 use results::read::read_csv;
-use results::schema::{files, metric, shape, x_axis, FitRow, Mode, ModelRow, ModelStatus, ScoreRow};
+use results::schema::{
+    files, metric, shape, x_axis, FitRow, Mode, ModelRow, ModelStatus, ScoreRow,
+};
 use results::synth::{write_run, Planted, SynthSpec};
 use results::{write_csv, Error, Run};
 use std::path::Path;
 
-fn fits_for<'a>(fits: &'a [FitRow], task: &str, mode: Mode, m: &str, axis: &str) -> Vec<&'a FitRow> {
+fn fits_for<'a>(
+    fits: &'a [FitRow],
+    task: &str,
+    mode: Mode,
+    m: &str,
+    axis: &str,
+) -> Vec<&'a FitRow> {
     fits.iter()
-        .filter(|r| r.task == task && r.mode == mode && r.metric == m && r.shots == 0 && r.x_axis == axis)
+        .filter(|r| {
+            r.task == task && r.mode == mode && r.metric == m && r.shots == 0 && r.x_axis == axis
+        })
         .collect()
 }
 
@@ -22,7 +32,10 @@ fn preferred<'a>(rows: &[&'a FitRow]) -> &'a FitRow {
 fn no_temp_files(dir: &Path) {
     for e in std::fs::read_dir(dir).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.contains(".tmp."), "temporary file left behind: {name}");
+        assert!(
+            !name.contains(".tmp."),
+            "temporary file left behind: {name}"
+        );
     }
 }
 
@@ -43,9 +56,15 @@ fn analyze_recovers_planted_shapes_and_is_deterministic() {
     let n_star = best.threshold_params.unwrap();
     assert!((n_star.log10() - 5.2).abs() < 0.1, "N* = {n_star}");
     let (lo, hi) = (best.threshold_lo.unwrap(), best.threshold_hi.unwrap());
-    assert!(lo <= n_star && n_star <= hi && hi / lo < 10.0, "interval [{lo}, {hi}]");
+    assert!(
+        lo <= n_star && n_star <= hi && hi / lo < 10.0,
+        "interval [{lo}, {hi}]"
+    );
     assert!(best.breakthroughness.unwrap() > 3.0);
-    assert!(!best.mirage.is_empty(), "exact-match sigmoid rows carry a mirage verdict");
+    assert!(
+        !best.mirage.is_empty(),
+        "exact-match sigmoid rows carry a mirage verdict"
+    );
     // cot overtakes direct somewhere inside the ladder.
     assert_eq!(best.cot_note, "overtakes");
     let over = best.cot_overtakes.unwrap();
@@ -58,7 +77,9 @@ fn analyze_recovers_planted_shapes_and_is_deterministic() {
         assert_eq!(preferred(&rows).mirage, "no_transition");
     }
     // Intermediate checkpoints exist, so there is a FLOPs axis too.
-    assert!(fits.iter().any(|r| r.x_axis == x_axis::FLOPS && r.status == "ok"));
+    assert!(fits
+        .iter()
+        .any(|r| r.x_axis == x_axis::FLOPS && r.status == "ok"));
 
     // Same folder, same bytes.
     analyze_run(&dir).unwrap();
@@ -83,24 +104,37 @@ fn seeds_are_averaged_and_diverged_jobs_left_out() {
     }
     write_csv(&mpath, &models).unwrap();
     let run = Run::load(&dir).unwrap();
-    assert!(run.notes.iter().any(|n| n.contains("N100000-s1") && n.contains("diverged")));
+    assert!(run
+        .notes
+        .iter()
+        .any(|n| n.contains("N100000-s1") && n.contains("diverged")));
     let p = run
         .final_points
         .iter()
-        .find(|p| p.params_non_embedding == 100_000 && p.task == "add" && p.metric == metric::EXACT_MATCH)
+        .find(|p| {
+            p.params_non_embedding == 100_000 && p.task == "add" && p.metric == metric::EXACT_MATCH
+        })
         .unwrap();
     assert_eq!(p.n_seeds, 2);
     let q = run
         .final_points
         .iter()
-        .find(|p| p.params_non_embedding == 10_000 && p.task == "add" && p.metric == metric::EXACT_MATCH)
+        .find(|p| {
+            p.params_non_embedding == 10_000 && p.task == "add" && p.metric == metric::EXACT_MATCH
+        })
         .unwrap();
     assert_eq!(q.n_seeds, 3);
     // The mean over seeds equals the mean of the per-seed scores.
     let scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES)).unwrap();
     let per_seed: Vec<f64> = scores
         .iter()
-        .filter(|s| s.model_id.starts_with("N10000-") && s.task == "add" && s.mode == q.mode && s.shots == q.shots && s.metric == q.metric)
+        .filter(|s| {
+            s.model_id.starts_with("N10000-")
+                && s.task == "add"
+                && s.mode == q.mode
+                && s.shots == q.shots
+                && s.metric == q.metric
+        })
         .map(|s| s.value)
         .collect();
     assert_eq!(per_seed.len(), 3);
@@ -119,8 +153,15 @@ fn too_few_sizes_are_recorded_not_invented() {
         spec.sizes.truncate(n);
         write_run(&dir, &spec).unwrap();
         let (a, _) = analyze_run(&dir).unwrap();
-        assert!(a.fits.iter().all(|r| r.status == "too_few_points" && !r.preferred && r.aicc.is_none()));
-        assert!(a.notes.iter().any(|m| m.contains("too_few_points")), "{:?}", a.notes);
+        assert!(a
+            .fits
+            .iter()
+            .all(|r| r.status == "too_few_points" && !r.preferred && r.aicc.is_none()));
+        assert!(
+            a.notes.iter().any(|m| m.contains("too_few_points")),
+            "{:?}",
+            a.notes
+        );
     }
 }
 
@@ -174,23 +215,37 @@ fn bad_input_gives_one_line_errors_and_no_partial_output() {
 fn compare_pairs_identical_items_and_reports_differences() {
     let tmp = tempfile::tempdir().unwrap();
     let (da, db) = (tmp.path().join("a"), tmp.path().join("b"));
-    let spec_a = SynthSpec { steps: vec![1000], ..SynthSpec::example() };
+    let spec_a = SynthSpec {
+        steps: vec![1000],
+        ..SynthSpec::example()
+    };
     let mut spec_b = spec_a.clone();
     spec_b.rng_seed = 8;
     // Run B: cot on add is much better (threshold a decade earlier), one size fewer, no sort.
-    spec_b.tasks[0].cot = Planted::Sigmoid { ceiling: 0.95, k: 6.0, x0: 4.2 };
+    spec_b.tasks[0].cot = Planted::Sigmoid {
+        ceiling: 0.95,
+        k: 6.0,
+        x0: 4.2,
+    };
     spec_b.tasks.truncate(1);
     spec_b.sizes.pop();
     write_run(&da, &spec_a).unwrap();
     write_run(&db, &spec_b).unwrap();
     let (a, b) = (Run::load(&da).unwrap(), Run::load(&db).unwrap());
     let c = compare(&a, &b).unwrap();
-    assert!(c.rows.iter().all(|r| r.task == "add" && r.params_non_embedding != 3_162_278));
+    assert!(c
+        .rows
+        .iter()
+        .all(|r| r.task == "add" && r.params_non_embedding != 3_162_278));
     assert_eq!(c.rows.len(), 5 * 2 * 4);
     let row = c
         .rows
         .iter()
-        .find(|r| r.mode == Mode::Cot && r.metric == metric::EXACT_MATCH && r.params_non_embedding == 31_623)
+        .find(|r| {
+            r.mode == Mode::Cot
+                && r.metric == metric::EXACT_MATCH
+                && r.params_non_embedding == 31_623
+        })
         .unwrap();
     assert_eq!(row.test, "mcnemar");
     assert_eq!(row.n_paired, 200);
@@ -199,11 +254,27 @@ fn compare_pairs_identical_items_and_reports_differences() {
     let es = c
         .rows
         .iter()
-        .find(|r| r.mode == Mode::Cot && r.metric == metric::EDIT_SIMILARITY && r.params_non_embedding == 31_623)
+        .find(|r| {
+            r.mode == Mode::Cot
+                && r.metric == metric::EDIT_SIMILARITY
+                && r.params_non_embedding == 31_623
+        })
         .unwrap();
     assert_eq!(es.test, "paired_bootstrap");
-    assert!(c.notes.iter().any(|n| n.contains("tasks only in a") && n.contains("sort")), "{:?}", c.notes);
-    assert!(c.notes.iter().any(|n| n.contains("sizes only in a") && n.contains("3162278")), "{:?}", c.notes);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("tasks only in a") && n.contains("sort")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("sizes only in a") && n.contains("3162278")),
+        "{:?}",
+        c.notes
+    );
     let t = table(&c);
     assert!(t.contains("mcnemar") && t.contains("31.6k"), "{t}");
     // Deterministic.

@@ -1,0 +1,185 @@
+//! `emerge analyze`, `emerge plot` and `emerge compare` as a user runs them,
+//! on synthetic run folders written with the `results` schema.
+
+use results::synth::{write_run, Planted, SynthSpec};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn emerge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .args(args)
+        .output()
+        .expect("run emerge")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emerge-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn analyze_plot_compare_end_to_end() {
+    let tmp = scratch("e2e");
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    let spec = SynthSpec {
+        steps: vec![300, 1000],
+        items: 100,
+        ..SynthSpec::example()
+    };
+    write_run(&a, &spec).unwrap();
+    let mut spec_b = SynthSpec {
+        rng_seed: 11,
+        ..spec
+    };
+    spec_b.tasks[0].cot = Planted::Sigmoid {
+        ceiling: 0.95,
+        k: 6.0,
+        x0: 4.6,
+    };
+    write_run(&b, &spec_b).unwrap();
+
+    let out = emerge(&["analyze", "--run", s(&a)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sigmoid") && stdout.contains("fits.csv"),
+        "{stdout}"
+    );
+    let fits = std::fs::read(a.join("fits.csv")).unwrap();
+    // Byte-identical on a second run.
+    assert!(emerge(&["analyze", "--run", s(&a)]).status.success());
+    assert_eq!(std::fs::read(a.join("fits.csv")).unwrap(), fits);
+
+    let out = emerge(&["plot", "--run", s(&a)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "task_add.png",
+        "task_sort.png",
+        "overview.png",
+        "mirage.png",
+        "loss_vs_tokens.png",
+        "score_vs_flops.png",
+    ] {
+        assert!(a.join("plots").join(f).is_file(), "{f}");
+    }
+    // plot without fits.csv fits in memory and says so.
+    let out = emerge(&["plot", "--run", s(&b)]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fits.csv missing"));
+    assert!(!b.join("fits.csv").exists());
+
+    let csv = tmp.join("cmp/out.csv");
+    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&csv)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("mcnemar") && table.contains("paired_bootstrap"),
+        "{table}"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("task,mode,shots,metric,params_non_embedding,value_a"));
+    assert!(tmp.join("cmp/out_add.png").is_file() && tmp.join("cmp/out_sort.png").is_file());
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn bad_input_is_a_one_line_error() {
+    let tmp = scratch("bad");
+    // Not a run folder.
+    let err = one_line_error(&emerge(&["analyze", "--run", s(&tmp)]));
+    assert!(err.contains("not a run folder"), "{err}");
+    let err = one_line_error(&emerge(&["plot", "--run", s(&tmp.join("missing"))]));
+    assert!(err.contains("not a run folder"), "{err}");
+
+    // Malformed models.csv: file and line named, nothing written.
+    let run = tmp.join("run");
+    write_run(
+        &run,
+        &SynthSpec {
+            items: 20,
+            ..SynthSpec::example()
+        },
+    )
+    .unwrap();
+    let models = std::fs::read_to_string(run.join("models.csv")).unwrap();
+    let broken: Vec<String> = models
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 3 {
+                l.replace(",ok", ",maybe")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(run.join("models.csv"), broken.join("\n")).unwrap();
+    let err = one_line_error(&emerge(&["analyze", "--run", s(&run)]));
+    assert!(err.contains("models.csv:4:"), "{err}");
+    assert!(!run.join("fits.csv").exists());
+    let err = one_line_error(&emerge(&[
+        "compare",
+        s(&run),
+        s(&run),
+        "--out",
+        s(&tmp.join("c.csv")),
+    ]));
+    assert!(err.contains("models.csv:4:"), "{err}");
+    assert!(!tmp.join("c.csv").exists());
+
+    // Empty task selection: scores.csv with a header only.
+    std::fs::write(run.join("models.csv"), models).unwrap();
+    let header = std::fs::read_to_string(run.join("scores.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(run.join("scores.csv"), header + "\n").unwrap();
+    let err = one_line_error(&emerge(&["analyze", "--run", s(&run)]));
+    assert!(err.contains("no scores"), "{err}");
+    let err = one_line_error(&emerge(&["plot", "--run", s(&run)]));
+    assert!(err.contains("no scores"), "{err}");
+    assert!(!run.join("plots").exists());
+
+    // One model: analyze succeeds, says no fit, records too_few_points.
+    let one = tmp.join("one");
+    let mut spec = SynthSpec {
+        items: 20,
+        ..SynthSpec::example()
+    };
+    spec.sizes.truncate(1);
+    write_run(&one, &spec).unwrap();
+    let out = emerge(&["analyze", "--run", s(&one)]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only 1 model size"));
+    let fits = std::fs::read_to_string(one.join("fits.csv")).unwrap();
+    assert!(fits.lines().skip(1).all(|l| l.contains("too_few_points")));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
