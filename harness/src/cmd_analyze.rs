@@ -13,10 +13,26 @@ pub struct AnalyzeArgs {
 
 pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
     let (analysis, path) = results::analyze::analyze_run(&args.run).map_err(|e| e.to_string())?;
-    print!("{}", results::analyze::summary(&analysis));
+    say(&results::analyze::summary(&analysis));
     for n in &analysis.notes {
-        eprintln!("note: {n}");
+        esay(&format!("note: {n}\n"));
     }
-    println!("wrote {} ({} rows)", path.display(), analysis.fits.len());
+    say(&format!(
+        "wrote {} ({} rows)\n",
+        path.display(),
+        analysis.fits.len()
+    ));
     Ok(())
+}
+
+/// Print to stdout, ignoring a closed pipe (`emerge ... | head` must not panic).
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Print to stderr, ignoring a closed pipe.
+fn esay(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -21,7 +21,7 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     let c = results::compare::compare(&a, &b).map_err(|e| e.to_string())?;
     if c.rows.is_empty() {
         for n in &c.notes {
-            eprintln!("note: {n}");
+            esay(&format!("note: {n}\n"));
         }
         return Err(format!(
             "{} and {} share no (task, mode, shots, metric, model size): nothing to compare",
@@ -33,12 +33,28 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     results::write_csv(&args.out, &c.rows).map_err(|e| e.to_string())?;
-    print!("{}", results::compare::table(&c));
+    say(&results::compare::table(&c));
     let prefix = args.out.with_extension("");
     let pngs = plots::plot_compare(&a, &b, &prefix).map_err(|e| e.to_string())?;
-    println!("wrote {} ({} rows)", args.out.display(), c.rows.len());
+    say(&format!(
+        "wrote {} ({} rows)\n",
+        args.out.display(),
+        c.rows.len()
+    ));
     for p in pngs {
-        println!("wrote {}", p.display());
+        say(&format!("wrote {}\n", p.display()));
     }
     Ok(())
+}
+
+/// Print to stdout, ignoring a closed pipe (`emerge ... | head` must not panic).
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Print to stderr, ignoring a closed pipe.
+fn esay(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -28,15 +28,27 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
             .fits
     };
     for n in &run.notes {
-        eprintln!("note: {n}");
+        esay(&format!("note: {n}\n"));
     }
     let out = args.run.join(files::PLOTS_DIR);
     let (written, notes) = plots::plot_run(&run, &fits, &out).map_err(|e| e.to_string())?;
     for n in notes {
-        eprintln!("note: {n}");
+        esay(&format!("note: {n}\n"));
     }
     for p in &written {
-        println!("wrote {}", p.display());
+        say(&format!("wrote {}\n", p.display()));
     }
     Ok(())
+}
+
+/// Print to stdout, ignoring a closed pipe (`emerge ... | head` must not panic).
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Print to stderr, ignoring a closed pipe.
+fn esay(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

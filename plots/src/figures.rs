@@ -1,7 +1,7 @@
 //! The figures of `emerge plot` and `emerge compare`, built as [`Panel`]s
 //! from a loaded run and its fits.
 
-use crate::panel::{Curve, Panel, PointSeries, Threshold};
+use crate::panel::{Curve, Panel, Point, PointSeries, Threshold};
 use crate::style::{mode_color, shade, si, size_color, slug, FONT};
 use crate::{render_png, Error};
 use plotters::prelude::*;
@@ -103,7 +103,7 @@ fn final_points(
     mode: Mode,
     shots: u32,
     m: &str,
-) -> Vec<(f64, f64, f64, f64)> {
+) -> Vec<Point> {
     run.final_points
         .iter()
         .filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == m)
@@ -157,7 +157,7 @@ fn add_fits(panel: &mut Panel, fits: &[&FitRow], color: RGBColor, xr: (f64, f64)
     }
 }
 
-fn x_span(pts: &[(f64, f64, f64, f64)]) -> (f64, f64) {
+fn x_span(pts: &[Point]) -> (f64, f64) {
     let lo = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let hi = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     (lo - 0.15, hi + 0.15)
@@ -260,7 +260,7 @@ N*: threshold with 95% interval";
 fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
     let size_of = run.size_of();
     let sizes: Vec<u64> = run.sizes().into_iter().collect();
-    let mut by_model: BTreeMap<(u64, &str), Vec<(f64, f64, f64, f64)>> = BTreeMap::new();
+    let mut by_model: BTreeMap<(u64, &str), Vec<Point>> = BTreeMap::new();
     for r in &run.train_log {
         let Some(&size) = size_of.get(&r.model_id) else {
             continue;
@@ -354,7 +354,7 @@ fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
                 ..Default::default()
             };
             for (i, &size) in sizes.iter().enumerate() {
-                let pts: Vec<(f64, f64, f64, f64)> = run
+                let pts: Vec<Point> = run
                     .checkpoint_points
                     .iter()
                     .filter(|p| {

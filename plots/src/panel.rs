@@ -7,12 +7,15 @@ use crate::Error;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-/// Points of one series: (x = log10, y, interval low, interval high).
+/// One plotted point: (x = log10, y, interval low, interval high).
+pub type Point = (f64, f64, f64, f64);
+
+/// Points of one series.
 #[derive(Debug, Clone)]
 pub struct PointSeries {
     pub label: String,
     pub color: RGBColor,
-    pub points: Vec<(f64, f64, f64, f64)>,
+    pub points: Vec<Point>,
     /// Join the points with a thin line (as for a curve of one model).
     pub joined: bool,
     /// 0 circle, 1 triangle, 2 square, 3 cross.

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// Seed of the paired bootstrap streams (one per row, by stable hash).
-pub const COMPARE_SEED: u64 = 0x636f_6d70_6172_65; // "compare"
+pub const COMPARE_SEED: u64 = 0x0063_6f6d_7061_7265; // "compare"
 pub const COMPARE_REPS: usize = 2000;
 
 /// One row of the comparison CSV.

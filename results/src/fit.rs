@@ -61,7 +61,8 @@ pub fn fit_log_linear(d: &Data) -> Option<LogLinear> {
     let sxy: f64 = (0..d.len())
         .map(|i| w[i] * (d.x[i] - mx) * (d.y[i] - my))
         .sum();
-    if !(sxx > 1e-12) {
+    // Also catches NaN: a comparison with NaN is false.
+    if sxx.is_nan() || sxx <= 1e-12 {
         return None;
     }
     let slope = sxy / sxx;
