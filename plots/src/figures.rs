@@ -97,13 +97,7 @@ fn series_label(mode: Mode, shots: u32, all_shots: &[u32]) -> String {
 }
 
 /// Points of one (task, mode, shots, metric) as panel points, x = log10 size.
-fn final_points(
-    run: &Run,
-    task: &str,
-    mode: Mode,
-    shots: u32,
-    m: &str,
-) -> Vec<Point> {
+fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &str) -> Vec<Point> {
     run.final_points
         .iter()
         .filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == m)

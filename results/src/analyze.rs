@@ -142,7 +142,11 @@ pub fn fit_curve(s: &Series) -> CurveFit {
 /// log-probability 0; other metrics are unbounded.
 pub fn ceiling_max(metric_name: &str) -> Option<f64> {
     match metric_name {
-        metric::EXACT_MATCH | metric::EDIT_SIMILARITY | metric::TOKEN_ACCURACY => Some(1.0),
+        metric::EXACT_MATCH
+        | metric::EDIT_SIMILARITY
+        | metric::TOKEN_ACCURACY
+        | metric::EXTRACTION_FAILURE
+        | metric::PARROT => Some(1.0),
         metric::ANSWER_LOGPROB => Some(0.0),
         _ => None,
     }

@@ -274,7 +274,13 @@ pub fn compare(a: &Run, b: &Run) -> Result<Comparison> {
             let (_, lo, hi, pb) = paired_bootstrap(&d, COMPARE_REPS, &mut rng);
             row.diff_lo = lo;
             row.diff_hi = hi;
-            if key.metric == metric::EXACT_MATCH {
+            // Per-item 0/1 metrics get McNemar's test; continuous ones the bootstrap.
+            let binary = [
+                metric::EXACT_MATCH,
+                metric::EXTRACTION_FAILURE,
+                metric::PARROT,
+            ];
+            if binary.contains(&key.metric.as_str()) {
                 let only_a = p.iter().filter(|(x, y)| *x > 0.5 && *y <= 0.5).count() as u64;
                 let only_b = p.iter().filter(|(x, y)| *x <= 0.5 && *y > 0.5).count() as u64;
                 row.test = "mcnemar".into();

@@ -39,6 +39,10 @@ pub mod metric {
     pub const TOKEN_ACCURACY: &str = "token_accuracy";
     /// Sum of log-probabilities of the gold answer tokens, teacher forced.
     pub const ANSWER_LOGPROB: &str = "answer_logprob";
+    /// Rate of items whose answer could not be extracted (`extraction_failed`).
+    pub const EXTRACTION_FAILURE: &str = "extraction_failure";
+    /// `word_ood` only: rate of answers naming a training-only entity (`parrot`).
+    pub const PARROT: &str = "parrot";
     /// The four per-item metrics, in the order plots show them.
     pub const ALL: [&str; 4] = [EXACT_MATCH, EDIT_SIMILARITY, TOKEN_ACCURACY, ANSWER_LOGPROB];
     /// The continuous metrics the mirage check compares exact match with.
@@ -191,6 +195,8 @@ impl SampleRow {
             metric::EDIT_SIMILARITY => Some(self.edit_similarity),
             metric::TOKEN_ACCURACY => Some(self.token_accuracy),
             metric::ANSWER_LOGPROB => Some(self.answer_logprob),
+            metric::EXTRACTION_FAILURE => Some(if self.extraction_failed { 1.0 } else { 0.0 }),
+            metric::PARROT => self.parrot.map(|p| if p { 1.0 } else { 0.0 }),
             _ => None,
         }
     }
