@@ -43,6 +43,9 @@ pub struct Series {
     /// Models (and steps) behind each point, for resampling their items.
     pub members: Vec<Vec<Member>>,
     pub n_sizes: usize,
+    /// Smallest standard error a point may have (keeps zero-width intervals
+    /// of continuous metrics from taking infinite weight).
+    pub sigma_floor: f64,
 }
 
 /// Both shapes fitted to one series.
@@ -127,6 +130,7 @@ pub fn series_for(run: &Run, axis: &'static str) -> Vec<Series> {
             chance,
             members,
             n_sizes,
+            sigma_floor: floor,
         });
     }
     out
@@ -199,10 +203,22 @@ pub fn midpoint_interval(
     let series_items = items.series_items(&s.key, &s.members)?;
     let mut mids = Vec::with_capacity(BOOTSTRAP_REPS);
     for _ in 0..BOOTSTRAP_REPS {
-        let y = series_items.resample(rng);
+        let (y, sigma) = series_items.resample(rng);
+        let sigma = sigma
+            .iter()
+            .zip(&s.data.sigma)
+            .map(|(b, o)| {
+                if b.is_finite() {
+                    b.max(s.sigma_floor)
+                } else {
+                    *o
+                }
+            })
+            .collect();
         let d = Data {
+            x: s.data.x.clone(),
             y,
-            ..s.data.clone()
+            sigma,
         };
         if let Some(f) = fit_sigmoid(&d, s.chance, ceiling_max(&s.key.metric), Some(fit)) {
             mids.push(f.midpoint);
@@ -451,7 +467,7 @@ fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &ItemIndex) {
             .zip(items.series_items(&dkey, &direct.members));
         for _ in 0..BOOTSTRAP_REPS {
             let Some((ic, id)) = &pair else { break };
-            let (yc, yd) = (ic.resample(&mut rng), id.resample(&mut rng));
+            let (yc, yd) = (ic.resample(&mut rng).0, id.resample(&mut rng).0);
             reps.push(match crossing(&x, &diff(&yc, &yd)) {
                 Crossing::At(v) => v,
                 Crossing::AheadThroughout => x[0],

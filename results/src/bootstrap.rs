@@ -69,19 +69,49 @@ pub struct SeriesItems {
 impl SeriesItems {
     /// One bootstrap replicate: each member's items resampled with
     /// replacement, its mean taken, and the means averaged over members.
-    pub fn resample(&self, rng: &mut ChaCha8Rng) -> Vec<f64> {
-        self.points
-            .iter()
-            .map(|ms| {
-                let total: f64 = ms
-                    .iter()
-                    .map(|v| {
-                        let n = v.len();
-                        (0..n).map(|_| v[rng.gen_range(0..n)]).sum::<f64>() / n as f64
-                    })
-                    .sum();
-                total / ms.len() as f64
-            })
-            .collect()
+    /// Returns the values and their standard errors, recomputed the way the
+    /// sweep computes them (Wilson for 0/1 items, normal otherwise, combined
+    /// with the spread across seeds as [`crate::CurvePoint::sigma`] does):
+    /// the original fit's weights depend on its noisy data, so replicates
+    /// must re-derive theirs or the interval comes out too narrow.
+    pub fn resample(&self, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
+        let mut ys = Vec::with_capacity(self.points.len());
+        let mut sigmas = Vec::with_capacity(self.points.len());
+        for ms in &self.points {
+            let mut means = Vec::with_capacity(ms.len());
+            let mut halves = Vec::with_capacity(ms.len());
+            for v in ms {
+                let n = v.len();
+                let draw: Vec<f64> = (0..n).map(|_| v[rng.gen_range(0..n)]).collect();
+                let (m, se) = mean_se(&draw);
+                means.push(m);
+                halves.push(se);
+            }
+            let k = means.len() as f64;
+            let y = means.iter().sum::<f64>() / k;
+            let item = halves.iter().sum::<f64>() / k;
+            let spread = if means.len() > 1 {
+                (means.iter().map(|m| (m - y).powi(2)).sum::<f64>() / (k - 1.0)).sqrt()
+            } else {
+                0.0
+            };
+            ys.push(y);
+            sigmas.push(((item * item + spread * spread) / k).sqrt());
+        }
+        (ys, sigmas)
     }
+}
+
+/// Mean and standard error of item values: Wilson-interval based for 0/1
+/// items (never zero), sd/sqrt(n) otherwise.
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    if v.iter().all(|&x| x == 0.0 || x == 1.0) {
+        let k = v.iter().filter(|&&x| x == 1.0).count() as u64;
+        let (lo, hi) = crate::stats::wilson(k, v.len() as u64);
+        return (m, (hi - lo) / (2.0 * 1.96));
+    }
+    let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+    (m, sd / n.sqrt())
 }
