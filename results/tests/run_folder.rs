@@ -332,3 +332,94 @@ fn threshold_interval_covers_the_planted_threshold() {
         "coverage {covered}/{runs}"
     );
 }
+
+/// A run folder written from scores alone (no samples.csv): exact match with
+/// a planted jump, the continuous metrics with the shapes given.
+fn scores_only_run(dir: &Path, es_jumps: bool, ta_jumps: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let sizes: Vec<u64> = (0..7)
+        .map(|j| 10f64.powf(4.0 + 0.4 * j as f64).round() as u64)
+        .collect();
+    let sig = |x: f64| 0.95 / (1.0 + (-6.0 * (x - 5.2)).exp());
+    let lin = |x: f64| 0.3 + 0.1 * (x - 4.0);
+    let mut models = Vec::new();
+    let mut scores = Vec::new();
+    for &n in &sizes {
+        let x = (n as f64).log10();
+        let id = format!("N{n}");
+        models.push(ModelRow {
+            model_id: id.clone(),
+            seed: 0,
+            n_layer: 2,
+            d_model: 32,
+            n_head: 4,
+            params: n + 5000,
+            params_non_embedding: n,
+            step: 500,
+            tokens: 1_000_000,
+            flops: 6e6 * n as f64,
+            train_loss: 1.0,
+            status: ModelStatus::Ok,
+        });
+        for (m, y, chance) in [
+            (metric::EXACT_MATCH, sig(x), 0.0),
+            (
+                metric::EDIT_SIMILARITY,
+                if es_jumps { 0.2 + 0.8 * sig(x) } else { lin(x) },
+                0.2,
+            ),
+            (
+                metric::TOKEN_ACCURACY,
+                if ta_jumps { 0.2 + 0.8 * sig(x) } else { lin(x) },
+                0.2,
+            ),
+        ] {
+            scores.push(ScoreRow {
+                model_id: id.clone(),
+                step: 500,
+                task: "add".into(),
+                mode: Mode::Cot,
+                shots: 0,
+                metric: m.into(),
+                value: y,
+                ci_lo: y - 0.03,
+                ci_hi: y + 0.03,
+                n: 200,
+                chance,
+            });
+        }
+    }
+    write_csv(&dir.join(files::MODELS), &models).unwrap();
+    write_csv(&dir.join(files::SCORES), &scores).unwrap();
+}
+
+#[test]
+fn mirage_verdicts_and_runs_without_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (es, ta, want) in [
+        (false, false, "mirage"),
+        (true, true, "survives"),
+        (true, false, "mixed"),
+    ] {
+        let dir = tmp.path().join(want);
+        scores_only_run(&dir, es, ta);
+        let (a, _) = analyze_run(&dir).unwrap();
+        let rows = fits_for(
+            &a.fits,
+            "add",
+            Mode::Cot,
+            metric::EXACT_MATCH,
+            x_axis::PARAMS,
+        );
+        let best = preferred(&rows);
+        assert_eq!(best.shape, shape::SIGMOID);
+        assert_eq!(best.mirage, want);
+        assert!((best.threshold_params.unwrap().log10() - 5.2).abs() < 0.02);
+        // No samples.csv: no item bootstrap, said so rather than invented.
+        assert!(
+            best.threshold_lo.is_none() && best.note.contains("no N* interval"),
+            "{best:?}"
+        );
+        assert!(a.notes.iter().any(|n| n.contains("samples.csv")));
+    }
+}
