@@ -15,6 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--seeds") {
         spec.seeds = vec![0, 1, 2];
     }
+    if std::env::args().any(|a| a == "--many-shots") {
+        spec.tasks[1].shots = vec![0, 1, 2, 4, 8];
+    }
     write_run(&dir, &spec)?;
     let (analysis, fits) = results::analyze::analyze_run(&dir)?;
     print!("{}", results::analyze::summary(&analysis));

@@ -2,7 +2,7 @@
 //! from a loaded run and its fits.
 
 use crate::panel::{Curve, Panel, Point, PointSeries, Threshold};
-use crate::style::{mode_color, shade, si, size_color, slug, FONT};
+use crate::style::{lighten, mode_color, shade, si, size_color, slug, FONT};
 use crate::{render_png, Error};
 use plotters::prelude::*;
 use results::analyze::ceiling_max;
@@ -183,7 +183,19 @@ fn metric_panel(
             if pts.is_empty() {
                 continue;
             }
-            let color = shade(mode_color(mode), k);
+            // Many shots settings (icl: 0…8) fade gradually from the mode's
+            // colour; the legend names only the first and last of them.
+            let n = all_shots.len();
+            let color = if n > 1 {
+                lighten(mode_color(mode), 0.65 * k as f64 / (n - 1) as f64)
+            } else {
+                mode_color(mode)
+            };
+            let label = if n <= 3 || k == 0 || k + 1 == n {
+                series_label(mode, shots, &all_shots)
+            } else {
+                String::new()
+            };
             let rows: Vec<&FitRow> = fits
                 .iter()
                 .filter(|r| {
@@ -193,7 +205,9 @@ fn metric_panel(
                         && r.metric == m
                         && r.x_axis == x_axis::PARAMS
                 })
-                .filter(|r| all_fits || r.preferred)
+                // With several shots settings the other shape's dashed curves
+                // would bury the data: preferred fits only.
+                .filter(|r| r.preferred || (all_fits && all_shots.len() <= 2))
                 .collect();
             add_fits(&mut panel, &rows, color, x_span(&pts));
             for p in run
@@ -204,7 +218,7 @@ fn metric_panel(
                 chance.insert(p.chance.to_bits());
             }
             panel.series.push(PointSeries {
-                label: series_label(mode, shots, &all_shots),
+                label,
                 color,
                 points: pts,
                 joined: false,

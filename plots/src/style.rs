@@ -36,7 +36,12 @@ pub fn mode_color(mode: Mode) -> RGBColor {
 
 /// A lighter variant for the k-th extra shots setting of the same mode.
 pub fn shade(c: RGBColor, k: usize) -> RGBColor {
-    let t = (0.3 * k as f64).min(0.7);
+    lighten(c, (0.3 * k as f64).min(0.7))
+}
+
+/// `c` mixed with white by fraction `t` in [0, 1].
+pub fn lighten(c: RGBColor, t: f64) -> RGBColor {
+    let t = t.clamp(0.0, 1.0);
     let mix = |v: u8| (v as f64 + (255.0 - v as f64) * t).round() as u8;
     RGBColor(mix(c.0), mix(c.1), mix(c.2))
 }
