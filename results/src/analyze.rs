@@ -451,10 +451,23 @@ fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &ItemIndex) {
             continue;
         }
         let x: Vec<f64> = common.iter().map(|&(i, _)| cot.data.x[i]).collect();
-        let diff = |yc: &[f64], yd: &[f64]| -> Vec<f64> {
-            common.iter().map(|&(i, j)| yc[i] - yd[j]).collect()
+        // "Ahead" means ahead beyond the 95 % band of the difference: two
+        // curves both at 0 % are tied, and a tie is not overtaking.
+        let diff = |yc: &[f64], sc: &[f64], yd: &[f64], sd: &[f64]| -> Vec<f64> {
+            common
+                .iter()
+                .map(|&(i, j)| yc[i] - yd[j] - 1.96 * (sc[i].powi(2) + sd[j].powi(2)).sqrt())
+                .collect()
         };
-        let obs = crossing(&x, &diff(&cot.data.y, &direct.data.y));
+        let obs = crossing(
+            &x,
+            &diff(
+                &cot.data.y,
+                &cot.data.sigma,
+                &direct.data.y,
+                &direct.data.sigma,
+            ),
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(
             BOOTSTRAP_SEED
                 ^ stable_hash(&format!("overtake/{}", key_text(&cot.key, x_axis::PARAMS))),
@@ -467,8 +480,11 @@ fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &ItemIndex) {
             .zip(items.series_items(&dkey, &direct.members));
         for _ in 0..BOOTSTRAP_REPS {
             let Some((ic, id)) = &pair else { break };
-            let (yc, yd) = (ic.resample(&mut rng).0, id.resample(&mut rng).0);
-            reps.push(match crossing(&x, &diff(&yc, &yd)) {
+            let ((yc, sc), (yd, sd)) = (ic.resample(&mut rng), id.resample(&mut rng));
+            let floor =
+                |v: Vec<f64>, f: f64| -> Vec<f64> { v.into_iter().map(|s| s.max(f)).collect() };
+            let (sc, sd) = (floor(sc, cot.sigma_floor), floor(sd, direct.sigma_floor));
+            reps.push(match crossing(&x, &diff(&yc, &sc, &yd, &sd)) {
                 Crossing::At(v) => v,
                 Crossing::AheadThroughout => x[0],
                 Crossing::Never => f64::INFINITY,

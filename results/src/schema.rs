@@ -260,8 +260,11 @@ pub struct FitRow {
     pub n_points: u32,
     /// Weighted residual sum of squares (chi-square with the intervals' variances).
     pub wrss: Option<f64>,
-    /// `cot` rows: the scale at which `cot` overtakes `direct` and stays ahead,
-    /// interpolated in log10; empty with `cot_note` saying why otherwise.
+    /// `cot` rows: the scale from which `cot` is ahead of `direct` by more
+    /// than the 95 % band of their difference, at every larger size;
+    /// interpolated in log10 between the two sizes around it. Empty with
+    /// `cot_note` saying why otherwise. The interval is the item bootstrap's
+    /// (an empty upper bound: beyond the ladder in over 2.5 % of replicates).
     pub cot_overtakes: Option<f64>,
     pub cot_overtakes_lo: Option<f64>,
     pub cot_overtakes_hi: Option<f64>,
