@@ -75,3 +75,20 @@ fn csv_error(path: &Path, header: &[&str], e: csv::Error) -> Error {
         msg: msg.replace('\n', " "),
     }
 }
+
+/// Concatenate the rows of several files of one kind (e.g. every
+/// `jobs/<model_id>/scores.csv`) into `out`, written whole. Inputs are taken
+/// in sorted path order so the merged file does not depend on directory
+/// listing order; missing inputs are skipped. Returns the number of rows.
+pub fn merge_csv<T: CsvRow>(inputs: &[std::path::PathBuf], out: &Path) -> Result<usize> {
+    let mut paths: Vec<&std::path::PathBuf> = inputs.iter().collect();
+    paths.sort();
+    let mut rows: Vec<T> = Vec::new();
+    for p in paths {
+        if let Some(mut r) = read_csv_optional::<T>(p)? {
+            rows.append(&mut r);
+        }
+    }
+    crate::write::write_csv(out, &rows).map_err(|e| Error::io(out, e))?;
+    Ok(rows.len())
+}

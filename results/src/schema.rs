@@ -10,6 +10,15 @@
 //! - booleans are `true` / `false`;
 //! - floats use Rust's shortest round-trip formatting, so a value read back
 //!   is bit-identical to the value written.
+//!
+//! How the sweep writes a job's rows (no polars involved):
+//!
+//! ```text
+//! use results::{write_csv, ScoreRow, Mode};
+//! let rows: Vec<ScoreRow> = ...;                       // one per model × step × task × mode × shots × metric
+//! write_csv(&job_dir.join("scores.csv"), &rows)?;      // temp name + rename: never a torn file
+//! results::read::merge_csv::<ScoreRow>(&job_files, &run_dir.join("scores.csv"))?;
+//! ```
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

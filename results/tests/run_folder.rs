@@ -423,3 +423,43 @@ fn mirage_verdicts_and_runs_without_samples() {
         assert!(a.notes.iter().any(|n| n.contains("samples.csv")));
     }
 }
+
+#[test]
+fn merge_concatenates_job_files_in_path_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let row = |id: &str| ScoreRow {
+        model_id: id.into(),
+        step: 1,
+        task: "add".into(),
+        mode: Mode::Direct,
+        shots: 0,
+        metric: metric::EXACT_MATCH.into(),
+        value: 0.5,
+        ci_lo: 0.4,
+        ci_hi: 0.6,
+        n: 100,
+        chance: 0.0,
+    };
+    let (a, b) = (
+        tmp.path().join("jobs/a/scores.csv"),
+        tmp.path().join("jobs/b/scores.csv"),
+    );
+    for (p, id) in [(&a, "a"), (&b, "b")] {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        write_csv(p, &[row(id), row(id)]).unwrap();
+    }
+    let out = tmp.path().join("scores.csv");
+    let missing = tmp.path().join("jobs/c/scores.csv");
+    let n = results::read::merge_csv::<ScoreRow>(&[b.clone(), missing, a.clone()], &out).unwrap();
+    assert_eq!(n, 4);
+    let merged: Vec<ScoreRow> = read_csv(&out).unwrap();
+    let ids: Vec<&str> = merged.iter().map(|r| r.model_id.as_str()).collect();
+    assert_eq!(ids, ["a", "a", "b", "b"]);
+    // An empty merge still writes the header.
+    results::read::merge_csv::<ScoreRow>(&[], &out).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text.trim_end(),
+        "model_id,step,task,mode,shots,metric,value,ci_lo,ci_hi,n,chance"
+    );
+}
