@@ -11,8 +11,9 @@ use crate::bootstrap::{ItemIndex, Member};
 use crate::error::{Error, Result};
 use crate::fit::{aicc, bic, fit_log_linear, fit_sigmoid, Data, LogLinear, Sigmoid};
 use crate::load::{CurveKey, CurvePoint, Run};
-use crate::schema::{files, metric, shape, x_axis, FitRow, Mode};
-use crate::stats::{breakthroughness, crossing, percentile, stable_hash, Crossing};
+use crate::schema::{files, metric, shape, x_axis, FitRow};
+use crate::stats::{breakthroughness, percentile, stable_hash};
+use crate::verdicts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -230,7 +231,7 @@ pub fn midpoint_interval(
     Some((percentile(&mut mids, 0.025), percentile(&mut mids, 0.975)))
 }
 
-fn key_text(k: &CurveKey, axis: &str) -> String {
+pub(crate) fn key_text(k: &CurveKey, axis: &str) -> String {
     format!("{}/{}/{}/{}/{axis}", k.task, k.mode, k.shots, k.metric)
 }
 
@@ -265,9 +266,9 @@ pub fn analyze(run: &Run) -> Result<Analysis> {
             }
             rows.extend(new);
         }
-        mirage(&mut rows[start..], &preferred_sigmoid, axis);
+        verdicts::mirage(&mut rows[start..], &preferred_sigmoid, axis);
         if axis == x_axis::PARAMS {
-            cot_overtakes(&mut rows[start..], &series, &items);
+            verdicts::cot_overtakes(&mut rows[start..], &series, &items);
         }
     }
     if failed > 0 {
@@ -388,135 +389,6 @@ fn fit_rows(
     vec![ll, sg]
 }
 
-/// Fill `mirage` on exact-match rows: does the transition survive under the
-/// continuous metrics measured on the same items?
-fn mirage(rows: &mut [FitRow], pref: &BTreeMap<(CurveKey, &str), bool>, axis: &str) {
-    for r in rows.iter_mut().filter(|r| r.metric == metric::EXACT_MATCH) {
-        let (task, mode, shots) = (r.task.clone(), r.mode, r.shots);
-        let key = |m: &str| {
-            (
-                CurveKey {
-                    task: task.clone(),
-                    mode,
-                    shots,
-                    metric: m.to_string(),
-                },
-                axis,
-            )
-        };
-        let Some(&em) = pref.get(&key(metric::EXACT_MATCH)) else {
-            continue;
-        };
-        if !em {
-            r.mirage = "no_transition".into();
-            continue;
-        }
-        let cont: Vec<bool> = metric::CONTINUOUS
-            .iter()
-            .filter_map(|m| pref.get(&key(m)).copied())
-            .collect();
-        r.mirage = match (cont.len(), cont.iter().filter(|&&b| b).count()) {
-            (0, _) => String::new(),
-            (n, k) if k == n => "survives".into(),
-            (_, 0) => "mirage".into(),
-            _ => "mixed".into(),
-        };
-    }
-}
-
-/// Fill `cot_overtakes*` on the `cot` rows of the params axis.
-fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &ItemIndex) {
-    let by_key: BTreeMap<&CurveKey, &Series> = series.iter().map(|s| (&s.key, s)).collect();
-    for cot in series.iter().filter(|s| s.key.mode == Mode::Cot) {
-        let dkey = CurveKey {
-            mode: Mode::Direct,
-            ..cot.key.clone()
-        };
-        let Some(direct) = by_key.get(&dkey) else {
-            continue;
-        };
-        let common: Vec<(usize, usize)> = cot
-            .points
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                direct
-                    .points
-                    .iter()
-                    .position(|q| q.params_non_embedding == p.params_non_embedding)
-                    .map(|j| (i, j))
-            })
-            .collect();
-        if common.len() < 2 {
-            continue;
-        }
-        let x: Vec<f64> = common.iter().map(|&(i, _)| cot.data.x[i]).collect();
-        // "Ahead" means ahead beyond the 95 % band of the difference: two
-        // curves both at 0 % are tied, and a tie is not overtaking.
-        let diff = |yc: &[f64], sc: &[f64], yd: &[f64], sd: &[f64]| -> Vec<f64> {
-            common
-                .iter()
-                .map(|&(i, j)| yc[i] - yd[j] - 1.96 * (sc[i].powi(2) + sd[j].powi(2)).sqrt())
-                .collect()
-        };
-        let obs = crossing(
-            &x,
-            &diff(
-                &cot.data.y,
-                &cot.data.sigma,
-                &direct.data.y,
-                &direct.data.sigma,
-            ),
-        );
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            BOOTSTRAP_SEED
-                ^ stable_hash(&format!("overtake/{}", key_text(&cot.key, x_axis::PARAMS))),
-        );
-        // Replicates with no crossing count as +inf (beyond the ladder) and
-        // "ahead throughout" as the smallest size, so the interval stays honest.
-        let mut reps = Vec::new();
-        let pair = items
-            .series_items(&cot.key, &cot.members)
-            .zip(items.series_items(&dkey, &direct.members));
-        for _ in 0..BOOTSTRAP_REPS {
-            let Some((ic, id)) = &pair else { break };
-            let ((yc, sc), (yd, sd)) = (ic.resample(&mut rng), id.resample(&mut rng));
-            let floor =
-                |v: Vec<f64>, f: f64| -> Vec<f64> { v.into_iter().map(|s| s.max(f)).collect() };
-            let (sc, sd) = (floor(sc, cot.sigma_floor), floor(sd, direct.sigma_floor));
-            reps.push(match crossing(&x, &diff(&yc, &sc, &yd, &sd)) {
-                Crossing::At(v) => v,
-                Crossing::AheadThroughout => x[0],
-                Crossing::Never => f64::INFINITY,
-            });
-        }
-        let interval = (!reps.is_empty()).then(|| {
-            let lo = percentile(&mut reps, 0.025);
-            let hi = percentile(&mut reps, 0.975);
-            (lo, hi)
-        });
-        for r in rows.iter_mut().filter(|r| {
-            r.mode == Mode::Cot
-                && r.task == cot.key.task
-                && r.shots == cot.key.shots
-                && r.metric == cot.key.metric
-        }) {
-            match obs {
-                Crossing::At(v) => {
-                    r.cot_overtakes = Some(10f64.powf(v));
-                    r.cot_note = "overtakes".into();
-                }
-                Crossing::AheadThroughout => r.cot_note = "ahead_throughout".into(),
-                Crossing::Never => r.cot_note = "never_in_range".into(),
-            }
-            if let (Crossing::At(_), Some((lo, hi))) = (obs, interval) {
-                r.cot_overtakes_lo = lo.is_finite().then(|| 10f64.powf(lo));
-                r.cot_overtakes_hi = hi.is_finite().then(|| 10f64.powf(hi));
-            }
-        }
-    }
-}
-
 /// Load `dir`, analyze it and write `dir/fits.csv` whole. Returns the
 /// analysis and the path written.
 pub fn analyze_run(dir: &Path) -> Result<(Analysis, PathBuf)> {
@@ -527,83 +399,4 @@ pub fn analyze_run(dir: &Path) -> Result<(Analysis, PathBuf)> {
     Ok((analysis, path))
 }
 
-fn sci(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.3e}")).unwrap_or_else(|| "-".into())
-}
-
-/// A readable table of the preferred fit of every curve on the parameter axis.
-pub fn summary(a: &Analysis) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<10} {:<6} {:>5} {:<16} {:<10} {:>10} {:>23} {:>6} {:<28} {:<13}",
-        "task",
-        "mode",
-        "shots",
-        "metric",
-        "preferred",
-        "N*",
-        "N* 95% interval",
-        "B",
-        "cot overtakes direct",
-        "mirage"
-    );
-    let mut seen = BTreeSet::new();
-    for r in a.fits.iter().filter(|r| r.x_axis == x_axis::PARAMS) {
-        let key = (r.task.clone(), r.mode, r.shots, r.metric.clone());
-        let rows: Vec<&FitRow> = a
-            .fits
-            .iter()
-            .filter(|q| {
-                q.x_axis == x_axis::PARAMS
-                    && (q.task.clone(), q.mode, q.shots, q.metric.clone()) == key
-            })
-            .collect();
-        if !seen.insert(key) {
-            continue;
-        }
-        let best = rows.iter().find(|q| q.preferred);
-        let shape = match best {
-            Some(b) => b.shape.clone(),
-            None => rows.first().map(|q| q.status.clone()).unwrap_or_default(),
-        };
-        let sig = rows
-            .iter()
-            .find(|q| q.shape == shape::SIGMOID && q.preferred);
-        let interval = match sig {
-            Some(q) if q.threshold_lo.is_some() => {
-                format!("[{}, {}]", sci(q.threshold_lo), sci(q.threshold_hi))
-            }
-            _ => "-".into(),
-        };
-        let cot = match (r.cot_note.as_str(), r.cot_overtakes) {
-            ("overtakes", Some(v)) => format!(
-                "{} [{}, {}]",
-                sci(Some(v)),
-                sci(r.cot_overtakes_lo),
-                r.cot_overtakes_hi
-                    .map(|h| format!("{h:.3e}"))
-                    .unwrap_or_else(|| "beyond".into())
-            ),
-            (note, _) => note.replace('_', " "),
-        };
-        let _ = writeln!(
-            s,
-            "{:<10} {:<6} {:>5} {:<16} {:<10} {:>10} {:>23} {:>6} {:<28} {:<13}",
-            r.task,
-            r.mode,
-            r.shots,
-            r.metric,
-            shape,
-            sci(sig.and_then(|q| q.threshold_params)),
-            interval,
-            r.breakthroughness
-                .map(|b| format!("{b:.1}"))
-                .unwrap_or_else(|| "-".into()),
-            cot,
-            r.mirage.replace('_', " "),
-        );
-    }
-    s
-}
+pub use crate::summary::summary;

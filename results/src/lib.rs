@@ -4,23 +4,26 @@
 //! - [`write`]: whole-file writes via a temporary name and rename (no polars).
 //! - [`read`]: reading CSV rows with file-and-line errors.
 //! - [`load`]: a run folder loaded and aggregated over seeds (polars inside).
-//! - [`fit`], [`stats`], [`analyze`]: curve fits and emergence statistics.
+//! - [`fit`], [`stats`], [`bootstrap`], [`analyze`], [`verdicts`], [`summary`]:
+//!   curve fits and emergence statistics.
+//! - [`synth`]: synthetic run folders with planted curves (tests, eyeballing).
 //! - [`compare`]: two runs joined, differences and paired tests.
 
-pub mod schema;
-pub mod write;
-
-pub use schema::{CsvRow, FitRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
-pub use write::{write_atomic, write_bytes_atomic, write_csv};
 pub mod analyze;
 pub mod bootstrap;
+pub mod compare;
 pub mod error;
 pub mod fit;
 pub mod load;
 pub mod read;
+pub mod schema;
 pub mod stats;
+pub mod summary;
+pub mod synth;
+pub mod verdicts;
+pub mod write;
 
 pub use error::{Error, Result};
 pub use load::{CurveKey, CurvePoint, Run};
-pub mod compare;
-pub mod synth;
+pub use schema::{CsvRow, FitRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
+pub use write::{write_atomic, write_bytes_atomic, write_csv};
