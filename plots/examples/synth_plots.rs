@@ -21,7 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--steep") {
         // The quick preset's expected picture: cot jumps between two sizes,
         // direct stays at zero.
-        spec.tasks[0].cot = results::synth::Planted::Sigmoid { ceiling: 0.97, k: 30.0, x0: 5.3 };
+        spec.tasks[0].cot = results::synth::Planted::Sigmoid {
+            ceiling: 0.97,
+            k: 30.0,
+            x0: 5.3,
+        };
         spec.tasks[0].direct = results::synth::Planted::LogLinear { a: 0.0, b: 0.0 };
     }
     write_run(&dir, &spec)?;

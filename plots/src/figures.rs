@@ -2,26 +2,26 @@
 //! from a loaded run and its fits.
 
 use crate::panel::{Curve, Panel, Point, PointSeries, Threshold};
-use crate::style::{lighten, mode_color, shade, si, size_color, slug, FONT};
+use crate::style::{lighten, mode_color, slug, FONT};
 use crate::{render_png, Error};
 use plotters::prelude::*;
 use results::analyze::ceiling_max;
-use results::schema::{files, metric, shape, x_axis, FitRow, Mode};
+use results::schema::{metric, shape, x_axis, FitRow, Mode};
 use results::{CurvePoint, Run};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const PANEL_W: u32 = 520;
-const PANEL_H: u32 = 390;
-const TITLE_H: u32 = 40;
-const FOOTER_H: u32 = 26;
+pub(crate) const PANEL_W: u32 = 520;
+pub(crate) const PANEL_H: u32 = 390;
+pub(crate) const TITLE_H: u32 = 40;
+pub(crate) const FOOTER_H: u32 = 26;
 
-const FOOTER: &str =
+pub(crate) const FOOTER: &str =
     "x: non-embedding parameters (log)   bars: 95% interval   solid: preferred fit   \
 dashed: other fit   grey dashed: chance   N*: threshold with 95% interval";
 
 /// A grid figure: title on top, a key line at the bottom, panels row-major.
-fn grid_figure(
+pub(crate) fn grid_figure(
     path: &Path,
     title: &str,
     footer: &str,
@@ -53,11 +53,11 @@ fn grid_figure(
     })
 }
 
-fn is_proportion(m: &str) -> bool {
+pub(crate) fn is_proportion(m: &str) -> bool {
     ceiling_max(m) == Some(1.0)
 }
 
-fn shots_of(points: &[CurvePoint], task: &str) -> Vec<u32> {
+pub(crate) fn shots_of(points: &[CurvePoint], task: &str) -> Vec<u32> {
     points
         .iter()
         .filter(|p| p.task == task)
@@ -68,7 +68,7 @@ fn shots_of(points: &[CurvePoint], task: &str) -> Vec<u32> {
 }
 
 /// Metrics of a task in display order: the four standard ones, then others.
-fn metrics_of(points: &[CurvePoint], task: &str) -> Vec<String> {
+pub(crate) fn metrics_of(points: &[CurvePoint], task: &str) -> Vec<String> {
     let present: BTreeSet<&str> = points
         .iter()
         .filter(|p| p.task == task)
@@ -88,7 +88,7 @@ fn metrics_of(points: &[CurvePoint], task: &str) -> Vec<String> {
     out
 }
 
-fn series_label(mode: Mode, shots: u32, all_shots: &[u32]) -> String {
+pub(crate) fn series_label(mode: Mode, shots: u32, all_shots: &[u32]) -> String {
     if all_shots.len() > 1 {
         format!("{mode} {shots}-shot")
     } else {
@@ -97,7 +97,7 @@ fn series_label(mode: Mode, shots: u32, all_shots: &[u32]) -> String {
 }
 
 /// Points of one (task, mode, shots, metric) as panel points, x = log10 size.
-fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &str) -> Vec<Point> {
+pub(crate) fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &str) -> Vec<Point> {
     run.final_points
         .iter()
         .filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == m)
@@ -112,7 +112,7 @@ fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &str) -> Vec<P
         .collect()
 }
 
-fn eval_fit(r: &FitRow, x: f64) -> Option<f64> {
+pub(crate) fn eval_fit(r: &FitRow, x: f64) -> Option<f64> {
     match r.shape.as_str() {
         shape::LOG_LINEAR => Some(r.intercept? + r.slope? * x),
         shape::SIGMOID => {
@@ -124,7 +124,7 @@ fn eval_fit(r: &FitRow, x: f64) -> Option<f64> {
 }
 
 /// Fitted curves and N* markers of one series onto `panel`.
-fn add_fits(panel: &mut Panel, fits: &[&FitRow], color: RGBColor, xr: (f64, f64)) {
+pub(crate) fn add_fits(panel: &mut Panel, fits: &[&FitRow], color: RGBColor, xr: (f64, f64)) {
     for r in fits.iter().filter(|r| r.status == "ok") {
         let pts: Vec<(f64, f64)> = (0..=120)
             .filter_map(|i| {
@@ -151,7 +151,7 @@ fn add_fits(panel: &mut Panel, fits: &[&FitRow], color: RGBColor, xr: (f64, f64)
     }
 }
 
-fn x_span(pts: &[Point]) -> (f64, f64) {
+pub(crate) fn x_span(pts: &[Point]) -> (f64, f64) {
     let lo = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let hi = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     (lo - 0.15, hi + 0.15)
@@ -159,7 +159,7 @@ fn x_span(pts: &[Point]) -> (f64, f64) {
 
 /// The panel of one task × metric: every (mode, shots) series with fits
 /// (only the preferred ones when `all_fits` is false, to keep grids legible).
-fn metric_panel(
+pub(crate) fn metric_panel(
     run: &Run,
     fits: &[FitRow],
     task: &str,
@@ -265,230 +265,6 @@ N*: threshold with 95% interval";
     )
 }
 
-fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
-    let size_of = run.size_of();
-    let sizes: Vec<u64> = run.sizes().into_iter().collect();
-    let mut by_model: BTreeMap<(u64, &str), Vec<Point>> = BTreeMap::new();
-    for r in &run.train_log {
-        let Some(&size) = size_of.get(&r.model_id) else {
-            continue;
-        };
-        if r.tokens > 0 && r.loss > 0.0 && r.loss.is_finite() {
-            let (x, y) = ((r.tokens as f64).log10(), r.loss.log10());
-            by_model
-                .entry((size, r.model_id.as_str()))
-                .or_default()
-                .push((x, y, f64::NAN, f64::NAN));
-        }
-    }
-    if by_model.is_empty() {
-        return Err(Error::Nothing(format!(
-            "{} is empty or missing",
-            files::TRAIN_LOG
-        )));
-    }
-    let mut labelled = BTreeSet::new();
-    let mut panel = Panel {
-        title: "training loss vs tokens".into(),
-        x_label: "training tokens".into(),
-        y_label: "loss (nats/token)".into(),
-        y_log: true,
-        legend: true,
-        legend_right: true,
-        ..Default::default()
-    };
-    for ((size, _), pts) in by_model {
-        let i = sizes.iter().position(|&s| s == size).unwrap_or(0);
-        let label = if labelled.insert(size) {
-            format!("N = {}", si(size as f64))
-        } else {
-            String::new()
-        };
-        panel.series.push(PointSeries {
-            label,
-            color: size_color(i, sizes.len()),
-            points: pts,
-            joined: true,
-            marker: 0,
-            dashed: false,
-        });
-    }
-    // A marker on every logged step would hide the lines: thin to ~12 per model.
-    for s in &mut panel.series {
-        let n = s.points.len();
-        let keep = (n / 12).max(1);
-        s.points = s
-            .points
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(i, _)| i % keep == 0 || i + 1 == n)
-            .map(|(_, p)| p)
-            .collect();
-    }
-    let footer = "log-log; one line per model (colour: size), markers every few logged steps";
-    let w = (PANEL_W * 2, PANEL_H * 2 - 80);
-    let title = format!("Loss vs training tokens ({})", run.name());
-    render_png(path, (w.0, w.1 + TITLE_H + FOOTER_H), |root| {
-        let e = |x: DrawingAreaErrorKind<_>| Error::Draw(format!("{x:?}"));
-        let (top, rest) = root.split_vertically(TITLE_H);
-        let (body, bottom) = rest.split_vertically(w.1);
-        top.titled(&title, (FONT, 22)).map_err(e)?;
-        bottom
-            .draw(&Text::new(
-                footer.to_string(),
-                (10, 4),
-                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
-            ))
-            .map_err(e)?;
-        panel.draw(&body)
-    })
-}
-
-fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
-    let sizes: Vec<u64> = run.sizes().into_iter().collect();
-    let mut panels = Vec::new();
-    for task in run.tasks() {
-        let shots = *shots_of(&run.checkpoint_points, &task)
-            .first()
-            .unwrap_or(&0);
-        for mode in [Mode::Direct, Mode::Cot] {
-            let mut panel = Panel {
-                title: format!("{task} · {mode} · exact match"),
-                x_label: "training FLOPs".into(),
-                y_label: "exact match".into(),
-                y_range: Some((-0.03, 1.05)),
-                legend: panels.is_empty(),
-                ..Default::default()
-            };
-            for (i, &size) in sizes.iter().enumerate() {
-                let pts: Vec<Point> = run
-                    .checkpoint_points
-                    .iter()
-                    .filter(|p| {
-                        p.task == task
-                            && p.mode == mode
-                            && p.shots == shots
-                            && p.metric == metric::EXACT_MATCH
-                            && p.params_non_embedding == size
-                            && p.flops > 0.0
-                    })
-                    .map(|p| (p.flops.log10(), p.value, p.ci_lo, p.ci_hi))
-                    .collect();
-                if !pts.is_empty() {
-                    panel.chance = run
-                        .checkpoint_points
-                        .iter()
-                        .filter(|p| p.task == task && p.metric == metric::EXACT_MATCH)
-                        .map(|p| p.chance)
-                        .take(1)
-                        .collect();
-                    panel.series.push(PointSeries {
-                        label: format!("N = {}", si(size as f64)),
-                        color: size_color(i, sizes.len()),
-                        points: pts,
-                        joined: true,
-                        marker: 0,
-                        dashed: false,
-                    });
-                }
-            }
-            if !panel.is_empty() {
-                panels.push(panel);
-            }
-        }
-    }
-    if panels.is_empty() {
-        return Err(Error::Nothing("no exact_match checkpoint scores".into()));
-    }
-    let footer = "x: training FLOPs = 6·N·D (log); one line per model size through its scored checkpoints; grey dashed: chance";
-    grid_figure(
-        path,
-        &format!("Exact match vs training compute ({})", run.name()),
-        footer,
-        &panels,
-        2,
-    )
-}
-
-fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
-    const COLORS: [(&str, RGBColor); 3] = [
-        (metric::EXACT_MATCH, RGBColor(20, 20, 20)),
-        (metric::EDIT_SIMILARITY, RGBColor(44, 160, 44)),
-        (metric::TOKEN_ACCURACY, RGBColor(148, 103, 189)),
-    ];
-    let mut panels = Vec::new();
-    for task in run.tasks() {
-        let shots = *shots_of(&run.final_points, &task).first().unwrap_or(&0);
-        for mode in [Mode::Direct, Mode::Cot] {
-            let verdict = fits
-                .iter()
-                .find(|r| {
-                    r.task == task
-                        && r.mode == mode
-                        && r.shots == shots
-                        && r.metric == metric::EXACT_MATCH
-                        && r.x_axis == x_axis::PARAMS
-                        && !r.mirage.is_empty()
-                })
-                .map(|r| r.mirage.replace('_', " "))
-                .unwrap_or_else(|| "no verdict".into());
-            let mut panel = Panel {
-                title: format!("{task} · {mode}: {verdict}"),
-                x_label: "non-embedding parameters".into(),
-                y_label: "score".into(),
-                y_range: Some((-0.03, 1.05)),
-                legend: panels.is_empty(),
-                ..Default::default()
-            };
-            for (k, (m, color)) in COLORS.iter().enumerate() {
-                let pts = final_points(run, &task, mode, shots, m);
-                if pts.is_empty() {
-                    continue;
-                }
-                let rows: Vec<&FitRow> = fits
-                    .iter()
-                    .filter(|r| {
-                        r.task == task
-                            && r.mode == mode
-                            && r.shots == shots
-                            && r.metric == *m
-                            && r.x_axis == x_axis::PARAMS
-                    })
-                    .collect();
-                add_fits(&mut panel, &rows, *color, x_span(&pts));
-                panel.thresholds.clear();
-                panel.series.push(PointSeries {
-                    label: m.replace('_', " "),
-                    color: *color,
-                    points: pts,
-                    joined: false,
-                    marker: k,
-                    dashed: false,
-                });
-            }
-            if !panel.is_empty() {
-                panels.push(panel);
-            }
-        }
-    }
-    if panels.is_empty() {
-        return Err(Error::Nothing("no scores for the mirage check".into()));
-    }
-    let footer = "Same items under exact match and continuous metrics. survives: the continuous metrics also prefer a sigmoid; \
-mirage: they prefer log-linear; solid: preferred fit";
-    grid_figure(
-        path,
-        &format!(
-            "Mirage check: is the jump in the metric or in the model? ({})",
-            run.name()
-        ),
-        footer,
-        &panels,
-        2,
-    )
-}
-
 /// Write every chart of a run into `out_dir` (created if needed): one PNG per
 /// task, `overview.png`, `mirage.png`, `loss_vs_tokens.png` (when a train log
 /// exists) and `score_vs_flops.png`. Returns the files written and notes on
@@ -516,9 +292,18 @@ pub fn plot_run(
     type Fig<'a> = Box<dyn Fn(&Path) -> Result<(), Error> + 'a>;
     let figs: Vec<(&str, Fig)> = vec![
         ("overview.png", Box::new(|p| overview(run, fits, p))),
-        ("mirage.png", Box::new(|p| mirage_figure(run, fits, p))),
-        ("loss_vs_tokens.png", Box::new(|p| loss_vs_tokens(run, p))),
-        ("score_vs_flops.png", Box::new(|p| score_vs_flops(run, p))),
+        (
+            "mirage.png",
+            Box::new(|p| crate::mirage::mirage_figure(run, fits, p)),
+        ),
+        (
+            "loss_vs_tokens.png",
+            Box::new(|p| crate::training::loss_vs_tokens(run, p)),
+        ),
+        (
+            "score_vs_flops.png",
+            Box::new(|p| crate::training::score_vs_flops(run, p)),
+        ),
     ];
     for (name, f) in figs {
         let p = out_dir.join(name);
@@ -529,60 +314,4 @@ pub fn plot_run(
         }
     }
     Ok((written, notes))
-}
-
-/// One overlay PNG per shared task: run A solid circles, run B dashed
-/// triangles, colours by mode, a panel per metric. Files are
-/// `{prefix}_{task}.png`.
-pub fn plot_compare(a: &Run, b: &Run, prefix: &Path) -> Result<Vec<PathBuf>, Error> {
-    let shared: Vec<String> = a.tasks().intersection(&b.tasks()).cloned().collect();
-    let mut written = Vec::new();
-    let stem = prefix
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "compare".into());
-    for task in shared {
-        let mut panels = Vec::new();
-        for m in metrics_of(&a.final_points, &task) {
-            let shots = *shots_of(&a.final_points, &task).first().unwrap_or(&0);
-            let mut panel = Panel {
-                title: m.replace('_', " "),
-                x_label: "non-embedding parameters".into(),
-                y_label: m.clone(),
-                legend: true,
-                y_range: is_proportion(&m).then_some((-0.03, 1.05)),
-                ..Default::default()
-            };
-            for (ri, run) in [a, b].iter().enumerate() {
-                for mode in [Mode::Direct, Mode::Cot] {
-                    let pts = final_points(run, &task, mode, shots, &m);
-                    if pts.is_empty() {
-                        continue;
-                    }
-                    panel.series.push(PointSeries {
-                        label: format!("{} {mode}", if ri == 0 { "A" } else { "B" }),
-                        color: shade(mode_color(mode), ri),
-                        points: pts,
-                        joined: true,
-                        marker: ri,
-                        dashed: ri == 1,
-                    });
-                }
-            }
-            if !panel.is_empty() {
-                panels.push(panel);
-            }
-        }
-        let p = prefix.with_file_name(format!("{stem}_{}.png", slug(&task)));
-        let title = format!(
-            "{task}: A = {} (solid) vs B = {} (dashed)",
-            a.name(),
-            b.name()
-        );
-        let footer =
-            "x: non-embedding parameters (log); bars: 95% intervals; lowest shots setting shown";
-        grid_figure(&p, &title, footer, &panels, 2)?;
-        written.push(p);
-    }
-    Ok(written)
 }

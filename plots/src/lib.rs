@@ -6,10 +6,14 @@
 //! embedded DejaVu Sans (see `fonts/`), so no system font is needed.
 
 pub mod figures;
+mod mirage;
+mod overlay;
 pub mod panel;
 pub mod style;
+mod training;
 
-pub use figures::{plot_compare, plot_run};
+pub use figures::plot_run;
+pub use overlay::plot_compare;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;

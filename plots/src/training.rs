@@ -1,0 +1,158 @@
+//! Training-side charts: loss against tokens per model, and exact match
+//! against training FLOPs through the scored checkpoints.
+
+use crate::figures::*;
+use crate::panel::{Panel, Point, PointSeries};
+use crate::style::*;
+use crate::{render_png, Error};
+use plotters::prelude::*;
+use results::schema::{files, metric, Mode};
+use results::Run;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+pub(crate) fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
+    let size_of = run.size_of();
+    let sizes: Vec<u64> = run.sizes().into_iter().collect();
+    let mut by_model: BTreeMap<(u64, &str), Vec<Point>> = BTreeMap::new();
+    for r in &run.train_log {
+        let Some(&size) = size_of.get(&r.model_id) else {
+            continue;
+        };
+        if r.tokens > 0 && r.loss > 0.0 && r.loss.is_finite() {
+            let (x, y) = ((r.tokens as f64).log10(), r.loss.log10());
+            by_model
+                .entry((size, r.model_id.as_str()))
+                .or_default()
+                .push((x, y, f64::NAN, f64::NAN));
+        }
+    }
+    if by_model.is_empty() {
+        return Err(Error::Nothing(format!(
+            "{} is empty or missing",
+            files::TRAIN_LOG
+        )));
+    }
+    let mut labelled = BTreeSet::new();
+    let mut panel = Panel {
+        title: "training loss vs tokens".into(),
+        x_label: "training tokens".into(),
+        y_label: "loss (nats/token)".into(),
+        y_log: true,
+        legend: true,
+        legend_right: true,
+        ..Default::default()
+    };
+    for ((size, _), pts) in by_model {
+        let i = sizes.iter().position(|&s| s == size).unwrap_or(0);
+        let label = if labelled.insert(size) {
+            format!("N = {}", si(size as f64))
+        } else {
+            String::new()
+        };
+        panel.series.push(PointSeries {
+            label,
+            color: size_color(i, sizes.len()),
+            points: pts,
+            joined: true,
+            marker: 0,
+            dashed: false,
+        });
+    }
+    // A marker on every logged step would hide the lines: thin to ~12 per model.
+    for s in &mut panel.series {
+        let n = s.points.len();
+        let keep = (n / 12).max(1);
+        s.points = s
+            .points
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(i, _)| i % keep == 0 || i + 1 == n)
+            .map(|(_, p)| p)
+            .collect();
+    }
+    let footer = "log-log; one line per model (colour: size), markers every few logged steps";
+    let w = (PANEL_W * 2, PANEL_H * 2 - 80);
+    let title = format!("Loss vs training tokens ({})", run.name());
+    render_png(path, (w.0, w.1 + TITLE_H + FOOTER_H), |root| {
+        let e = |x: DrawingAreaErrorKind<_>| Error::Draw(format!("{x:?}"));
+        let (top, rest) = root.split_vertically(TITLE_H);
+        let (body, bottom) = rest.split_vertically(w.1);
+        top.titled(&title, (FONT, 22)).map_err(e)?;
+        bottom
+            .draw(&Text::new(
+                footer.to_string(),
+                (10, 4),
+                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+            ))
+            .map_err(e)?;
+        panel.draw(&body)
+    })
+}
+
+pub(crate) fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
+    let sizes: Vec<u64> = run.sizes().into_iter().collect();
+    let mut panels = Vec::new();
+    for task in run.tasks() {
+        let shots = *shots_of(&run.checkpoint_points, &task)
+            .first()
+            .unwrap_or(&0);
+        for mode in [Mode::Direct, Mode::Cot] {
+            let mut panel = Panel {
+                title: format!("{task} · {mode} · exact match"),
+                x_label: "training FLOPs".into(),
+                y_label: "exact match".into(),
+                y_range: Some((-0.03, 1.05)),
+                legend: panels.is_empty(),
+                ..Default::default()
+            };
+            for (i, &size) in sizes.iter().enumerate() {
+                let pts: Vec<Point> = run
+                    .checkpoint_points
+                    .iter()
+                    .filter(|p| {
+                        p.task == task
+                            && p.mode == mode
+                            && p.shots == shots
+                            && p.metric == metric::EXACT_MATCH
+                            && p.params_non_embedding == size
+                            && p.flops > 0.0
+                    })
+                    .map(|p| (p.flops.log10(), p.value, p.ci_lo, p.ci_hi))
+                    .collect();
+                if !pts.is_empty() {
+                    panel.chance = run
+                        .checkpoint_points
+                        .iter()
+                        .filter(|p| p.task == task && p.metric == metric::EXACT_MATCH)
+                        .map(|p| p.chance)
+                        .take(1)
+                        .collect();
+                    panel.series.push(PointSeries {
+                        label: format!("N = {}", si(size as f64)),
+                        color: size_color(i, sizes.len()),
+                        points: pts,
+                        joined: true,
+                        marker: 0,
+                        dashed: false,
+                    });
+                }
+            }
+            if !panel.is_empty() {
+                panels.push(panel);
+            }
+        }
+    }
+    if panels.is_empty() {
+        return Err(Error::Nothing("no exact_match checkpoint scores".into()));
+    }
+    let footer = "x: training FLOPs = 6·N·D (log); one line per model size through its scored checkpoints; grey dashed: chance";
+    grid_figure(
+        path,
+        &format!("Exact match vs training compute ({})", run.name()),
+        footer,
+        &panels,
+        2,
+    )
+}
