@@ -101,6 +101,8 @@ pub(crate) fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &st
     run.final_points
         .iter()
         .filter(|p| p.task == task && p.mode == mode && p.shots == shots && p.metric == m)
+        // A non-finite score (e.g. a log-probability of -inf) cannot be placed.
+        .filter(|p| p.value.is_finite())
         .map(|p| {
             (
                 (p.params_non_embedding as f64).log10(),
