@@ -114,42 +114,30 @@ impl Inference {
         };
         let mut cache = KvCache::default();
         for s in 0..steps {
-            let len = longest + s;
-            let next = if opts.no_cache || s == 0 {
-                let cache_ref = if opts.no_cache {
-                    None
-                } else {
-                    Some(&mut cache)
-                };
-                let flat: Vec<u32> = seq.iter().flatten().copied().collect();
-                let tokens = Tensor::from_vec(flat, (b, len), &self.device)?;
-                let pos = Tensor::from_vec(positions(0, len), (b, len), &self.device)?;
-                let mask = causal_mask(len, 0, Some(&pad), self.dtype, &self.device)?;
-                let logits = forward(
-                    &self.config,
-                    &self.weights,
-                    &tokens,
-                    Positions::PerRow(&pos),
-                    &mask,
-                    cache_ref,
-                )?;
-                argmax_rows(&logits.narrow(1, len - 1, 1)?.squeeze(1)?)?
+            // With the cache, only the newest column is fed after the prefill;
+            // without it, the whole padded sequence is recomputed.
+            let (from, width) = if opts.no_cache || s == 0 {
+                (0, longest + s)
             } else {
-                let past = cache.len();
-                let last: Vec<u32> = seq.iter().map(|r| *r.last().expect("non-empty")).collect();
-                let tokens = Tensor::from_vec(last, (b, 1), &self.device)?;
-                let pos = Tensor::from_vec(positions(past, 1), (b, 1), &self.device)?;
-                let mask = causal_mask(1, past, Some(&pad), self.dtype, &self.device)?;
-                let logits = forward(
-                    &self.config,
-                    &self.weights,
-                    &tokens,
-                    Positions::PerRow(&pos),
-                    &mask,
-                    Some(&mut cache),
-                )?;
-                argmax_rows(&logits.squeeze(1)?)?
+                (cache.len(), 1)
             };
+            let cols: Vec<u32> = seq
+                .iter()
+                .flat_map(|r| r[from..from + width].iter().copied())
+                .collect();
+            let tokens = Tensor::from_vec(cols, (b, width), &self.device)?;
+            let pos = Tensor::from_vec(positions(from, width), (b, width), &self.device)?;
+            let mask = causal_mask(width, from, Some(&pad), self.dtype, &self.device)?;
+            let cache_ref = (!opts.no_cache).then_some(&mut cache);
+            let logits = forward(
+                &self.config,
+                &self.weights,
+                &tokens,
+                Positions::PerRow(&pos),
+                &mask,
+                cache_ref,
+            )?;
+            let next = argmax_rows(&logits.narrow(1, width - 1, 1)?.squeeze(1)?)?;
             for (i, &tok) in next.iter().enumerate() {
                 seq[i].push(tok);
                 if done[i] {
