@@ -1,6 +1,7 @@
 //! `emerge analyze --run DIR`: fit every curve of a run and write `DIR/fits.csv`.
 //! The work is in `results::analyze`; this is the command-line shell.
 
+use crate::output::{esay, say};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -23,16 +24,4 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
         analysis.fits.len()
     ));
     Ok(())
-}
-
-/// Print to stdout, ignoring a closed pipe (`emerge ... | head` must not panic).
-fn say(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-/// Print to stderr, ignoring a closed pipe.
-fn esay(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

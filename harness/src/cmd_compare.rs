@@ -1,6 +1,7 @@
 //! `emerge compare DIR_A DIR_B [--out FILE]`: the two runs side by side as a
 //! CSV, a table on stdout and an overlay PNG per shared task.
 
+use crate::output::{esay, say};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -45,16 +46,4 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
         say(&format!("wrote {}\n", p.display()));
     }
     Ok(())
-}
-
-/// Print to stdout, ignoring a closed pipe (`emerge ... | head` must not panic).
-fn say(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-/// Print to stderr, ignoring a closed pipe.
-fn esay(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -1,6 +1,7 @@
 //! `emerge plot --run DIR`: PNG charts into `DIR/plots/`. Uses `DIR/fits.csv`
 //! when present; otherwise fits are computed in memory (and not saved).
 
+use crate::output::{esay, say};
 use clap::Args;
 use results::schema::{files, FitRow};
 use std::path::PathBuf;
@@ -39,16 +40,4 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
         say(&format!("wrote {}\n", p.display()));
     }
     Ok(())
-}
-
-/// Print to stdout, ignoring a closed pipe (`emerge ... | head` must not panic).
-fn say(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-}
-
-/// Print to stderr, ignoring a closed pipe.
-fn esay(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

@@ -15,6 +15,7 @@ pub mod cmd_plot;
 pub mod cmd_tasks;
 pub mod fewshot;
 pub mod format;
+pub mod output;
 pub mod stream;
 pub mod tasks;
 pub mod vocab;
