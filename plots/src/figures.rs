@@ -28,16 +28,28 @@ pub(crate) fn grid_figure(
     panels: &[Panel],
     cols: usize,
 ) -> Result<(), Error> {
+    grid_figure_sized(path, title, footer, panels, cols, (PANEL_W, PANEL_H))
+}
+
+/// [`grid_figure`] with panels of a given size in pixels.
+pub(crate) fn grid_figure_sized(
+    path: &Path,
+    title: &str,
+    footer: &str,
+    panels: &[Panel],
+    cols: usize,
+    (panel_w, panel_h): (u32, u32),
+) -> Result<(), Error> {
     let cols = cols.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(cols).max(1);
     let size = (
-        PANEL_W * cols as u32,
-        PANEL_H * rows as u32 + TITLE_H + FOOTER_H,
+        panel_w * cols as u32,
+        panel_h * rows as u32 + TITLE_H + FOOTER_H,
     );
     render_png(path, size, |root| {
         let e = |x: DrawingAreaErrorKind<_>| Error::Draw(format!("{x:?}"));
         let (top, rest) = root.split_vertically(TITLE_H);
-        let (body, bottom) = rest.split_vertically(PANEL_H * rows as u32);
+        let (body, bottom) = rest.split_vertically(panel_h * rows as u32);
         top.titled(title, (FONT, 22)).map_err(e)?;
         bottom
             .draw(&Text::new(
@@ -50,6 +62,23 @@ pub(crate) fn grid_figure(
             p.draw(area)?;
         }
         Ok(())
+    })
+}
+
+/// The fit rows of one curve on the parameter axis.
+pub(crate) fn params_fits<'a>(
+    fits: &'a [FitRow],
+    task: &'a str,
+    mode: Mode,
+    shots: u32,
+    metric: &'a str,
+) -> impl Iterator<Item = &'a FitRow> + 'a {
+    fits.iter().filter(move |r| {
+        r.task == task
+            && r.mode == mode
+            && r.shots == shots
+            && r.metric == metric
+            && r.x_axis == x_axis::PARAMS
     })
 }
 
@@ -198,15 +227,7 @@ pub(crate) fn metric_panel(
             } else {
                 String::new()
             };
-            let rows: Vec<&FitRow> = fits
-                .iter()
-                .filter(|r| {
-                    r.task == task
-                        && r.mode == mode
-                        && r.shots == shots
-                        && r.metric == m
-                        && r.x_axis == x_axis::PARAMS
-                })
+            let rows: Vec<&FitRow> = params_fits(fits, task, mode, shots, m)
                 // With several shots settings the other shape's dashed curves
                 // would bury the data: preferred fits only.
                 .filter(|r| r.preferred || (all_fits && all_shots.len() <= 2))

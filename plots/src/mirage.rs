@@ -5,7 +5,7 @@ use crate::figures::*;
 use crate::panel::{Panel, PointSeries};
 use crate::Error;
 use plotters::prelude::*;
-use results::schema::{metric, x_axis, FitRow, Mode};
+use results::schema::{metric, FitRow, Mode};
 use results::Run;
 use std::path::Path;
 
@@ -19,16 +19,8 @@ pub(crate) fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(
     for task in run.tasks() {
         let shots = *shots_of(&run.final_points, &task).first().unwrap_or(&0);
         for mode in [Mode::Direct, Mode::Cot] {
-            let verdict = fits
-                .iter()
-                .find(|r| {
-                    r.task == task
-                        && r.mode == mode
-                        && r.shots == shots
-                        && r.metric == metric::EXACT_MATCH
-                        && r.x_axis == x_axis::PARAMS
-                        && !r.mirage.is_empty()
-                })
+            let verdict = params_fits(fits, &task, mode, shots, metric::EXACT_MATCH)
+                .find(|r| !r.mirage.is_empty())
                 .map(|r| r.mirage.replace('_', " "))
                 .unwrap_or_else(|| "no verdict".into());
             let mut panel = Panel {
@@ -44,16 +36,7 @@ pub(crate) fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(
                 if pts.is_empty() {
                     continue;
                 }
-                let rows: Vec<&FitRow> = fits
-                    .iter()
-                    .filter(|r| {
-                        r.task == task
-                            && r.mode == mode
-                            && r.shots == shots
-                            && r.metric == *m
-                            && r.x_axis == x_axis::PARAMS
-                    })
-                    .collect();
+                let rows: Vec<&FitRow> = params_fits(fits, &task, mode, shots, m).collect();
                 add_fits(&mut panel, &rows, *color, x_span(&pts));
                 panel.thresholds.clear();
                 panel.series.push(PointSeries {

@@ -4,8 +4,7 @@
 use crate::figures::*;
 use crate::panel::{Panel, Point, PointSeries};
 use crate::style::*;
-use crate::{render_png, Error};
-use plotters::prelude::*;
+use crate::Error;
 use results::schema::{files, metric, Mode};
 use results::Run;
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,22 +72,15 @@ pub(crate) fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
             .collect();
     }
     let footer = "log-log; one line per model (colour: size), markers every few logged steps";
-    let w = (PANEL_W * 2, PANEL_H * 2 - 80);
     let title = format!("Loss vs training tokens ({})", run.name());
-    render_png(path, (w.0, w.1 + TITLE_H + FOOTER_H), |root| {
-        let e = |x: DrawingAreaErrorKind<_>| Error::Draw(format!("{x:?}"));
-        let (top, rest) = root.split_vertically(TITLE_H);
-        let (body, bottom) = rest.split_vertically(w.1);
-        top.titled(&title, (FONT, 22)).map_err(e)?;
-        bottom
-            .draw(&Text::new(
-                footer.to_string(),
-                (10, 4),
-                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
-            ))
-            .map_err(e)?;
-        panel.draw(&body)
-    })
+    grid_figure_sized(
+        path,
+        &title,
+        footer,
+        std::slice::from_ref(&panel),
+        1,
+        (PANEL_W * 2, PANEL_H * 2 - 80),
+    )
 }
 
 pub(crate) fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
