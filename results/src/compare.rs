@@ -202,20 +202,21 @@ fn items_by_seed<'r>(
     out
 }
 
-/// Item pairs (value in A, value in B): same seed where both runs have it,
-/// otherwise the lowest seed of each; same item id with identical prompt and
-/// target.
+/// Item pairs (value in A, value in B): same seed, or the only seed of each
+/// when both runs have one; same item id with identical prompt and target.
+///
+/// Empty unless the pairs are all the items behind both runs' values: a
+/// paired interval over a subset (say seed 0 of a 3-seed run) would describe
+/// another quantity than the row's difference of seed means.
 fn pairs(a: &Run, b: &Run, key: &CurveKey, size: u64) -> Vec<(f64, f64)> {
     let ia = items_by_seed(a, size, key);
     let ib = items_by_seed(b, size, key);
-    let common: Vec<u64> = ia.keys().filter(|s| ib.contains_key(*s)).copied().collect();
-    let seed_pairs: Vec<(u64, u64)> = if common.is_empty() {
-        match (ia.keys().next(), ib.keys().next()) {
-            (Some(&x), Some(&y)) => vec![(x, y)],
-            _ => vec![],
-        }
+    let seed_pairs: Vec<(u64, u64)> = if ia.keys().eq(ib.keys()) {
+        ia.keys().map(|&s| (s, s)).collect()
+    } else if ia.len() == 1 && ib.len() == 1 {
+        vec![(*ia.keys().next().unwrap(), *ib.keys().next().unwrap())]
     } else {
-        common.iter().map(|&s| (s, s)).collect()
+        return Vec::new();
     };
     let mut out = Vec::new();
     for (sa, sb) in seed_pairs {
@@ -230,6 +231,12 @@ fn pairs(a: &Run, b: &Run, key: &CurveKey, size: u64) -> Vec<(f64, f64)> {
                 out.push((va, vb));
             }
         }
+    }
+    let items = |m: &BTreeMap<u64, BTreeMap<&str, &SampleRow>>| {
+        m.values().map(BTreeMap::len).sum::<usize>()
+    };
+    if out.len() != items(&ia) || out.len() != items(&ib) {
+        return Vec::new();
     }
     out
 }

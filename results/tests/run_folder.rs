@@ -282,6 +282,34 @@ fn compare_pairs_identical_items_and_reports_differences() {
 }
 
 #[test]
+fn compare_does_not_pair_a_subset_of_the_seeds() {
+    // A has seed 0 only, B seeds 0..3: pairing seed 0 alone would give an
+    // interval about seed 0 while the row's difference is of seed means.
+    let tmp = tempfile::tempdir().unwrap();
+    let (da, db) = (tmp.path().join("a"), tmp.path().join("b"));
+    let spec_a = SynthSpec {
+        steps: vec![1000],
+        ..SynthSpec::example()
+    };
+    let spec_b = SynthSpec {
+        seeds: vec![0, 1, 2],
+        ..spec_a.clone()
+    };
+    write_run(&da, &spec_a).unwrap();
+    write_run(&db, &spec_b).unwrap();
+    let (a, b) = (Run::load(&da).unwrap(), Run::load(&db).unwrap());
+    let c = compare(&a, &b).unwrap();
+    assert!(!c.rows.is_empty());
+    for r in &c.rows {
+        assert_eq!((r.n_paired, r.test.as_str()), (0, ""), "{r:?}");
+        assert!(r.diff_lo <= r.diff && r.diff <= r.diff_hi, "{r:?}");
+    }
+    // The same seeds on both sides pair again.
+    let c = compare(&b, &b).unwrap();
+    assert!(c.rows.iter().any(|r| r.n_paired == 600), "{:?}", c.rows[0]);
+}
+
+#[test]
 fn threshold_interval_covers_the_planted_threshold() {
     // Item-level percentile-bootstrap intervals for N* should contain the
     // truth in most planted runs. Nominal is 95 %; measured here 33/40: a
