@@ -2,7 +2,7 @@
 //! analyze, determinism, partial runs, bad input, compare.
 
 use results::analyze::analyze_run;
-use results::compare::{compare, table};
+use results::compare::{compare, table, CompareRow, Comparison};
 use results::read::read_csv;
 use results::schema::{
     files, metric, shape, x_axis, FitRow, Mode, ModelRow, ModelStatus, ScoreRow,
@@ -211,6 +211,13 @@ fn bad_input_gives_one_line_errors_and_no_partial_output() {
     no_temp_files(&dir);
 }
 
+fn cot_row<'a>(c: &'a Comparison, metric: &str, size: u64) -> &'a CompareRow {
+    c.rows
+        .iter()
+        .find(|r| r.mode == Mode::Cot && r.metric == metric && r.params_non_embedding == size)
+        .unwrap()
+}
+
 #[test]
 fn compare_pairs_identical_items_and_reports_differences() {
     let tmp = tempfile::tempdir().unwrap();
@@ -238,28 +245,12 @@ fn compare_pairs_identical_items_and_reports_differences() {
         .iter()
         .all(|r| r.task == "add" && r.params_non_embedding != 3_162_278));
     assert_eq!(c.rows.len(), 5 * 2 * 4);
-    let row = c
-        .rows
-        .iter()
-        .find(|r| {
-            r.mode == Mode::Cot
-                && r.metric == metric::EXACT_MATCH
-                && r.params_non_embedding == 31_623
-        })
-        .unwrap();
+    let row = cot_row(&c, metric::EXACT_MATCH, 31_623);
     assert_eq!(row.test, "mcnemar");
     assert_eq!(row.n_paired, 200);
     assert!(row.diff > 0.3 && row.p_value.unwrap() < 1e-6, "{row:?}");
     assert!(row.diff_lo < row.diff && row.diff < row.diff_hi);
-    let es = c
-        .rows
-        .iter()
-        .find(|r| {
-            r.mode == Mode::Cot
-                && r.metric == metric::EDIT_SIMILARITY
-                && r.params_non_embedding == 31_623
-        })
-        .unwrap();
+    let es = cot_row(&c, metric::EDIT_SIMILARITY, 31_623);
     assert_eq!(es.test, "paired_bootstrap");
     assert!(
         c.notes
