@@ -199,13 +199,12 @@ impl Inference {
             .flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(0, t - r.len())))
             .collect();
         let tokens = Tensor::from_vec(flat, (b, t), &self.device)?;
-        let pos = self.weights_wpe_prefix(t)?;
         let mask = causal_mask(t, 0, None, self.dtype, &self.device)?;
         let logits = forward(
             &self.config,
             &self.weights,
             &tokens,
-            Positions::Shared(&pos),
+            Positions::FromZero,
             &mask,
             None,
         )?;
@@ -228,9 +227,5 @@ impl Inference {
                     .collect()
             })
             .collect())
-    }
-
-    fn weights_wpe_prefix(&self, t: usize) -> Result<Tensor> {
-        Ok(self.weights.wpe().narrow(0, 0, t)?)
     }
 }

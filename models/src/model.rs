@@ -236,22 +236,14 @@ impl Gpt {
     pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
         let w = self.weights(false);
         let t = tokens.dim(1)?;
-        let pos = w.wpe.narrow(0, 0, t)?;
         let mask = causal_mask(t, 0, None, self.dtype, &self.device)?;
-        forward(
-            &self.config,
-            &w,
-            tokens,
-            Positions::Shared(&pos),
-            &mask,
-            None,
-        )
+        forward(&self.config, &w, tokens, Positions::FromZero, &mask, None)
     }
 }
 
 pub(crate) enum Positions<'a> {
-    /// The same `(T, d)` position embeddings for every row.
-    Shared(&'a Tensor),
+    /// Positions `0..T` in every row.
+    FromZero,
     /// Per-row `(B, T)` position ids (left-padded batches).
     PerRow(&'a Tensor),
 }
@@ -306,7 +298,9 @@ pub(crate) fn forward(
     let (d, h, hd) = (c.d_model, c.n_head, c.head_dim());
     let tok = w.wte.index_select(&tokens.flatten_all()?, 0)?;
     let pos = match positions {
-        Positions::Shared(p) => p
+        Positions::FromZero => w
+            .wpe
+            .narrow(0, 0, t)?
             .unsqueeze(0)?
             .broadcast_as((b, t, d))?
             .reshape((b * t, d))?,
@@ -346,10 +340,4 @@ pub(crate) fn forward(
     let x = layer_norm(&x, &w.lnf_w, &w.lnf_b)?;
     // Tied head: logits against the token embedding.
     x.matmul(&w.wte.t()?)?.reshape((b, t, c.vocab))
-}
-
-impl Weights {
-    pub(crate) fn wpe(&self) -> &Tensor {
-        &self.wpe
-    }
 }
