@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use models::{Batch, Device, GenerateOptions, ModelConfig, TrainConfig, Trainer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use results::stats::median;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum BenchMode {
@@ -50,16 +51,6 @@ pub struct BenchArgs {
     pub no_kv_cache: bool,
     #[arg(long, default_value_t = 1234)]
     pub seed: u64,
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), String> {
@@ -131,7 +122,7 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
             times.push(dt);
         }
     }
-    let med = median(times.clone());
+    let med = median(&mut times);
     let tps = (b * t) as f64 / med;
     let flops = cfg.flops_per_token() as f64;
     println!(
@@ -186,7 +177,7 @@ fn bench_generate(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
             times.push(dt);
         }
     }
-    let med = median(times.clone());
+    let med = median(&mut times);
     println!(
         "generate: B={b} prompt={p} new={g} kv_cache={} reps={}",
         !args.no_kv_cache,
