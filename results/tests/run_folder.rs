@@ -8,7 +8,7 @@ use results::schema::{
     files, metric, shape, x_axis, FitRow, Mode, ModelRow, ModelStatus, ScoreRow,
 };
 use results::synth::{write_run, Planted, SynthSpec};
-use results::{write_csv, Error, Run};
+use results::{write_csv, CurvePoint, Error, Run};
 use std::path::Path;
 
 fn fits_for<'a>(
@@ -87,6 +87,15 @@ fn analyze_recovers_planted_shapes_and_is_deterministic() {
     no_temp_files(&dir);
 }
 
+fn add_exact_match(run: &Run, size: u64) -> &CurvePoint {
+    run.final_points
+        .iter()
+        .find(|p| {
+            p.params_non_embedding == size && p.task == "add" && p.metric == metric::EXACT_MATCH
+        })
+        .unwrap()
+}
+
 #[test]
 fn seeds_are_averaged_and_diverged_jobs_left_out() {
     let tmp = tempfile::tempdir().unwrap();
@@ -108,21 +117,9 @@ fn seeds_are_averaged_and_diverged_jobs_left_out() {
         .notes
         .iter()
         .any(|n| n.contains("N100000-s1") && n.contains("diverged")));
-    let p = run
-        .final_points
-        .iter()
-        .find(|p| {
-            p.params_non_embedding == 100_000 && p.task == "add" && p.metric == metric::EXACT_MATCH
-        })
-        .unwrap();
+    let p = add_exact_match(&run, 100_000);
     assert_eq!(p.n_seeds, 2);
-    let q = run
-        .final_points
-        .iter()
-        .find(|p| {
-            p.params_non_embedding == 10_000 && p.task == "add" && p.metric == metric::EXACT_MATCH
-        })
-        .unwrap();
+    let q = add_exact_match(&run, 10_000);
     assert_eq!(q.n_seeds, 3);
     // The mean over seeds equals the mean of the per-seed scores.
     let scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES)).unwrap();
