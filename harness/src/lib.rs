@@ -17,5 +17,6 @@ pub mod fewshot;
 pub mod format;
 pub mod output;
 pub mod stream;
+pub mod sweep;
 pub mod tasks;
 pub mod vocab;

@@ -16,6 +16,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train the model ladder, score it with and without chain of thought, analyze and plot.
+    Sweep(harness::sweep::SweepArgs),
     /// List the tasks, or print generated items of one task.
     Tasks(harness::cmd_tasks::TasksArgs),
     /// Measure training or generation throughput (same shapes as the PyTorch peer).
@@ -31,6 +33,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Sweep(args) => {
+            return match harness::sweep::run(&args) {
+                Ok(code) => ExitCode::from(code),
+                Err(f) => {
+                    eprintln!("emerge: error: {}", f.message);
+                    ExitCode::from(f.code)
+                }
+            }
+        }
         Command::Tasks(args) => harness::cmd_tasks::run(&args),
         Command::Bench(args) => harness::cmd_bench::run(&args),
         Command::Analyze(args) => harness::cmd_analyze::run(&args),

@@ -105,7 +105,18 @@ pub fn wilson(k: u64, n: u64) -> (f64, f64) {
     let denom = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / denom;
     let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    // At k = 0 or k = n the bound is 0 or 1 exactly, not a rounding residue.
+    let lo = if k == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if k as f64 == n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    (lo, hi)
 }
 
 /// Two-sided exact McNemar test on discordant pairs: `b` items right only in
@@ -129,11 +140,7 @@ pub fn paired_bootstrap(d: &[f64], reps: usize, rng: &mut ChaCha8Rng) -> (f64, f
         return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
     }
     let mean = d.iter().sum::<f64>() / n as f64;
-    let mut means = Vec::with_capacity(reps);
-    for _ in 0..reps {
-        let s: f64 = (0..n).map(|_| d[rng.gen_range(0..n)]).sum();
-        means.push(s / n as f64);
-    }
+    let mut means = bootstrap_means(d, reps, rng);
     // Under the null the distribution is centred on 0: count replicates at
     // least as far from the observed mean as the observed mean is from 0.
     let extreme = means
@@ -144,6 +151,26 @@ pub fn paired_bootstrap(d: &[f64], reps: usize, rng: &mut ChaCha8Rng) -> (f64, f
     let lo = percentile(&mut means, 0.025);
     let hi = percentile(&mut means, 0.975);
     (mean, lo, hi, p)
+}
+
+/// Means of `reps` resamples (with replacement) of `d`.
+pub fn bootstrap_means(d: &[f64], reps: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let n = d.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    (0..reps)
+        .map(|_| (0..n).map(|_| d[rng.gen_range(0..n)]).sum::<f64>() / n as f64)
+        .collect()
+}
+
+/// 95 % percentile-bootstrap interval of the mean of `d` (NaNs when empty).
+pub fn bootstrap_mean_interval(d: &[f64], reps: usize, rng: &mut ChaCha8Rng) -> (f64, f64) {
+    let mut means = bootstrap_means(d, reps, rng);
+    if means.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    (percentile(&mut means, 0.025), percentile(&mut means, 0.975))
 }
 
 /// A stable 64-bit hash (FNV-1a) of a text key, to derive per-curve RNG seeds

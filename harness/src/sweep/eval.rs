@@ -1,0 +1,275 @@
+//! Scoring one model checkpoint on the evaluation suite: batched greedy
+//! decoding with the KV cache, answer extraction, and teacher-forced scores
+//! of the gold answer; then per-item rows and aggregates with intervals.
+//!
+//! The suite (items, prompts, chance levels) is built once per sweep from
+//! `eval.seed`, so every model and checkpoint answers the same items in the
+//! same batches, which keeps scores deterministic and comparable item by item.
+
+use super::config::SweepConfig;
+use crate::answer;
+use crate::fewshot::few_shot;
+use crate::format::{Mode, ANSWER_CUE};
+use crate::tasks::chance::{chance, Chance};
+use crate::tasks::{distinct_items, Split, Task};
+use crate::vocab;
+use models::{GenerateOptions, Inference};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use results::schema::metric;
+use results::{SampleRow, ScoreRow};
+
+/// Generated tokens and teacher-forced answer scores of a batch.
+type Decoded = (Vec<Vec<u32>>, Vec<Vec<models::TokenScore>>);
+
+/// One test question as asked in one (mode, shots) setting.
+struct Prompt {
+    item_id: String,
+    prompt: String,
+    prompt_ids: Vec<u32>,
+    /// Teacher-forcing context: the prompt plus the gold trace and answer cue.
+    forced_ids: Vec<u32>,
+    answer: String,
+    answer_ids: Vec<u32>,
+}
+
+/// All prompts of one (task, mode, shots) cell of the suite.
+struct Cell {
+    task: usize,
+    mode: Mode,
+    shots: u32,
+    prompts: Vec<Prompt>,
+    max_new_tokens: usize,
+}
+
+struct SuiteTask {
+    task: Box<dyn Task>,
+    chance: Chance,
+}
+
+pub struct Suite {
+    tasks: Vec<SuiteTask>,
+    cells: Vec<Cell>,
+    batch: usize,
+    seed: u64,
+}
+
+fn encode(text: &str, origin: &str) -> Result<Vec<u32>, String> {
+    vocab::encode(text, origin).map_err(|e| e.to_string())
+}
+
+impl Suite {
+    pub fn build(cfg: &SweepConfig) -> Result<Suite, String> {
+        let e = &cfg.eval;
+        let mut tasks = Vec::new();
+        let mut cells = Vec::new();
+        for entry in &e.tasks {
+            let task = entry
+                .task_config()
+                .and_then(|t| t.build())
+                .map_err(|err| err.to_string())?;
+            let items = distinct_items(task.as_ref(), e.seed, Split::Test, e.items)
+                .map_err(|err| err.to_string())?;
+            let chance = chance(task.as_ref(), e.seed, e.items).map_err(|err| err.to_string())?;
+            let t = tasks.len();
+            for &mode in &e.modes {
+                for &shots in &e.shots {
+                    let prompts = items
+                        .par_iter()
+                        .map(|item| {
+                            let fs = few_shot(task.as_ref(), item, mode, shots as usize, e.seed)
+                                .map_err(|err| err.to_string())?;
+                            let forced = match mode {
+                                Mode::Direct => fs.prompt.clone(),
+                                Mode::Cot => format!("{}{}{ANSWER_CUE}", fs.prompt, item.trace),
+                            };
+                            Ok(Prompt {
+                                item_id: item.id.clone(),
+                                prompt_ids: vocab::encode_prompt(&fs.prompt, &item.id)
+                                    .map_err(|err| err.to_string())?,
+                                forced_ids: vocab::encode_prompt(&forced, &item.id)
+                                    .map_err(|err| err.to_string())?,
+                                answer_ids: encode(&item.answer, &item.id)?,
+                                answer: item.answer.clone(),
+                                prompt: fs.prompt,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, String>>()?;
+                    cells.push(Cell {
+                        task: t,
+                        mode,
+                        shots,
+                        // The longest example bounds any completion;
+                        // `generate` also stops where the context ends.
+                        max_new_tokens: task.max_len(),
+                        prompts,
+                    });
+                }
+            }
+            tasks.push(SuiteTask { task, chance });
+        }
+        Ok(Suite {
+            tasks,
+            cells,
+            batch: e.batch,
+            seed: e.seed,
+        })
+    }
+
+    /// Decoding batches per scored checkpoint.
+    pub fn batches(&self) -> usize {
+        self.cells
+            .iter()
+            .map(|c| c.prompts.len().div_ceil(self.batch))
+            .sum()
+    }
+
+    /// Seconds to decode and teacher-force the first batch of the slowest
+    /// cell (chain of thought, most shots) with `inf`.
+    pub fn time_one_batch(&self, inf: &Inference) -> Result<f64, String> {
+        let Some(cell) = self
+            .cells
+            .iter()
+            .max_by_key(|c| c.max_new_tokens + c.shots as usize)
+        else {
+            return Ok(0.0);
+        };
+        let chunk = &cell.prompts[..cell.prompts.len().min(self.batch)];
+        let t0 = std::time::Instant::now();
+        self.run_chunk(inf, cell, chunk)?;
+        Ok(t0.elapsed().as_secs_f64())
+    }
+
+    fn run_chunk(&self, inf: &Inference, cell: &Cell, chunk: &[Prompt]) -> Result<Decoded, String> {
+        let opts = GenerateOptions {
+            max_new_tokens: cell.max_new_tokens,
+            stop_tokens: vec![vocab::NEWLINE, vocab::EOS],
+            no_cache: false,
+        };
+        let ids: Vec<Vec<u32>> = chunk.iter().map(|p| p.prompt_ids.clone()).collect();
+        let out = inf.generate(&ids, &opts).map_err(|e| e.to_string())?;
+        let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
+            .iter()
+            .map(|p| (p.forced_ids.clone(), p.answer_ids.clone()))
+            .collect();
+        let forced = inf.score(&pairs).map_err(|e| e.to_string())?;
+        Ok((out, forced))
+    }
+
+    /// Score one checkpoint: its `samples.csv` and `scores.csv` rows.
+    pub fn evaluate(
+        &self,
+        inf: &Inference,
+        model_id: &str,
+        step: u64,
+    ) -> Result<(Vec<SampleRow>, Vec<ScoreRow>), String> {
+        let mut samples = Vec::new();
+        let mut scores = Vec::new();
+        for cell in &self.cells {
+            let st = &self.tasks[cell.task];
+            let task = st.task.as_ref();
+            let mut outputs = Vec::with_capacity(cell.prompts.len());
+            let mut forced = Vec::with_capacity(cell.prompts.len());
+            for chunk in cell.prompts.chunks(self.batch) {
+                let (o, f) = self.run_chunk(inf, cell, chunk)?;
+                outputs.extend(o);
+                forced.extend(f);
+            }
+            let rows: Vec<SampleRow> = cell
+                .prompts
+                .par_iter()
+                .zip(outputs.par_iter())
+                .zip(forced.par_iter())
+                .map(|((p, out), tf)| {
+                    let output = vocab::decode(out);
+                    let ex = answer::extract(task, cell.mode, &output);
+                    let s = answer::score(&ex, &p.answer);
+                    let n = tf.len().max(1) as f64;
+                    SampleRow {
+                        model_id: model_id.to_string(),
+                        step,
+                        task: task.name().to_string(),
+                        mode: mode_of(cell.mode),
+                        shots: cell.shots,
+                        item_id: p.item_id.clone(),
+                        prompt: p.prompt.clone(),
+                        target: p.answer.clone(),
+                        output: output.clone(),
+                        answer: ex.answer.clone().unwrap_or_default(),
+                        exact_match: s.exact_match == 1.0,
+                        edit_similarity: s.edit_similarity,
+                        token_accuracy: tf.iter().filter(|t| t.is_argmax).count() as f64 / n,
+                        answer_logprob: tf.iter().map(|t| f64::from(t.logprob)).sum::<f64>() / n,
+                        extraction_failed: ex.failure.is_some(),
+                        parrot: task.mentions_training_name(&output),
+                    }
+                })
+                .collect();
+            scores.extend(self.aggregate(&rows, &st.chance, model_id, step, cell));
+            samples.extend(rows);
+        }
+        Ok((samples, scores))
+    }
+
+    fn aggregate(
+        &self,
+        rows: &[SampleRow],
+        chance: &Chance,
+        model_id: &str,
+        step: u64,
+        cell: &Cell,
+    ) -> Vec<ScoreRow> {
+        let task = self.tasks[cell.task].task.name();
+        let mut names: Vec<&str> = metric::ALL.to_vec();
+        names.push(metric::EXTRACTION_FAILURE);
+        if rows.iter().any(|r| r.parrot.is_some()) {
+            names.push(metric::PARROT);
+        }
+        names
+            .into_iter()
+            .map(|m| {
+                let values: Vec<f64> = rows.iter().filter_map(|r| r.metric_value(m)).collect();
+                let n = values.len();
+                let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+                let proportion = matches!(
+                    m,
+                    metric::EXACT_MATCH | metric::EXTRACTION_FAILURE | metric::PARROT
+                );
+                let (ci_lo, ci_hi) = if proportion {
+                    let k = values.iter().filter(|&&v| v == 1.0).count();
+                    results::stats::wilson(k as u64, n as u64)
+                } else {
+                    // Seeded per cell and metric: the interval is part of
+                    // the scores and must repeat exactly.
+                    let key = format!(
+                        "{}|{model_id}|{step}|{task}|{}|{}|{m}",
+                        self.seed, cell.mode, cell.shots
+                    );
+                    let mut rng = ChaCha8Rng::seed_from_u64(results::stats::stable_hash(&key));
+                    results::stats::bootstrap_mean_interval(&values, 1000, &mut rng)
+                };
+                ScoreRow {
+                    model_id: model_id.to_string(),
+                    step,
+                    task: task.to_string(),
+                    mode: mode_of(cell.mode),
+                    shots: cell.shots,
+                    metric: m.to_string(),
+                    value: mean,
+                    ci_lo,
+                    ci_hi,
+                    n: n as u64,
+                    chance: chance.get(m).unwrap_or(0.0),
+                }
+            })
+            .collect()
+    }
+}
+
+fn mode_of(m: Mode) -> results::Mode {
+    match m {
+        Mode::Direct => results::Mode::Direct,
+        Mode::Cot => results::Mode::Cot,
+    }
+}

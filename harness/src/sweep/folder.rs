@@ -1,0 +1,103 @@
+//! The run folder around the jobs: `config.toml` (refusing a different
+//! config), `manifest.json`, and the top-level CSVs merged from the jobs.
+
+use super::config::{self, SweepConfig};
+use super::job::{self, JobStatus};
+use super::jobs::Job;
+use results::schema::files;
+use results::{ModelRow, SampleRow, ScoreRow, TrainLogRow};
+use serde::Serialize;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The candle release `models` pins (`=0.11.1` in models/Cargo.toml; a
+/// test keeps the two in step).
+pub const CANDLE_VERSION: &str = "0.11.1";
+
+/// Create the run folder (or check an existing one) and store the config.
+/// A folder holding a different config is refused, listing the keys.
+pub fn prepare(run: &Path, cfg: &SweepConfig) -> Result<(), String> {
+    let path = run.join(files::CONFIG);
+    if path.is_file() {
+        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let old = config::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+        let diff = config::differences(&old, cfg);
+        if !diff.is_empty() {
+            return Err(format!(
+                "{} was started with a different config ({} key{} differ: {}); use another --name or the same config",
+                run.display(),
+                diff.len(),
+                if diff.len() == 1 { "" } else { "s" },
+                diff.join("; ")
+            ));
+        }
+        return Ok(());
+    }
+    fs::create_dir_all(run.join(files::JOBS_DIR))
+        .map_err(|e| format!("cannot create run folder {}: {e}", run.display()))?;
+    results::write_bytes_atomic(&path, cfg.to_toml().as_bytes()).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Manifest {
+    pub emerge_version: &'static str,
+    pub git_revision: &'static str,
+    pub candle_version: &'static str,
+    pub device: String,
+    pub threads: usize,
+    pub seeds: Vec<u64>,
+    pub host: String,
+    pub shard: Option<String>,
+    /// Unix seconds.
+    pub started: u64,
+    pub finished: Option<u64>,
+    pub jobs_total: usize,
+    pub jobs_done: usize,
+    pub jobs_diverged: usize,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub fn write_manifest(run: &Path, m: &Manifest) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(m).expect("manifest serializes");
+    results::write_bytes_atomic(&run.join(files::MANIFEST), &json).map_err(|e| e.to_string())
+}
+
+pub fn job_dir(run: &Path, job: &Job) -> PathBuf {
+    run.join(files::JOBS_DIR).join(&job.model_id)
+}
+
+/// Status of every job that has finished (in any process or shard).
+pub fn finished(run: &Path, jobs: &[Job]) -> Result<Vec<(usize, JobStatus)>, String> {
+    let mut out = Vec::new();
+    for j in jobs {
+        if let Some(s) = job::read_status(&job_dir(run, j))? {
+            out.push((j.index, s));
+        }
+    }
+    Ok(out)
+}
+
+/// Merge the finished jobs' rows into the top-level CSVs. Unfinished jobs
+/// are left out, so the files only ever hold complete models.
+pub fn merge(run: &Path, jobs: &[Job], done: &[(usize, JobStatus)]) -> Result<usize, String> {
+    let dirs: Vec<PathBuf> = jobs
+        .iter()
+        .filter(|j| done.iter().any(|(i, _)| *i == j.index))
+        .map(|j| job_dir(run, j))
+        .collect();
+    fn one<T: results::CsvRow>(run: &Path, dirs: &[PathBuf]) -> Result<usize, String> {
+        let inputs: Vec<PathBuf> = dirs.iter().map(|d| job::row_files::<T>(d)).collect();
+        results::read::merge_csv::<T>(&inputs, &run.join(T::FILE)).map_err(|e| e.to_string())
+    }
+    one::<TrainLogRow>(run, &dirs)?;
+    one::<SampleRow>(run, &dirs)?;
+    one::<ScoreRow>(run, &dirs)?;
+    one::<ModelRow>(run, &dirs)?;
+    Ok(dirs.len())
+}

@@ -1,0 +1,346 @@
+//! One job: train a (shape, seed) model from its last checkpoint to the end,
+//! scoring it at its evaluation steps, and keep its own rows under
+//! `jobs/<model_id>/`.
+//!
+//! Crash safety rests on one order of writes at every checkpoint: first the
+//! job's CSVs (each written whole under a temporary name, then renamed), then
+//! the checkpoint, and `status.json` only once the job is over. A resumed job
+//! keeps the rows up to its checkpoint's step and recomputes the rest, so a
+//! kill at any moment changes nothing but timing columns. Checkpoints and
+//! scored steps are multiples of `log_every` (or the last step), so the loss
+//! window of a `train_log.csv` row never straddles a resume.
+
+use super::config::{Schedule, SweepConfig};
+use super::eval::Suite;
+use super::jobs::Job;
+use crate::stream::Stream;
+use indicatif::{ProgressBar, ProgressStyle};
+use models::{Batch, Device, TrainConfig, Trainer};
+use results::read::read_csv_optional;
+use results::{CsvRow, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const STATUS_FILE: &str = "status.json";
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+
+/// `jobs/<model_id>/status.json`: present once the job is over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub model_id: String,
+    pub status: ModelStatus,
+    /// Last step trained (the diverging step for a diverged job).
+    pub step: u64,
+    pub tokens: u64,
+    /// Timing: seconds spent training and evaluating, over all attempts.
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub device: String,
+    pub threads: usize,
+}
+
+pub fn read_status(dir: &Path) -> Result<Option<JobStatus>, String> {
+    let path = dir.join(STATUS_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: not a job status file: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// What a sweep needs to run any of its jobs.
+pub struct Shared<'a> {
+    pub cfg: &'a SweepConfig,
+    pub stream: &'a Stream,
+    pub suite: &'a Suite,
+    pub device: &'a Device,
+    pub threads: usize,
+    /// Draw progress bars (stderr is a terminal).
+    pub bars: bool,
+}
+
+/// The rows a job has produced so far.
+#[derive(Default)]
+struct Rows {
+    models: Vec<ModelRow>,
+    log: Vec<TrainLogRow>,
+    scores: Vec<ScoreRow>,
+    samples: Vec<SampleRow>,
+}
+
+fn file<T: CsvRow>(dir: &Path) -> PathBuf {
+    dir.join(T::FILE)
+}
+
+fn read_rows<T: CsvRow>(dir: &Path, keep: impl Fn(&T) -> bool) -> Result<Vec<T>, String> {
+    Ok(read_csv_optional::<T>(&file::<T>(dir))
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default()
+        .into_iter()
+        .filter(keep)
+        .collect())
+}
+
+impl Rows {
+    /// The rows of steps up to `step` (the checkpoint a job resumes from).
+    fn load(dir: &Path, step: u64) -> Result<Rows, String> {
+        Ok(Rows {
+            models: read_rows(dir, |r: &ModelRow| r.step <= step)?,
+            log: read_rows(dir, |r: &TrainLogRow| r.step <= step)?,
+            scores: read_rows(dir, |r: &ScoreRow| r.step <= step)?,
+            samples: read_rows(dir, |r: &SampleRow| r.step <= step)?,
+        })
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), String> {
+        let w = |e: std::io::Error| e.to_string();
+        results::write_csv(&file::<TrainLogRow>(dir), &self.log).map_err(w)?;
+        results::write_csv(&file::<SampleRow>(dir), &self.samples).map_err(w)?;
+        results::write_csv(&file::<ScoreRow>(dir), &self.scores).map_err(w)?;
+        results::write_csv(&file::<ModelRow>(dir), &self.models).map_err(w)
+    }
+}
+
+/// The job's files that the run folder's top-level CSVs merge.
+pub fn row_files<T: CsvRow>(dir: &Path) -> PathBuf {
+    file::<T>(dir)
+}
+
+pub fn train_config(cfg: &SweepConfig, job: &Job) -> TrainConfig {
+    let t = &cfg.train;
+    TrainConfig {
+        lr: t.lr,
+        min_lr_ratio: match t.schedule {
+            Schedule::Cosine => t.min_lr_ratio,
+            Schedule::Constant => 1.0,
+        },
+        warmup_steps: t.warmup_steps,
+        total_steps: job.total_steps,
+        weight_decay: t.weight_decay,
+        beta1: t.beta1,
+        beta2: t.beta2,
+        eps: t.eps,
+        grad_clip: t.grad_clip,
+    }
+}
+
+/// One training batch: the sequences at stream positions
+/// `step·batch .. (step+1)·batch`, the same for every model of a seed.
+pub fn batch_at(stream: &Stream, step: u64, batch: usize) -> Result<Batch, String> {
+    let seqs = stream
+        .batch(step * batch as u64, batch)
+        .map_err(|e| e.to_string())?;
+    let tokens: Vec<Vec<u32>> = seqs.iter().map(|s| s.tokens.clone()).collect();
+    let masks: Vec<Vec<f32>> = seqs.iter().map(|s| s.loss_mask.clone()).collect();
+    Batch::from_sequences(&tokens, Some(&masks)).map_err(|e| e.to_string())
+}
+
+pub struct Outcome {
+    pub status: JobStatus,
+    /// Step the job resumed from (0 for a fresh start).
+    pub resumed_from: u64,
+    /// Timing of this attempt only.
+    pub train: Duration,
+    pub eval: Duration,
+}
+
+fn bar(job: &Job, shared: &Shared, start: u64) -> ProgressBar {
+    if !shared.bars {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(job.total_steps);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>16} [{bar:24}] {pos}/{len} steps  {msg}  ETA {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_prefix(job.model_id.clone());
+    pb.set_position(start);
+    pb
+}
+
+pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
+    let cfg = shared.cfg;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ckpt = dir.join(CHECKPOINT_DIR);
+    let mut trainer = Trainer::new(job.model, train_config(cfg, job), shared.device, job.seed)
+        .map_err(|e| format!("{}: {e}", job.model_id))?;
+    let mut start = 0;
+    if Trainer::checkpoint_exists(&ckpt) {
+        let info = trainer.load(&ckpt).map_err(|e| e.to_string())?;
+        if info.data_position != info.step * cfg.train.batch as u64 {
+            return Err(format!(
+                "{}: data position {} does not match step {} at batch {}",
+                ckpt.display(),
+                info.data_position,
+                info.step,
+                cfg.train.batch
+            ));
+        }
+        start = info.step;
+    }
+    let mut rows = Rows::load(dir, start)?;
+    let (prior_train, prior_eval) = prior_timing(dir);
+    let pb = bar(job, shared, start);
+    let batch = cfg.train.batch;
+    let log_every = cfg.train.log_every;
+    let mut train_time = Duration::ZERO;
+    let mut eval_time = Duration::ZERO;
+    let mut window = Window::default();
+    let mut status = ModelStatus::Ok;
+    let mut step = start;
+    let mut window_start = Instant::now();
+    while step < job.total_steps {
+        let t0 = Instant::now();
+        let b = batch_at(shared.stream, step, batch)?;
+        let stats = match trainer.step(&b) {
+            Ok(s) => s,
+            Err(models::Error::Diverged { step: at }) => {
+                step = at;
+                status = ModelStatus::Diverged;
+                rows.models
+                    .push(model_row(job, at, trainer.tokens_seen(), f64::NAN, status));
+                train_time += t0.elapsed();
+                break;
+            }
+            Err(e) => return Err(format!("{} step {}: {e}", job.model_id, step + 1)),
+        };
+        step = stats.step;
+        window.add(stats.loss, stats.grad_norm, stats.lr, b.tokens());
+        pb.set_position(step);
+        let scored = job.eval_steps.contains(&step);
+        if step % log_every == 0 || step == job.total_steps {
+            let secs = window_start.elapsed().as_secs_f64();
+            let row = window.row(&job.model_id, step, stats.tokens, secs);
+            pb.set_message(format!(
+                "loss {:.3}  {:.0} tok/s",
+                row.loss, row.tokens_per_sec
+            ));
+            rows.log.push(row);
+            window = Window::default();
+            window_start = Instant::now();
+        }
+        train_time += t0.elapsed();
+        if scored {
+            let t1 = Instant::now();
+            pb.set_message(format!("scoring step {step}"));
+            let inf = trainer.model.inference();
+            let (samples, scores) = shared.suite.evaluate(&inf, &job.model_id, step)?;
+            let loss = rows.log.last().map_or(f64::NAN, |r| r.loss);
+            rows.models
+                .push(model_row(job, step, stats.tokens, loss, status));
+            rows.samples.extend(samples);
+            rows.scores.extend(scores);
+            eval_time += t1.elapsed();
+        }
+        if scored || step % cfg.train.checkpoint_every == 0 {
+            let t2 = Instant::now();
+            rows.save(dir)?;
+            trainer
+                .save(&ckpt, step * batch as u64)
+                .map_err(|e| e.to_string())?;
+            write_timing(
+                dir,
+                prior_train + train_time.as_secs_f64(),
+                prior_eval + eval_time.as_secs_f64(),
+            )?;
+            train_time += t2.elapsed();
+            // Scored and checkpoint steps end a log window: the next one
+            // starts now, so its tokens/s leaves scoring and saving out.
+            window_start = Instant::now();
+        }
+    }
+    pb.finish_and_clear();
+    rows.save(dir)?;
+    let st = JobStatus {
+        model_id: job.model_id.clone(),
+        status,
+        step,
+        tokens: trainer.tokens_seen(),
+        train_seconds: prior_train + train_time.as_secs_f64(),
+        eval_seconds: prior_eval + eval_time.as_secs_f64(),
+        device: models::device_name(shared.device),
+        threads: shared.threads,
+    };
+    let json = serde_json::to_vec_pretty(&st).expect("status serializes");
+    results::write_bytes_atomic(&dir.join(STATUS_FILE), &json).map_err(|e| e.to_string())?;
+    Ok(Outcome {
+        status: st,
+        resumed_from: start,
+        train: train_time,
+        eval: eval_time,
+    })
+}
+
+const TIMING_FILE: &str = "timing.json";
+
+/// Wall time spent before an interruption, so a resumed job's totals count
+/// every attempt.
+fn prior_timing(dir: &Path) -> (f64, f64) {
+    std::fs::read(dir.join(TIMING_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<(f64, f64)>(&b).ok())
+        .unwrap_or((0.0, 0.0))
+}
+
+fn write_timing(dir: &Path, train: f64, eval: f64) -> Result<(), String> {
+    let json = serde_json::to_vec(&(train, eval)).expect("timing serializes");
+    results::write_bytes_atomic(&dir.join(TIMING_FILE), &json).map_err(|e| e.to_string())
+}
+
+fn model_row(job: &Job, step: u64, tokens: u64, train_loss: f64, status: ModelStatus) -> ModelRow {
+    let m = &job.model;
+    ModelRow {
+        model_id: job.model_id.clone(),
+        seed: job.seed,
+        n_layer: m.n_layer as u32,
+        d_model: m.d_model as u32,
+        n_head: m.n_head as u32,
+        params: m.params() as u64,
+        params_non_embedding: m.params_non_embedding() as u64,
+        step,
+        tokens,
+        flops: 6.0 * m.params_non_embedding() as f64 * tokens as f64,
+        train_loss,
+        status,
+    }
+}
+
+/// Steps since the last `train_log.csv` row.
+#[derive(Default)]
+struct Window {
+    losses: Vec<f64>,
+    grad_norm: f64,
+    lr: f64,
+    tokens: u64,
+}
+
+impl Window {
+    fn add(&mut self, loss: f64, grad_norm: f64, lr: f64, tokens: u64) {
+        self.losses.push(loss);
+        self.grad_norm = grad_norm;
+        self.lr = lr;
+        self.tokens += tokens;
+    }
+
+    /// Mean loss over the window; gradient norm and learning rate of its
+    /// last step.
+    fn row(&self, model_id: &str, step: u64, tokens: u64, secs: f64) -> TrainLogRow {
+        TrainLogRow {
+            model_id: model_id.to_string(),
+            step,
+            tokens,
+            loss: self.losses.iter().sum::<f64>() / self.losses.len().max(1) as f64,
+            lr: self.lr,
+            grad_norm: self.grad_norm,
+            tokens_per_sec: if secs > 0.0 {
+                self.tokens as f64 / secs
+            } else {
+                0.0
+            },
+        }
+    }
+}

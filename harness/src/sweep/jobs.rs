@@ -1,0 +1,177 @@
+//! The jobs of a sweep: the ladder resolved to concrete shapes, crossed with
+//! the seeds, each with its step budget and scored checkpoints.
+
+use super::config::{Geometric, Shape, SweepConfig};
+use models::ModelConfig;
+
+/// One model to train: a (shape, seed) pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Position in the sweep's job list (what `--shard I/N` selects on).
+    pub index: usize,
+    /// `L2-D64-H4-s0`: also the folder name under `jobs/`.
+    pub model_id: String,
+    pub seed: u64,
+    pub model: ModelConfig,
+    pub total_steps: u64,
+    /// Steps whose weights are scored (log-spaced, then the last), ascending.
+    pub eval_steps: Vec<u64>,
+}
+
+impl Job {
+    pub fn tokens(&self, batch: usize) -> u64 {
+        self.total_steps * (batch * self.model.context) as u64
+    }
+    /// Training FLOPs of the whole job, 6·N·D with N non-embedding.
+    pub fn flops(&self, batch: usize) -> f64 {
+        6.0 * self.model.params_non_embedding() as f64 * self.tokens(batch) as f64
+    }
+}
+
+pub fn model_id(s: &Shape, seed: u64) -> String {
+    format!("L{}-D{}-H{}-s{seed}", s.n_layer, s.d_model, s.n_head)
+}
+
+/// The ladder's shapes, smallest first.
+pub fn shapes(cfg: &SweepConfig) -> Vec<Shape> {
+    let mut out = match &cfg.model.geometric {
+        Some(g) => geometric(g, cfg.model.vocab, cfg.model.context),
+        None => cfg.model.ladder.clone(),
+    };
+    let n = |s: &Shape| config_of(cfg, s).params_non_embedding();
+    out.sort_by_key(|s| (n(s), s.n_layer, s.d_model, s.n_head));
+    out
+}
+
+fn config_of(cfg: &SweepConfig, s: &Shape) -> ModelConfig {
+    ModelConfig::new(
+        cfg.model.vocab,
+        cfg.model.context,
+        s.n_layer,
+        s.d_model,
+        s.n_head,
+    )
+}
+
+/// Shapes at log-even targets between the bounds: depth grows with width at
+/// `d_model ≈ aspect · n_layer`, widths are multiples of `head_dim`.
+/// Targets that round to the same shape are kept once.
+pub fn geometric(g: &Geometric, vocab: usize, context: usize) -> Vec<Shape> {
+    let mut out: Vec<Shape> = Vec::new();
+    for i in 0..g.sizes {
+        let frac = if g.sizes == 1 {
+            0.0
+        } else {
+            i as f64 / (g.sizes - 1) as f64
+        };
+        let target = (g.min_params.ln() + frac * (g.max_params.ln() - g.min_params.ln())).exp();
+        let s = closest_shape(target, g.aspect, g.head_dim, vocab, context);
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+fn closest_shape(target: f64, aspect: usize, head_dim: usize, vocab: usize, ctx: usize) -> Shape {
+    let mut best: Option<(f64, Shape)> = None;
+    // Try every width near the ideal and keep the one whose true count is
+    // closest to the target in log space.
+    for heads in 1..=64usize {
+        let d = heads * head_dim;
+        let n_layer = ((d as f64 / aspect as f64).round() as usize).max(1);
+        let s = Shape {
+            n_layer,
+            d_model: d,
+            n_head: heads,
+        };
+        let n = ModelConfig::new(vocab, ctx, n_layer, d, heads).params_non_embedding() as f64;
+        let err = (n.ln() - target.ln()).abs();
+        if best.as_ref().is_none_or(|(e, _)| err < *e) {
+            best = Some((err, s));
+        }
+    }
+    best.expect("at least one width").1
+}
+
+/// Steps for a model with `n` non-embedding parameters.
+pub fn total_steps(cfg: &SweepConfig, non_embedding: usize) -> u64 {
+    let per_step = (cfg.train.batch * cfg.model.context) as f64;
+    let tokens = match (cfg.train.tokens, cfg.train.tokens_per_param) {
+        (Some(t), _) => t as f64,
+        (None, Some(r)) => r * non_embedding as f64,
+        (None, None) => 0.0,
+    };
+    ((tokens / per_step).ceil() as u64).max(1)
+}
+
+/// Scored steps: `total / 2^k` for k = checkpoints..1 (rounded down to a
+/// multiple of `log_every`, so the loss window is whole there), then `total`.
+pub fn eval_steps(total: u64, checkpoints: u32, log_every: u64) -> Vec<u64> {
+    let mut out: Vec<u64> = (1..=checkpoints)
+        .rev()
+        .map(|k| (total >> k.min(63)) / log_every * log_every)
+        .filter(|&s| s > 0 && s < total)
+        .collect();
+    out.push(total);
+    out.dedup();
+    out
+}
+
+pub fn jobs(cfg: &SweepConfig) -> Vec<Job> {
+    let mut out = Vec::new();
+    for s in shapes(cfg) {
+        let model = config_of(cfg, &s);
+        let total = total_steps(cfg, model.params_non_embedding());
+        for &seed in &cfg.run.seeds {
+            out.push(Job {
+                index: out.len(),
+                model_id: model_id(&s, seed),
+                seed,
+                model,
+                total_steps: total,
+                eval_steps: eval_steps(total, cfg.eval.checkpoints, cfg.train.log_every),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_steps_are_log_spaced_and_end_at_total() {
+        assert_eq!(eval_steps(1000, 3, 10), vec![120, 250, 500, 1000]);
+        assert_eq!(eval_steps(1000, 0, 10), vec![1000]);
+        // Too short for the early ones: they drop out rather than repeat.
+        assert_eq!(eval_steps(20, 5, 10), vec![10, 20]);
+    }
+
+    #[test]
+    fn geometric_ladder_spans_the_bounds_in_order() {
+        let g = Geometric {
+            min_params: 1e4,
+            max_params: 1e6,
+            sizes: 6,
+            aspect: 32,
+            head_dim: 16,
+        };
+        let shapes = geometric(&g, 98, 64);
+        assert_eq!(shapes.len(), 6, "{shapes:?}");
+        let n: Vec<f64> = shapes
+            .iter()
+            .map(|s| {
+                ModelConfig::new(98, 64, s.n_layer, s.d_model, s.n_head).params_non_embedding()
+                    as f64
+            })
+            .collect();
+        assert!(n.windows(2).all(|w| w[0] < w[1]), "{n:?}");
+        assert!(n[0] > 3e3 && n[0] < 3e4, "{n:?}");
+        assert!(n[5] > 3e5 && n[5] < 3e6, "{n:?}");
+        for s in &shapes {
+            assert_eq!(s.d_model % s.n_head, 0);
+        }
+    }
+}

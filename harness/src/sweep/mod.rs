@@ -1,0 +1,412 @@
+//! `emerge sweep`: train the ladder, score every model with and without
+//! chain of thought, write the run folder, then analyze and plot.
+//!
+//! - [`config`]: the TOML config, its presets and whole-file validation;
+//! - [`jobs`]: ladder × seeds → jobs with their step budgets;
+//! - [`plan`]: calibration and the plan table;
+//! - [`job`]: training one job with checkpoints, resume and scoring;
+//! - [`eval`]: the evaluation suite and per-checkpoint scoring;
+//! - [`folder`]: `config.toml`, `manifest.json`, merging the jobs' CSVs;
+//! - [`lock`]: one live sweep (or shard) per run folder.
+
+pub mod config;
+pub mod eval;
+pub mod folder;
+pub mod job;
+pub mod jobs;
+pub mod lock;
+pub mod plan;
+
+use crate::output::say;
+use crate::stream::{MixtureEntry, Stream, StreamConfig};
+use clap::{Args, ValueEnum};
+use config::SweepConfig;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// Seconds; exercises the machinery (used by the tests).
+    Smoke,
+    /// The default: a transition inside the ladder in under ten minutes on 2 cores.
+    Quick,
+    /// About eight hours on 2 cores: more sizes, three seeds.
+    Overnight,
+    /// For the CUDA build: sizes up to ~100M parameters.
+    Gpu,
+}
+
+impl Preset {
+    pub fn text(self) -> &'static str {
+        match self {
+            Preset::Smoke => include_str!("../../presets/smoke.toml"),
+            Preset::Quick => include_str!("../../presets/quick.toml"),
+            Preset::Overnight => include_str!("../../presets/overnight.toml"),
+            Preset::Gpu => include_str!("../../presets/gpu.toml"),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Smoke => "smoke",
+            Preset::Quick => "quick",
+            Preset::Overnight => "overnight",
+            Preset::Gpu => "gpu",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// A built-in config (harness/presets/*.toml); `quick` when no --config.
+    #[arg(long, value_enum, conflicts_with = "config")]
+    pub preset: Option<Preset>,
+    /// A TOML config file (copy a preset to start one).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run name: the folder under --runs-dir (overrides run.name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// auto, cpu or cuda:N (overrides device.device).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CPU threads (overrides device.threads; 0 = all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Run only jobs whose index ≡ I (mod N), e.g. `--shard 0/4`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Folder that holds run folders.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Print the plan (with timing estimates) and stop.
+    #[arg(long)]
+    pub plan_only: bool,
+}
+
+/// A failure with the exit status it maps to (2 for a bad config or
+/// command line, 1 otherwise).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+fn fail(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
+}
+
+/// Exit status of a sweep whose jobs all ran but some diverged.
+pub const EXIT_DIVERGED: u8 = 3;
+
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard {s:?}: expected I/N with 0 <= I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The config a command line asks for, with its overrides, checked whole.
+pub fn resolve(args: &SweepArgs) -> Result<SweepConfig, Failure> {
+    let (text, origin) = match &args.config {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("config file {}: {e}", path.display())))?,
+            path.display().to_string(),
+        ),
+        None => {
+            let p = args.preset.unwrap_or(Preset::Quick);
+            (p.text().to_string(), format!("preset {}", p.name()))
+        }
+    };
+    let mut cfg = config::parse(&text, &origin).map_err(|e| usage(e.to_string()))?;
+    if let Some(n) = &args.name {
+        cfg.run.name = n.clone();
+    }
+    if let Some(d) = &args.device {
+        cfg.device.device = d.clone();
+    }
+    if let Some(t) = args.threads {
+        cfg.device.threads = t;
+    }
+    let problems = config::check(&cfg);
+    if !problems.is_empty() {
+        let e = config::ConfigErrors {
+            origin: format!("{origin} with command-line overrides"),
+            problems,
+        };
+        return Err(usage(e.to_string()));
+    }
+    Ok(cfg)
+}
+
+fn stream_for(cfg: &SweepConfig, seed: u64) -> Result<Stream, String> {
+    let mixture = cfg
+        .train
+        .mixture
+        .iter()
+        .map(|e| {
+            Ok(MixtureEntry {
+                task: e.task_config().map_err(|err| err.to_string())?,
+                weight: e.weight,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Stream::new(StreamConfig {
+        seed,
+        context: cfg.model.context,
+        mixture,
+        cot_fraction: cfg.train.cot_fraction,
+        loss_mask: cfg.train.loss_mask,
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn threads(cfg: &SweepConfig) -> usize {
+    match cfg.device.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
+    let started = Instant::now();
+    let shard = args
+        .shard
+        .as_deref()
+        .map(parse_shard)
+        .transpose()
+        .map_err(usage)?;
+    let cfg = resolve(args)?;
+    let device = models::parse_device(&cfg.device.device).map_err(|e| usage(e.to_string()))?;
+    let threads = threads(&cfg);
+    models::set_cpu_threads(threads).map_err(|e| usage(e.to_string()))?;
+    let all = jobs::jobs(&cfg);
+    let mine: Vec<&jobs::Job> = all
+        .iter()
+        .filter(|j| shard.is_none_or(|(i, n)| j.index % n == i))
+        .collect();
+    let run_dir = args.runs_dir.join(&cfg.run.name);
+    // Built before anything is written: a task that cannot produce its
+    // items fails here, with nothing on disk.
+    let suite = eval::Suite::build(&cfg).map_err(usage)?;
+    let streams = cfg
+        .run
+        .seeds
+        .iter()
+        .map(|&s| stream_for(&cfg, s).map(|st| (s, st)))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(usage)?;
+
+    let done_before: Vec<usize> = if run_dir.join(results::schema::files::CONFIG).is_file() {
+        folder::finished(&run_dir, &all)
+            .map_err(fail)?
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let todo: Vec<&jobs::Job> = mine
+        .iter()
+        .copied()
+        .filter(|j| !done_before.contains(&j.index))
+        .collect();
+    say(&format!(
+        "emerge sweep `{}` -> {}  ({} jobs{}; device {}, {} thread{})\n",
+        cfg.run.name,
+        run_dir.display(),
+        all.len(),
+        shard.map_or(String::new(), |(i, n)| format!(
+            ", shard {i}/{n}: {}",
+            mine.len()
+        )),
+        models::device_name(&device),
+        threads,
+        if threads == 1 { "" } else { "s" }
+    ));
+    let first_stream = &streams[0].1;
+    let est = plan::calibrate(&cfg, &todo, first_stream, &suite, &device).map_err(fail)?;
+    let (table, total) = plan::table(&cfg, &mine, &done_before, &est);
+    say(&table);
+    say(&format!(
+        "estimated: {} for {} job{} to run (evaluation estimate is an upper bound)\n",
+        plan::human_secs(total),
+        todo.len(),
+        if todo.len() == 1 { "" } else { "s" }
+    ));
+    if args.plan_only {
+        return Ok(0);
+    }
+
+    folder::prepare(&run_dir, &cfg).map_err(fail)?;
+    let _lock = lock::acquire(&run_dir, shard).map_err(fail)?;
+    let mut manifest = folder::Manifest {
+        emerge_version: env!("CARGO_PKG_VERSION"),
+        git_revision: option_env!("EMERGE_GIT_REVISION").unwrap_or("unknown"),
+        candle_version: folder::CANDLE_VERSION,
+        device: models::device_name(&device),
+        threads,
+        seeds: cfg.run.seeds.clone(),
+        host: lock::hostname(),
+        shard: shard.map(|(i, n)| format!("{i}/{n}")),
+        started: folder::now(),
+        finished: None,
+        jobs_total: all.len(),
+        jobs_done: done_before.len(),
+        jobs_diverged: 0,
+    };
+    folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
+
+    let bars = std::io::stderr().is_terminal();
+    let (mut train_time, mut eval_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut ran, mut resumed, mut diverged_now) = (0, 0, Vec::new());
+    for j in &todo {
+        let stream = &streams
+            .iter()
+            .find(|(s, _)| *s == j.seed)
+            .expect("a stream per seed")
+            .1;
+        let shared = job::Shared {
+            cfg: &cfg,
+            stream,
+            suite: &suite,
+            device: &device,
+            threads,
+            bars,
+        };
+        let dir = folder::job_dir(&run_dir, j);
+        let out = job::run(j, &dir, &shared).map_err(fail)?;
+        ran += 1;
+        if out.resumed_from > 0 {
+            resumed += 1;
+        }
+        train_time += out.train;
+        eval_time += out.eval;
+        let how = match out.status.status {
+            results::ModelStatus::Ok => "done".to_string(),
+            results::ModelStatus::Diverged => {
+                diverged_now.push(j.model_id.clone());
+                format!("DIVERGED at step {}", out.status.step)
+            }
+        };
+        say(&format!(
+            "[{}/{}] {} {}{}: train {}, eval {}\n",
+            ran,
+            todo.len(),
+            j.model_id,
+            how,
+            if out.resumed_from > 0 {
+                format!(" (resumed at step {})", out.resumed_from)
+            } else {
+                String::new()
+            },
+            plan::human_secs(out.train.as_secs_f64()),
+            plan::human_secs(out.eval.as_secs_f64()),
+        ));
+    }
+
+    let finished = folder::finished(&run_dir, &all).map_err(fail)?;
+    let merged = folder::merge(&run_dir, &all, &finished).map_err(fail)?;
+    let diverged_total = finished
+        .iter()
+        .filter(|(_, s)| s.status == results::ModelStatus::Diverged)
+        .count();
+    manifest.finished = Some(folder::now());
+    manifest.jobs_done = finished.len();
+    manifest.jobs_diverged = diverged_total;
+    folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
+
+    let pending = all.len() - finished.len();
+    let mut analysis_ok = true;
+    if pending == 0 {
+        analysis_ok = analyze_and_plot(&run_dir);
+    }
+    say(&format!(
+        "\nsummary: {} of {} jobs finished ({} ran now, {} of them resumed; {} already done), {} diverged{}, {} pending{}\n",
+        finished.len(),
+        all.len(),
+        ran,
+        resumed,
+        mine.len() - todo.len(),
+        diverged_total,
+        if diverged_total > 0 {
+            format!(" ({})", diverged_names(&finished).join(", "))
+        } else {
+            String::new()
+        },
+        pending,
+        if pending > 0 { " (other shards: rerun without --shard to finish and merge)" } else { "" },
+    ));
+    let (tt, te) = (train_time.as_secs_f64(), eval_time.as_secs_f64());
+    say(&format!(
+        "wall time this run: {} (training {}, evaluation {} = {:.0}% of train+eval); merged {} job{} into {}\n",
+        plan::human_secs(started.elapsed().as_secs_f64()),
+        plan::human_secs(tt),
+        plan::human_secs(te),
+        if tt + te > 0.0 { 100.0 * te / (tt + te) } else { 0.0 },
+        merged,
+        if merged == 1 { "" } else { "s" },
+        run_dir.display()
+    ));
+    if !analysis_ok {
+        return Err(fail(format!(
+            "the sweep finished but its analysis failed (see above); rerun `emerge analyze --run {0}` and `emerge plot --run {0}`",
+            run_dir.display()
+        )));
+    }
+    if diverged_total > 0 {
+        say(&format!(
+            "exit status {EXIT_DIVERGED}: {diverged_total} job{} diverged\n",
+            if diverged_total == 1 { "" } else { "s" }
+        ));
+        return Ok(EXIT_DIVERGED);
+    }
+    Ok(0)
+}
+
+fn diverged_names(finished: &[(usize, job::JobStatus)]) -> Vec<String> {
+    finished
+        .iter()
+        .filter(|(_, s)| s.status == results::ModelStatus::Diverged)
+        .map(|(_, s)| format!("{} at step {}", s.model_id, s.step))
+        .collect()
+}
+
+fn analyze_and_plot(run: &Path) -> bool {
+    let a = crate::cmd_analyze::run(&crate::cmd_analyze::AnalyzeArgs {
+        run: run.to_path_buf(),
+    });
+    let p = a.as_ref().ok().map(|_| {
+        crate::cmd_plot::run(&crate::cmd_plot::PlotArgs {
+            run: run.to_path_buf(),
+        })
+    });
+    match [a.err(), p.and_then(|r| r.err())]
+        .into_iter()
+        .flatten()
+        .next()
+    {
+        Some(e) => {
+            eprintln!("emerge: error: {e}");
+            false
+        }
+        None => true,
+    }
+}
