@@ -42,18 +42,49 @@ pub fn device_name(d: &Device) -> String {
 
 /// Sets the number of CPU threads candle's kernels use. candle's matmuls read
 /// `RAYON_NUM_THREADS` at every call and run on rayon's global pool, so both
-/// are set; call it once, before any tensor work.
+/// are set (the fused kernels run on that pool too); call it once, before any
+/// tensor work.
 pub fn set_cpu_threads(n: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::Device("threads must be positive".into()));
     }
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    // candle runs large elementwise ops on its own spinning "barrier pool"
+    // (CANDLE_NUM_THREADS - 1 workers). Its workers busy-wait between ops and
+    // so compete for the cores with the rayon threads that run the matmuls
+    // and the fused kernels (on 2 cores this cost up to 8x, BENCHMARKS.md).
+    // The fused kernels cover the large elementwise work, so that pool gets
+    // no workers unless the caller asked for some.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     // Ignore "already initialized": then the pool already exists and the env
     // var still bounds candle's matmul parallelism.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global();
     Ok(())
+}
+
+/// Keeps freed memory in the process instead of returning it to the kernel.
+///
+/// A training step allocates and frees tensors of up to a few MB; glibc's
+/// defaults serve those with `mmap`/`munmap` and trim the heap after large
+/// frees, so every step paid page faults and zeroing for all of them (about
+/// 40 % system time, measured in BENCHMARKS.md). Raising the mmap threshold
+/// to its maximum (32 MiB) and disabling trimming makes them plain heap
+/// reuse. Idempotent; called by [`crate::Gpt::new`], so every trainer,
+/// test and bench gets it. No effect outside glibc.
+pub fn tune_allocator() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes allocator parameters.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+        }
+    });
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@
 use candle_core::{DType, Device, Tensor, D};
 
 use crate::config::ModelConfig;
-use crate::model::{causal_mask, forward, Gpt, KvCache, Positions, Weights};
+use crate::model::{forward, Attention, Gpt, Kernels, KvCache, Positions, Weights};
 use crate::{Error, Result};
 
 pub struct Inference {
     config: ModelConfig,
     weights: Weights,
-    dtype: DType,
     device: Device,
+    pub(crate) kernels: Kernels,
 }
 
 /// Greedy decoding settings.
@@ -43,8 +43,8 @@ impl Gpt {
         Inference {
             config: self.config,
             weights: self.weights(true),
-            dtype: self.dtype(),
             device: self.device().clone(),
+            kernels: self.kernels(),
         }
     }
 }
@@ -112,7 +112,9 @@ impl Inference {
             }
             ids
         };
-        let mut cache = KvCache::default();
+        let kernels = self.kernels;
+        // Room for every column the padded matrix can reach.
+        let mut cache = KvCache::new(longest + steps);
         for s in 0..steps {
             // With the cache, only the newest column is fed after the prefill;
             // without it, the whole padded sequence is recomputed.
@@ -127,15 +129,20 @@ impl Inference {
                 .collect();
             let tokens = Tensor::from_vec(cols, (b, width), &self.device)?;
             let pos = Tensor::from_vec(positions(from, width), (b, width), &self.device)?;
-            let mask = causal_mask(width, from, Some(&pad), self.dtype, &self.device)?;
-            let cache_ref = (!opts.no_cache).then_some(&mut cache);
+            // Without the cache, each step starts from an empty one.
+            let mut fresh = KvCache::new(width);
+            let cache = if opts.no_cache {
+                &mut fresh
+            } else {
+                &mut cache
+            };
             let logits = forward(
                 &self.config,
                 &self.weights,
                 &tokens,
                 Positions::PerRow(&pos),
-                &mask,
-                cache_ref,
+                Attention::Cached { cache, pad: &pad },
+                kernels,
             )?;
             let next = argmax_rows(&logits.narrow(1, width - 1, 1)?.squeeze(1)?)?;
             for (i, &tok) in next.iter().enumerate() {
@@ -199,14 +206,13 @@ impl Inference {
             .flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(0, t - r.len())))
             .collect();
         let tokens = Tensor::from_vec(flat, (b, t), &self.device)?;
-        let mask = causal_mask(t, 0, None, self.dtype, &self.device)?;
         let logits = forward(
             &self.config,
             &self.weights,
             &tokens,
             Positions::FromZero,
-            &mask,
-            None,
+            Attention::Causal,
+            self.kernels,
         )?;
         let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let best = logp.argmax(D::Minus1)?.to_vec2::<u32>()?;

@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod fused;
 pub mod generate;
 pub mod model;
 pub mod optim;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 pub use candle_core::{DType, Device};
 pub use checkpoint::CheckpointInfo;
 pub use config::{ConfigError, ModelConfig};
-pub use device::{device_name, parse_device, set_cpu_threads};
+pub use device::{device_name, parse_device, set_cpu_threads, tune_allocator};
 pub use generate::{GenerateOptions, Inference, TokenScore};
 pub use model::Gpt;
 pub use train::{Batch, StepStats, TrainConfig, Trainer};

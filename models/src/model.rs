@@ -9,6 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
 use crate::config::ModelConfig;
+use crate::fused;
 
 pub const LN_EPS: f32 = 1e-5;
 /// Additive mask value. Finite on purpose: a fully masked row (a padding query)
@@ -68,18 +69,68 @@ pub(crate) struct Weights {
     lnf_b: Tensor,
 }
 
-/// Per-layer keys and values of the tokens seen so far, `(B, H, T_seen, hd)`.
-#[derive(Default)]
+/// Per-layer keys and values of the tokens seen so far: preallocated
+/// `(B, cap, d)` buffers (columns `h*hd..(h+1)*hd` are head `h`) that each
+/// forward writes its new positions into, so decoding never copies the cache.
 pub(crate) struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+    cap: usize,
 }
 
 impl KvCache {
-    pub(crate) fn len(&self) -> usize {
-        self.layers
-            .first()
-            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+    /// An empty cache for up to `cap` positions; buffers are allocated by the
+    /// first forward (which knows the batch size, dtype and device).
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            layers: Vec::new(),
+            len: 0,
+            cap,
+        }
     }
+
+    /// Positions held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// Which kernels the forward (and the loss) use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kernels {
+    /// The fused CPU custom ops of [`crate::fused`].
+    Fused,
+    /// candle's standard ops (any device; the reference the fused ops are
+    /// tested against).
+    Candle,
+}
+
+impl Kernels {
+    /// Fused on the CPU (f32/f64), unless `EMERGE_UNFUSED=1` (for before/after
+    /// measurements); candle's ops elsewhere.
+    pub(crate) fn for_device(device: &Device, dtype: DType) -> Self {
+        static UNFUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let unfused =
+            *UNFUSED.get_or_init(|| std::env::var("EMERGE_UNFUSED").is_ok_and(|v| v == "1"));
+        if device.is_cpu() && matches!(dtype, DType::F32 | DType::F64) && !unfused {
+            Kernels::Fused
+        } else {
+            Kernels::Candle
+        }
+    }
+}
+
+/// How attention sees earlier positions.
+pub(crate) enum Attention<'a> {
+    /// Positions `0..T` of every row, causal, nothing cached (training, scoring).
+    Causal,
+    /// New positions `past..past+T` (`past` = `cache.len()`), written into the
+    /// cache and attending to it; position `j < pad[r]` of row `r` is left
+    /// padding and never seen.
+    Cached {
+        cache: &'a mut KvCache,
+        pad: &'a [usize],
+    },
 }
 
 fn param_specs(c: &ModelConfig) -> Vec<(String, Vec<usize>, Init, bool)> {
@@ -149,6 +200,7 @@ impl Gpt {
         device: &Device,
     ) -> crate::Result<Self> {
         config.validate()?;
+        crate::device::tune_allocator();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut params = Vec::new();
         for (name, shape, init, decay) in param_specs(&config) {
@@ -234,10 +286,23 @@ impl Gpt {
     /// Training forward over `(B, T)` token ids from position 0 with a causal
     /// mask: logits `(B, T, vocab)`.
     pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
+        self.forward_with(tokens, self.kernels())
+    }
+
+    pub(crate) fn kernels(&self) -> Kernels {
+        Kernels::for_device(&self.device, self.dtype)
+    }
+
+    pub(crate) fn forward_with(&self, tokens: &Tensor, k: Kernels) -> Result<Tensor> {
         let w = self.weights(false);
-        let t = tokens.dim(1)?;
-        let mask = causal_mask(t, 0, None, self.dtype, &self.device)?;
-        forward(&self.config, &w, tokens, Positions::FromZero, &mask, None)
+        forward(
+            &self.config,
+            &w,
+            tokens,
+            Positions::FromZero,
+            Attention::Causal,
+            k,
+        )
     }
 }
 
@@ -278,24 +343,46 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     x.matmul(&w.t()?)?.broadcast_add(b)
 }
 
-fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    // Not candle_nn::ops::layer_norm: it records no backward in candle 0.11.1.
-    candle_nn::ops::layer_norm_slow(x, w, b, LN_EPS)
+fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, k: Kernels) -> Result<Tensor> {
+    match k {
+        Kernels::Fused => fused::layer_norm(x, w, b, LN_EPS as f64),
+        // Not candle_nn::ops::layer_norm: it records no backward in candle 0.11.1.
+        Kernels::Candle => candle_nn::ops::layer_norm_slow(x, w, b, LN_EPS),
+    }
 }
 
-/// The shared forward. `tokens` is `(B, T)`; `mask` is from [`causal_mask`];
-/// with a cache, keys/values of earlier tokens are read from it and this
-/// call's are appended. Returns logits `(B, T, vocab)`.
+fn gelu(x: &Tensor, k: Kernels) -> Result<Tensor> {
+    match k {
+        Kernels::Fused => fused::gelu(x),
+        Kernels::Candle => x.gelu_erf(),
+    }
+}
+
+/// Unfused attention: `q (B, H, Tq, hd)` against `k`, `v (B, H, Tk, hd)`
+/// with an additive mask; returns `(B*Tq, d)`.
+fn attention_candle(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let (b, h, t, hd) = q.dims4()?;
+    let scale = 1.0 / (hd as f64).sqrt();
+    let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+    // ops::softmax, not softmax_last_dim: the latter has no backward.
+    let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+    att.matmul(v)?.transpose(1, 2)?.reshape((b * t, h * hd))
+}
+
+/// The shared forward. `tokens` is `(B, T)`; with [`Attention::Cached`],
+/// keys/values of earlier tokens are read from the cache and this call's are
+/// written into it. Returns logits `(B, T, vocab)`.
 pub(crate) fn forward(
     c: &ModelConfig,
     w: &Weights,
     tokens: &Tensor,
     positions: Positions,
-    mask: &Tensor,
-    mut cache: Option<&mut KvCache>,
+    mut attn: Attention,
+    k: Kernels,
 ) -> Result<Tensor> {
     let (b, t) = tokens.dims2()?;
     let (d, h, hd) = (c.d_model, c.n_head, c.head_dim());
+    let (dtype, device) = (w.wte.dtype(), w.wte.device().clone());
     let tok = w.wte.index_select(&tokens.flatten_all()?, 0)?;
     let pos = match positions {
         Positions::FromZero => w
@@ -306,38 +393,160 @@ pub(crate) fn forward(
             .reshape((b * t, d))?,
         Positions::PerRow(ids) => w.wpe.index_select(&ids.flatten_all()?, 0)?,
     };
+    // The unfused path's additive mask, built once for all layers.
+    let mask = match (&attn, k) {
+        (_, Kernels::Fused) => None,
+        (Attention::Causal, Kernels::Candle) => Some(causal_mask(t, 0, None, dtype, &device)?),
+        (Attention::Cached { cache, pad }, Kernels::Candle) => {
+            Some(causal_mask(t, cache.len(), Some(pad), dtype, &device)?)
+        }
+    };
     // The residual stream as (B*T, d): every linear is then one 2-D matmul.
     let mut x = (tok + pos)?;
-    let scale = 1.0 / (hd as f64).sqrt();
     for (li, bw) in w.blocks.iter().enumerate() {
-        let hn = layer_norm(&x, &bw.ln1_w, &bw.ln1_b)?;
-        let qkv = linear(&hn, &bw.qkv_w, &bw.qkv_b)?
-            .reshape((b, t, 3, h, hd))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let q = qkv.get(0)?;
-        let (mut k, mut v) = (qkv.get(1)?, qkv.get(2)?);
-        if let Some(cache) = cache.as_deref_mut() {
-            if let Some((pk, pv)) = cache.layers.get(li) {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
+        let hn = layer_norm(&x, &bw.ln1_w, &bw.ln1_b, k)?;
+        // (B*T, 3d) laid out as (B, T, 3, H, hd).
+        let qkv = linear(&hn, &bw.qkv_w, &bw.qkv_b)?;
+        let y = match &mut attn {
+            Attention::Causal => match (k, &mask) {
+                (Kernels::Fused, _) => fused::causal_attention(&qkv, b, t, h)?,
+                (Kernels::Candle, Some(mask)) => {
+                    let qkv = qkv
+                        .reshape((b, t, 3, h, hd))?
+                        .permute((2, 0, 3, 1, 4))?
+                        .contiguous()?;
+                    attention_candle(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?, mask)?
+                }
+                (Kernels::Candle, None) => unreachable!("the unfused path builds a mask"),
+            },
+            Attention::Cached { cache, pad } => {
+                let past = cache.len;
+                if cache.layers.len() <= li {
+                    let zeros = || Tensor::zeros((b, cache.cap, d), dtype, &device);
+                    cache.layers.push((zeros()?, zeros()?));
+                }
+                let (kc, vc) = &cache.layers[li];
+                if kc.dim(0)? != b || past + t > cache.cap {
+                    candle_core::bail!(
+                        "kv cache holds {} rows and {} positions; got {b} rows at {past}+{t}",
+                        kc.dim(0)?,
+                        cache.cap
+                    );
+                }
+                let new = |i: usize| qkv.narrow(1, i * d, d)?.contiguous()?.reshape((b, t, d));
+                kc.slice_set(&new(1)?, 1, past)?;
+                vc.slice_set(&new(2)?, 1, past)?;
+                match (k, &mask) {
+                    (Kernels::Fused, _) => fused::cached_attention(&qkv, kc, vc, past, pad, h)?,
+                    (Kernels::Candle, Some(mask)) => {
+                        let heads = |x: &Tensor, len: usize| {
+                            x.reshape((b, len, h, hd))?.transpose(1, 2)?.contiguous()
+                        };
+                        let q = heads(&new(0)?, t)?;
+                        let kk = heads(&kc.narrow(1, 0, past + t)?, past + t)?;
+                        let vv = heads(&vc.narrow(1, 0, past + t)?, past + t)?;
+                        attention_candle(&q, &kk, &vv, mask)?
+                    }
+                    (Kernels::Candle, None) => unreachable!("the unfused path builds a mask"),
+                }
             }
-            if cache.layers.len() > li {
-                cache.layers[li] = (k.clone(), v.clone());
-            } else {
-                cache.layers.push((k.clone(), v.clone()));
-            }
-        }
-        let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        // ops::softmax, not softmax_last_dim: the latter has no backward.
-        let att = candle_nn::ops::softmax(&att, D::Minus1)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b * t, d))?;
+        };
         x = (x + linear(&y, &bw.proj_w, &bw.proj_b)?)?;
-        let hn = layer_norm(&x, &bw.ln2_w, &bw.ln2_b)?;
-        let m = linear(&hn, &bw.fc_w, &bw.fc_b)?.gelu_erf()?;
+        let hn = layer_norm(&x, &bw.ln2_w, &bw.ln2_b, k)?;
+        let m = gelu(&linear(&hn, &bw.fc_w, &bw.fc_b)?, k)?;
         x = (x + linear(&m, &bw.mlp_proj_w, &bw.mlp_proj_b)?)?;
     }
-    let x = layer_norm(&x, &w.lnf_w, &w.lnf_b)?;
+    if let Attention::Cached { cache, .. } = attn {
+        cache.len += t;
+    }
+    let x = layer_norm(&x, &w.lnf_w, &w.lnf_b, k)?;
     // Tied head: logits against the token embedding.
     x.matmul(&w.wte.t()?)?.reshape((b, t, c.vocab))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fused CPU path against candle's standard ops, through the whole
+    //! model: loss, every parameter's gradient, and greedy decoding with the
+    //! KV cache and left padding.
+
+    use super::*;
+    use crate::{GenerateOptions, ModelConfig};
+
+    fn flat(t: &Tensor) -> Vec<f64> {
+        t.to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    #[test]
+    fn fused_model_matches_unfused_loss_gradients_and_decoding() {
+        let cfg = ModelConfig {
+            vocab: 11,
+            context: 9,
+            n_layer: 2,
+            d_model: 12,
+            n_head: 3,
+            d_ff: 20,
+        };
+        let gpt = Gpt::new(cfg, 5, DType::F64, &Device::Cpu).unwrap();
+        let (b, t) = (3, 9);
+        let ids: Vec<u32> = (0..b * (t + 1)).map(|i| (i * 7 % 11) as u32).collect();
+        let inputs: Vec<u32> = (0..b)
+            .flat_map(|r| ids[r * (t + 1)..][..t].to_vec())
+            .collect();
+        let targets: Vec<u32> = (0..b)
+            .flat_map(|r| ids[r * (t + 1) + 1..][..t].to_vec())
+            .collect();
+        let weights: Vec<f64> = (0..b * t).map(|i| (i % 4 != 0) as u8 as f64).collect();
+        let tokens = Tensor::from_slice(&inputs, (b, t), &Device::Cpu).unwrap();
+
+        let fused_logits = gpt.forward_with(&tokens, Kernels::Fused).unwrap();
+        let fused_loss = crate::fused::cross_entropy(
+            &fused_logits.reshape((b * t, cfg.vocab)).unwrap(),
+            &targets,
+            Some(&weights),
+        )
+        .unwrap();
+        let ref_logits = gpt.forward_with(&tokens, Kernels::Candle).unwrap();
+        let mask = Tensor::from_slice(&weights, (b, t), &Device::Cpu).unwrap();
+        let tg = Tensor::from_slice(&targets, (b, t), &Device::Cpu).unwrap();
+        let ref_loss = crate::train::masked_cross_entropy(&ref_logits, &tg, Some(&mask)).unwrap();
+        let (lf, lr) = (
+            fused_loss.to_scalar::<f64>().unwrap(),
+            ref_loss.to_scalar::<f64>().unwrap(),
+        );
+        assert!((lf - lr).abs() < 1e-12 * lr.abs(), "loss {lf} vs {lr}");
+
+        let (gf, gr) = (fused_loss.backward().unwrap(), ref_loss.backward().unwrap());
+        for p in &gpt.params {
+            let a = flat(gf.get(p.var.as_tensor()).expect("fused gradient"));
+            let r = flat(gr.get(p.var.as_tensor()).expect("reference gradient"));
+            let scale = r.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+            let err = a
+                .iter()
+                .zip(&r)
+                .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+            // GELU: candle's backward uses a 6-digit constant (see fused.rs).
+            assert!(err / scale < 1e-5, "{}: gradient error {err:e}", p.name);
+        }
+
+        let prompts = vec![vec![1, 2, 3], vec![4], vec![5, 6, 7, 8, 9]];
+        let mut inf = gpt.inference();
+        for no_cache in [false, true] {
+            let opts = GenerateOptions {
+                max_new_tokens: 5,
+                stop_tokens: vec![],
+                no_cache,
+            };
+            inf.kernels = Kernels::Fused;
+            let fused = inf.generate(&prompts, &opts).unwrap();
+            inf.kernels = Kernels::Candle;
+            let reference = inf.generate(&prompts, &opts).unwrap();
+            assert_eq!(fused, reference, "no_cache={no_cache}");
+        }
+    }
 }

@@ -5,7 +5,8 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
-use crate::model::Gpt;
+use crate::fused;
+use crate::model::{Gpt, Kernels};
 use crate::optim::AdamW;
 use crate::{Error, Result};
 
@@ -212,12 +213,25 @@ impl Trainer {
         let dev = self.model.device();
         let shape = (batch.batch, batch.seq_len);
         let inputs = Tensor::from_slice(&batch.inputs, shape, dev)?;
+        let kernels = self.model.kernels();
+        let logits = self.model.forward_with(&inputs, kernels)?;
+        if kernels == Kernels::Fused {
+            let (b, t, v) = logits.dims3()?;
+            let weights: Option<Vec<f64>> = batch
+                .mask
+                .as_ref()
+                .map(|m| m.iter().map(|&x| x as f64).collect());
+            return Ok(fused::cross_entropy(
+                &logits.reshape((b * t, v))?,
+                &batch.targets,
+                weights.as_deref(),
+            )?);
+        }
         let targets = Tensor::from_slice(&batch.targets, shape, dev)?;
         let mask = match &batch.mask {
             Some(m) => Some(Tensor::from_slice(m, shape, dev)?.to_dtype(self.model.dtype())?),
             None => None,
         };
-        let logits = self.model.forward(&inputs)?;
         Ok(masked_cross_entropy(&logits, &targets, mask.as_ref())?)
     }
 
