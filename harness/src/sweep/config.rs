@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The whole sweep, as `config.toml` of a run folder stores it.
+///
+/// No struct here denies unknown fields: [`parse`] collects every unknown
+/// key with `serde_ignored` instead, so that all of them are reported at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SweepConfig {
     pub run: RunSection,
     pub model: ModelSection,
@@ -22,7 +24,6 @@ pub struct SweepConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RunSection {
     /// Folder name under the output root (`runs/<name>`).
     pub name: String,
@@ -32,7 +33,6 @@ pub struct RunSection {
 
 /// One rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Shape {
     pub n_layer: usize,
     pub d_model: usize,
@@ -42,7 +42,6 @@ pub struct Shape {
 /// A ladder generated between two non-embedding parameter counts, spaced
 /// evenly in log(params), at a fixed width/depth ratio and head size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Geometric {
     pub min_params: f64,
     pub max_params: f64,
@@ -62,7 +61,6 @@ fn default_head_dim() -> usize {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ModelSection {
     /// Tokens a model sees at once; every selected task must fit.
     pub context: usize,
@@ -116,7 +114,6 @@ impl TaskEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TrainSection {
     /// Training tokens per model; exclusive with `tokens_per_param`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,7 +177,6 @@ fn default_log_every() -> u64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EvalSection {
     /// Tasks scored, with their test difficulties (weights are ignored).
     pub tasks: Vec<TaskEntry>,
@@ -213,7 +209,6 @@ fn default_eval_seed() -> u64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DeviceSection {
     /// `auto`, `cpu` or `cuda:N`.
     #[serde(default = "default_device")]

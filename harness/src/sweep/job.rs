@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 pub const STATUS_FILE: &str = "status.json";
 pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// Progress lines when stderr is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(30);
 
 /// `jobs/<model_id>/status.json`: present once the job is over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,6 +195,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     let mut status = ModelStatus::Ok;
     let mut step = start;
     let mut window_start = Instant::now();
+    let mut last_line = Instant::now();
     while step < job.total_steps {
         let t0 = Instant::now();
         let b = batch_at(shared.stream, step, batch)?;
@@ -215,10 +218,20 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
         if step % log_every == 0 || step == job.total_steps {
             let secs = window_start.elapsed().as_secs_f64();
             let row = window.row(&job.model_id, step, stats.tokens, secs);
-            pb.set_message(format!(
-                "loss {:.3}  {:.0} tok/s",
-                row.loss, row.tokens_per_sec
-            ));
+            let msg = format!("loss {:.3}  {:.0} tok/s", row.loss, row.tokens_per_sec);
+            // Without a terminal (a log file overnight) a line now and then
+            // stands in for the bar.
+            if !shared.bars && last_line.elapsed() >= LINE_EVERY {
+                let left = (job.total_steps - step) as f64 * secs / window.losses.len() as f64;
+                crate::output::say(&format!(
+                    "  {} step {step}/{}  {msg}  ETA {}\n",
+                    job.model_id,
+                    job.total_steps,
+                    super::plan::human_secs(left)
+                ));
+                last_line = Instant::now();
+            }
+            pb.set_message(msg);
             rows.log.push(row);
             window = Window::default();
             window_start = Instant::now();

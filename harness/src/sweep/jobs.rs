@@ -53,9 +53,10 @@ fn config_of(cfg: &SweepConfig, s: &Shape) -> ModelConfig {
     )
 }
 
-/// Shapes at log-even targets between the bounds: depth grows with width at
-/// `d_model ≈ aspect · n_layer`, widths are multiples of `head_dim`.
-/// Targets that round to the same shape are kept once.
+/// Shapes at log-even targets between the bounds, depth growing with width
+/// (`d_model ≈ aspect · n_layer`, widths multiples of `head_dim`). Each target
+/// takes the closest shape not already taken, so the ladder has `sizes`
+/// distinct rungs even where shapes are coarse.
 pub fn geometric(g: &Geometric, vocab: usize, context: usize) -> Vec<Shape> {
     let mut out: Vec<Shape> = Vec::new();
     for i in 0..g.sizes {
@@ -65,33 +66,39 @@ pub fn geometric(g: &Geometric, vocab: usize, context: usize) -> Vec<Shape> {
             i as f64 / (g.sizes - 1) as f64
         };
         let target = (g.min_params.ln() + frac * (g.max_params.ln() - g.min_params.ln())).exp();
-        let s = closest_shape(target, g.aspect, g.head_dim, vocab, context);
-        if !out.contains(&s) {
+        let mut cands = candidates(target, g, vocab, context);
+        cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, s)) = cands.into_iter().find(|(_, s)| !out.contains(s)) {
             out.push(s);
         }
     }
     out
 }
 
-fn closest_shape(target: f64, aspect: usize, head_dim: usize, vocab: usize, ctx: usize) -> Shape {
-    let mut best: Option<(f64, Shape)> = None;
-    // Try every width near the ideal and keep the one whose true count is
-    // closest to the target in log space.
-    for heads in 1..=64usize {
-        let d = heads * head_dim;
-        let n_layer = ((d as f64 / aspect as f64).round() as usize).max(1);
-        let s = Shape {
-            n_layer,
-            d_model: d,
-            n_head: heads,
-        };
-        let n = ModelConfig::new(vocab, ctx, n_layer, d, heads).params_non_embedding() as f64;
-        let err = (n.ln() - target.ln()).abs();
-        if best.as_ref().is_none_or(|(e, _)| err < *e) {
-            best = Some((err, s));
+/// Shapes near the aspect ratio, each with its distance from `target`: the
+/// log-ratio of parameter counts plus a small penalty for leaving the aspect.
+fn candidates(target: f64, g: &Geometric, vocab: usize, ctx: usize) -> Vec<(f64, Shape)> {
+    let mut out = Vec::new();
+    for heads in 1..=128usize {
+        let d = heads * g.head_dim;
+        let ideal = d as f64 / g.aspect as f64;
+        let lo = ((ideal / 2.0).floor() as usize).max(1);
+        let hi = ((ideal * 2.0).ceil() as usize).max(1);
+        for n_layer in lo..=hi {
+            let n = ModelConfig::new(vocab, ctx, n_layer, d, heads).params_non_embedding() as f64;
+            let off_aspect = ((d as f64 / n_layer as f64) / g.aspect as f64).ln().abs();
+            let score = (n.ln() - target.ln()).abs() + 0.25 * off_aspect;
+            out.push((
+                score,
+                Shape {
+                    n_layer,
+                    d_model: d,
+                    n_head: heads,
+                },
+            ));
         }
     }
-    best.expect("at least one width").1
+    out
 }
 
 /// Steps for a model with `n` non-embedding parameters.

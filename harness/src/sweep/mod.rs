@@ -335,7 +335,9 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
 
     let pending = all.len() - finished.len();
     let mut analysis_ok = true;
-    if pending == 0 {
+    if pending == 0 && diverged_total == finished.len() {
+        say("no job finished without diverging: nothing to fit or plot\n");
+    } else if pending == 0 {
         analysis_ok = analyze_and_plot(&run_dir);
     }
     say(&format!(

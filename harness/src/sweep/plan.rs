@@ -16,9 +16,15 @@ pub struct Estimate {
     pub eval_secs: f64,
 }
 
+/// Shapes whose first step takes longer than this are not timed further:
+/// larger shapes are extrapolated from the last timed one by FLOPs per token.
+const TIMING_BUDGET_SECS: f64 = 1.0;
+
 /// Time two training steps (after one warmup step) and one decoding batch
-/// per distinct shape among `jobs`. Decoding an untrained model runs to the
-/// token limit, so the evaluation estimate is an upper bound.
+/// per distinct shape among `jobs`, smallest first, until a shape gets
+/// expensive; larger ones are scaled from it by FLOPs per token (so a plan
+/// for a GPU ladder prints in seconds on a CPU). Decoding an untrained model
+/// runs to the token limit, so the evaluation estimate is an upper bound.
 pub fn calibrate(
     cfg: &SweepConfig,
     jobs: &[&Job],
@@ -28,20 +34,47 @@ pub fn calibrate(
 ) -> Result<BTreeMap<String, Estimate>, String> {
     let mut out = BTreeMap::new();
     let batch = job::batch_at(stream, 0, cfg.train.batch)?;
-    for j in jobs {
+    let mut ordered: Vec<&&Job> = jobs.iter().collect();
+    ordered.sort_by_key(|j| j.model.flops_per_token());
+    let mut last: Option<(u64, f64, f64)> = None;
+    for j in ordered {
         let key = shape_key(j);
         if out.contains_key(&key) {
             continue;
         }
+        let flops = j.model.flops_per_token();
+        if let Some((f0, step0, eval0)) = last.filter(|l| l.1 > TIMING_BUDGET_SECS) {
+            let r = flops as f64 / f0 as f64;
+            out.insert(
+                key,
+                Estimate {
+                    step_secs: step0 * r,
+                    eval_secs: eval0 * r,
+                },
+            );
+            continue;
+        }
         let mut t = Trainer::new(j.model, job::train_config(cfg, j), device, j.seed)
             .map_err(|e| e.to_string())?;
-        let step = |t: &mut Trainer| t.step(&batch).map(|_| ()).map_err(|e| e.to_string());
-        step(&mut t)?;
+        // A step that diverges still took its time; the job itself will
+        // record the divergence.
+        let step = |t: &mut Trainer| match t.step(&batch) {
+            Ok(_) | Err(models::Error::Diverged { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
         let t0 = Instant::now();
         step(&mut t)?;
-        step(&mut t)?;
-        let step_secs = t0.elapsed().as_secs_f64() / 2.0;
+        let first = t0.elapsed().as_secs_f64();
+        let step_secs = if first > TIMING_BUDGET_SECS {
+            first
+        } else {
+            let t1 = Instant::now();
+            step(&mut t)?;
+            step(&mut t)?;
+            t1.elapsed().as_secs_f64() / 2.0
+        };
         let eval_secs = suite.time_one_batch(&t.model.inference())? * suite.batches() as f64;
+        last = Some((flops, step_secs.max(first), eval_secs));
         out.insert(
             key,
             Estimate {
@@ -71,6 +104,8 @@ pub fn human_secs(s: f64) -> String {
 
 fn si(x: f64) -> String {
     let (v, unit) = match x.abs() {
+        a if a >= 1e18 => (x / 1e18, "E"),
+        a if a >= 1e15 => (x / 1e15, "P"),
         a if a >= 1e12 => (x / 1e12, "T"),
         a if a >= 1e9 => (x / 1e9, "G"),
         a if a >= 1e6 => (x / 1e6, "M"),

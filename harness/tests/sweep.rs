@@ -1,0 +1,432 @@
+//! `emerge sweep` as a user runs it: the smoke preset end to end, kill -9 at
+//! several moments and resume, shards, locks, bad configs and divergence.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SMOKE: &str = include_str!("../presets/smoke.toml");
+/// Files that must not differ between an interrupted and a clean run.
+const EXACT: [&str; 3] = ["scores.csv", "models.csv", "samples.csv"];
+
+fn emerge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .args(args)
+        .output()
+        .expect("run emerge")
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start emerge")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emerge-sweep-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn smoke(runs: &Path, name: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sweep",
+        "--preset",
+        "smoke",
+        "--runs-dir",
+        s(runs),
+        "--name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    emerge(&args)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// `train_log.csv` without its timing column.
+fn train_log_untimed(run: &Path) -> String {
+    read(&run.join("train_log.csv"))
+        .lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(a, _)| a).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_same_results(a: &Path, b: &Path) {
+    for f in EXACT {
+        let (x, y) = (read(&a.join(f)), read(&b.join(f)));
+        assert!(
+            x == y,
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+    assert_eq!(train_log_untimed(a), train_log_untimed(b));
+}
+
+#[test]
+fn smoke_sweep_writes_a_complete_run_folder() {
+    let runs = scratch("complete");
+    let out = smoke(&runs, "r", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = runs.join("r");
+    for f in [
+        "config.toml",
+        "manifest.json",
+        "models.csv",
+        "train_log.csv",
+        "scores.csv",
+        "samples.csv",
+        "fits.csv",
+        "plots/task_add.png",
+        "plots/overview.png",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}\n{}", text(&out));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("4 of 4 jobs finished"), "{stdout}");
+    assert!(stdout.contains("0 diverged"), "{stdout}");
+    assert!(
+        stdout.contains("est. time"),
+        "the plan is printed: {stdout}"
+    );
+
+    let models: Vec<results::ModelRow> = results::read::read_csv(&run.join("models.csv")).unwrap();
+    // 4 sizes × (one intermediate checkpoint + the last).
+    assert_eq!(models.len(), 8);
+    assert!(models.iter().all(|m| m.status == results::ModelStatus::Ok));
+    let samples: Vec<results::SampleRow> =
+        results::read::read_csv(&run.join("samples.csv")).unwrap();
+    // 8 checkpoints × 2 modes × 12 items.
+    assert_eq!(samples.len(), 8 * 2 * 12);
+    let scores: Vec<results::ScoreRow> = results::read::read_csv(&run.join("scores.csv")).unwrap();
+    // Every aggregate is the mean of its items, with an interval around it.
+    for sc in &scores {
+        let vals: Vec<f64> = samples
+            .iter()
+            .filter(|x| x.model_id == sc.model_id && x.step == sc.step && x.mode == sc.mode)
+            .filter_map(|x| x.metric_value(&sc.metric))
+            .collect();
+        assert_eq!(vals.len() as u64, sc.n, "{sc:?}");
+        let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+        assert!((mean - sc.value).abs() < 1e-12, "{sc:?} vs {mean}");
+        assert!(
+            sc.ci_lo <= sc.value + 1e-12 && sc.value <= sc.ci_hi + 1e-12,
+            "{sc:?}"
+        );
+        if sc.metric == "exact_match" {
+            assert!(sc.ci_hi > sc.ci_lo, "Wilson is never zero-width: {sc:?}");
+        }
+    }
+    // Test items are the same for every model and checkpoint.
+    let ids = |m: &str, st: u64| -> Vec<String> {
+        samples
+            .iter()
+            .filter(|x| x.model_id == m && x.step == st)
+            .map(|x| x.item_id.clone())
+            .collect()
+    };
+    assert_eq!(
+        ids(&models[0].model_id, models[0].step),
+        ids(&models[7].model_id, models[7].step)
+    );
+
+    // Rerunning a finished sweep trains nothing and changes nothing.
+    let before: Vec<String> = EXACT.iter().map(|f| read(&run.join(f))).collect();
+    let again = smoke(&runs, "r", &[]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 ran now"),
+        "{}",
+        text(&again)
+    );
+    let after: Vec<String> = EXACT.iter().map(|f| read(&run.join(f))).collect();
+    assert_eq!(before, after);
+}
+
+/// Wait until `ready` holds (or the process ends), then SIGKILL it. Returns
+/// whether the kill landed, and everything the process printed.
+fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> (bool, String) {
+    let t0 = Instant::now();
+    let killed = loop {
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        if ready() || t0.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let out = child.wait_with_output().unwrap();
+    (killed, text(&out))
+}
+
+#[test]
+fn kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run() {
+    let runs = scratch("kill");
+    let clean = smoke(&runs, "clean", &[]);
+    assert!(clean.status.success(), "{}", text(&clean));
+
+    let run = runs.join("killed");
+    let args = [
+        "sweep",
+        "--preset",
+        "smoke",
+        "--runs-dir",
+        s(&runs),
+        "--name",
+        "killed",
+    ];
+    let job = |id: &str, f: &str| run.join("jobs").join(id).join(f);
+    let mut kills = 0;
+    // Mid-job after a first checkpoint; mid-job between checkpoints of a
+    // later job; between two jobs; right after a job scored its last step;
+    // at the merge.
+    let moments: Vec<Box<dyn Fn() -> bool>> = vec![
+        Box::new(|| job("L1-D16-H2-s0", "checkpoint").exists()),
+        Box::new(|| job("L1-D32-H2-s0", "train_log.csv").exists()),
+        Box::new(|| job("L1-D32-H2-s0", "status.json").exists()),
+        Box::new(|| job("L2-D32-H4-s0", "scores.csv").exists()),
+        Box::new(|| job("L2-D48-H4-s0", "status.json").exists()),
+    ];
+    let mut log = String::new();
+    for ready in moments {
+        let (killed, out) = kill_when(spawn(&args), ready);
+        kills += usize::from(killed);
+        log += &out;
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} kills landed before the sweep ended"
+    );
+    let last = emerge(&args);
+    assert!(last.status.success(), "{}", text(&last));
+    log += &text(&last);
+    // The kills interrupted real work: some job continued from a checkpoint,
+    // and the lock of a killed run was taken over.
+    assert!(log.contains("resumed at step"), "{log}");
+    assert!(log.contains("taking over the lock"), "{log}");
+    assert_same_results(&runs.join("clean"), &run);
+}
+
+#[test]
+fn a_live_lock_refuses_a_dead_one_is_taken_over() {
+    let runs = scratch("lock");
+    let run = runs.join("r");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let lock = |pid: u32| format!("{{\"pid\":{pid},\"host\":\"{host}\"}}");
+    std::fs::write(run.join(".lock"), lock(sleeper.id())).unwrap();
+    let out = smoke(&runs, "r", &[]);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert!(!out.status.success());
+    let err = text(&out);
+    assert!(err.contains(&format!("pid {}", sleeper.id())), "{err}");
+    // The sleeper is gone now: its lock is stale.
+    let out = smoke(&runs, "r", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("taking over the lock"),
+        "{}",
+        text(&out)
+    );
+    assert!(!run.join(".lock").exists(), "released at the end");
+}
+
+#[test]
+fn shards_run_side_by_side_and_an_unsharded_rerun_merges_them() {
+    let runs = scratch("shards");
+    let clean = smoke(&runs, "clean", &[]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    let shard = |i: &str| {
+        spawn(&[
+            "sweep",
+            "--preset",
+            "smoke",
+            "--runs-dir",
+            s(&runs),
+            "--name",
+            "sh",
+            "--shard",
+            i,
+        ])
+    };
+    let (a, b) = (shard("0/2"), shard("1/2"));
+    for c in [a, b] {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let run = runs.join("sh");
+    let ids: Vec<String> = std::fs::read_dir(run.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(ids.len(), 4, "{ids:?}");
+    let out = smoke(&runs, "sh", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 ran now"),
+        "{}",
+        text(&out)
+    );
+    assert_same_results(&runs.join("clean"), &run);
+    assert!(run.join("fits.csv").is_file());
+}
+
+#[test]
+fn a_different_config_for_an_existing_run_is_refused_with_its_keys() {
+    let runs = scratch("differ");
+    assert!(smoke(&runs, "r", &[]).status.success());
+    let cfg = runs.join("changed.toml");
+    std::fs::write(&cfg, SMOKE.replace("items = 12", "items = 13")).unwrap();
+    let before = read(&runs.join("r/scores.csv"));
+    let out = emerge(&[
+        "sweep",
+        "--config",
+        s(&cfg),
+        "--runs-dir",
+        s(&runs),
+        "--name",
+        "r",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("eval.items: 12 -> 13"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(before, read(&runs.join("r/scores.csv")));
+}
+
+#[test]
+fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
+    let runs = scratch("badcfg");
+    let cfg = runs.join("bad.toml");
+    let bad = SMOKE
+        .replace("[run]\n", "[run]\ncolour = \"blue\"\n")
+        .replace(
+            "{ n_layer = 1, d_model = 32, n_head = 2 }",
+            "{ n_layer = 1, d_model = 30, n_head = 4 }",
+        )
+        .replace("items = 12", "items = 0")
+        .replace("context = 48", "context = 24")
+        .replace("checkpoints = 1", "checkpoints = 1\nbatchsize = 3");
+    std::fs::write(&cfg, &bad).unwrap();
+    let out = emerge(&["sweep", "--config", s(&cfg), "--runs-dir", s(&runs)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (key, needle) in [
+        ("run.colour", "colour"),
+        ("eval.batchsize", "batchsize"),
+        ("model.ladder[1]", "d_model = 30"),
+        ("eval.items", "items = 0"),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("`{key}`")))
+            .unwrap_or_else(|| panic!("no problem for {key}:\n{err}"));
+        assert!(line.contains(&format!(":{}:", line_of(needle))), "{line}");
+    }
+    // 2-digit addition's chain of thought does not fit in 40 tokens.
+    assert!(err.contains("more than model.context = 24"), "{err}");
+    assert!(!runs.join("smoke").exists(), "nothing is written");
+
+    // A wrong type: one problem, with its position.
+    std::fs::write(&cfg, SMOKE.replace("batch = 16", "batch = \"big\"")).unwrap();
+    let out = emerge(&["sweep", "--config", s(&cfg), "--runs-dir", s(&runs)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = SMOKE
+        .lines()
+        .position(|l| l.starts_with("batch = 16"))
+        .unwrap()
+        + 1;
+    assert!(err.contains(&format!(":{line}:")), "{err}");
+
+    // A missing config file and an unwritable output folder name the path.
+    let out = emerge(&["sweep", "--config", "/nonexistent/x.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.toml"));
+    let file = runs.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let under = file.join("runs");
+    let out = smoke(&under, "r", &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(s(&under)), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_diverging_job_is_recorded_and_the_sweep_says_so() {
+    let runs = scratch("diverge");
+    let cfg = runs.join("hot.toml");
+    std::fs::write(
+        &cfg,
+        SMOKE.replace("lr = 3e-3", "lr = 1e38\ngrad_clip = 0.0"),
+    )
+    .unwrap();
+    let out = emerge(&[
+        "sweep",
+        "--config",
+        s(&cfg),
+        "--runs-dir",
+        s(&runs),
+        "--name",
+        "hot",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("4 diverged"), "{stdout}");
+    let models: Vec<results::ModelRow> =
+        results::read::read_csv(&runs.join("hot/models.csv")).unwrap();
+    let diverged: Vec<_> = models
+        .iter()
+        .filter(|m| m.status == results::ModelStatus::Diverged)
+        .collect();
+    assert_eq!(diverged.len(), 4, "{models:?}");
+    assert!(diverged.iter().all(|m| m.step >= 1 && m.step <= 16));
+    assert!(diverged.iter().all(|m| m.train_loss.is_nan()));
+    assert!(stdout.contains("nothing to fit"), "{stdout}");
+    // A finished diverged job is not retrained.
+    let again = emerge(&[
+        "sweep",
+        "--config",
+        s(&cfg),
+        "--runs-dir",
+        s(&runs),
+        "--name",
+        "hot",
+    ]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ran now"));
+}
