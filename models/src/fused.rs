@@ -26,7 +26,7 @@
 //! `tests` at the bottom compare every op, forward values and gradients,
 //! against the unfused candle composition it replaces.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
@@ -78,6 +78,15 @@ macro_rules! with_real {
             d => bail!("fused kernels support f32 and f64, not {d:?}"),
         }
     };
+}
+
+/// Runs `f` on the contiguous CPU data of `t` (which must be contiguous).
+pub(crate) fn with_slice<T: Real, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> Result<R> {
+    let (s, l) = t.storage_and_layout();
+    match &*s {
+        candle_core::Storage::Cpu(cs) => Ok(f(contig::<T>(cs, l)?)),
+        _ => bail!("fused kernel needs a CPU tensor"),
+    }
 }
 
 /// A raw pointer that rayon tasks may share; every use writes a disjoint region.
@@ -599,12 +608,18 @@ impl CustomOp3 for CachedAttention {
 
 // ---------------------------------------------------------------- GELU
 
-/// erf-GELU, `0.5·x·(1 + erf(x/√2))`, with a backward.
+/// erf-GELU, `0.5·x·(1 + erf(x/√2))`, with a backward. When `x` is tracked
+/// (training), the forward also stores the derivative, so the backward is one
+/// multiply instead of a second erf and exp per element.
 pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Gelu)
+    x.contiguous()?.apply_op1(Gelu {
+        deriv: x.track_op().then(|| Arc::new(OnceLock::new())),
+    })
 }
 
-struct Gelu;
+struct Gelu {
+    deriv: Option<Arc<OnceLock<CpuStorage>>>,
+}
 
 trait Erf {
     fn erf_(self) -> Self;
@@ -630,24 +645,79 @@ impl CustomOp1 for Gelu {
             let x = contig::<T>(st, l)?;
             let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
             let half: T = c(0.5);
+            let inv_sqrt_2pi: T = c(1.0 / (2.0 * std::f64::consts::PI).sqrt());
             let mut y = vec![T::zero(); x.len()];
-            y.par_chunks_mut(ELEM_CHUNK)
-                .zip(x.par_chunks(ELEM_CHUNK))
-                .for_each(|(yc, xc)| {
-                    for (y, &v) in yc.iter_mut().zip(xc) {
-                        // candle's gelu_erf expression, bit for bit.
-                        *y = ((v * r).erf_() + T::one()) * half * v;
-                    }
-                });
+            match &self.deriv {
+                None => y
+                    .par_chunks_mut(ELEM_CHUNK)
+                    .zip(x.par_chunks(ELEM_CHUNK))
+                    .for_each(|(yc, xc)| {
+                        for (y, &v) in yc.iter_mut().zip(xc) {
+                            // candle's gelu_erf expression, bit for bit.
+                            *y = ((v * r).erf_() + T::one()) * half * v;
+                        }
+                    }),
+                Some(cell) => {
+                    let mut dy = vec![T::zero(); x.len()];
+                    y.par_chunks_mut(ELEM_CHUNK)
+                        .zip(dy.par_chunks_mut(ELEM_CHUNK))
+                        .zip(x.par_chunks(ELEM_CHUNK))
+                        .for_each(|((yc, dc), xc)| {
+                            for ((y, d), &v) in yc.iter_mut().zip(dc).zip(xc) {
+                                let e = (v * r).erf_() + T::one();
+                                *y = e * half * v;
+                                *d = half * e + v * (-half * v * v).exp() * inv_sqrt_2pi;
+                            }
+                        });
+                    let _ = cell.set(T::to_cpu_storage_owned(dy));
+                }
+            }
             out(y, l.shape().clone())
         })
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &GeluBwd)?))
+        match &self.deriv {
+            Some(cell) if cell.get().is_some() => Ok(Some(
+                g.contiguous()?
+                    .apply_op1_no_bwd(&GeluBwdCached(cell.clone()))?,
+            )),
+            _ => Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &GeluBwd)?)),
+        }
     }
 }
 
+/// `dy ∘ gelu'(x)` from the derivative stored by the forward.
+struct GeluBwdCached(Arc<OnceLock<CpuStorage>>);
+
+impl CustomOp1 for GeluBwdCached {
+    fn name(&self) -> &'static str {
+        "emerge-gelu-bwd-cached"
+    }
+
+    fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        with_real!(st.dtype(), T => {
+            let g = contig::<T>(st, l)?;
+            let Some(d) = self.0.get() else { bail!("gelu: no stored derivative") };
+            let d = d.as_slice::<T>()?;
+            if d.len() != g.len() {
+                bail!("gelu: stored derivative has {} values, gradient {}", d.len(), g.len());
+            }
+            let mut dx = vec![T::zero(); g.len()];
+            dx.par_chunks_mut(ELEM_CHUNK)
+                .zip(g.par_chunks(ELEM_CHUNK))
+                .zip(d.par_chunks(ELEM_CHUNK))
+                .for_each(|((oc, gc), dc)| {
+                    for ((o, &g), &d) in oc.iter_mut().zip(gc).zip(dc) {
+                        *o = g * d;
+                    }
+                });
+            out(dx, l.shape().clone())
+        })
+    }
+}
+
+/// `dy ∘ gelu'(x)`, recomputing the derivative.
 struct GeluBwd;
 
 impl CustomOp2 for GeluBwd {
@@ -674,12 +744,326 @@ impl CustomOp2 for GeluBwd {
                 .zip(g.par_chunks(ELEM_CHUNK))
                 .for_each(|((dc, xc), gc)| {
                     for ((dx, &v), &g) in dc.iter_mut().zip(xc).zip(gc) {
-                        let cdf = half * (T::one() + (v * r).erf_());
-                        let pdf = (-half * v * v).exp() * inv_sqrt_2pi;
-                        *dx = g * (cdf + v * pdf);
+                        let e = (v * r).erf_() + T::one();
+                        *dx = g * (half * e + v * (-half * v * v).exp() * inv_sqrt_2pi);
                     }
                 });
             out(dx, l1.shape().clone())
+        })
+    }
+}
+
+// ---------------------------------------------------------------- linear
+
+/// `x Wᵀ (+ b)` for `x (N, in)`, `w (out, in)`, `b (out)`, with a backward
+/// (`dx = dy W`, `dW = dyᵀ x`, `db = Σ rows dy`). The bias is loaded into the
+/// output before the matmul accumulates into it, so no broadcast add (and no
+/// strided reduction in the backward) is needed.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, Linear),
+        None => x.apply_op2(&w, Linear),
+    }
+}
+
+struct Linear;
+
+/// Lets gemm split the work over the rayon pool when it is big enough to pay.
+fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m * n * k >= 1 << 18 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, out_f: usize) -> Result<Vec<T>> {
+    let k = w.len() / out_f.max(1);
+    if k == 0
+        || !x.len().is_multiple_of(k)
+        || w.len() != out_f * k
+        || b.is_some_and(|b| b.len() != out_f)
+    {
+        bail!("linear: {} inputs, weight {out_f}x{k}", x.len());
+    }
+    let n = x.len() / k;
+    let mut y = match b {
+        Some(b) => b.repeat(n),
+        None => vec![T::zero(); n * out_f],
+    };
+    // SAFETY: the pointers cover n×k, out×k and n×out elements with these strides.
+    unsafe {
+        gemm::gemm(
+            n,
+            out_f,
+            k,
+            y.as_mut_ptr(),
+            1,
+            out_f as isize,
+            b.is_some(),
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            gemm_par(n, out_f, k),
+        );
+    }
+    Ok(y)
+}
+
+impl CustomOp2 for Linear {
+    fn name(&self) -> &'static str {
+        "emerge-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, out_f) = (l1.dims()[0], l2.dims()[0]);
+        with_real!(s1.dtype(), T => {
+            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, out_f)?;
+            out(y, (n, out_f))
+        })
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = linear_bwd(x, w, g)?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "emerge-linear-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, out_f) = (l1.dims()[0], l2.dims()[0]);
+        with_real!(s1.dtype(), T => {
+            let b = contig::<T>(s3, l3)?;
+            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), out_f)?;
+            out(y, (n, out_f))
+        })
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, db) = linear_bwd(x, w, g)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+fn linear_bwd(x: &Tensor, w: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    let (n, k) = x.dims2()?;
+    let o = w.dim(0)?;
+    let packed = x.apply_op3_no_bwd(w, &g.contiguous()?, &LinearBwd)?;
+    let dx = packed.narrow(0, 0, n * k)?.reshape((n, k))?;
+    let dw = packed.narrow(0, n * k, o * k)?.reshape((o, k))?;
+    let db = packed.narrow(0, n * k + o * k, o)?;
+    Ok((dx, dw, db))
+}
+
+/// Backward of [`Linear`]: `(x, w, dy)` → `[dx | dW | db]` flat.
+struct LinearBwd;
+
+impl CustomOp3 for LinearBwd {
+    fn name(&self) -> &'static str {
+        "emerge-linear-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, k) = (l1.dims()[0], l1.dims()[1]);
+        let o = l2.dims()[0];
+        with_real!(s1.dtype(), T => {
+            let x = contig::<T>(s1, l1)?;
+            let w = contig::<T>(s2, l2)?;
+            let g = contig::<T>(s3, l3)?;
+            if g.len() != n * o || w.len() != o * k {
+                bail!("linear backward: shapes {:?} {:?} {:?}", l1.dims(), l2.dims(), l3.dims());
+            }
+            let mut res = vec![T::zero(); n * k + o * k + o];
+            let (dx, rest) = res.split_at_mut(n * k);
+            let (dw, db) = rest.split_at_mut(o * k);
+            // SAFETY: all pointers cover their matrices with these strides.
+            unsafe {
+                // dx = dy W: (n×o)(o×k)
+                gemm::gemm(
+                    n, k, o, dx.as_mut_ptr(), 1, k as isize, false,
+                    g.as_ptr(), 1, o as isize, w.as_ptr(), 1, k as isize,
+                    T::one(), T::one(), false, false, false, gemm_par(n, k, o),
+                );
+                // dW = dyᵀ x: (o×n)(n×k)
+                gemm::gemm(
+                    o, k, n, dw.as_mut_ptr(), 1, k as isize, false,
+                    g.as_ptr(), o as isize, 1, x.as_ptr(), 1, k as isize,
+                    T::one(), T::one(), false, false, false, gemm_par(o, k, n),
+                );
+            }
+            // db: row chunks summed in order.
+            for gc in g.chunks(o) {
+                for (acc, &v) in db.iter_mut().zip(gc) {
+                    *acc += v;
+                }
+            }
+            out(res, n * k + o * k + o)
+        })
+    }
+}
+
+// ---------------------------------------------------------------- embedding
+
+/// `wte[tokens[r]] + wpe[positions[r]]` for every row `r`, with a backward
+/// (scatter-adds in row order).
+pub fn embed(wte: &Tensor, wpe: &Tensor, tokens: &[u32], positions: &[u32]) -> Result<Tensor> {
+    let (v, _) = wte.dims2()?;
+    let (ctx, _) = wpe.dims2()?;
+    if tokens.len() != positions.len() {
+        bail!(
+            "embed: {} tokens, {} positions",
+            tokens.len(),
+            positions.len()
+        );
+    }
+    if let Some(t) = tokens.iter().find(|&&t| t as usize >= v) {
+        bail!("embed: token {t} outside the vocabulary {v}");
+    }
+    if let Some(p) = positions.iter().find(|&&p| p as usize >= ctx) {
+        bail!("embed: position {p} outside the context {ctx}");
+    }
+    wte.contiguous()?.apply_op2(
+        &wpe.contiguous()?,
+        Embed {
+            tokens: Arc::new(tokens.to_vec()),
+            positions: Arc::new(positions.to_vec()),
+        },
+    )
+}
+
+#[derive(Clone)]
+struct Embed {
+    tokens: Arc<Vec<u32>>,
+    positions: Arc<Vec<u32>>,
+}
+
+impl CustomOp2 for Embed {
+    fn name(&self) -> &'static str {
+        "emerge-embed"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = l1.dims()[1];
+        let n = self.tokens.len();
+        with_real!(s1.dtype(), T => {
+            let wte = contig::<T>(s1, l1)?;
+            let wpe = contig::<T>(s2, l2)?;
+            let mut x = vec![T::zero(); n * d];
+            for ((xr, &t), &p) in x.chunks_mut(d).zip(self.tokens.iter()).zip(self.positions.iter()) {
+                let (a, b) = (&wte[t as usize * d..][..d], &wpe[p as usize * d..][..d]);
+                for j in 0..d {
+                    xr[j] = a[j] + b[j];
+                }
+            }
+            out(x, (n, d))
+        })
+    }
+
+    fn bwd(
+        &self,
+        wte: &Tensor,
+        wpe: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (nv, d) = wte.dims2()?;
+        let nc = wpe.dim(0)?;
+        let packed = g.contiguous()?.apply_op1_no_bwd(&EmbedBwd {
+            fwd: self.clone(),
+            vocab: nv,
+            context: nc,
+        })?;
+        let dwte = packed.narrow(0, 0, nv * d)?.reshape((nv, d))?;
+        let dwpe = packed.narrow(0, nv * d, nc * d)?.reshape((nc, d))?;
+        Ok((Some(dwte), Some(dwpe)))
+    }
+}
+
+/// Backward of [`Embed`]: `dy` → `[dwte | dwpe]` flat.
+struct EmbedBwd {
+    fwd: Embed,
+    vocab: usize,
+    context: usize,
+}
+
+impl CustomOp1 for EmbedBwd {
+    fn name(&self) -> &'static str {
+        "emerge-embed-bwd"
+    }
+
+    fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = l.dims()[1];
+        let (nv, nc) = (self.vocab, self.context);
+        with_real!(st.dtype(), T => {
+            let g = contig::<T>(st, l)?;
+            let mut res = vec![T::zero(); (nv + nc) * d];
+            let (dwte, dwpe) = res.split_at_mut(nv * d);
+            for ((gr, &t), &p) in g.chunks(d).zip(self.fwd.tokens.iter()).zip(self.fwd.positions.iter()) {
+                let a = &mut dwte[t as usize * d..][..d];
+                for j in 0..d {
+                    a[j] += gr[j];
+                }
+                let b = &mut dwpe[p as usize * d..][..d];
+                for j in 0..d {
+                    b[j] += gr[j];
+                }
+            }
+            out(res, (nv + nc) * d)
         })
     }
 }
@@ -906,6 +1290,48 @@ mod tests {
                 |t| t[0].gelu_erf(),
                 tol.max(2e-6),
                 "gelu",
+            );
+            // Tracked input: the derivative stored by the forward is used.
+            let xt = randn(&[5, 7], 6, dtype);
+            check(
+                std::slice::from_ref(&xt),
+                |t| gelu(&(&t[0] * 1.0)?),
+                |t| (&t[0] * 1.0)?.gelu_erf(),
+                tol.max(2e-6),
+                "gelu (stored derivative)",
+            );
+            let (lx, lw, lb) = (
+                randn(&[9, 6], 7, dtype),
+                randn(&[5, 6], 8, dtype),
+                randn(&[5], 9, dtype),
+            );
+            check(
+                &[lx.clone(), lw.clone(), lb],
+                |t| linear(&t[0], &t[1], Some(&t[2])),
+                |t| t[0].matmul(&t[1].t()?)?.broadcast_add(&t[2]),
+                tol,
+                "linear",
+            );
+            check(
+                &[lx, lw],
+                |t| linear(&t[0], &t[1], None),
+                |t| t[0].matmul(&t[1].t()?),
+                tol,
+                "linear without bias",
+            );
+            let (wte, wpe) = (randn(&[6, 4], 10, dtype), randn(&[5, 4], 11, dtype));
+            let toks: Vec<u32> = vec![1, 5, 1, 0, 3, 3, 2, 1];
+            let pos: Vec<u32> = vec![0, 1, 2, 3, 0, 1, 2, 4];
+            check(
+                &[wte, wpe],
+                |t| embed(&t[0], &t[1], &toks, &pos),
+                |t| {
+                    let ti = Tensor::new(&toks[..], &Device::Cpu)?;
+                    let pi = Tensor::new(&pos[..], &Device::Cpu)?;
+                    t[0].index_select(&ti, 0)? + t[1].index_select(&pi, 0)?
+                },
+                tol,
+                "embed",
             );
             let (bb, t, h, hd) = (3, 7, 2, 4);
             let qkv = randn(&[bb * t, 3 * h * hd], 4, dtype);

@@ -337,10 +337,13 @@ pub(crate) fn causal_mask(
     Tensor::from_vec(data, (rows.len(), 1, t_q, t_k), device)?.to_dtype(dtype)
 }
 
-fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    // (N, in) x (in, out): the transposed weight is a strided view the matmul
-    // kernel reads directly.
-    x.matmul(&w.t()?)?.broadcast_add(b)
+fn linear(x: &Tensor, w: &Tensor, b: &Tensor, k: Kernels) -> Result<Tensor> {
+    match k {
+        Kernels::Fused => fused::linear(x, w, Some(b)),
+        // (N, in) x (in, out): the transposed weight is a strided view the
+        // matmul kernel reads directly.
+        Kernels::Candle => x.matmul(&w.t()?)?.broadcast_add(b),
+    }
 }
 
 fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, k: Kernels) -> Result<Tensor> {
@@ -383,15 +386,28 @@ pub(crate) fn forward(
     let (b, t) = tokens.dims2()?;
     let (d, h, hd) = (c.d_model, c.n_head, c.head_dim());
     let (dtype, device) = (w.wte.dtype(), w.wte.device().clone());
-    let tok = w.wte.index_select(&tokens.flatten_all()?, 0)?;
-    let pos = match positions {
-        Positions::FromZero => w
-            .wpe
-            .narrow(0, 0, t)?
-            .unsqueeze(0)?
-            .broadcast_as((b, t, d))?
-            .reshape((b * t, d))?,
-        Positions::PerRow(ids) => w.wpe.index_select(&ids.flatten_all()?, 0)?,
+    let x = match k {
+        Kernels::Fused => {
+            let ids = tokens.flatten_all()?.to_vec1::<u32>()?;
+            let pos = match positions {
+                Positions::FromZero => (0..b * t).map(|r| (r % t) as u32).collect(),
+                Positions::PerRow(p) => p.flatten_all()?.to_vec1::<u32>()?,
+            };
+            fused::embed(&w.wte, &w.wpe, &ids, &pos)?
+        }
+        Kernels::Candle => {
+            let tok = w.wte.index_select(&tokens.flatten_all()?, 0)?;
+            let pos = match positions {
+                Positions::FromZero => w
+                    .wpe
+                    .narrow(0, 0, t)?
+                    .unsqueeze(0)?
+                    .broadcast_as((b, t, d))?
+                    .reshape((b * t, d))?,
+                Positions::PerRow(ids) => w.wpe.index_select(&ids.flatten_all()?, 0)?,
+            };
+            (tok + pos)?
+        }
     };
     // The unfused path's additive mask, built once for all layers.
     let mask = match (&attn, k) {
@@ -402,11 +418,11 @@ pub(crate) fn forward(
         }
     };
     // The residual stream as (B*T, d): every linear is then one 2-D matmul.
-    let mut x = (tok + pos)?;
+    let mut x = x;
     for (li, bw) in w.blocks.iter().enumerate() {
         let hn = layer_norm(&x, &bw.ln1_w, &bw.ln1_b, k)?;
         // (B*T, 3d) laid out as (B, T, 3, H, hd).
-        let qkv = linear(&hn, &bw.qkv_w, &bw.qkv_b)?;
+        let qkv = linear(&hn, &bw.qkv_w, &bw.qkv_b, k)?;
         let y = match &mut attn {
             Attention::Causal => match (k, &mask) {
                 (Kernels::Fused, _) => fused::causal_attention(&qkv, b, t, h)?,
@@ -451,17 +467,21 @@ pub(crate) fn forward(
                 }
             }
         };
-        x = (x + linear(&y, &bw.proj_w, &bw.proj_b)?)?;
+        x = (x + linear(&y, &bw.proj_w, &bw.proj_b, k)?)?;
         let hn = layer_norm(&x, &bw.ln2_w, &bw.ln2_b, k)?;
-        let m = gelu(&linear(&hn, &bw.fc_w, &bw.fc_b)?, k)?;
-        x = (x + linear(&m, &bw.mlp_proj_w, &bw.mlp_proj_b)?)?;
+        let m = gelu(&linear(&hn, &bw.fc_w, &bw.fc_b, k)?, k)?;
+        x = (x + linear(&m, &bw.mlp_proj_w, &bw.mlp_proj_b, k)?)?;
     }
     if let Attention::Cached { cache, .. } = attn {
         cache.len += t;
     }
     let x = layer_norm(&x, &w.lnf_w, &w.lnf_b, k)?;
     // Tied head: logits against the token embedding.
-    x.matmul(&w.wte.t()?)?.reshape((b, t, c.vocab))
+    let logits = match k {
+        Kernels::Fused => fused::linear(&x, &w.wte, None)?,
+        Kernels::Candle => x.matmul(&w.wte.t()?)?,
+    };
+    logits.reshape((b, t, c.vocab))
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! and step count are plain tensors so a checkpoint can hold them exactly.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Tensor, WithDType};
+use rayon::prelude::*;
+
+use crate::fused::{with_slice, Real};
 
 use crate::model::Param;
 use crate::train::TrainConfig;
@@ -50,6 +53,15 @@ impl AdamW {
         cfg: &TrainConfig,
         lr: f64,
     ) -> Result<f64> {
+        let dtype = params.first().map(|p| p.var.dtype());
+        if params.first().is_some_and(|p| p.var.device().is_cpu())
+            && matches!(dtype, Some(DType::F32 | DType::F64))
+        {
+            return match dtype {
+                Some(DType::F32) => self.step_cpu::<f32>(params, grads, cfg, lr),
+                _ => self.step_cpu::<f64>(params, grads, cfg, lr),
+            };
+        }
         // Detached: a gradient would otherwise keep the whole backward graph alive.
         let gs = params
             .iter()
@@ -91,6 +103,99 @@ impl AdamW {
             p.var.set(&w)?;
             self.m[i] = m;
             self.v[i] = v;
+        }
+        Ok(norm)
+    }
+
+    /// The same update on the CPU as one loop per parameter over its flat
+    /// buffer (candle's tensor ops would allocate ~10 temporaries each).
+    /// Element order and scalar rounding follow the tensor version.
+    fn step_cpu<T: Real>(
+        &mut self,
+        params: &[Param],
+        grads: &GradStore,
+        cfg: &TrainConfig,
+        lr: f64,
+    ) -> Result<f64> {
+        let gs = params
+            .iter()
+            .map(|p| match grads.get(p.var.as_tensor()) {
+                Some(g) => g.detach().contiguous(),
+                None => p.var.as_tensor().zeros_like(),
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut sq = 0.0f64;
+        for g in &gs {
+            sq += with_slice::<T, _>(g, |g| {
+                g.iter()
+                    .map(|&x| {
+                        let x = <T as WithDType>::to_f64(x);
+                        x * x
+                    })
+                    .sum::<f64>()
+            })?;
+        }
+        let norm = sq.sqrt();
+        if !norm.is_finite() {
+            return Ok(norm);
+        }
+        let clip = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip {
+            cfg.grad_clip / (norm + 1e-6)
+        } else {
+            1.0
+        };
+        self.t += 1;
+        let bc1 = 1.0 - cfg.beta1.powi(self.t as i32);
+        let bc2 = 1.0 - cfg.beta2.powi(self.t as i32);
+        let s = |x: f64| <T as WithDType>::from_f64(x);
+        let (clip, b1, b2, nb1, nb2) = (
+            s(clip),
+            s(cfg.beta1),
+            s(cfg.beta2),
+            s(1.0 - cfg.beta1),
+            s(1.0 - cfg.beta2),
+        );
+        let (bc1, bc2, eps, lr_t) = (s(bc1), s(bc2), s(cfg.eps), s(lr));
+        for (i, (p, g)) in params.iter().zip(&gs).enumerate() {
+            let decay = (p.decay && cfg.weight_decay > 0.0).then(|| s(1.0 - lr * cfg.weight_decay));
+            let w = p.var.as_tensor().contiguous()?;
+            let (m, v) = (self.m[i].contiguous()?, self.v[i].contiguous()?);
+            let n = w.elem_count();
+            let (mut wn, mut mn, mut vn) =
+                (vec![T::zero(); n], vec![T::zero(); n], vec![T::zero(); n]);
+            with_slice::<T, _>(&w, |w| {
+                with_slice::<T, _>(g, |g| {
+                    with_slice::<T, _>(&m, |m| {
+                        with_slice::<T, _>(&v, |v| {
+                            const CH: usize = 16 * 1024;
+                            wn.par_chunks_mut(CH)
+                                .zip(mn.par_chunks_mut(CH))
+                                .zip(vn.par_chunks_mut(CH))
+                                .enumerate()
+                                .for_each(|(ci, ((wc, mc), vc))| {
+                                    let o = ci * CH;
+                                    for j in 0..wc.len() {
+                                        let gj = g[o + j] * clip;
+                                        let mj = m[o + j] * b1 + gj * nb1;
+                                        let vj = v[o + j] * b2 + gj * gj * nb2;
+                                        let mut wj = w[o + j];
+                                        if let Some(dc) = decay {
+                                            wj *= dc;
+                                        }
+                                        let update = (mj / bc1) / ((vj / bc2).sqrt() + eps);
+                                        wc[j] = wj - update * lr_t;
+                                        mc[j] = mj;
+                                        vc[j] = vj;
+                                    }
+                                });
+                        })
+                    })
+                })
+            })????;
+            let (shape, dev) = (p.var.shape().clone(), p.var.device().clone());
+            p.var.set(&Tensor::from_vec(wn, shape.clone(), &dev)?)?;
+            self.m[i] = Tensor::from_vec(mn, shape.clone(), &dev)?;
+            self.v[i] = Tensor::from_vec(vn, shape, &dev)?;
         }
         Ok(norm)
     }
