@@ -319,10 +319,28 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
         problems.push(p);
     }
     if problems.is_empty() {
-        Ok(cfg)
+        Ok(resolved(cfg))
     } else {
         Err(errs(problems))
     }
+}
+
+/// Every task entry with all its parameters spelled out (defaults included),
+/// so `config.toml` records exactly what ran even if a default changes later.
+fn resolved(mut cfg: SweepConfig) -> SweepConfig {
+    for e in cfg
+        .train
+        .mixture
+        .iter_mut()
+        .chain(cfg.eval.tasks.iter_mut())
+    {
+        if let Ok(t) = e.task_config() {
+            if let Ok(toml::Value::Table(full)) = toml::Value::try_from(&t) {
+                e.params = full;
+            }
+        }
+    }
+    cfg
 }
 
 /// A path segment inside the TOML document.
@@ -809,4 +827,79 @@ pub fn differences(old: &SweepConfig, new: &SweepConfig) -> Vec<String> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::Preset;
+
+    const ALL: [Preset; 4] = [Preset::Smoke, Preset::Quick, Preset::Overnight, Preset::Gpu];
+
+    #[test]
+    fn every_preset_is_valid_and_survives_its_own_round_trip() {
+        for p in ALL {
+            let cfg = parse(p.text(), p.name()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(cfg.run.name, p.name());
+            let again = parse(&cfg.to_toml(), "stored").unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(again, cfg, "{}", p.name());
+            assert!(differences(&cfg, &again).is_empty());
+        }
+    }
+
+    #[test]
+    fn stored_task_entries_spell_out_their_defaults() {
+        let cfg = parse(Preset::Smoke.text(), "smoke").unwrap();
+        let stored = cfg.to_toml();
+        // The smoke preset only names `digits`; nothing else of `add` exists,
+        // but `modp`-style defaults would be written out here too.
+        assert!(stored.contains("digits = [2]"), "{stored}");
+        let text = Preset::Smoke.text().replace(
+            "{ task = \"add\", digits = [2] }]",
+            "{ task = \"add\", digits = [2] }, { task = \"modp\", weight = 0.0 }]",
+        );
+        let cfg = parse(&text, "x").unwrap_or_else(|e| panic!("{e}"));
+        let stored = cfg.to_toml();
+        assert!(stored.contains("modulus = 97"), "{stored}");
+    }
+
+    #[test]
+    fn differences_name_the_keys_and_ignore_the_device() {
+        let a = parse(Preset::Smoke.text(), "a").unwrap();
+        let mut b = a.clone();
+        b.train.lr = 0.01;
+        b.eval.modes = vec![Mode::Cot];
+        b.device.threads = 7;
+        let d = differences(&a, &b);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(
+            d.iter().any(|x| x.starts_with("train.lr: 0.003 -> 0.01")),
+            "{d:?}"
+        );
+        assert!(d.iter().any(|x| x.starts_with("eval.modes")), "{d:?}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = parse("[run]\nname = \"x\"\nseeds = [0\n", "f.toml").unwrap_err();
+        assert_eq!(e.problems.len(), 1);
+        assert!(e.problems[0].at.is_some(), "{e}");
+        assert!(e.to_string().contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn unknown_task_parameters_point_at_their_key() {
+        let text = Preset::Smoke.text().replace(
+            "mixture = [{ task = \"add\", digits = [2] }]",
+            "mixture = [{ task = \"add\", digitz = [2] }]",
+        );
+        let e = parse(&text, "f.toml").unwrap_err();
+        let p = e
+            .problems
+            .iter()
+            .find(|p| p.key == "train.mixture[0].digitz")
+            .unwrap_or_else(|| panic!("{e}"));
+        let line = text.lines().position(|l| l.contains("digitz")).unwrap() + 1;
+        assert_eq!(p.at.map(|a| a.0), Some(line), "{e}");
+    }
 }

@@ -38,6 +38,8 @@ pub fn prepare(run: &Path, cfg: &SweepConfig) -> Result<(), String> {
     results::write_bytes_atomic(&path, cfg.to_toml().as_bytes()).map_err(|e| e.to_string())
 }
 
+/// `manifest.json`: what ran where, rewritten at the start and the end of
+/// every invocation (a shard writes its own view).
 #[derive(Debug, Serialize)]
 pub struct Manifest {
     pub emerge_version: &'static str,
@@ -48,19 +50,19 @@ pub struct Manifest {
     pub seeds: Vec<u64>,
     pub host: String,
     pub shard: Option<String>,
-    /// Unix seconds.
-    pub started: u64,
-    pub finished: Option<u64>,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub finished: Option<String>,
+    /// Timing: this invocation's seconds spent training and evaluating.
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
     pub jobs_total: usize,
     pub jobs_done: usize,
     pub jobs_diverged: usize,
 }
 
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 pub fn write_manifest(run: &Path, m: &Manifest) -> Result<(), String> {
@@ -100,4 +102,18 @@ pub fn merge(run: &Path, jobs: &[Job], done: &[(usize, JobStatus)]) -> Result<us
     one::<ScoreRow>(run, &dirs)?;
     one::<ModelRow>(run, &dirs)?;
     Ok(dirs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn candle_version_matches_the_pin_in_models() {
+        let manifest = include_str!("../../../models/Cargo.toml");
+        let pin = format!("\"={}\"", super::CANDLE_VERSION);
+        let line = manifest
+            .lines()
+            .find(|l| l.starts_with("candle-core"))
+            .expect("models depends on candle-core");
+        assert!(line.contains(&pin), "{line} vs {pin}");
+    }
 }

@@ -268,6 +268,8 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         shard: shard.map(|(i, n)| format!("{i}/{n}")),
         started: folder::now(),
         finished: None,
+        train_seconds: 0.0,
+        eval_seconds: 0.0,
         jobs_total: all.len(),
         jobs_done: done_before.len(),
         jobs_diverged: 0,
@@ -329,6 +331,8 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .filter(|(_, s)| s.status == results::ModelStatus::Diverged)
         .count();
     manifest.finished = Some(folder::now());
+    manifest.train_seconds = train_time.as_secs_f64();
+    manifest.eval_seconds = eval_time.as_secs_f64();
     manifest.jobs_done = finished.len();
     manifest.jobs_diverged = diverged_total;
     folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
