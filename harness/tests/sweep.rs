@@ -430,3 +430,82 @@ fn a_diverging_job_is_recorded_and_the_sweep_says_so() {
     assert_eq!(again.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 ran now"));
 }
+
+/// Run emerge with writes capped at `bytes` per file (RLIMIT_FSIZE, with
+/// SIGXFSZ ignored so that a write past it fails like a full disk).
+fn emerge_with_file_cap(args: &[&str], bytes: u64) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emerge"));
+    cmd.args(args);
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run emerge")
+}
+
+#[test]
+fn a_failed_write_names_its_path_and_leaves_no_torn_file() {
+    let runs = scratch("full");
+    let clean = smoke(&runs, "clean", &[]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    let args = [
+        "sweep",
+        "--preset",
+        "smoke",
+        "--runs-dir",
+        s(&runs),
+        "--name",
+        "full",
+    ];
+    // Big enough for the config and the first job's small files, too small
+    // for a samples file or a larger model's checkpoint.
+    let out = emerge_with_file_cap(&args, 24 * 1024);
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(s(&runs.join("full"))), "names the path: {err}");
+    // Every CSV under its final name is whole.
+    let mut csvs = 0;
+    for entry in walk(&runs.join("full")) {
+        if entry.extension().is_some_and(|e| e == "csv") {
+            let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+            let ok = match name.as_str() {
+                "scores.csv" => results::read::read_csv::<results::ScoreRow>(&entry).is_ok(),
+                "samples.csv" => results::read::read_csv::<results::SampleRow>(&entry).is_ok(),
+                "models.csv" => results::read::read_csv::<results::ModelRow>(&entry).is_ok(),
+                "train_log.csv" => results::read::read_csv::<results::TrainLogRow>(&entry).is_ok(),
+                _ => true,
+            };
+            assert!(ok, "torn file {}", entry.display());
+            csvs += 1;
+        }
+    }
+    assert!(csvs > 0);
+    // With room again, the same command finishes and matches a clean run.
+    let again = emerge(&args);
+    assert!(again.status.success(), "{}", text(&again));
+    assert_same_results(&runs.join("clean"), &runs.join("full"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
