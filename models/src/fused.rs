@@ -1,27 +1,26 @@
 //! Fused CPU kernels as candle custom ops, each with an explicit backward.
 //!
 //! candle's elementwise ops allocate a tensor per step and its composite ops
-//! (`layer_norm_slow`, `softmax`, `log_softmax` + `gather`) build long
-//! backward graphs; at the ladder's sizes that overhead, not the matrix work,
-//! set the step time. Each op here does one pass over contiguous rows:
+//! (`layer_norm_slow`, `softmax`, `log_softmax` + `gather`, `matmul` +
+//! `broadcast_add`) build long backward graphs; at the ladder's sizes that
+//! overhead, not the matrix work, set the step time. Each op here is one pass
+//! of a [`crate::kernels`] function:
 //!
 //! - [`layer_norm`]: `(x - mean) / sqrt(var + eps) * w + b` over the last dim.
+//! - [`linear`]: `x Wᵀ + b`, the bias loaded into the gemm's output.
 //! - [`causal_attention`]: softmax(QKᵀ·scale, causal) V, read straight from the
 //!   fused `(B*T, 3d)` QKV projection and written as `(B*T, d)`, so no
-//!   permute or contiguous copy is needed either way. The backward recomputes
-//!   the probabilities instead of storing them.
+//!   permute or contiguous copy is needed either way.
 //! - [`cached_attention`]: the decoding variant (left padding, a KV cache);
 //!   inference only.
 //! - [`gelu`]: erf-GELU (candle's formula, bit for bit in the forward).
+//! - [`embed`]: token + position embedding.
 //! - [`cross_entropy`]: masked mean cross-entropy of logits against targets.
 //!
-//! All kernels take f32 or f64 and run on the CPU; the model falls back to
-//! candle's standard ops on other devices (see `model::Kernels`).
-//!
-//! Determinism: work is split over rayon by output rows (or (batch, head)
-//! pairs), and every reduction across rows (LayerNorm's weight/bias gradient,
-//! the loss) sums fixed-size chunks in a fixed order, so results do not depend
-//! on scheduling or on the thread count.
+//! All take f32 or f64 and run on the CPU; the model falls back to candle's
+//! standard ops on other devices (see `model::Kernels`). Training on the CPU
+//! goes further and skips candle's autograd ([`crate::cpu_train`]); these ops
+//! serve inference and [`crate::Trainer::loss`].
 //!
 //! `tests` at the bottom compare every op, forward values and gradients,
 //! against the unfused candle composition it replaces.
@@ -31,25 +30,12 @@ use std::sync::{Arc, OnceLock};
 use candle_core::backend::BackendStorage;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
-    WithDType,
 };
-use num_traits::{Float, One, Zero};
+use num_traits::{Float, Zero};
 use rayon::prelude::*;
 
-/// The float types the kernels support.
-pub trait Real: WithDType + num_traits::Float + Send + Sync + 'static {}
-impl Real for f32 {}
-impl Real for f64 {}
-
-#[inline(always)]
-fn c<T: Real>(x: f64) -> T {
-    <T as WithDType>::from_f64(x)
-}
-
-#[inline(always)]
-fn f<T: Real>(x: T) -> f64 {
-    <T as WithDType>::to_f64(x)
-}
+pub use crate::kernels::Real;
+use crate::kernels::{self as k, c, dot, Heads, SendPtr};
 
 fn contig<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
     let data = s.as_slice::<T>()?;
@@ -89,91 +75,10 @@ pub(crate) fn with_slice<T: Real, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> R
     }
 }
 
-/// A raw pointer that rayon tasks may share; every use writes a disjoint region.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-
-impl<T> SendPtr<T> {
-    #[inline(always)]
-    fn get(self) -> *mut T {
-        self.0
-    }
-}
-
-/// Rows per work item: small enough to spread over threads, large enough that
-/// a task is not all overhead. Fixed, so reductions over rows are
-/// deterministic.
-const ROW_CHUNK: usize = 32;
-/// Elements per work item of elementwise kernels.
-const ELEM_CHUNK: usize = 16 * 1024;
-
-/// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), strided, one
-/// thread. Rows strides first (`*_rs`), then column strides.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-unsafe fn mm<T: Real>(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut T,
-    dst_rs: usize,
-    dst_cs: usize,
-    accumulate: bool,
-    lhs: *const T,
-    lhs_rs: usize,
-    lhs_cs: usize,
-    rhs: *const T,
-    rhs_rs: usize,
-    rhs_cs: usize,
-) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        dst_cs as isize,
-        dst_rs as isize,
-        accumulate,
-        lhs,
-        lhs_cs as isize,
-        lhs_rs as isize,
-        rhs,
-        rhs_cs as isize,
-        rhs_rs as isize,
-        T::one(),
-        T::one(),
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    )
-}
-
-/// Dot product with eight independent accumulators (vectorizes; fixed order).
-#[inline(always)]
-fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [T::zero(); 8];
-    let chunks = n / 8;
-    for i in 0..chunks {
-        for k in 0..8 {
-            acc[k] += a[8 * i + k] * b[8 * i + k];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for i in 8 * chunks..n {
-        s += a[i] * b[i];
-    }
-    s
-}
-
 // ---------------------------------------------------------------- LayerNorm
 
-/// LayerNorm over the last dimension of a contiguous `x` with weight `w` and
-/// bias `b`, with a backward.
+/// LayerNorm over the last dimension of `x` with weight `w` and bias `b`,
+/// with a backward.
 pub fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
     x.contiguous()?
         .apply_op3(&w.contiguous()?, &b.contiguous()?, LayerNorm { eps })
@@ -202,24 +107,11 @@ impl CustomOp3 for LayerNorm {
             let w = contig::<T>(s2, l2)?;
             let b = contig::<T>(s3, l3)?;
             let d = w.len();
-            if d == 0 || x.len() % d != 0 || b.len() != d {
+            if d == 0 || !x.len().is_multiple_of(d) || b.len() != d {
                 bail!("layer_norm: shapes {:?} {:?} {:?}", l1.dims(), l2.dims(), l3.dims());
             }
-            let eps: T = c(self.eps);
-            let inv_d: T = c(1.0 / d as f64);
             let mut y = vec![T::zero(); x.len()];
-            y.par_chunks_mut(ROW_CHUNK * d)
-                .zip(x.par_chunks(ROW_CHUNK * d))
-                .for_each(|(yc, xc)| {
-                    for (yr, xr) in yc.chunks_mut(d).zip(xc.chunks(d)) {
-                        let mean = xr.iter().fold(T::zero(), |a, &v| a + v) * inv_d;
-                        let var = xr.iter().fold(T::zero(), |a, &v| a + (v - mean) * (v - mean)) * inv_d;
-                        let rstd = T::one() / (var + eps).sqrt();
-                        for j in 0..d {
-                            yr[j] = (xr[j] - mean) * rstd * w[j] + b[j];
-                        }
-                    }
-                });
+            k::ln_fwd(x, w, b, self.eps, &mut y);
             out(y, l1.shape().clone())
         })
     }
@@ -265,46 +157,11 @@ impl CustomOp3 for LayerNormBwd {
             let x = contig::<T>(s1, l1)?;
             let w = contig::<T>(s2, l2)?;
             let g = contig::<T>(s3, l3)?;
-            let d = w.len();
-            let n = x.len();
-            let eps: T = c(self.eps);
-            let inv_d: T = c(1.0 / d as f64);
+            let (n, d) = (x.len(), w.len());
             let mut res = vec![T::zero(); n + 2 * d];
             let (dx, dwb) = res.split_at_mut(n);
-            let n_chunks = (n / d).div_ceil(ROW_CHUNK);
-            // Per-chunk partial sums of dw and db, added up in chunk order.
-            let mut partial = vec![T::zero(); n_chunks * 2 * d];
-            dx.par_chunks_mut(ROW_CHUNK * d)
-                .zip(x.par_chunks(ROW_CHUNK * d))
-                .zip(g.par_chunks(ROW_CHUNK * d))
-                .zip(partial.par_chunks_mut(2 * d))
-                .for_each(|(((dxc, xc), gc), pc)| {
-                    let (pw, pb) = pc.split_at_mut(d);
-                    let mut xhat = vec![T::zero(); d];
-                    for ((dxr, xr), gr) in dxc.chunks_mut(d).zip(xc.chunks(d)).zip(gc.chunks(d)) {
-                        let mean = xr.iter().fold(T::zero(), |a, &v| a + v) * inv_d;
-                        let var = xr.iter().fold(T::zero(), |a, &v| a + (v - mean) * (v - mean)) * inv_d;
-                        let rstd = T::one() / (var + eps).sqrt();
-                        let (mut sg, mut sgx) = (T::zero(), T::zero());
-                        for j in 0..d {
-                            xhat[j] = (xr[j] - mean) * rstd;
-                            let gw = gr[j] * w[j];
-                            sg += gw;
-                            sgx += gw * xhat[j];
-                            pw[j] += gr[j] * xhat[j];
-                            pb[j] += gr[j];
-                        }
-                        let (sg, sgx) = (sg * inv_d, sgx * inv_d);
-                        for j in 0..d {
-                            dxr[j] = rstd * (gr[j] * w[j] - sg - xhat[j] * sgx);
-                        }
-                    }
-                });
-            for pc in partial.chunks(2 * d) {
-                for (acc, &p) in dwb.iter_mut().zip(pc) {
-                    *acc += p;
-                }
-            }
+            let (dw, db) = dwb.split_at_mut(d);
+            k::ln_bwd(x, w, g, self.eps, dx, dw, db);
             out(res, n + 2 * d)
         })
     }
@@ -312,30 +169,13 @@ impl CustomOp3 for LayerNormBwd {
 
 // ---------------------------------------------------------------- attention
 
-/// Shapes of one attention call.
-#[derive(Clone, Copy, Debug)]
-struct Heads {
-    b: usize,
-    t: usize,
-    h: usize,
-    hd: usize,
-}
-
-impl Heads {
-    fn d(&self) -> usize {
-        self.h * self.hd
-    }
-    fn scale(&self) -> f64 {
-        1.0 / (self.hd as f64).sqrt()
-    }
-}
-
 /// Causal self-attention over a fused QKV projection `qkv (B*T, 3d)` laid out
 /// as `(B, T, 3, H, hd)`: returns `(B*T, d)` laid out as `(B, T, H, hd)`, the
 /// layout the output projection reads. Scale `1/sqrt(hd)`, positions `0..T`.
+/// The backward recomputes the probabilities instead of storing them.
 pub fn causal_attention(qkv: &Tensor, b: usize, t: usize, h: usize) -> Result<Tensor> {
     let (rows, three_d) = qkv.dims2()?;
-    if rows != b * t || three_d % (3 * h) != 0 {
+    if rows != b * t || !three_d.is_multiple_of(3 * h) {
         bail!(
             "causal_attention: qkv {:?} for b={b} t={t} h={h}",
             qkv.dims()
@@ -351,37 +191,6 @@ struct CausalAttention {
     s: Heads,
 }
 
-/// Scores `S = Q Kᵀ` of one (batch, head) into `p` (T×T), then the causal
-/// softmax of `S·scale` in place (zeros above the diagonal).
-///
-/// # Safety
-/// `qkv` must point at the head's first q element of a `(T, 3d)` block.
-unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T]) {
-    let (t, d3) = (s.t, 3 * s.d());
-    let k = q.add(s.d());
-    mm(t, t, s.hd, p.as_mut_ptr(), t, 1, false, q, d3, 1, k, 1, d3);
-    let scale: T = c(s.scale());
-    for i in 0..t {
-        let row = &mut p[i * t..(i + 1) * t];
-        let mut mx = T::neg_infinity();
-        for v in row[..=i].iter_mut() {
-            *v *= scale;
-            mx = Float::max(mx, *v);
-        }
-        let mut sum = T::zero();
-        for v in row[..=i].iter_mut() {
-            *v = (*v - mx).exp();
-            sum += *v;
-        }
-        for v in row[..=i].iter_mut() {
-            *v /= sum;
-        }
-        for v in row[i + 1..].iter_mut() {
-            *v = T::zero();
-        }
-    }
-}
-
 impl CustomOp1 for CausalAttention {
     fn name(&self) -> &'static str {
         "emerge-causal-attention"
@@ -391,24 +200,9 @@ impl CustomOp1 for CausalAttention {
         let s = self.s;
         with_real!(st.dtype(), T => {
             let qkv = contig::<T>(st, l)?;
-            let (t, d) = (s.t, s.d());
-            let mut y = vec![T::zero(); s.b * t * d];
-            let yp = SendPtr(y.as_mut_ptr());
-            (0..s.b * s.h).into_par_iter().for_each_init(
-                || vec![T::zero(); t * t],
-                |p, bh| {
-                    let (bi, hi) = (bh / s.h, bh % s.h);
-                    unsafe {
-                        let q = qkv.as_ptr().add(bi * t * 3 * d + hi * s.hd);
-                        probs(&s, q, p);
-                        let v = q.add(2 * d);
-                        let dst = yp.get().add(bi * t * d + hi * s.hd);
-                        // Y = P V, written into this head's columns.
-                        mm(t, s.hd, t, dst, d, 1, false, p.as_ptr(), t, 1, v, 3 * d, 1);
-                    }
-                },
-            );
-            out(y, (s.b * t, d))
+            let mut y = vec![T::zero(); s.b * s.t * s.d()];
+            k::attn_fwd(s, qkv, &mut y, None);
+            out(y, (s.b * s.t, s.d()))
         })
     }
 
@@ -435,58 +229,15 @@ impl CustomOp2 for CausalAttentionBwd {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = self.s;
         with_real!(s1.dtype(), T => {
             let qkv = contig::<T>(s1, l1)?;
             let dy = contig::<T>(s2, l2)?;
-            let (t, d, hd) = (s.t, s.d(), s.hd);
             let mut dqkv = vec![T::zero(); qkv.len()];
-            let dp_ = SendPtr(dqkv.as_mut_ptr());
-            let scale: T = c(s.scale());
-            (0..s.b * s.h).into_par_iter().for_each_init(
-                || (vec![T::zero(); t * t], vec![T::zero(); t * t]),
-                |(p, dp), bh| {
-                    let (bi, hi) = (bh / s.h, bh % s.h);
-                    unsafe {
-                        let base = bi * t * 3 * d + hi * hd;
-                        let q = qkv.as_ptr().add(base);
-                        let k = q.add(d);
-                        let v = q.add(2 * d);
-                        let dyp = dy.as_ptr().add(bi * t * d + hi * hd);
-                        let dq = dp_.get().add(base);
-                        let dk = dq.add(d);
-                        let dv = dq.add(2 * d);
-                        probs(&s, q, p);
-                        // dV = Pᵀ dY
-                        mm(t, hd, t, dv, 3 * d, 1, false, p.as_ptr(), 1, t, dyp, d, 1);
-                        // dP = dY Vᵀ
-                        mm(t, t, hd, dp.as_mut_ptr(), t, 1, false, dyp, d, 1, v, 1, 3 * d);
-                        // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale (zero above the diagonal).
-                        for i in 0..t {
-                            let pr = &p[i * t..=i * t + i];
-                            let dr = &mut dp[i * t..(i + 1) * t];
-                            let mut sum = T::zero();
-                            for j in 0..=i {
-                                sum += pr[j] * dr[j];
-                            }
-                            for j in 0..=i {
-                                dr[j] = pr[j] * (dr[j] - sum) * scale;
-                            }
-                            for v in dr[i + 1..].iter_mut() {
-                                *v = T::zero();
-                            }
-                        }
-                        // dQ = dS K, dK = dSᵀ Q
-                        mm(t, hd, t, dq, 3 * d, 1, false, dp.as_ptr(), t, 1, k, 3 * d, 1);
-                        mm(t, hd, t, dk, 3 * d, 1, false, dp.as_ptr(), 1, t, q, 3 * d, 1);
-                    }
-                },
-            );
+            k::attn_bwd(self.s, qkv, dy, None, &mut dqkv);
             out(dqkv, l1.shape().clone())
         })
     }
 }
-
 /// Decoding attention (no backward). `qkv (B*Tq, 3d)` holds the new tokens;
 /// `k_cache`, `v_cache` are `(B, cap, d)` and already hold their keys and
 /// values at positions `past..past+Tq`. Query `i` of row `r` sees cached
@@ -621,20 +372,6 @@ struct Gelu {
     deriv: Option<Arc<OnceLock<CpuStorage>>>,
 }
 
-trait Erf {
-    fn erf_(self) -> Self;
-}
-impl Erf for f32 {
-    fn erf_(self) -> f32 {
-        candle_core::cpu::erf::erf_f32(self)
-    }
-}
-impl Erf for f64 {
-    fn erf_(self) -> f64 {
-        candle_core::cpu::erf::erf_f64(self)
-    }
-}
-
 impl CustomOp1 for Gelu {
     fn name(&self) -> &'static str {
         "emerge-gelu"
@@ -643,33 +380,13 @@ impl CustomOp1 for Gelu {
     fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         with_real!(st.dtype(), T => {
             let x = contig::<T>(st, l)?;
-            let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
-            let half: T = c(0.5);
-            let inv_sqrt_2pi: T = c(1.0 / (2.0 * std::f64::consts::PI).sqrt());
             let mut y = vec![T::zero(); x.len()];
             match &self.deriv {
-                None => y
-                    .par_chunks_mut(ELEM_CHUNK)
-                    .zip(x.par_chunks(ELEM_CHUNK))
-                    .for_each(|(yc, xc)| {
-                        for (y, &v) in yc.iter_mut().zip(xc) {
-                            // candle's gelu_erf expression, bit for bit.
-                            *y = ((v * r).erf_() + T::one()) * half * v;
-                        }
-                    }),
+                None => k::gelu_fwd(x, &mut y, None),
                 Some(cell) => {
                     let mut dy = vec![T::zero(); x.len()];
-                    y.par_chunks_mut(ELEM_CHUNK)
-                        .zip(dy.par_chunks_mut(ELEM_CHUNK))
-                        .zip(x.par_chunks(ELEM_CHUNK))
-                        .for_each(|((yc, dc), xc)| {
-                            for ((y, d), &v) in yc.iter_mut().zip(dc).zip(xc) {
-                                let e = (v * r).erf_() + T::one();
-                                *y = e * half * v;
-                                *d = half * e + v * (-half * v * v).exp() * inv_sqrt_2pi;
-                            }
-                        });
-                    let _ = cell.set(T::to_cpu_storage_owned(dy));
+                    k::gelu_fwd(x, &mut y, Some(&mut dy));
+                    let _ = cell.set(<T as candle_core::WithDType>::to_cpu_storage_owned(dy));
                 }
             }
             out(y, l.shape().clone())
@@ -677,22 +394,27 @@ impl CustomOp1 for Gelu {
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        match &self.deriv {
-            Some(cell) if cell.get().is_some() => Ok(Some(
-                g.contiguous()?
-                    .apply_op1_no_bwd(&GeluBwdCached(cell.clone()))?,
-            )),
-            _ => Ok(Some(x.apply_op2_no_bwd(&g.contiguous()?, &GeluBwd)?)),
-        }
+        let cell = match &self.deriv {
+            Some(cell) if cell.get().is_some() => cell.clone(),
+            // Not tracked at the forward: compute the derivative now.
+            _ => {
+                let cell = Arc::new(OnceLock::new());
+                x.contiguous()?.apply_op1_no_bwd(&Gelu {
+                    deriv: Some(cell.clone()),
+                })?;
+                cell
+            }
+        };
+        Ok(Some(g.contiguous()?.apply_op1_no_bwd(&GeluBwd(cell))?))
     }
 }
 
 /// `dy ∘ gelu'(x)` from the derivative stored by the forward.
-struct GeluBwdCached(Arc<OnceLock<CpuStorage>>);
+struct GeluBwd(Arc<OnceLock<CpuStorage>>);
 
-impl CustomOp1 for GeluBwdCached {
+impl CustomOp1 for GeluBwd {
     fn name(&self) -> &'static str {
-        "emerge-gelu-bwd-cached"
+        "emerge-gelu-bwd"
     }
 
     fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -704,51 +426,8 @@ impl CustomOp1 for GeluBwdCached {
                 bail!("gelu: stored derivative has {} values, gradient {}", d.len(), g.len());
             }
             let mut dx = vec![T::zero(); g.len()];
-            dx.par_chunks_mut(ELEM_CHUNK)
-                .zip(g.par_chunks(ELEM_CHUNK))
-                .zip(d.par_chunks(ELEM_CHUNK))
-                .for_each(|((oc, gc), dc)| {
-                    for ((o, &g), &d) in oc.iter_mut().zip(gc).zip(dc) {
-                        *o = g * d;
-                    }
-                });
+            k::mul(g, d, &mut dx);
             out(dx, l.shape().clone())
-        })
-    }
-}
-
-/// `dy ∘ gelu'(x)`, recomputing the derivative.
-struct GeluBwd;
-
-impl CustomOp2 for GeluBwd {
-    fn name(&self) -> &'static str {
-        "emerge-gelu-bwd"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        with_real!(s1.dtype(), T => {
-            let x = contig::<T>(s1, l1)?;
-            let g = contig::<T>(s2, l2)?;
-            let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
-            let half: T = c(0.5);
-            let inv_sqrt_2pi: T = c(1.0 / (2.0 * std::f64::consts::PI).sqrt());
-            let mut dx = vec![T::zero(); x.len()];
-            dx.par_chunks_mut(ELEM_CHUNK)
-                .zip(x.par_chunks(ELEM_CHUNK))
-                .zip(g.par_chunks(ELEM_CHUNK))
-                .for_each(|((dc, xc), gc)| {
-                    for ((dx, &v), &g) in dc.iter_mut().zip(xc).zip(gc) {
-                        let e = (v * r).erf_() + T::one();
-                        *dx = g * (half * e + v * (-half * v * v).exp() * inv_sqrt_2pi);
-                    }
-                });
-            out(dx, l1.shape().clone())
         })
     }
 }
@@ -769,54 +448,21 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
 
 struct Linear;
 
-/// Lets gemm split the work over the rayon pool when it is big enough to pay.
-fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    let threads = rayon::current_num_threads();
-    if threads > 1 && m * n * k >= 1 << 18 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    }
-}
-
-fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, out_f: usize) -> Result<Vec<T>> {
-    let k = w.len() / out_f.max(1);
-    if k == 0
-        || !x.len().is_multiple_of(k)
-        || w.len() != out_f * k
-        || b.is_some_and(|b| b.len() != out_f)
+fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, o: usize) -> Result<Vec<T>> {
+    let kk = w.len() / o.max(1);
+    if kk == 0
+        || !x.len().is_multiple_of(kk)
+        || w.len() != o * kk
+        || b.is_some_and(|b| b.len() != o)
     {
-        bail!("linear: {} inputs, weight {out_f}x{k}", x.len());
+        bail!("linear: {} inputs, weight {o}x{kk}", x.len());
     }
-    let n = x.len() / k;
+    let n = x.len() / kk;
     let mut y = match b {
         Some(b) => b.repeat(n),
-        None => vec![T::zero(); n * out_f],
+        None => vec![T::zero(); n * o],
     };
-    // SAFETY: the pointers cover n×k, out×k and n×out elements with these strides.
-    unsafe {
-        gemm::gemm(
-            n,
-            out_f,
-            k,
-            y.as_mut_ptr(),
-            1,
-            out_f as isize,
-            b.is_some(),
-            x.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            k as isize,
-            1,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm_par(n, out_f, k),
-        );
-    }
+    k::xwt(x, w, o, &mut y, b.is_some());
     Ok(y)
 }
 
@@ -832,10 +478,10 @@ impl CustomOp2 for Linear {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, out_f) = (l1.dims()[0], l2.dims()[0]);
+        let (n, o) = (l1.dims()[0], l2.dims()[0]);
         with_real!(s1.dtype(), T => {
-            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, out_f)?;
-            out(y, (n, out_f))
+            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, o)?;
+            out(y, (n, o))
         })
     }
 
@@ -865,11 +511,11 @@ impl CustomOp3 for Linear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, out_f) = (l1.dims()[0], l2.dims()[0]);
+        let (n, o) = (l1.dims()[0], l2.dims()[0]);
         with_real!(s1.dtype(), T => {
             let b = contig::<T>(s3, l3)?;
-            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), out_f)?;
-            out(y, (n, out_f))
+            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), o)?;
+            out(y, (n, o))
         })
     }
 
@@ -887,12 +533,12 @@ impl CustomOp3 for Linear {
 }
 
 fn linear_bwd(x: &Tensor, w: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
-    let (n, k) = x.dims2()?;
+    let (n, kk) = x.dims2()?;
     let o = w.dim(0)?;
     let packed = x.apply_op3_no_bwd(w, &g.contiguous()?, &LinearBwd)?;
-    let dx = packed.narrow(0, 0, n * k)?.reshape((n, k))?;
-    let dw = packed.narrow(0, n * k, o * k)?.reshape((o, k))?;
-    let db = packed.narrow(0, n * k + o * k, o)?;
+    let dx = packed.narrow(0, 0, n * kk)?.reshape((n, kk))?;
+    let dw = packed.narrow(0, n * kk, o * kk)?.reshape((o, kk))?;
+    let db = packed.narrow(0, n * kk + o * kk, o)?;
     Ok((dx, dw, db))
 }
 
@@ -913,40 +559,20 @@ impl CustomOp3 for LinearBwd {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, k) = (l1.dims()[0], l1.dims()[1]);
+        let (n, kk) = (l1.dims()[0], l1.dims()[1]);
         let o = l2.dims()[0];
         with_real!(s1.dtype(), T => {
             let x = contig::<T>(s1, l1)?;
             let w = contig::<T>(s2, l2)?;
             let g = contig::<T>(s3, l3)?;
-            if g.len() != n * o || w.len() != o * k {
+            if g.len() != n * o || w.len() != o * kk {
                 bail!("linear backward: shapes {:?} {:?} {:?}", l1.dims(), l2.dims(), l3.dims());
             }
-            let mut res = vec![T::zero(); n * k + o * k + o];
-            let (dx, rest) = res.split_at_mut(n * k);
-            let (dw, db) = rest.split_at_mut(o * k);
-            // SAFETY: all pointers cover their matrices with these strides.
-            unsafe {
-                // dx = dy W: (n×o)(o×k)
-                gemm::gemm(
-                    n, k, o, dx.as_mut_ptr(), 1, k as isize, false,
-                    g.as_ptr(), 1, o as isize, w.as_ptr(), 1, k as isize,
-                    T::one(), T::one(), false, false, false, gemm_par(n, k, o),
-                );
-                // dW = dyᵀ x: (o×n)(n×k)
-                gemm::gemm(
-                    o, k, n, dw.as_mut_ptr(), 1, k as isize, false,
-                    g.as_ptr(), o as isize, 1, x.as_ptr(), 1, k as isize,
-                    T::one(), T::one(), false, false, false, gemm_par(o, k, n),
-                );
-            }
-            // db: row chunks summed in order.
-            for gc in g.chunks(o) {
-                for (acc, &v) in db.iter_mut().zip(gc) {
-                    *acc += v;
-                }
-            }
-            out(res, n * k + o * k + o)
+            let mut res = vec![T::zero(); n * kk + o * kk + o];
+            let (dx, rest) = res.split_at_mut(n * kk);
+            let (dw, db) = rest.split_at_mut(o * kk);
+            k::linear_bwd(x, w, g, o, Some((dx, false)), dw, false, Some(db));
+            out(res, n * kk + o * kk + o)
         })
     }
 }
@@ -1001,15 +627,8 @@ impl CustomOp2 for Embed {
         let d = l1.dims()[1];
         let n = self.tokens.len();
         with_real!(s1.dtype(), T => {
-            let wte = contig::<T>(s1, l1)?;
-            let wpe = contig::<T>(s2, l2)?;
             let mut x = vec![T::zero(); n * d];
-            for ((xr, &t), &p) in x.chunks_mut(d).zip(self.tokens.iter()).zip(self.positions.iter()) {
-                let (a, b) = (&wte[t as usize * d..][..d], &wpe[p as usize * d..][..d]);
-                for j in 0..d {
-                    xr[j] = a[j] + b[j];
-                }
-            }
+            k::embed_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, &self.tokens, &self.positions, &mut x);
             out(x, (n, d))
         })
     }
@@ -1053,16 +672,7 @@ impl CustomOp1 for EmbedBwd {
             let g = contig::<T>(st, l)?;
             let mut res = vec![T::zero(); (nv + nc) * d];
             let (dwte, dwpe) = res.split_at_mut(nv * d);
-            for ((gr, &t), &p) in g.chunks(d).zip(self.fwd.tokens.iter()).zip(self.fwd.positions.iter()) {
-                let a = &mut dwte[t as usize * d..][..d];
-                for j in 0..d {
-                    a[j] += gr[j];
-                }
-                let b = &mut dwpe[p as usize * d..][..d];
-                for j in 0..d {
-                    b[j] += gr[j];
-                }
-            }
+            k::embed_bwd(g, &self.fwd.tokens, &self.fwd.positions, dwte, dwpe);
             out(res, (nv + nc) * d)
         })
     }
@@ -1089,20 +699,17 @@ pub fn cross_entropy(logits: &Tensor, targets: &[u32], weights: Option<&[f64]>) 
         targets: Arc::new(targets.to_vec()),
         weights: weights.map(|w| Arc::new(w.to_vec())),
         denom,
+        g: None,
     })
 }
 
+/// The loss (`g: None`) or, as the backward, `g · ∂loss/∂logits`.
 #[derive(Clone)]
 struct CrossEntropy {
     targets: Arc<Vec<u32>>,
     weights: Option<Arc<Vec<f64>>>,
     denom: f64,
-}
-
-impl CrossEntropy {
-    fn weight(&self, i: usize) -> f64 {
-        self.weights.as_ref().map_or(1.0, |w| w[i])
-    }
+    g: Option<f64>,
 }
 
 impl CustomOp1 for CrossEntropy {
@@ -1111,77 +718,31 @@ impl CustomOp1 for CrossEntropy {
     }
 
     fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let v = l.dims()[1];
+        let w = self.weights.as_deref().map(Vec::as_slice);
         with_real!(st.dtype(), T => {
             let x = contig::<T>(st, l)?;
-            let v = l.dims()[1];
-            let n = x.len() / v;
-            // Per-row -log p(target), then one ordered sum.
-            let mut nll = vec![0f64; n];
-            nll.par_chunks_mut(ROW_CHUNK)
-                .zip(x.par_chunks(ROW_CHUNK * v))
-                .enumerate()
-                .for_each(|(ci, (nc, xc))| {
-                    for (r, (o, xr)) in nc.iter_mut().zip(xc.chunks(v)).enumerate() {
-                        let i = ci * ROW_CHUNK + r;
-                        let mx = xr.iter().fold(T::neg_infinity(), |a, &b| Float::max(a, b));
-                        let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp());
-                        let logp = xr[self.targets[i] as usize] - mx - sum.ln();
-                        *o = -f(logp) * self.weight(i);
-                    }
-                });
-            let loss = nll.iter().sum::<f64>() / self.denom;
-            out(vec![c::<T>(loss)], ())
+            match self.g {
+                None => {
+                    let loss = k::cross_entropy(x, v, &self.targets, w, self.denom, 0.0, None);
+                    out(vec![c::<T>(loss)], ())
+                }
+                Some(g) => {
+                    let mut dx = vec![T::zero(); x.len()];
+                    k::cross_entropy(x, v, &self.targets, w, self.denom, g, Some(&mut dx));
+                    out(dx, l.shape().clone())
+                }
+            }
         })
     }
 
     fn bwd(&self, logits: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
         let g = g.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        let op = CrossEntropyBwd {
-            fwd: self.clone(),
-            g,
+        let op = CrossEntropy {
+            g: Some(g),
+            ..self.clone()
         };
         Ok(Some(logits.apply_op1_no_bwd(&op)?))
-    }
-}
-
-struct CrossEntropyBwd {
-    fwd: CrossEntropy,
-    g: f64,
-}
-
-impl CustomOp1 for CrossEntropyBwd {
-    fn name(&self) -> &'static str {
-        "emerge-cross-entropy-bwd"
-    }
-
-    fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        with_real!(st.dtype(), T => {
-            let x = contig::<T>(st, l)?;
-            let v = l.dims()[1];
-            let mut dx = vec![T::zero(); x.len()];
-            let fwd = &self.fwd;
-            dx.par_chunks_mut(ROW_CHUNK * v)
-                .zip(x.par_chunks(ROW_CHUNK * v))
-                .enumerate()
-                .for_each(|(ci, (dc, xc))| {
-                    for (r, (dr, xr)) in dc.chunks_mut(v).zip(xc.chunks(v)).enumerate() {
-                        let i = ci * ROW_CHUNK + r;
-                        let coef: T = c(self.g * fwd.weight(i) / fwd.denom);
-                        let mx = xr.iter().fold(T::neg_infinity(), |a, &b| Float::max(a, b));
-                        let mut sum = T::zero();
-                        for (d, &b) in dr.iter_mut().zip(xr) {
-                            *d = (b - mx).exp();
-                            sum += *d;
-                        }
-                        for d in dr.iter_mut() {
-                            *d = *d / sum * coef;
-                        }
-                        let t = fwd.targets[i] as usize;
-                        dr[t] -= coef;
-                    }
-                });
-            out(dx, l.shape().clone())
-        })
     }
 }
 

@@ -6,9 +6,11 @@
 
 pub mod checkpoint;
 pub mod config;
+mod cpu_train;
 pub mod device;
 pub mod fused;
 pub mod generate;
+mod kernels;
 pub mod model;
 pub mod optim;
 pub mod train;

@@ -109,7 +109,6 @@ impl AdamW {
 
     /// The same update on the CPU as one loop per parameter over its flat
     /// buffer (candle's tensor ops would allocate ~10 temporaries each).
-    /// Element order and scalar rounding follow the tensor version.
     fn step_cpu<T: Real>(
         &mut self,
         params: &[Param],
@@ -117,23 +116,50 @@ impl AdamW {
         cfg: &TrainConfig,
         lr: f64,
     ) -> Result<f64> {
-        let gs = params
-            .iter()
-            .map(|p| match grads.get(p.var.as_tensor()) {
-                Some(g) => g.detach().contiguous(),
-                None => p.var.as_tensor().zeros_like(),
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut flat = Vec::new();
+        for p in params {
+            match grads.get(p.var.as_tensor()) {
+                Some(g) => {
+                    with_slice::<T, _>(&g.detach().contiguous()?, |g| flat.extend_from_slice(g))?
+                }
+                None => flat.extend(std::iter::repeat_n(T::zero(), p.var.elem_count())),
+            }
+        }
+        self.step_flat(params, &flat, cfg, lr)
+    }
+
+    /// [`AdamW::step`] with the gradients of all parameters concatenated in
+    /// parameter order (CPU, f32/f64). Element order and scalar rounding
+    /// follow the tensor version.
+    pub(crate) fn step_flat<T: Real>(
+        &mut self,
+        params: &[Param],
+        grads: &[T],
+        cfg: &TrainConfig,
+        lr: f64,
+    ) -> Result<f64> {
+        let mut offsets = Vec::with_capacity(params.len());
+        let mut total = 0;
+        for p in params {
+            offsets.push(total);
+            total += p.var.elem_count();
+        }
+        if grads.len() != total {
+            return Err(candle_core::Error::Msg(format!(
+                "{} gradient values for {total} parameters",
+                grads.len()
+            ))
+            .into());
+        }
         let mut sq = 0.0f64;
-        for g in &gs {
-            sq += with_slice::<T, _>(g, |g| {
-                g.iter()
-                    .map(|&x| {
-                        let x = <T as WithDType>::to_f64(x);
-                        x * x
-                    })
-                    .sum::<f64>()
-            })?;
+        for (p, &o) in params.iter().zip(&offsets) {
+            sq += grads[o..o + p.var.elem_count()]
+                .iter()
+                .map(|&x| {
+                    let x = <T as WithDType>::to_f64(x);
+                    x * x
+                })
+                .sum::<f64>();
         }
         let norm = sq.sqrt();
         if !norm.is_finite() {
@@ -156,42 +182,41 @@ impl AdamW {
             s(1.0 - cfg.beta2),
         );
         let (bc1, bc2, eps, lr_t) = (s(bc1), s(bc2), s(cfg.eps), s(lr));
-        for (i, (p, g)) in params.iter().zip(&gs).enumerate() {
+        for (i, (p, &o)) in params.iter().zip(&offsets).enumerate() {
             let decay = (p.decay && cfg.weight_decay > 0.0).then(|| s(1.0 - lr * cfg.weight_decay));
             let w = p.var.as_tensor().contiguous()?;
             let (m, v) = (self.m[i].contiguous()?, self.v[i].contiguous()?);
             let n = w.elem_count();
+            let g = &grads[o..o + n];
             let (mut wn, mut mn, mut vn) =
                 (vec![T::zero(); n], vec![T::zero(); n], vec![T::zero(); n]);
             with_slice::<T, _>(&w, |w| {
-                with_slice::<T, _>(g, |g| {
-                    with_slice::<T, _>(&m, |m| {
-                        with_slice::<T, _>(&v, |v| {
-                            const CH: usize = 16 * 1024;
-                            wn.par_chunks_mut(CH)
-                                .zip(mn.par_chunks_mut(CH))
-                                .zip(vn.par_chunks_mut(CH))
-                                .enumerate()
-                                .for_each(|(ci, ((wc, mc), vc))| {
-                                    let o = ci * CH;
-                                    for j in 0..wc.len() {
-                                        let gj = g[o + j] * clip;
-                                        let mj = m[o + j] * b1 + gj * nb1;
-                                        let vj = v[o + j] * b2 + gj * gj * nb2;
-                                        let mut wj = w[o + j];
-                                        if let Some(dc) = decay {
-                                            wj *= dc;
-                                        }
-                                        let update = (mj / bc1) / ((vj / bc2).sqrt() + eps);
-                                        wc[j] = wj - update * lr_t;
-                                        mc[j] = mj;
-                                        vc[j] = vj;
+                with_slice::<T, _>(&m, |m| {
+                    with_slice::<T, _>(&v, |v| {
+                        const CH: usize = 16 * 1024;
+                        wn.par_chunks_mut(CH)
+                            .zip(mn.par_chunks_mut(CH))
+                            .zip(vn.par_chunks_mut(CH))
+                            .enumerate()
+                            .for_each(|(ci, ((wc, mc), vc))| {
+                                let o = ci * CH;
+                                for j in 0..wc.len() {
+                                    let gj = g[o + j] * clip;
+                                    let mj = m[o + j] * b1 + gj * nb1;
+                                    let vj = v[o + j] * b2 + gj * gj * nb2;
+                                    let mut wj = w[o + j];
+                                    if let Some(dc) = decay {
+                                        wj *= dc;
                                     }
-                                });
-                        })
+                                    let update = (mj / bc1) / ((vj / bc2).sqrt() + eps);
+                                    wc[j] = wj - update * lr_t;
+                                    mc[j] = mj;
+                                    vc[j] = vj;
+                                }
+                            });
                     })
                 })
-            })????;
+            })???;
             let (shape, dev) = (p.var.shape().clone(), p.var.device().clone());
             p.var.set(&Tensor::from_vec(wn, shape.clone(), &dev)?)?;
             self.m[i] = Tensor::from_vec(mn, shape.clone(), &dev)?;

@@ -5,6 +5,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
+use crate::cpu_train;
 use crate::fused;
 use crate::model::{Gpt, Kernels};
 use crate::optim::AdamW;
@@ -238,15 +239,37 @@ impl Trainer {
     /// One optimizer step. A non-finite loss or gradient is
     /// [`Error::Diverged`] and leaves the weights untouched.
     pub fn step(&mut self, batch: &Batch) -> Result<StepStats> {
-        let loss_t = self.loss(batch)?;
-        let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        batch.check()?;
         let step = self.step + 1;
-        if !loss.is_finite() {
-            return Err(Error::Diverged { step });
-        }
-        let grads = loss_t.backward()?;
         let lr = self.train.lr_at(self.step);
-        let grad_norm = self.opt.step(&self.model.params, &grads, &self.train, lr)?;
+        let (loss, grad_norm) = if self.model.kernels() == Kernels::Fused {
+            // The CPU: loss and gradients without candle's autograd.
+            macro_rules! flat_step {
+                ($t:ty) => {{
+                    let (loss, grads) = cpu_train::loss_and_grads::<$t>(&self.model, batch)?;
+                    if !loss.is_finite() {
+                        return Err(Error::Diverged { step });
+                    }
+                    let norm = self
+                        .opt
+                        .step_flat(&self.model.params, &grads, &self.train, lr)?;
+                    (loss, norm)
+                }};
+            }
+            match self.model.dtype() {
+                DType::F32 => flat_step!(f32),
+                _ => flat_step!(f64),
+            }
+        } else {
+            let loss_t = self.loss(batch)?;
+            let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            if !loss.is_finite() {
+                return Err(Error::Diverged { step });
+            }
+            let grads = loss_t.backward()?;
+            let norm = self.opt.step(&self.model.params, &grads, &self.train, lr)?;
+            (loss, norm)
+        };
         if !grad_norm.is_finite() {
             return Err(Error::Diverged { step });
         }

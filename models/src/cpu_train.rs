@@ -1,0 +1,386 @@
+//! The training step's loss and gradients on the CPU without candle's
+//! autograd.
+//!
+//! candle's backward allocates a zero tensor and does a full add for every
+//! gradient of every node, on top of the graph bookkeeping; at the ladder's
+//! sizes that was a large share of a step even with fused ops. Here the
+//! forward keeps the activations the backward needs in plain buffers, and the
+//! backward is written out by hand (the llm.c way) on the same
+//! [`crate::kernels`] the fused ops use. `model.rs`'s forward stays the
+//! definition; `tests` check this path's loss and every gradient against it
+//! (and the f64 finite-difference test checks that one).
+
+use candle_core::Result;
+
+use crate::fused::with_slice;
+use crate::kernels::{self as k, Heads, Real};
+use crate::model::{Gpt, LN_EPS};
+use crate::train::Batch;
+
+/// Activations of one block kept for the backward.
+struct BlockActs<T> {
+    /// Block input (residual stream).
+    x_in: Vec<T>,
+    ln1: Vec<T>,
+    qkv: Vec<T>,
+    /// Softmax probabilities `(B, H, T, T)`.
+    probs: Vec<T>,
+    att: Vec<T>,
+    /// Residual stream after attention.
+    x_mid: Vec<T>,
+    ln2: Vec<T>,
+    /// GELU output and derivative at the MLP's hidden layer.
+    act: Vec<T>,
+    act_deriv: Vec<T>,
+}
+
+/// Offsets of each parameter (in `Gpt::params` order) in the flat buffers.
+pub(crate) struct FlatLayout {
+    pub(crate) offsets: Vec<usize>,
+    pub(crate) sizes: Vec<usize>,
+    pub(crate) total: usize,
+}
+
+impl FlatLayout {
+    pub(crate) fn of(gpt: &Gpt) -> Self {
+        let sizes: Vec<usize> = gpt.params.iter().map(|p| p.var.elem_count()).collect();
+        let mut offsets = Vec::with_capacity(sizes.len());
+        let mut total = 0;
+        for &s in &sizes {
+            offsets.push(total);
+            total += s;
+        }
+        Self {
+            offsets,
+            sizes,
+            total,
+        }
+    }
+
+    pub(crate) fn range(&self, i: usize) -> std::ops::Range<usize> {
+        self.offsets[i]..self.offsets[i] + self.sizes[i]
+    }
+}
+
+// Parameter indices (see `model::param_specs`).
+const WTE: usize = 0;
+const WPE: usize = 1;
+const LN1_W: usize = 0;
+const LN1_B: usize = 1;
+const QKV_W: usize = 2;
+const QKV_B: usize = 3;
+const PROJ_W: usize = 4;
+const PROJ_B: usize = 5;
+const LN2_W: usize = 6;
+const LN2_B: usize = 7;
+const FC_W: usize = 8;
+const FC_B: usize = 9;
+const MP_W: usize = 10;
+const MP_B: usize = 11;
+fn blk(l: usize, j: usize) -> usize {
+    2 + 12 * l + j
+}
+
+/// Splits `g` into mutable views of the given parameters' gradients.
+fn grads_mut<'a, T, const N: usize>(
+    g: &'a mut [T],
+    lay: &FlatLayout,
+    idx: [usize; N],
+) -> [&'a mut [T]; N] {
+    let mut rest: &'a mut [T] = g;
+    let mut taken = 0;
+    let mut order: Vec<usize> = (0..N).collect();
+    order.sort_by_key(|&i| lay.offsets[idx[i]]);
+    let mut out: [Option<&'a mut [T]>; N] = std::array::from_fn(|_| None);
+    for i in order {
+        let r = lay.range(idx[i]);
+        let (_, tail) = std::mem::take(&mut rest).split_at_mut(r.start - taken);
+        let (mine, tail) = tail.split_at_mut(r.len());
+        out[i] = Some(mine);
+        rest = tail;
+        taken = r.end;
+    }
+    out.map(|o| o.expect("every index taken"))
+}
+
+/// Loss of `batch` and the gradient of every parameter, flat in
+/// [`FlatLayout`] order.
+pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, Vec<T>)> {
+    let cfg = &gpt.config;
+    let (b, t) = (batch.batch, batch.seq_len);
+    let n = b * t;
+    let (d, h, ff, v, nl) = (cfg.d_model, cfg.n_head, cfg.d_ff, cfg.vocab, cfg.n_layer);
+    if t > cfg.context {
+        candle_core::bail!("sequence length {t} exceeds the context {}", cfg.context);
+    }
+    if let Some(&bad) = batch
+        .inputs
+        .iter()
+        .chain(&batch.targets)
+        .find(|&&x| x as usize >= v)
+    {
+        candle_core::bail!("token {bad} outside the vocabulary {v}");
+    }
+    let heads = Heads { b, t, h, hd: d / h };
+    let lay = FlatLayout::of(gpt);
+    let mut pbuf = vec![T::zero(); lay.total];
+    for (i, p) in gpt.params.iter().enumerate() {
+        let r = lay.range(i);
+        with_slice::<T, _>(&p.var.as_tensor().contiguous()?, |s| {
+            pbuf[r].copy_from_slice(s)
+        })?;
+    }
+    let w = |i: usize| &pbuf[lay.range(i)];
+    let eps = LN_EPS as f64;
+    let positions: Vec<u32> = (0..n).map(|r| (r % t) as u32).collect();
+
+    // ---- forward
+    let mut x = vec![T::zero(); n * d];
+    k::embed_fwd(w(WTE), w(WPE), &batch.inputs, &positions, &mut x);
+    let mut acts: Vec<BlockActs<T>> = Vec::with_capacity(nl);
+    for l in 0..nl {
+        let p = |j| w(blk(l, j));
+        let mut ln1 = vec![T::zero(); n * d];
+        k::ln_fwd(&x, p(LN1_W), p(LN1_B), eps, &mut ln1);
+        let mut qkv = p(QKV_B).repeat(n);
+        k::xwt(&ln1, p(QKV_W), 3 * d, &mut qkv, true);
+        let mut probs = vec![T::zero(); b * h * t * t];
+        let mut att = vec![T::zero(); n * d];
+        k::attn_fwd(heads, &qkv, &mut att, Some(&mut probs));
+        let mut x_mid = residual_plus_bias(&x, p(PROJ_B));
+        k::xwt(&att, p(PROJ_W), d, &mut x_mid, true);
+        let mut ln2 = vec![T::zero(); n * d];
+        k::ln_fwd(&x_mid, p(LN2_W), p(LN2_B), eps, &mut ln2);
+        let mut pre = p(FC_B).repeat(n);
+        k::xwt(&ln2, p(FC_W), ff, &mut pre, true);
+        let (mut act, mut act_deriv) = (vec![T::zero(); n * ff], vec![T::zero(); n * ff]);
+        k::gelu_fwd(&pre, &mut act, Some(&mut act_deriv));
+        drop(pre);
+        let mut x_out = residual_plus_bias(&x_mid, p(MP_B));
+        k::xwt(&act, p(MP_W), d, &mut x_out, true);
+        acts.push(BlockActs {
+            x_in: std::mem::replace(&mut x, x_out),
+            ln1,
+            qkv,
+            probs,
+            att,
+            x_mid,
+            ln2,
+            act,
+            act_deriv,
+        });
+    }
+    let (lnf_w, lnf_b) = (blk(nl, 0), blk(nl, 1));
+    let mut hf = vec![T::zero(); n * d];
+    k::ln_fwd(&x, w(lnf_w), w(lnf_b), eps, &mut hf);
+    let mut logits = vec![T::zero(); n * v];
+    k::xwt(&hf, w(WTE), v, &mut logits, false);
+    let weights: Option<Vec<f64>> = batch
+        .mask
+        .as_ref()
+        .map(|m| m.iter().map(|&x| x as f64).collect());
+    let denom = weights.as_ref().map_or(n as f64, |w| w.iter().sum());
+    let mut dlogits = vec![T::zero(); n * v];
+    let loss = k::cross_entropy(
+        &logits,
+        v,
+        &batch.targets,
+        weights.as_deref(),
+        denom,
+        1.0,
+        Some(&mut dlogits),
+    );
+    drop(logits);
+
+    // ---- backward
+    let mut g = vec![T::zero(); lay.total];
+    // Tied head: dhf = dlogits · wte, dwte = dlogitsᵀ hf.
+    let mut dx = vec![T::zero(); n * d];
+    {
+        let [dwte] = grads_mut(&mut g, &lay, [WTE]);
+        k::linear_bwd(
+            &hf,
+            w(WTE),
+            &dlogits,
+            v,
+            Some((dx.as_mut_slice(), false)),
+            dwte,
+            false,
+            None,
+        );
+    }
+    drop(dlogits);
+    // dx now holds d(hf); the final LayerNorm turns it into d(x).
+    let dhf = std::mem::replace(&mut dx, vec![T::zero(); n * d]);
+    {
+        let [gw, gb] = grads_mut(&mut g, &lay, [lnf_w, lnf_b]);
+        k::ln_bwd(&x, w(lnf_w), &dhf, eps, &mut dx, gw, gb);
+    }
+    drop(dhf);
+    let mut scratch_d = vec![T::zero(); n * d];
+    let mut scratch_ff = vec![T::zero(); n * ff];
+    let mut dqkv = vec![T::zero(); n * 3 * d];
+    for l in (0..nl).rev() {
+        let a = acts.pop().expect("one activation record per block");
+        let p = |j| w(blk(l, j));
+        // x_out = x_mid + act·W_mpᵀ + b: dx flows to x_mid unchanged.
+        {
+            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, MP_W), blk(l, MP_B)]);
+            k::linear_bwd(
+                &a.act,
+                p(MP_W),
+                &dx,
+                d,
+                Some((&mut scratch_ff, false)),
+                gw,
+                false,
+                Some(gb),
+            );
+        }
+        // Through the GELU, in place: d(pre) = d(act) ∘ gelu'(pre).
+        let dpre = &mut scratch_ff;
+        for (o, &dv) in dpre.iter_mut().zip(&a.act_deriv) {
+            *o *= dv;
+        }
+        {
+            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, FC_W), blk(l, FC_B)]);
+            k::linear_bwd(
+                &a.ln2,
+                p(FC_W),
+                dpre,
+                ff,
+                Some((&mut scratch_d, false)),
+                gw,
+                false,
+                Some(gb),
+            );
+        }
+        {
+            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, LN2_W), blk(l, LN2_B)]);
+            // dx (now d(x_mid)) += LayerNorm backward of d(ln2).
+            k::ln_bwd(&a.x_mid, p(LN2_W), &scratch_d, eps, &mut dx, gw, gb);
+        }
+        // x_mid = x_in + att·W_projᵀ + b.
+        {
+            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, PROJ_W), blk(l, PROJ_B)]);
+            k::linear_bwd(
+                &a.att,
+                p(PROJ_W),
+                &dx,
+                d,
+                Some((&mut scratch_d, false)),
+                gw,
+                false,
+                Some(gb),
+            );
+        }
+        k::attn_bwd(heads, &a.qkv, &scratch_d, Some(&a.probs), &mut dqkv);
+        {
+            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, QKV_W), blk(l, QKV_B)]);
+            k::linear_bwd(
+                &a.ln1,
+                p(QKV_W),
+                &dqkv,
+                3 * d,
+                Some((&mut scratch_d, false)),
+                gw,
+                false,
+                Some(gb),
+            );
+        }
+        {
+            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, LN1_W), blk(l, LN1_B)]);
+            k::ln_bwd(&a.x_in, p(LN1_W), &scratch_d, eps, &mut dx, gw, gb);
+        }
+    }
+    {
+        let [gte, gpe] = grads_mut(&mut g, &lay, [WTE, WPE]);
+        k::embed_bwd(&dx, &batch.inputs, &positions, gte, gpe);
+    }
+    Ok((loss, g))
+}
+
+/// Each row of `x` plus `b` (the residual stream with a linear layer's bias,
+/// which the layer's matmul then accumulates into).
+fn residual_plus_bias<T: Real>(x: &[T], b: &[T]) -> Vec<T> {
+    let mut out = x.to_vec();
+    for row in out.chunks_mut(b.len()) {
+        for (o, &bv) in row.iter_mut().zip(b) {
+            *o += bv;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DType, Device, ModelConfig, TrainConfig, Trainer};
+
+    fn check(dtype: DType, masked: bool, tol: f64) {
+        let cfg = ModelConfig {
+            vocab: 13,
+            context: 10,
+            n_layer: 2,
+            d_model: 12,
+            n_head: 3,
+            d_ff: 20,
+        };
+        let tr = Trainer::with_dtype(cfg, TrainConfig::default(), &Device::Cpu, 7, dtype).unwrap();
+        let seqs: Vec<Vec<u32>> = (0..3)
+            .map(|r| (0..10).map(|i| ((i * 5 + r * 3) % 13) as u32).collect())
+            .collect();
+        let masks: Vec<Vec<f32>> = (0..3)
+            .map(|r| (0..9).map(|i| ((i + r) % 3 != 0) as u8 as f32).collect())
+            .collect();
+        let batch = Batch::from_sequences(&seqs, masked.then_some(&masks[..])).unwrap();
+        let loss_t = tr.loss(&batch).unwrap();
+        let want_loss = loss_t
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let want = loss_t.backward().unwrap();
+        let lay = FlatLayout::of(&tr.model);
+        let (loss, grads): (f64, Vec<f64>) = match dtype {
+            DType::F32 => {
+                let (l, g) = loss_and_grads::<f32>(&tr.model, &batch).unwrap();
+                (l, g.iter().map(|&x| x as f64).collect())
+            }
+            _ => loss_and_grads::<f64>(&tr.model, &batch).unwrap(),
+        };
+        assert!(
+            (loss - want_loss).abs() < tol * want_loss.abs(),
+            "loss {loss} vs {want_loss}"
+        );
+        for (i, p) in tr.model.params.iter().enumerate() {
+            let r: Vec<f64> = want
+                .get(p.var.as_tensor())
+                .unwrap()
+                .to_dtype(DType::F64)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let a = &grads[lay.range(i)];
+            let scale = r.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+            let err = a
+                .iter()
+                .zip(&r)
+                .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                err / scale < tol,
+                "{}: gradient error {err:e} (scale {scale:e})",
+                p.name
+            );
+        }
+    }
+
+    #[test]
+    fn hand_written_backward_matches_autograd() {
+        check(DType::F64, false, 1e-10);
+        check(DType::F64, true, 1e-10);
+        check(DType::F32, true, 1e-4);
+    }
+}

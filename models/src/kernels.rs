@@ -1,0 +1,693 @@
+//! CPU kernels on plain slices (f32 or f64), shared by the candle custom ops
+//! of [`crate::fused`] and the autograd-free training step of
+//! [`crate::cpu_train`].
+//!
+//! Matrices are row-major. Work is split over rayon's pool by output rows or
+//! by (batch, head) pairs, and every reduction across rows sums fixed-size
+//! chunks in a fixed order, so results never depend on scheduling (and, for
+//! everything but gemm's own split, not on the thread count either).
+
+use num_traits::Float;
+use rayon::prelude::*;
+
+use candle_core::WithDType;
+
+/// The float types the kernels support.
+pub trait Real: WithDType + Float + Erf + Send + Sync + 'static {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+#[inline(always)]
+pub(crate) fn c<T: Real>(x: f64) -> T {
+    <T as WithDType>::from_f64(x)
+}
+
+#[inline(always)]
+pub(crate) fn f<T: Real>(x: T) -> f64 {
+    <T as WithDType>::to_f64(x)
+}
+
+/// A raw pointer that rayon tasks may share; every use writes a disjoint region.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    #[inline(always)]
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// Elements per work item of elementwise and row kernels: big enough that a
+/// task is not all overhead. Fixed, so reductions over rows are
+/// deterministic.
+pub(crate) const ELEM_CHUNK: usize = 16 * 1024;
+
+/// Rows per work item for rows of `d` elements.
+pub(crate) fn row_chunk(d: usize) -> usize {
+    (ELEM_CHUNK / d.max(1)).max(1)
+}
+
+/// Lets gemm split the work over the rayon pool when it is big enough to pay.
+pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m * n * k >= 1 << 18 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), strided:
+/// row strides first (`*_rs`), then column strides.
+///
+/// # Safety
+/// The pointers must cover their matrices with these strides.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn mm<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    lhs: *const T,
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: *const T,
+    rhs_rs: usize,
+    rhs_cs: usize,
+    par: gemm::Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        dst_cs as isize,
+        dst_rs as isize,
+        accumulate,
+        lhs,
+        lhs_cs as isize,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        T::one(),
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    )
+}
+
+/// Dot product with eight independent accumulators (vectorizes; fixed order).
+#[inline(always)]
+pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [T::zero(); 8];
+    let chunks = n / 8;
+    for i in 0..chunks {
+        for k in 0..8 {
+            acc[k] += a[8 * i + k] * b[8 * i + k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for i in 8 * chunks..n {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+pub trait Erf {
+    fn erf_(self) -> Self;
+}
+impl Erf for f32 {
+    #[inline(always)]
+    fn erf_(self) -> f32 {
+        candle_core::cpu::erf::erf_f32(self)
+    }
+}
+impl Erf for f64 {
+    #[inline(always)]
+    fn erf_(self) -> f64 {
+        candle_core::cpu::erf::erf_f64(self)
+    }
+}
+
+// ---------------------------------------------------------------- LayerNorm
+
+#[inline(always)]
+fn row_stats<T: Real>(x: &[T], inv_d: T, eps: T) -> (T, T) {
+    let mean = x.iter().fold(T::zero(), |a, &v| a + v) * inv_d;
+    let var = x
+        .iter()
+        .fold(T::zero(), |a, &v| a + (v - mean) * (v - mean))
+        * inv_d;
+    (mean, T::one() / (var + eps).sqrt())
+}
+
+/// `y = (x - mean) / sqrt(var + eps) * w + b` per row of `w.len()` elements.
+pub(crate) fn ln_fwd<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64, y: &mut [T]) {
+    let d = w.len();
+    let (eps, inv_d): (T, T) = (c(eps), c(1.0 / d as f64));
+    let rc = row_chunk(d) * d;
+    y.par_chunks_mut(rc)
+        .zip(x.par_chunks(rc))
+        .for_each(|(yc, xc)| {
+            for (yr, xr) in yc.chunks_mut(d).zip(xc.chunks(d)) {
+                let (mean, rstd) = row_stats(xr, inv_d, eps);
+                for j in 0..d {
+                    yr[j] = (xr[j] - mean) * rstd * w[j] + b[j];
+                }
+            }
+        });
+}
+
+/// LayerNorm backward: `dx += ∂`, `dw += Σ g·x̂`, `db += Σ g` (statistics
+/// recomputed from `x`).
+pub(crate) fn ln_bwd<T: Real>(
+    x: &[T],
+    w: &[T],
+    g: &[T],
+    eps: f64,
+    dx: &mut [T],
+    dw: &mut [T],
+    db: &mut [T],
+) {
+    let d = w.len();
+    let (eps, inv_d): (T, T) = (c(eps), c(1.0 / d as f64));
+    let rows = row_chunk(d);
+    let n_chunks = (x.len() / d).div_ceil(rows);
+    // Per-chunk partial sums of dw and db, added up in chunk order.
+    let mut partial = vec![T::zero(); n_chunks * 2 * d];
+    dx.par_chunks_mut(rows * d)
+        .zip(x.par_chunks(rows * d))
+        .zip(g.par_chunks(rows * d))
+        .zip(partial.par_chunks_mut(2 * d))
+        .for_each(|(((dxc, xc), gc), pc)| {
+            let (pw, pb) = pc.split_at_mut(d);
+            let mut xhat = vec![T::zero(); d];
+            for ((dxr, xr), gr) in dxc.chunks_mut(d).zip(xc.chunks(d)).zip(gc.chunks(d)) {
+                let (mean, rstd) = row_stats(xr, inv_d, eps);
+                let (mut sg, mut sgx) = (T::zero(), T::zero());
+                for j in 0..d {
+                    xhat[j] = (xr[j] - mean) * rstd;
+                    let gw = gr[j] * w[j];
+                    sg += gw;
+                    sgx += gw * xhat[j];
+                    pw[j] += gr[j] * xhat[j];
+                    pb[j] += gr[j];
+                }
+                let (sg, sgx) = (sg * inv_d, sgx * inv_d);
+                for j in 0..d {
+                    dxr[j] += rstd * (gr[j] * w[j] - sg - xhat[j] * sgx);
+                }
+            }
+        });
+    for pc in partial.chunks(2 * d) {
+        for (acc, &p) in dw.iter_mut().zip(&pc[..d]) {
+            *acc += p;
+        }
+        for (acc, &p) in db.iter_mut().zip(&pc[d..]) {
+            *acc += p;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- attention
+
+/// Shapes of one attention call: `t` positions per row (queries).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Heads {
+    pub(crate) b: usize,
+    pub(crate) t: usize,
+    pub(crate) h: usize,
+    pub(crate) hd: usize,
+}
+
+impl Heads {
+    pub(crate) fn d(&self) -> usize {
+        self.h * self.hd
+    }
+    pub(crate) fn scale(&self) -> f64 {
+        1.0 / (self.hd as f64).sqrt()
+    }
+}
+
+/// Scores `S = Q Kᵀ` of one (batch, head) into `p` (T×T), then the causal
+/// softmax of `S·scale` in place (zeros above the diagonal).
+///
+/// # Safety
+/// `q` must point at the head's first q element of a `(T, 3d)` block.
+unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T]) {
+    let (t, d3) = (s.t, 3 * s.d());
+    let k = q.add(s.d());
+    mm(
+        t,
+        t,
+        s.hd,
+        p.as_mut_ptr(),
+        t,
+        1,
+        false,
+        q,
+        d3,
+        1,
+        k,
+        1,
+        d3,
+        gemm::Parallelism::None,
+    );
+    let scale: T = c(s.scale());
+    for i in 0..t {
+        let row = &mut p[i * t..(i + 1) * t];
+        let mut mx = T::neg_infinity();
+        for v in row[..=i].iter_mut() {
+            *v *= scale;
+            mx = Float::max(mx, *v);
+        }
+        let mut sum = T::zero();
+        for v in row[..=i].iter_mut() {
+            *v = (*v - mx).exp();
+            sum += *v;
+        }
+        for v in row[..=i].iter_mut() {
+            *v /= sum;
+        }
+        for v in row[i + 1..].iter_mut() {
+            *v = T::zero();
+        }
+    }
+}
+
+/// Causal self-attention over `qkv (B*T, 3d)` laid out as `(B, T, 3, H, hd)`
+/// into `y (B*T, d)` laid out as `(B, T, H, hd)`. With `keep`, the softmax
+/// probabilities `(B, H, T, T)` are written there for the backward.
+pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&mut [T]>) {
+    let (t, d) = (s.t, s.d());
+    let yp = SendPtr(y.as_mut_ptr());
+    let one = |bh: usize, p: &mut [T]| {
+        let (bi, hi) = (bh / s.h, bh % s.h);
+        // SAFETY: q/k/v of this head inside qkv; y columns of this head only.
+        unsafe {
+            let q = qkv.as_ptr().add(bi * t * 3 * d + hi * s.hd);
+            probs(&s, q, p);
+            let v = q.add(2 * d);
+            let dst = yp.get().add(bi * t * d + hi * s.hd);
+            mm(
+                t,
+                s.hd,
+                t,
+                dst,
+                d,
+                1,
+                false,
+                p.as_ptr(),
+                t,
+                1,
+                v,
+                3 * d,
+                1,
+                gemm::Parallelism::None,
+            );
+        }
+    };
+    match keep {
+        Some(ps) => ps
+            .par_chunks_mut(t * t)
+            .enumerate()
+            .for_each(|(bh, p)| one(bh, p)),
+        None => (0..s.b * s.h)
+            .into_par_iter()
+            .for_each_init(|| vec![T::zero(); t * t], |p, bh| one(bh, p)),
+    }
+}
+
+/// Backward of [`attn_fwd`]: writes `dqkv` (every element) from `qkv` and
+/// `dy`, using the kept probabilities when given (else recomputing them).
+pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]>, dqkv: &mut [T]) {
+    let (t, d, hd) = (s.t, s.d(), s.hd);
+    let dp_ = SendPtr(dqkv.as_mut_ptr());
+    let scale: T = c(s.scale());
+    let kept = kept.map(|k| SendPtr(k.as_ptr() as *mut T));
+    (0..s.b * s.h).into_par_iter().for_each_init(
+        || (vec![T::zero(); t * t], vec![T::zero(); t * t]),
+        |(pbuf, dp), bh| {
+            let (bi, hi) = (bh / s.h, bh % s.h);
+            // SAFETY: reads inside qkv/dy/kept; writes only this head's
+            // columns of this row block of dqkv.
+            unsafe {
+                let base = bi * t * 3 * d + hi * hd;
+                let q = qkv.as_ptr().add(base);
+                let k = q.add(d);
+                let v = q.add(2 * d);
+                let dyp = dy.as_ptr().add(bi * t * d + hi * hd);
+                let dq = dp_.get().add(base);
+                let dk = dq.add(d);
+                let dv = dq.add(2 * d);
+                let p: &[T] = match kept {
+                    Some(kp) => std::slice::from_raw_parts(kp.get().add(bh * t * t), t * t),
+                    None => {
+                        probs(&s, q, pbuf);
+                        pbuf
+                    }
+                };
+                let none = gemm::Parallelism::None;
+                // dV = Pᵀ dY
+                mm(
+                    t,
+                    hd,
+                    t,
+                    dv,
+                    3 * d,
+                    1,
+                    false,
+                    p.as_ptr(),
+                    1,
+                    t,
+                    dyp,
+                    d,
+                    1,
+                    none,
+                );
+                // dP = dY Vᵀ
+                mm(
+                    t,
+                    t,
+                    hd,
+                    dp.as_mut_ptr(),
+                    t,
+                    1,
+                    false,
+                    dyp,
+                    d,
+                    1,
+                    v,
+                    1,
+                    3 * d,
+                    none,
+                );
+                // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale (zero above the diagonal).
+                for i in 0..t {
+                    let pr = &p[i * t..=i * t + i];
+                    let dr = &mut dp[i * t..(i + 1) * t];
+                    let mut sum = T::zero();
+                    for j in 0..=i {
+                        sum += pr[j] * dr[j];
+                    }
+                    for j in 0..=i {
+                        dr[j] = pr[j] * (dr[j] - sum) * scale;
+                    }
+                    for v in dr[i + 1..].iter_mut() {
+                        *v = T::zero();
+                    }
+                }
+                // dQ = dS K, dK = dSᵀ Q
+                mm(
+                    t,
+                    hd,
+                    t,
+                    dq,
+                    3 * d,
+                    1,
+                    false,
+                    dp.as_ptr(),
+                    t,
+                    1,
+                    k,
+                    3 * d,
+                    1,
+                    none,
+                );
+                mm(
+                    t,
+                    hd,
+                    t,
+                    dk,
+                    3 * d,
+                    1,
+                    false,
+                    dp.as_ptr(),
+                    1,
+                    t,
+                    q,
+                    3 * d,
+                    1,
+                    none,
+                );
+            }
+        },
+    );
+}
+
+// ---------------------------------------------------------------- GELU
+
+/// `y = 0.5·x·(1 + erf(x/√2))` (candle's gelu_erf expression, bit for bit),
+/// and the derivative into `deriv` when given.
+pub(crate) fn gelu_fwd<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) {
+    let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
+    let half: T = c(0.5);
+    let inv_sqrt_2pi: T = c(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    match deriv {
+        None => y
+            .par_chunks_mut(ELEM_CHUNK)
+            .zip(x.par_chunks(ELEM_CHUNK))
+            .for_each(|(yc, xc)| {
+                for (y, &v) in yc.iter_mut().zip(xc) {
+                    *y = ((v * r).erf_() + T::one()) * half * v;
+                }
+            }),
+        Some(dy) => y
+            .par_chunks_mut(ELEM_CHUNK)
+            .zip(dy.par_chunks_mut(ELEM_CHUNK))
+            .zip(x.par_chunks(ELEM_CHUNK))
+            .for_each(|((yc, dc), xc)| {
+                for ((y, d), &v) in yc.iter_mut().zip(dc).zip(xc) {
+                    let e = (v * r).erf_() + T::one();
+                    *y = e * half * v;
+                    *d = half * e + v * (-half * v * v).exp() * inv_sqrt_2pi;
+                }
+            }),
+    }
+}
+
+/// `out = a ∘ b`.
+pub(crate) fn mul<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    out.par_chunks_mut(ELEM_CHUNK)
+        .zip(a.par_chunks(ELEM_CHUNK))
+        .zip(b.par_chunks(ELEM_CHUNK))
+        .for_each(|((oc, ac), bc)| {
+            for ((o, &a), &b) in oc.iter_mut().zip(ac).zip(bc) {
+                *o = a * b;
+            }
+        });
+}
+
+// ---------------------------------------------------------------- linear
+
+/// `y (+)= x Wᵀ` for `x (n, k)`, `w (o, k)`, `y (n, o)`.
+pub(crate) fn xwt<T: Real>(x: &[T], w: &[T], o: usize, y: &mut [T], accumulate: bool) {
+    let k = w.len() / o;
+    let n = x.len() / k;
+    debug_assert_eq!(y.len(), n * o);
+    // SAFETY: the slices cover the matrices with these strides.
+    unsafe {
+        mm(
+            n,
+            o,
+            k,
+            y.as_mut_ptr(),
+            o,
+            1,
+            accumulate,
+            x.as_ptr(),
+            k,
+            1,
+            w.as_ptr(),
+            1,
+            k,
+            gemm_par(n, o, k),
+        )
+    }
+}
+
+/// Linear backward: `dx (+)= g W`, `dw (+)= gᵀ x`, `db += Σ rows g` for
+/// `x (n, k)`, `w (o, k)`, `g (n, o)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn linear_bwd<T: Real>(
+    x: &[T],
+    w: &[T],
+    g: &[T],
+    o: usize,
+    dx: Option<(&mut [T], bool)>,
+    dw: &mut [T],
+    dw_accumulate: bool,
+    db: Option<&mut [T]>,
+) {
+    let k = w.len() / o;
+    let n = x.len() / k;
+    // SAFETY: the slices cover the matrices with these strides.
+    unsafe {
+        if let Some((dx, acc)) = dx {
+            mm(
+                n,
+                k,
+                o,
+                dx.as_mut_ptr(),
+                k,
+                1,
+                acc,
+                g.as_ptr(),
+                o,
+                1,
+                w.as_ptr(),
+                k,
+                1,
+                gemm_par(n, k, o),
+            );
+        }
+        mm(
+            o,
+            k,
+            n,
+            dw.as_mut_ptr(),
+            k,
+            1,
+            dw_accumulate,
+            g.as_ptr(),
+            1,
+            o,
+            x.as_ptr(),
+            k,
+            1,
+            gemm_par(o, k, n),
+        );
+    }
+    if let Some(db) = db {
+        colsum(g, db);
+    }
+}
+
+/// `acc += Σ rows m` for `m (n, acc.len())`, rows in order.
+pub(crate) fn colsum<T: Real>(m: &[T], acc: &mut [T]) {
+    for row in m.chunks(acc.len()) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- embedding
+
+/// `x[r] = wte[tokens[r]] + wpe[positions[r]]`.
+pub(crate) fn embed_fwd<T: Real>(
+    wte: &[T],
+    wpe: &[T],
+    tokens: &[u32],
+    positions: &[u32],
+    x: &mut [T],
+) {
+    let d = x.len() / tokens.len().max(1);
+    for ((xr, &t), &p) in x.chunks_mut(d).zip(tokens).zip(positions) {
+        let (a, b) = (&wte[t as usize * d..][..d], &wpe[p as usize * d..][..d]);
+        for j in 0..d {
+            xr[j] = a[j] + b[j];
+        }
+    }
+}
+
+/// Embedding backward: scatter-adds the rows of `g` in row order.
+pub(crate) fn embed_bwd<T: Real>(
+    g: &[T],
+    tokens: &[u32],
+    positions: &[u32],
+    dwte: &mut [T],
+    dwpe: &mut [T],
+) {
+    let d = g.len() / tokens.len().max(1);
+    for ((gr, &t), &p) in g.chunks(d).zip(tokens).zip(positions) {
+        for (a, &v) in dwte[t as usize * d..][..d].iter_mut().zip(gr) {
+            *a += v;
+        }
+        for (a, &v) in dwpe[p as usize * d..][..d].iter_mut().zip(gr) {
+            *a += v;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- cross-entropy
+
+/// Weighted mean cross-entropy of `logits (n, v)`: returns
+/// `Σ wᵢ·(-log p(targetᵢ)) / denom` (w = 1 without weights) and, with
+/// `dlogits`, writes `g·∂loss/∂logits` there.
+pub(crate) fn cross_entropy<T: Real>(
+    logits: &[T],
+    v: usize,
+    targets: &[u32],
+    weights: Option<&[f64]>,
+    denom: f64,
+    g: f64,
+    dlogits: Option<&mut [T]>,
+) -> f64 {
+    let n = logits.len() / v;
+    let rows = row_chunk(v);
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+    let mut nll = vec![0f64; n];
+    let row = |i: usize, xr: &[T], dr: Option<&mut [T]>| -> f64 {
+        let mx = xr.iter().fold(T::neg_infinity(), |a, &b| Float::max(a, b));
+        let t = targets[i] as usize;
+        match dr {
+            None => {
+                let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp());
+                -f(xr[t] - mx - sum.ln()) * weight(i)
+            }
+            Some(dr) => {
+                let mut sum = T::zero();
+                for (d, &b) in dr.iter_mut().zip(xr) {
+                    *d = (b - mx).exp();
+                    sum += *d;
+                }
+                let coef: T = c(g * weight(i) / denom);
+                for d in dr.iter_mut() {
+                    *d = *d / sum * coef;
+                }
+                dr[t] -= coef;
+                -f(xr[t] - mx - sum.ln()) * weight(i)
+            }
+        }
+    };
+    match dlogits {
+        None => nll
+            .par_chunks_mut(rows)
+            .zip(logits.par_chunks(rows * v))
+            .enumerate()
+            .for_each(|(ci, (nc, xc))| {
+                for (r, (o, xr)) in nc.iter_mut().zip(xc.chunks(v)).enumerate() {
+                    *o = row(ci * rows + r, xr, None);
+                }
+            }),
+        Some(dl) => nll
+            .par_chunks_mut(rows)
+            .zip(logits.par_chunks(rows * v))
+            .zip(dl.par_chunks_mut(rows * v))
+            .enumerate()
+            .for_each(|(ci, ((nc, xc), dc))| {
+                for (r, ((o, xr), dr)) in nc
+                    .iter_mut()
+                    .zip(xc.chunks(v))
+                    .zip(dc.chunks_mut(v))
+                    .enumerate()
+                {
+                    *o = row(ci * rows + r, xr, Some(dr));
+                }
+            }),
+    }
+    nll.iter().sum::<f64>() / denom
+}
