@@ -15,6 +15,29 @@ pub(crate) const PANEL_W: u32 = 520;
 pub(crate) const PANEL_H: u32 = 390;
 pub(crate) const TITLE_H: u32 = 40;
 pub(crate) const FOOTER_H: u32 = 26;
+/// A generous width of one footer character at 13 px, for wrapping.
+const FOOTER_CHAR_W: u32 = 7;
+
+/// Split `text` at spaces into lines of at most `width` characters, so a key
+/// line never runs off a narrow figure.
+fn wrap(text: &str, width: u32) -> Vec<String> {
+    let width = width.max(20) as usize;
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut cur).trim_end().to_string());
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.trim().is_empty() {
+        lines.push(cur.trim_end().to_string());
+    }
+    lines
+}
 
 pub(crate) const FOOTER: &str =
     "x: non-embedding parameters (log)   bars: 95% interval   solid: preferred fit   \
@@ -42,22 +65,28 @@ pub(crate) fn grid_figure_sized(
 ) -> Result<(), Error> {
     let cols = cols.clamp(1, panels.len().max(1));
     let rows = panels.len().div_ceil(cols).max(1);
+    let lines = wrap(
+        footer,
+        (panel_w * cols as u32).saturating_sub(20) / FOOTER_CHAR_W,
+    );
     let size = (
         panel_w * cols as u32,
-        panel_h * rows as u32 + TITLE_H + FOOTER_H,
+        panel_h * rows as u32 + TITLE_H + FOOTER_H * lines.len().max(1) as u32,
     );
     render_png(path, size, |root| {
         let e = |x: DrawingAreaErrorKind<_>| Error::Draw(format!("{x:?}"));
         let (top, rest) = root.split_vertically(TITLE_H);
         let (body, bottom) = rest.split_vertically(panel_h * rows as u32);
         top.titled(title, (FONT, 22)).map_err(e)?;
-        bottom
-            .draw(&Text::new(
-                footer.to_string(),
-                (10, 4),
-                (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
-            ))
-            .map_err(e)?;
+        for (i, line) in lines.iter().enumerate() {
+            bottom
+                .draw(&Text::new(
+                    line.clone(),
+                    (10, 4 + (FOOTER_H as i32 - 8) * i as i32),
+                    (FONT, 13).into_font().color(&RGBColor(90, 90, 90)),
+                ))
+                .map_err(e)?;
+        }
         for (area, p) in body.split_evenly((rows, cols)).iter().zip(panels) {
             p.draw(area)?;
         }
