@@ -185,7 +185,8 @@ fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> (bool, String) {
 #[test]
 fn kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run() {
     let runs = scratch("kill");
-    let clean = smoke(&runs, "clean", &[]);
+    // Two threads: resumed multi-threaded training must repeat bit for bit.
+    let clean = smoke(&runs, "clean", &["--threads", "2"]);
     assert!(clean.status.success(), "{}", text(&clean));
 
     let run = runs.join("killed");
@@ -197,6 +198,8 @@ fn kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run() {
         s(&runs),
         "--name",
         "killed",
+        "--threads",
+        "2",
     ];
     let job = |id: &str, f: &str| run.join("jobs").join(id).join(f);
     let mut kills = 0;
