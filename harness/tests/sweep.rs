@@ -44,7 +44,8 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn smoke(runs: &Path, name: &str, extra: &[&str]) -> Output {
+/// `emerge sweep --preset smoke` into `runs/name`, plus `extra` flags.
+fn smoke_args<'a>(runs: &'a Path, name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "sweep",
         "--preset",
@@ -55,7 +56,11 @@ fn smoke(runs: &Path, name: &str, extra: &[&str]) -> Output {
         name,
     ];
     args.extend_from_slice(extra);
-    emerge(&args)
+    args
+}
+
+fn smoke(runs: &Path, name: &str, extra: &[&str]) -> Output {
+    emerge(&smoke_args(runs, name, extra))
 }
 
 fn read(p: &Path) -> String {
@@ -190,17 +195,7 @@ fn kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run() {
     assert!(clean.status.success(), "{}", text(&clean));
 
     let run = runs.join("killed");
-    let args = [
-        "sweep",
-        "--preset",
-        "smoke",
-        "--runs-dir",
-        s(&runs),
-        "--name",
-        "killed",
-        "--threads",
-        "2",
-    ];
+    let args = smoke_args(&runs, "killed", &["--threads", "2"]);
     let job = |id: &str, f: &str| run.join("jobs").join(id).join(f);
     let mut kills = 0;
     // Mid-job after a first checkpoint; mid-job between checkpoints of a
@@ -267,19 +262,7 @@ fn shards_run_side_by_side_and_an_unsharded_rerun_merges_them() {
     let runs = scratch("shards");
     let clean = smoke(&runs, "clean", &[]);
     assert!(clean.status.success(), "{}", text(&clean));
-    let shard = |i: &str| {
-        spawn(&[
-            "sweep",
-            "--preset",
-            "smoke",
-            "--runs-dir",
-            s(&runs),
-            "--name",
-            "sh",
-            "--shard",
-            i,
-        ])
-    };
+    let shard = |i: &str| spawn(&smoke_args(&runs, "sh", &["--shard", i]));
     let (a, b) = (shard("0/2"), shard("1/2"));
     for c in [a, b] {
         let out = c.wait_with_output().unwrap();
@@ -461,15 +444,7 @@ fn a_failed_write_names_its_path_and_leaves_no_torn_file() {
     let runs = scratch("full");
     let clean = smoke(&runs, "clean", &[]);
     assert!(clean.status.success(), "{}", text(&clean));
-    let args = [
-        "sweep",
-        "--preset",
-        "smoke",
-        "--runs-dir",
-        s(&runs),
-        "--name",
-        "full",
-    ];
+    let args = smoke_args(&runs, "full", &[]);
     // Big enough for the config and the first job's small files, too small
     // for a samples file or a larger model's checkpoint.
     let out = emerge_with_file_cap(&args, 24 * 1024);
