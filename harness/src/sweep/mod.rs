@@ -7,7 +7,8 @@
 //! - [`job`]: training one job with checkpoints, resume and scoring;
 //! - [`eval`]: the evaluation suite and per-checkpoint scoring;
 //! - [`folder`]: `config.toml`, `manifest.json`, merging the jobs' CSVs;
-//! - [`lock`]: one live sweep (or shard) per run folder.
+//! - [`lock`]: one live sweep (or shard) per run folder;
+//! - [`runner`]: the loop over this invocation's jobs, and the summary.
 
 pub mod config;
 pub mod eval;
@@ -16,14 +17,14 @@ pub mod job;
 pub mod jobs;
 pub mod lock;
 pub mod plan;
+pub mod runner;
 
 use crate::output::say;
 use crate::stream::{MixtureEntry, Stream, StreamConfig};
 use clap::{Args, ValueEnum};
 use config::SweepConfig;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
@@ -213,7 +214,14 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .map(|&s| stream_for(&cfg, s).map(|st| (s, st)))
         .collect::<Result<Vec<_>, String>>()
         .map_err(usage)?;
-
+    // A folder in use or holding another config is refused before the
+    // calibration spends any time.
+    let lock = if args.plan_only {
+        None
+    } else {
+        folder::prepare(&run_dir, &cfg).map_err(fail)?;
+        Some(lock::acquire(&run_dir, shard).map_err(fail)?)
+    };
     let done_before: Vec<usize> = if run_dir.join(results::schema::files::CONFIG).is_file() {
         folder::finished(&run_dir, &all)
             .map_err(fail)?
@@ -241,8 +249,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         threads,
         if threads == 1 { "" } else { "s" }
     ));
-    let first_stream = &streams[0].1;
-    let est = plan::calibrate(&cfg, &todo, first_stream, &suite, &device).map_err(fail)?;
+    let est = plan::calibrate(&cfg, &todo, &streams[0].1, &suite, &device).map_err(fail)?;
     let (table, total) = plan::table(&cfg, &mine, &done_before, &est);
     say(&table);
     say(&format!(
@@ -255,8 +262,6 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
 
-    folder::prepare(&run_dir, &cfg).map_err(fail)?;
-    let _lock = lock::acquire(&run_dir, shard).map_err(fail)?;
     let mut manifest = folder::Manifest {
         emerge_version: env!("CARGO_PKG_VERSION"),
         git_revision: option_env!("EMERGE_GIT_REVISION").unwrap_or("unknown"),
@@ -275,144 +280,57 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         jobs_diverged: 0,
     };
     folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
-
-    let bars = std::io::stderr().is_terminal();
-    let (mut train_time, mut eval_time) = (Duration::ZERO, Duration::ZERO);
-    let (mut ran, mut resumed, mut diverged_now) = (0, 0, Vec::new());
-    for j in &todo {
-        let stream = &streams
-            .iter()
-            .find(|(s, _)| *s == j.seed)
-            .expect("a stream per seed")
-            .1;
-        let shared = job::Shared {
-            cfg: &cfg,
-            stream,
-            suite: &suite,
-            device: &device,
-            threads,
-            bars,
-        };
-        let dir = folder::job_dir(&run_dir, j);
-        let out = job::run(j, &dir, &shared).map_err(fail)?;
-        ran += 1;
-        if out.resumed_from > 0 {
-            resumed += 1;
-        }
-        train_time += out.train;
-        eval_time += out.eval;
-        let how = match out.status.status {
-            results::ModelStatus::Ok => "done".to_string(),
-            results::ModelStatus::Diverged => {
-                diverged_now.push(j.model_id.clone());
-                format!("DIVERGED at step {}", out.status.step)
-            }
-        };
-        say(&format!(
-            "[{}/{}] {} {}{}: train {}, eval {}\n",
-            ran,
-            todo.len(),
-            j.model_id,
-            how,
-            if out.resumed_from > 0 {
-                format!(" (resumed at step {})", out.resumed_from)
-            } else {
-                String::new()
-            },
-            plan::human_secs(out.train.as_secs_f64()),
-            plan::human_secs(out.eval.as_secs_f64()),
-        ));
-    }
-
+    let setup = runner::Setup {
+        cfg: &cfg,
+        streams: &streams,
+        suite: &suite,
+        device: &device,
+        threads,
+        run_dir: &run_dir,
+    };
+    let tally = runner::run_jobs(&setup, &todo).map_err(fail)?;
     let finished = folder::finished(&run_dir, &all).map_err(fail)?;
     let merged = folder::merge(&run_dir, &all, &finished).map_err(fail)?;
-    let diverged_total = finished
+    let diverged = finished
         .iter()
         .filter(|(_, s)| s.status == results::ModelStatus::Diverged)
         .count();
     manifest.finished = Some(folder::now());
-    manifest.train_seconds = train_time.as_secs_f64();
-    manifest.eval_seconds = eval_time.as_secs_f64();
+    manifest.train_seconds = tally.train.as_secs_f64();
+    manifest.eval_seconds = tally.eval.as_secs_f64();
     manifest.jobs_done = finished.len();
-    manifest.jobs_diverged = diverged_total;
+    manifest.jobs_diverged = diverged;
     folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
 
     let pending = all.len() - finished.len();
     let mut analysis_ok = true;
-    if pending == 0 && diverged_total == finished.len() {
+    if pending == 0 && diverged == finished.len() {
         say("no job finished without diverging: nothing to fit or plot\n");
     } else if pending == 0 {
-        analysis_ok = analyze_and_plot(&run_dir);
+        analysis_ok = runner::analyze_and_plot(&run_dir);
     }
-    say(&format!(
-        "\nsummary: {} of {} jobs finished ({} ran now, {} of them resumed; {} already done), {} diverged{}, {} pending{}\n",
-        finished.len(),
+    say(&runner::summary(
+        &tally,
+        &finished,
         all.len(),
-        ran,
-        resumed,
         mine.len() - todo.len(),
-        diverged_total,
-        if diverged_total > 0 {
-            format!(" ({})", diverged_names(&finished).join(", "))
-        } else {
-            String::new()
-        },
-        pending,
-        if pending > 0 { " (other shards: rerun without --shard to finish and merge)" } else { "" },
-    ));
-    let (tt, te) = (train_time.as_secs_f64(), eval_time.as_secs_f64());
-    say(&format!(
-        "wall time this run: {} (training {}, evaluation {} = {:.0}% of train+eval); merged {} job{} into {}\n",
-        plan::human_secs(started.elapsed().as_secs_f64()),
-        plan::human_secs(tt),
-        plan::human_secs(te),
-        if tt + te > 0.0 { 100.0 * te / (tt + te) } else { 0.0 },
         merged,
-        if merged == 1 { "" } else { "s" },
-        run_dir.display()
+        started.elapsed(),
+        &run_dir,
     ));
+    drop(lock);
     if !analysis_ok {
         return Err(fail(format!(
             "the sweep finished but its analysis failed (see above); rerun `emerge analyze --run {0}` and `emerge plot --run {0}`",
             run_dir.display()
         )));
     }
-    if diverged_total > 0 {
+    if diverged > 0 {
         say(&format!(
-            "exit status {EXIT_DIVERGED}: {diverged_total} job{} diverged\n",
-            if diverged_total == 1 { "" } else { "s" }
+            "exit status {EXIT_DIVERGED}: {diverged} job{} diverged\n",
+            if diverged == 1 { "" } else { "s" }
         ));
         return Ok(EXIT_DIVERGED);
     }
     Ok(0)
-}
-
-fn diverged_names(finished: &[(usize, job::JobStatus)]) -> Vec<String> {
-    finished
-        .iter()
-        .filter(|(_, s)| s.status == results::ModelStatus::Diverged)
-        .map(|(_, s)| format!("{} at step {}", s.model_id, s.step))
-        .collect()
-}
-
-fn analyze_and_plot(run: &Path) -> bool {
-    let a = crate::cmd_analyze::run(&crate::cmd_analyze::AnalyzeArgs {
-        run: run.to_path_buf(),
-    });
-    let p = a.as_ref().ok().map(|_| {
-        crate::cmd_plot::run(&crate::cmd_plot::PlotArgs {
-            run: run.to_path_buf(),
-        })
-    });
-    match [a.err(), p.and_then(|r| r.err())]
-        .into_iter()
-        .flatten()
-        .next()
-    {
-        Some(e) => {
-            eprintln!("emerge: error: {e}");
-            false
-        }
-        None => true,
-    }
 }
