@@ -2,12 +2,21 @@
 //! [`SweepConfig`], then checked as a whole so that every problem is listed
 //! at once, each with the key it concerns and, where the file has it, its
 //! line and column. Nothing is written before a config passes.
+//!
+//! This file holds the types, [`parse`] and the comparison of two configs;
+//! [`check`] the semantic checks; `position` finds keys in the TOML text.
 
 use crate::format::Mode;
 use crate::stream::LossMask;
 use crate::tasks::TaskConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+mod check;
+mod position;
+
+pub use check::check;
+use position::{dotted, line_col, locate_dotted, locate_key, segments, Seg};
 
 /// The whole sweep, as `config.toml` of a run folder stores it.
 ///
@@ -288,7 +297,6 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
             }]))
         }
     };
-    let locate = |path: &[Seg]| find_span(&doc, path).map(|s| line_col(text, s));
     let mut problems = Vec::new();
     let mut unknown: Vec<Vec<Seg>> = Vec::new();
     let de = toml::Deserializer::new(text);
@@ -297,7 +305,7 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
     for path in &unknown {
         problems.push(Problem {
             key: dotted(path),
-            at: locate(path),
+            at: locate_key(&doc, text, path),
             message: "unknown key".into(),
         });
     }
@@ -314,7 +322,7 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
     };
     for mut p in check(&cfg) {
         if p.at.is_none() {
-            p.at = locate(&parse_dotted(&p.key));
+            p.at = locate_dotted(&doc, text, &p.key);
         }
         problems.push(p);
     }
@@ -341,432 +349,6 @@ fn resolved(mut cfg: SweepConfig) -> SweepConfig {
         }
     }
     cfg
-}
-
-/// A path segment inside the TOML document.
-#[derive(Debug, Clone, PartialEq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-fn segments(p: &serde_ignored::Path) -> Vec<Seg> {
-    use serde_ignored::Path as P;
-    let mut out = match p {
-        P::Root => return Vec::new(),
-        P::Seq { parent, .. }
-        | P::Map { parent, .. }
-        | P::Some { parent }
-        | P::NewtypeStruct { parent }
-        | P::NewtypeVariant { parent } => segments(parent),
-    };
-    match p {
-        P::Seq { index, .. } => out.push(Seg::Index(*index)),
-        P::Map { key, .. } => out.push(Seg::Key(key.clone())),
-        _ => {}
-    }
-    out
-}
-
-fn dotted(path: &[Seg]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Seg::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
-}
-
-fn parse_dotted(key: &str) -> Vec<Seg> {
-    let mut out = Vec::new();
-    for part in key.split('.') {
-        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
-        if !name.is_empty() {
-            out.push(Seg::Key(name.to_string()));
-        }
-        for idx in rest.split('[') {
-            if let Ok(i) = idx.trim_end_matches(']').parse() {
-                out.push(Seg::Index(i));
-            }
-        }
-    }
-    out
-}
-
-/// Byte offset of the deepest part of `path` the document has: the key
-/// itself where possible, else its value.
-fn find_span(doc: &toml_edit::ImDocument<&str>, path: &[Seg]) -> Option<usize> {
-    use toml_edit::{Item, Value};
-    // Owned clones keep the walk simple; configs are tiny.
-    let mut item: Item = doc.as_item().clone();
-    let mut best = None;
-    for seg in path {
-        let next: Option<(Option<usize>, Item)> = match (seg, &item) {
-            (Seg::Key(k), Item::Table(t)) => t
-                .get(k)
-                .map(|v| (t.key(k).and_then(|k| k.span()).map(|s| s.start), v.clone())),
-            (Seg::Key(k), Item::Value(Value::InlineTable(t))) => t.get(k).map(|v| {
-                (
-                    t.key(k).and_then(|k| k.span()).map(|s| s.start),
-                    Item::Value(v.clone()),
-                )
-            }),
-            (Seg::Index(i), Item::ArrayOfTables(a)) => a
-                .get(*i)
-                .map(|t| (t.span().map(|s| s.start), Item::Table(t.clone()))),
-            (Seg::Index(i), Item::Value(Value::Array(a))) => a
-                .get(*i)
-                .map(|v| (v.span().map(|s| s.start), Item::Value(v.clone()))),
-            _ => None,
-        };
-        match next {
-            Some((span, it)) => {
-                best = span.or(best);
-                item = it;
-            }
-            None => break,
-        }
-    }
-    best
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, col)
-}
-
-fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
-    Problem {
-        key: key.into(),
-        at: None,
-        message: message.into(),
-    }
-}
-
-/// Every semantic problem of a parsed config.
-pub fn check(c: &SweepConfig) -> Vec<Problem> {
-    let mut p = Vec::new();
-    let name_ok = !c.run.name.is_empty()
-        && c.run
-            .name
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
-        && !c.run.name.starts_with('.');
-    if !name_ok {
-        p.push(problem(
-            "run.name",
-            format!(
-                "{:?} must be a non-empty folder name of letters, digits, `-`, `_`, `.`",
-                c.run.name
-            ),
-        ));
-    }
-    if c.run.seeds.is_empty() {
-        p.push(problem("run.seeds", "must list at least one seed"));
-    }
-    let mut seeds = c.run.seeds.clone();
-    seeds.sort_unstable();
-    seeds.dedup();
-    if seeds.len() != c.run.seeds.len() {
-        p.push(problem("run.seeds", "lists a seed twice"));
-    }
-
-    let m = &c.model;
-    if m.vocab != crate::vocab::vocab_size() {
-        p.push(problem(
-            "model.vocab",
-            format!(
-                "{} differs from the task vocabulary's {} tokens",
-                m.vocab,
-                crate::vocab::vocab_size()
-            ),
-        ));
-    }
-    if m.context < 8 || m.context > 8192 {
-        p.push(problem(
-            "model.context",
-            format!("{} must be in 8..=8192", m.context),
-        ));
-    }
-    match (&m.geometric, m.ladder.is_empty()) {
-        (Some(_), false) => p.push(problem(
-            "model.ladder",
-            "give either `ladder` or `geometric`, not both",
-        )),
-        (None, true) => p.push(problem(
-            "model.ladder",
-            "the ladder is empty: list shapes in `ladder` or give `[model.geometric]`",
-        )),
-        _ => {}
-    }
-    for (i, s) in m.ladder.iter().enumerate() {
-        let key = format!("model.ladder[{i}]");
-        let cfg = models::ModelConfig::new(m.vocab, m.context, s.n_layer, s.d_model, s.n_head);
-        if let Err(e) = cfg.validate() {
-            p.push(problem(key.clone(), e.to_string()));
-        }
-        if m.ladder[..i].contains(s) {
-            p.push(problem(key, "shape listed twice"));
-        }
-    }
-    if let Some(g) = &m.geometric {
-        let k = "model.geometric";
-        if !(g.min_params >= 1.0 && g.min_params.is_finite()) {
-            p.push(problem(
-                format!("{k}.min_params"),
-                format!("{} must be >= 1", g.min_params),
-            ));
-        }
-        if !(g.max_params > g.min_params && g.max_params.is_finite()) {
-            p.push(problem(
-                format!("{k}.max_params"),
-                format!("{} must exceed min_params {}", g.max_params, g.min_params),
-            ));
-        }
-        if g.sizes == 0 || g.sizes > 64 {
-            p.push(problem(
-                format!("{k}.sizes"),
-                format!("{} must be in 1..=64", g.sizes),
-            ));
-        }
-        if g.aspect == 0 {
-            p.push(problem(format!("{k}.aspect"), "must be positive"));
-        }
-        if g.head_dim == 0 {
-            p.push(problem(format!("{k}.head_dim"), "must be positive"));
-        }
-    }
-
-    let t = &c.train;
-    match (t.tokens, t.tokens_per_param) {
-        (Some(_), Some(_)) => p.push(problem(
-            "train.tokens",
-            "give either `tokens` or `tokens_per_param`, not both",
-        )),
-        (None, None) => p.push(problem(
-            "train.tokens",
-            "missing: give `tokens` (per model) or `tokens_per_param`",
-        )),
-        (Some(0), _) => p.push(problem("train.tokens", "must be positive")),
-        (_, Some(x)) if !(x > 0.0 && x.is_finite()) => p.push(problem(
-            "train.tokens_per_param",
-            format!("{x} must be positive"),
-        )),
-        _ => {}
-    }
-    if t.batch == 0 {
-        p.push(problem("train.batch", "must be positive"));
-    }
-    let pos = |p: &mut Vec<Problem>, key: &str, v: f64| {
-        if !(v > 0.0 && v.is_finite()) {
-            p.push(problem(key, format!("{v} must be a positive number")));
-        }
-    };
-    pos(&mut p, "train.lr", t.lr);
-    pos(&mut p, "train.eps", t.eps);
-    let unit = |p: &mut Vec<Problem>, key: &str, v: f64, open_top: bool| {
-        let ok = v >= 0.0 && if open_top { v < 1.0 } else { v <= 1.0 };
-        if !ok {
-            let range = if open_top { "0..1" } else { "0..=1" };
-            p.push(problem(key, format!("{v} must be in {range}")));
-        }
-    };
-    unit(&mut p, "train.min_lr_ratio", t.min_lr_ratio, false);
-    unit(&mut p, "train.beta1", t.beta1, true);
-    unit(&mut p, "train.beta2", t.beta2, true);
-    unit(&mut p, "train.cot_fraction", t.cot_fraction, false);
-    if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
-        p.push(problem(
-            "train.weight_decay",
-            format!("{} must be >= 0", t.weight_decay),
-        ));
-    }
-    if !(t.grad_clip >= 0.0 && t.grad_clip.is_finite()) {
-        p.push(problem(
-            "train.grad_clip",
-            format!("{} must be >= 0 (0 disables clipping)", t.grad_clip),
-        ));
-    }
-    if t.checkpoint_every == 0 {
-        p.push(problem("train.checkpoint_every", "must be positive"));
-    }
-    if t.log_every == 0 {
-        p.push(problem("train.log_every", "must be positive"));
-    } else if !t.checkpoint_every.is_multiple_of(t.log_every) {
-        p.push(problem(
-            "train.checkpoint_every",
-            format!(
-                "{} must be a multiple of train.log_every ({})",
-                t.checkpoint_every, t.log_every
-            ),
-        ));
-    }
-    if t.mixture.is_empty() {
-        p.push(problem("train.mixture", "must list at least one task"));
-    }
-    let mut mixture = Vec::new();
-    for (i, e) in t.mixture.iter().enumerate() {
-        let key = format!("train.mixture[{i}]");
-        match task_problem(e, &key, c.model.context) {
-            Ok(task) => {
-                if !(e.weight >= 0.0 && e.weight.is_finite()) {
-                    p.push(problem(
-                        format!("{key}.weight"),
-                        format!("{} must be >= 0", e.weight),
-                    ));
-                } else if let Ok(built) = task.build() {
-                    if built.eval_only() && e.weight > 0.0 {
-                        p.push(problem(
-                            format!("{key}.task"),
-                            format!("`{}` is evaluation-only and cannot be trained on", e.task),
-                        ));
-                    }
-                }
-                if mixture.iter().any(|t: &TaskConfig| t.name() == task.name()) {
-                    p.push(problem(
-                        format!("{key}.task"),
-                        format!("`{}` listed twice", e.task),
-                    ));
-                }
-                mixture.push(task);
-            }
-            Err(q) => p.push(q),
-        }
-    }
-    if !t.mixture.is_empty() && t.mixture.iter().all(|e| e.weight <= 0.0) {
-        p.push(problem(
-            "train.mixture",
-            "needs a task with positive weight",
-        ));
-    }
-
-    let e = &c.eval;
-    if e.tasks.is_empty() {
-        p.push(problem("eval.tasks", "must list at least one task"));
-    }
-    if e.items == 0 {
-        p.push(problem("eval.items", "must be positive (0 items)"));
-    }
-    if e.modes.is_empty() {
-        p.push(problem("eval.modes", "must list `direct`, `cot` or both"));
-    }
-    if e.shots.is_empty() {
-        p.push(problem("eval.shots", "must list at least one shot count"));
-    }
-    if e.batch == 0 {
-        p.push(problem("eval.batch", "must be positive"));
-    }
-    if e.checkpoints > 20 {
-        p.push(problem(
-            "eval.checkpoints",
-            format!("{} must be at most 20", e.checkpoints),
-        ));
-    }
-    let max_shots = e.shots.iter().copied().max().unwrap_or(0) as usize;
-    let mut names: Vec<String> = Vec::new();
-    for (i, entry) in e.tasks.iter().enumerate() {
-        let key = format!("eval.tasks[{i}]");
-        if let Ok(task) = task_problem(entry, &key, c.model.context).map_err(|q| p.push(q)) {
-            if names.contains(&entry.task) {
-                p.push(problem(
-                    format!("{key}.task"),
-                    format!("`{}` listed twice", entry.task),
-                ));
-            }
-            names.push(entry.task.clone());
-            if let Ok(built) = task.build() {
-                let need = crate::fewshot::max_len(built.as_ref(), max_shots);
-                if need > c.model.context {
-                    p.push(problem(
-                        format!("{key}.task"),
-                        format!(
-                            "`{}` with {max_shots} shots needs up to {need} tokens, more than model.context = {}",
-                            entry.task, c.model.context
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-
-    let d = &c.device;
-    if let Err(e) = check_device(&d.device) {
-        p.push(problem("device.device", e));
-    }
-    if d.threads > 1024 {
-        p.push(problem(
-            "device.threads",
-            format!("{} is not a plausible thread count", d.threads),
-        ));
-    }
-    p
-}
-
-fn check_device(spec: &str) -> Result<(), String> {
-    match spec {
-        "auto" | "cpu" | "cuda" => Ok(()),
-        s if s
-            .strip_prefix("cuda:")
-            .is_some_and(|n| n.parse::<usize>().is_ok()) =>
-        {
-            Ok(())
-        }
-        s => Err(format!("{s:?} must be auto, cpu or cuda:N")),
-    }
-}
-
-/// A task entry's config, or the problem with it (naming the key).
-fn task_problem(e: &TaskEntry, key: &str, context: usize) -> Result<TaskConfig, Problem> {
-    use crate::tasks::TaskError;
-    let task = match e.task_config() {
-        Ok(t) => t,
-        Err(TaskError::UnknownTask { .. }) => {
-            return Err(problem(
-                format!("{key}.task"),
-                format!(
-                    "unknown task `{}` (known: {})",
-                    e.task,
-                    crate::tasks::TASK_NAMES.join(", ")
-                ),
-            ))
-        }
-        Err(TaskError::BadParam {
-            key: k, value, why, ..
-        }) => return Err(problem(format!("{key}.{k}"), format!("{value} {why}"))),
-        Err(TaskError::Params { message, .. }) => {
-            // serde names the offending field in backticks: point at it.
-            let field = message
-                .split('`')
-                .nth(1)
-                .filter(|f| e.params.contains_key(*f))
-                .map(|f| format!("{key}.{f}"))
-                .unwrap_or_else(|| key.to_string());
-            return Err(problem(field, message));
-        }
-        Err(other) => return Err(problem(key, other.to_string())),
-    };
-    let built = task.build().map_err(|err| problem(key, err.to_string()))?;
-    if built.max_len() > context {
-        return Err(problem(
-            format!("{key}.task"),
-            format!(
-                "`{}` ({}) has examples of up to {} tokens, more than model.context = {context}",
-                e.task,
-                built.params(),
-                built.max_len()
-            ),
-        ));
-    }
-    Ok(task)
 }
 
 impl SweepConfig {
