@@ -346,17 +346,28 @@ fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
     assert!(err.contains("more than model.context = 24"), "{err}");
     assert!(!runs.join("smoke").exists(), "nothing is written");
 
-    // A wrong type: one problem, with its position.
-    std::fs::write(&cfg, SMOKE.replace("batch = 16", "batch = \"big\"")).unwrap();
+    // Wrong types in two sections, and a missing key: all listed, with
+    // positions where the file has them.
+    let typed = SMOKE
+        .replace("batch = 16", "batch = \"big\"")
+        .replace("items = 12", "items = [12]")
+        .replace("seeds = [0]\n", "");
+    std::fs::write(&cfg, &typed).unwrap();
     let out = emerge(&["sweep", "--config", s(&cfg), "--runs-dir", s(&runs)]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = SMOKE
-        .lines()
-        .position(|l| l.starts_with("batch = 16"))
-        .unwrap()
-        + 1;
-    assert!(err.contains(&format!(":{line}:")), "{err}");
+    let line_of = |needle: &str| typed.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    for (key, needle) in [
+        ("train.batch", "batch = \"big\""),
+        ("eval.items", "items = [12]"),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("`{key}`")))
+            .unwrap_or_else(|| panic!("no problem for {key}:\n{err}"));
+        assert!(line.contains(&format!(":{}:", line_of(needle))), "{line}");
+    }
+    assert!(err.contains("seeds"), "{err}");
 
     // A missing config file and an unwritable output folder name the path.
     let out = emerge(&["sweep", "--config", "/nonexistent/x.toml"]);

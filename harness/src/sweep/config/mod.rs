@@ -298,27 +298,73 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
         }
     };
     let mut problems = Vec::new();
-    let mut unknown: Vec<Vec<Seg>> = Vec::new();
-    let de = toml::Deserializer::new(text);
-    let parsed: Result<SweepConfig, _> =
-        serde_ignored::deserialize(de, |p| unknown.push(segments(&p)));
-    for path in &unknown {
-        problems.push(Problem {
-            key: dotted(path),
-            at: locate_key(&doc, text, path),
-            message: "unknown key".into(),
-        });
-    }
-    let cfg = match parsed {
-        Ok(c) => c,
+    let mut table: toml::Table = match toml::from_str(text) {
+        Ok(t) => t,
         Err(e) => {
-            problems.push(Problem {
+            return Err(errs(vec![Problem {
                 key: String::new(),
                 at: e.span().map(|s| line_col(text, s.start)),
-                message: e.message().trim().replace('\n', " "),
-            });
-            return Err(errs(problems));
+                message: format!("not valid TOML: {}", e.message().trim()),
+            }]))
         }
+    };
+    // Each section on its own, so that a wrong type in one does not hide
+    // the problems of the others.
+    let mut take = |name: &str, required: bool, problems: &mut Vec<Problem>| {
+        let v = table.remove(name);
+        if v.is_none() && required {
+            problems.push(Problem {
+                key: name.to_string(),
+                at: None,
+                message: format!("missing section [{name}]"),
+            });
+        }
+        // A missing optional section takes its defaults; a missing required
+        // one is reported once, not again for each of its fields.
+        match (v, required) {
+            (Some(v), _) => Some(v),
+            (None, false) => Some(toml::Value::Table(toml::Table::new())),
+            (None, true) => None,
+        }
+    };
+    let run = take("run", true, &mut problems);
+    let model = take("model", true, &mut problems);
+    let train = take("train", true, &mut problems);
+    let eval = take("eval", true, &mut problems);
+    let device = take("device", false, &mut problems);
+    for name in table.keys() {
+        problems.push(Problem {
+            key: name.clone(),
+            at: locate_key(&doc, text, &[Seg::Key(name.clone())]),
+            message: "unknown section or key".into(),
+        });
+    }
+    let pr = &mut problems;
+    let (run, model, train, eval, device) = (
+        section::<RunSection>("run", run, &doc, text, pr),
+        section::<ModelSection>("model", model, &doc, text, pr),
+        section::<TrainSection>("train", train, &doc, text, pr),
+        section::<EvalSection>("eval", eval, &doc, text, pr),
+        section::<DeviceSection>("device", device, &doc, text, pr),
+    );
+    let (Some(run), Some(model), Some(train), Some(eval), Some(device)) =
+        (run, model, train, eval, device)
+    else {
+        return Err(errs(problems));
+    };
+    if problems
+        .iter()
+        .any(|p| p.message.starts_with("missing section"))
+    {
+        // An empty stand-in for a missing section is not a config to check.
+        return Err(errs(problems));
+    }
+    let cfg = SweepConfig {
+        run,
+        model,
+        train,
+        eval,
+        device,
     };
     for mut p in check(&cfg) {
         if p.at.is_none() {
@@ -330,6 +376,50 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
         Ok(resolved(cfg))
     } else {
         Err(errs(problems))
+    }
+}
+
+/// One section of the config (`None`: missing, already reported): its unknown keys and its first wrong type or
+/// missing key become problems (with positions); `None` if it did not parse.
+fn section<T: serde::de::DeserializeOwned>(
+    name: &str,
+    value: Option<toml::Value>,
+    doc: &toml_edit::ImDocument<&str>,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let value = value?;
+    let mut unknown: Vec<Vec<Seg>> = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(value, &mut track);
+    let parsed: Result<T, _> = serde_ignored::deserialize(de, |p| unknown.push(segments(&p)));
+    for rel in unknown {
+        let path: Vec<Seg> = std::iter::once(Seg::Key(name.to_string()))
+            .chain(rel)
+            .collect();
+        problems.push(Problem {
+            key: dotted(&path),
+            at: locate_key(doc, text, &path),
+            message: "unknown key".into(),
+        });
+    }
+    match parsed {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = track.path().to_string();
+            // The path of a field missing at the section's top is ".".
+            let key = if matches!(inner.as_str(), "?" | "." | "") {
+                name.to_string()
+            } else {
+                format!("{name}.{inner}")
+            };
+            problems.push(Problem {
+                at: locate_dotted(doc, text, &key),
+                key,
+                message: e.to_string().trim().replace('\n', " "),
+            });
+            None
+        }
     }
 }
 
