@@ -11,6 +11,7 @@ pub mod answer;
 pub mod cmd_analyze;
 pub mod cmd_bench;
 pub mod cmd_compare;
+pub mod cmd_eval;
 pub mod cmd_plot;
 pub mod cmd_tasks;
 pub mod fewshot;

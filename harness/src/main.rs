@@ -22,6 +22,8 @@ enum Command {
     Tasks(harness::cmd_tasks::TasksArgs),
     /// Measure training or generation throughput (same shapes as the PyTorch peer).
     Bench(harness::cmd_bench::BenchArgs),
+    /// Score every finished model of a run again from its last checkpoint, then refit and replot.
+    Eval(harness::cmd_eval::EvalArgs),
     /// Fit every curve of a run folder (log-linear vs sigmoid, N*, breakthroughness) into fits.csv.
     Analyze(harness::cmd_analyze::AnalyzeArgs),
     /// Draw a run folder's curves as PNGs into its plots/ folder.
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         }
         Command::Tasks(args) => harness::cmd_tasks::run(&args),
         Command::Bench(args) => harness::cmd_bench::run(&args),
+        Command::Eval(args) => harness::cmd_eval::run(&args),
         Command::Analyze(args) => harness::cmd_analyze::run(&args),
         Command::Plot(args) => harness::cmd_plot::run(&args),
         Command::Compare(args) => harness::cmd_compare::run(&args),

@@ -498,3 +498,25 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn eval_rescores_final_checkpoints_to_the_same_numbers() {
+    let runs = scratch("eval");
+    assert!(smoke(&runs, "r", &[]).status.success());
+    let run = runs.join("r");
+    let before: Vec<String> = EXACT.iter().map(|f| read(&run.join(f))).collect();
+    // Spoil the final rows of one job: `eval` must rebuild them.
+    let job = run.join("jobs/L1-D32-H2-s0/scores.csv");
+    let spoiled: String = read(&job)
+        .lines()
+        .filter(|l| !l.contains(",16,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&job, spoiled).unwrap();
+    let out = emerge(&["eval", "--run", s(&run)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("rescored 4 models"), "{}", text(&out));
+    // Weights loaded from the checkpoints score exactly as the live ones did.
+    let after: Vec<String> = EXACT.iter().map(|f| read(&run.join(f))).collect();
+    assert_eq!(before, after);
+}

@@ -288,6 +288,39 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     })
 }
 
+/// Score a finished job's last checkpoint again (after a change to the
+/// scoring code, say) and replace its rows at that step. Returns the step.
+pub fn rescore(
+    job: &Job,
+    dir: &Path,
+    cfg: &SweepConfig,
+    suite: &Suite,
+    device: &Device,
+) -> Result<u64, String> {
+    let status = read_status(dir)?.ok_or_else(|| format!("{}: job not finished", dir.display()))?;
+    let ckpt = dir.join(CHECKPOINT_DIR);
+    let mut trainer = Trainer::new(job.model, train_config(cfg, job), device, job.seed)
+        .map_err(|e| e.to_string())?;
+    let info = trainer.load(&ckpt).map_err(|e| e.to_string())?;
+    if info.step != status.step {
+        return Err(format!(
+            "{}: checkpoint is at step {}, but the job ended at step {}",
+            ckpt.display(),
+            info.step,
+            status.step
+        ));
+    }
+    let step = info.step;
+    let (samples, scores) = suite.evaluate(&trainer.model.inference(), &job.model_id, step)?;
+    let mut rows = Rows::load(dir, step)?;
+    rows.samples.retain(|r| r.step != step);
+    rows.scores.retain(|r| r.step != step);
+    rows.samples.extend(samples);
+    rows.scores.extend(scores);
+    rows.save(dir)?;
+    Ok(step)
+}
+
 const TIMING_FILE: &str = "timing.json";
 
 /// Wall time spent before an interruption, so a resumed job's totals count

@@ -1,0 +1,60 @@
+//! `emerge eval --run DIR`: score every finished model of a run again from
+//! its last checkpoint (with the run's own config), replace those rows, merge
+//! and refit. For a change in extraction or scoring code; the run's config
+//! (items, modes, shots) is what is scored.
+
+use crate::output::say;
+use crate::sweep::{config, eval, folder, job, jobs, lock, runner};
+use clap::Args;
+use results::schema::files;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The run folder (as written by `emerge sweep`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// CPU threads (default: the run's `[device]` setting).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: &EvalArgs) -> Result<(), String> {
+    let path = args.run.join(files::CONFIG);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cfg = config::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+    let threads = match args.threads.unwrap_or(cfg.device.threads) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    models::set_cpu_threads(threads).map_err(|e| e.to_string())?;
+    let device = models::parse_device(&cfg.device.device).map_err(|e| e.to_string())?;
+    let _lock = lock::acquire(&args.run, None)?;
+    let all = jobs::jobs(&cfg);
+    let finished = folder::finished(&args.run, &all)?;
+    let suite = eval::Suite::build(&cfg)?;
+    let mut n = 0;
+    for (i, st) in &finished {
+        if st.status != results::ModelStatus::Ok {
+            continue;
+        }
+        let j = &all[*i];
+        let step = job::rescore(j, &folder::job_dir(&args.run, j), &cfg, &suite, &device)?;
+        say(&format!("rescored {} at step {step}\n", j.model_id));
+        n += 1;
+    }
+    folder::merge(&args.run, &all, &finished)?;
+    say(&format!(
+        "rescored {n} model{}; {} of {} jobs finished\n",
+        if n == 1 { "" } else { "s" },
+        finished.len(),
+        all.len()
+    ));
+    if finished.len() == all.len() && n > 0 && !runner::analyze_and_plot(&args.run) {
+        return Err(format!(
+            "{}: analysis failed (see above)",
+            args.run.display()
+        ));
+    }
+    Ok(())
+}
