@@ -66,6 +66,21 @@ pub fn set_cpu_threads(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Runs `f` on a worker of rayon's global pool (directly if already on one).
+///
+/// The kernels split work with rayon. Called from a thread outside the pool,
+/// every parallel op is injected into the pool while the caller sleeps on a
+/// futex and a worker is woken: two context switches per op, thousands per
+/// training step or decode. Run from inside the pool, the caller is itself a
+/// worker and splits work by stealing instead.
+pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::join(f, || ()).0
+    }
+}
+
 /// Keeps freed memory in the process instead of returning it to the kernel.
 ///
 /// A training step allocates and frees tensors of up to a few MB; glibc's

@@ -31,11 +31,10 @@ use candle_core::backend::BackendStorage;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
 };
-use num_traits::{Float, Zero};
-use rayon::prelude::*;
+use num_traits::Zero;
 
 pub use crate::kernels::Real;
-use crate::kernels::{self as k, c, dot, Heads, SendPtr};
+use crate::kernels::{self as k, c, Heads};
 
 fn contig<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
     let data = s.as_slice::<T>()?;
@@ -308,51 +307,9 @@ impl CustomOp3 for CachedAttention {
             let qkv = contig::<T>(s1, l1)?;
             let kc = contig::<T>(s2, l2)?;
             let vc = contig::<T>(s3, l3)?;
-            let (tq, d, hd) = (s.t, s.d(), s.hd);
-            let scale: T = c(s.scale());
-            let mut y = vec![T::zero(); s.b * tq * d];
-            let yp = SendPtr(y.as_mut_ptr());
-            (0..s.b * s.h).into_par_iter().for_each_init(
-                || vec![T::zero(); past + tq],
-                |sc, bh| {
-                    let (bi, hi) = (bh / s.h, bh % s.h);
-                    let lo = self.pad[bi];
-                    for i in 0..tq {
-                        let end = past + i + 1;
-                        if lo >= end {
-                            continue;
-                        }
-                        let q = &qkv[(bi * tq + i) * 3 * d + hi * hd..][..hd];
-                        let mut mx = T::neg_infinity();
-                        for j in lo..end {
-                            let k = &kc[(bi * cap + j) * d + hi * hd..][..hd];
-                            let v = dot(q, k) * scale;
-                            sc[j] = v;
-                            mx = Float::max(mx, v);
-                        }
-                        let mut sum = T::zero();
-                        for v in sc[lo..end].iter_mut() {
-                            *v = (*v - mx).exp();
-                            sum += *v;
-                        }
-                        // SAFETY: each (row, head, query) owns its hd outputs.
-                        let yr = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                yp.get().add((bi * tq + i) * d + hi * hd),
-                                hd,
-                            )
-                        };
-                        for j in lo..end {
-                            let pj = sc[j] / sum;
-                            let v = &vc[(bi * cap + j) * d + hi * hd..][..hd];
-                            for e in 0..hd {
-                                yr[e] += pj * v[e];
-                            }
-                        }
-                    }
-                },
-            );
-            out(y, (s.b * tq, d))
+            let mut y = vec![T::zero(); s.b * s.t * s.d()];
+            k::cached_attn(s, qkv, kc, vc, past, cap, &self.pad, &mut y);
+            out(y, (s.b * s.t, s.d()))
         })
     }
 }

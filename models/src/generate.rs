@@ -63,6 +63,14 @@ impl Inference {
     /// a stop token, after `max_new_tokens`, or when it fills the context.
     /// Returns the new tokens of each prompt.
     pub fn generate(&self, prompts: &[Vec<u32>], opts: &GenerateOptions) -> Result<Vec<Vec<u32>>> {
+        crate::device::in_pool(|| self.generate_inner(prompts, opts))
+    }
+
+    fn generate_inner(
+        &self,
+        prompts: &[Vec<u32>],
+        opts: &GenerateOptions,
+    ) -> Result<Vec<Vec<u32>>> {
         let ctx = self.config.context;
         if prompts.is_empty() {
             return Ok(Vec::new());
@@ -167,6 +175,10 @@ impl Inference {
     /// given everything before it. `prompt.len() + continuation.len() - 1`
     /// must fit in the context.
     pub fn score(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<TokenScore>>> {
+        crate::device::in_pool(|| self.score_inner(pairs))
+    }
+
+    fn score_inner(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<TokenScore>>> {
         let ctx = self.config.context;
         if pairs.is_empty() {
             return Ok(Vec::new());

@@ -112,14 +112,13 @@ pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [T::zero(); 8];
-    let chunks = n / 8;
-    for i in 0..chunks {
+    for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for k in 0..8 {
-            acc[k] += a[8 * i + k] * b[8 * i + k];
+            acc[k] += ca[k] * cb[k];
         }
     }
     let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for i in 8 * chunks..n {
+    for i in n / 8 * 8..n {
         s += a[i] * b[i];
     }
     s
@@ -445,6 +444,120 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
             }
         },
     );
+}
+
+/// Whether the AVX2+FMA variants of the loop kernels can run here. The
+/// variants compile the same code with wider vectors; without fast-math the
+/// compiler keeps every operation and its order, so results are bit-identical
+/// either way.
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Decoding attention: `qkv (B*Tq, 3d)` holds the new tokens; `kc`, `vc` are
+/// `(B, cap, d)` caches that already hold positions `0..past+Tq`. Query `i`
+/// of row `r` sees positions `pad[r]..=past+i`; a query with nothing visible
+/// (left padding) gets zeros, which only padding positions ever read.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn cached_attn<T: Real>(
+    s: Heads,
+    qkv: &[T],
+    kc: &[T],
+    vc: &[T],
+    past: usize,
+    cap: usize,
+    pad: &[usize],
+    y: &mut [T],
+) {
+    let (tq, _d) = (s.t, s.d());
+    let yp = SendPtr(y.as_mut_ptr());
+    // Group heads so a task does at least ~32k multiply-adds.
+    let per_head = tq * (past + tq) * s.hd * 2;
+    let min_len = (32 * 1024 / per_head.max(1)).max(1);
+    let avx2 = has_avx2();
+    (0..s.b * s.h)
+        .into_par_iter()
+        .with_min_len(min_len)
+        .for_each_init(
+            || vec![T::zero(); past + tq],
+            |sc, bh| {
+                let (bi, hi) = (bh / s.h, bh % s.h);
+                let args = (s, qkv, kc, vc, past, cap, pad[bi], bi, hi);
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 and FMA.
+                    unsafe { cached_head_avx2(args, sc, yp) };
+                    return;
+                }
+                let _ = avx2;
+                // SAFETY: as above.
+                unsafe { cached_head(args, sc, yp) };
+            },
+        );
+}
+
+type CachedArgs<'a, T> = (
+    Heads,
+    &'a [T],
+    &'a [T],
+    &'a [T],
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cached_head_avx2<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>) {
+    cached_head(a, sc, y)
+}
+
+/// One (row, head) of [`cached_attn`] into `y (B*Tq, d)`.
+///
+/// # Safety
+/// `y` must hold `B*Tq*d` elements, and no one else may touch this (row,
+/// head)'s outputs meanwhile.
+#[inline(always)]
+unsafe fn cached_head<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>) {
+    let (s, qkv, kc, vc, past, cap, lo, bi, hi) = a;
+    let (tq, d, hd) = (s.t, s.d(), s.hd);
+    let scale: T = c(s.scale());
+    for i in 0..tq {
+        let end = past + i + 1;
+        if lo >= end {
+            continue;
+        }
+        let q = &qkv[(bi * tq + i) * 3 * d + hi * hd..][..hd];
+        let mut mx = T::neg_infinity();
+        for j in lo..end {
+            let k = &kc[(bi * cap + j) * d + hi * hd..][..hd];
+            let v = dot(q, k) * scale;
+            sc[j] = v;
+            mx = Float::max(mx, v);
+        }
+        let mut sum = T::zero();
+        for v in sc[lo..end].iter_mut() {
+            *v = (*v - mx).exp();
+            sum += *v;
+        }
+        let yr = std::slice::from_raw_parts_mut(y.get().add((bi * tq + i) * d + hi * hd), hd);
+        for j in lo..end {
+            let pj = sc[j] / sum;
+            let v = &vc[(bi * cap + j) * d + hi * hd..][..hd];
+            for e in 0..hd {
+                yr[e] += pj * v[e];
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------- GELU

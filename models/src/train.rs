@@ -239,6 +239,10 @@ impl Trainer {
     /// One optimizer step. A non-finite loss or gradient is
     /// [`Error::Diverged`] and leaves the weights untouched.
     pub fn step(&mut self, batch: &Batch) -> Result<StepStats> {
+        crate::device::in_pool(|| self.step_inner(batch))
+    }
+
+    fn step_inner(&mut self, batch: &Batch) -> Result<StepStats> {
         batch.check()?;
         let step = self.step + 1;
         let lr = self.train.lr_at(self.step);
