@@ -155,7 +155,7 @@ fn bar(job: &Job, shared: &Shared, start: u64) -> ProgressBar {
     }
     let pb = ProgressBar::new(job.total_steps);
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>16} [{bar:24}] {pos}/{len} steps  {msg}  ETA {eta}")
+        ProgressStyle::with_template("{prefix} [{bar:20}] {pos}/{len} {msg} ETA {eta}")
             .expect("a valid template")
             .progress_chars("=> "),
     );
@@ -218,7 +218,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
         if step % log_every == 0 || step == job.total_steps {
             let secs = window_start.elapsed().as_secs_f64();
             let row = window.row(&job.model_id, step, stats.tokens, secs);
-            let msg = format!("loss {:.3}  {:.0} tok/s", row.loss, row.tokens_per_sec);
+            let msg = format!("loss {:.3} {:.0} tok/s", row.loss, row.tokens_per_sec);
             // Without a terminal (a log file overnight) a line now and then
             // stands in for the bar.
             if !shared.bars && last_line.elapsed() >= LINE_EVERY {
