@@ -405,6 +405,84 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
 
 struct Linear;
 
+/// `x Wt (+ b)` for a transposed weight `wt (in, out)`; no backward
+/// (inference).
+pub fn linear_t(x: &Tensor, wt: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let (x, wt) = (x.contiguous()?, wt.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3_no_bwd(&wt, &b.contiguous()?, &LinearT),
+        None => x.apply_op2_no_bwd(&wt, &LinearT),
+    }
+}
+
+struct LinearT;
+
+fn linear_t_fwd<T: Real>(
+    x: &[T],
+    wt: &[T],
+    b: Option<&[T]>,
+    kk: usize,
+    o: usize,
+) -> Result<Vec<T>> {
+    if kk == 0
+        || !x.len().is_multiple_of(kk)
+        || wt.len() != o * kk
+        || b.is_some_and(|b| b.len() != o)
+    {
+        bail!("linear: {} inputs, transposed weight {kk}x{o}", x.len());
+    }
+    let n = x.len() / kk;
+    let mut y = match b {
+        Some(b) => b.repeat(n),
+        None => vec![T::zero(); n * o],
+    };
+    k::xw(x, wt, o, &mut y, b.is_some());
+    Ok(y)
+}
+
+impl CustomOp2 for LinearT {
+    fn name(&self) -> &'static str {
+        "emerge-linear-t"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, kk, o) = (l1.dims()[0], l2.dims()[0], l2.dims()[1]);
+        with_real!(s1.dtype(), T => {
+            let y = linear_t_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, kk, o)?;
+            out(y, (n, o))
+        })
+    }
+}
+
+impl CustomOp3 for LinearT {
+    fn name(&self) -> &'static str {
+        "emerge-linear-t-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, kk, o) = (l1.dims()[0], l2.dims()[0], l2.dims()[1]);
+        with_real!(s1.dtype(), T => {
+            let b = contig::<T>(s3, l3)?;
+            let y = linear_t_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), kk, o)?;
+            out(y, (n, o))
+        })
+    }
+}
+
 fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, o: usize) -> Result<Vec<T>> {
     let kk = w.len() / o.max(1);
     if kk == 0
@@ -829,6 +907,13 @@ mod tests {
                 |t| t[0].matmul(&t[1].t()?)?.broadcast_add(&t[2]),
                 tol,
                 "linear",
+            );
+            let lwt = lw.as_tensor().t().unwrap().contiguous().unwrap();
+            assert_close(
+                &linear_t(&lx, &lwt, None).unwrap(),
+                &lx.matmul(&lw.t().unwrap()).unwrap(),
+                tol,
+                "linear with a transposed weight",
             );
             check(
                 &[lx, lw],

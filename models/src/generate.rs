@@ -38,13 +38,23 @@ pub struct TokenScore {
 }
 
 impl Gpt {
-    /// A detached view of the current weights for evaluation.
+    /// Detached weights for evaluation: make a new one after further training
+    /// (on the CPU it also holds transposed copies taken at this call).
     pub fn inference(&self) -> Inference {
+        let kernels = self.kernels();
+        let weights = self.weights(true);
+        // A failed copy (out of memory) only costs speed.
+        let weights = match kernels {
+            Kernels::Fused => weights
+                .with_transposed()
+                .unwrap_or_else(|_| self.weights(true)),
+            Kernels::Candle => weights,
+        };
         Inference {
             config: self.config,
-            weights: self.weights(true),
+            weights,
             device: self.device().clone(),
-            kernels: self.kernels(),
+            kernels,
         }
     }
 }

@@ -631,6 +631,32 @@ pub(crate) fn xwt<T: Real>(x: &[T], w: &[T], o: usize, y: &mut [T], accumulate: 
     }
 }
 
+/// `y (+)= x Wt` for `x (n, k)`, `wt (k, o)` (a transposed weight), `y (n, o)`.
+pub(crate) fn xw<T: Real>(x: &[T], wt: &[T], o: usize, y: &mut [T], accumulate: bool) {
+    let k = wt.len() / o;
+    let n = x.len() / k;
+    debug_assert_eq!(y.len(), n * o);
+    // SAFETY: the slices cover the matrices with these strides.
+    unsafe {
+        mm(
+            n,
+            o,
+            k,
+            y.as_mut_ptr(),
+            o,
+            1,
+            accumulate,
+            x.as_ptr(),
+            k,
+            1,
+            wt.as_ptr(),
+            o,
+            1,
+            gemm_par(n, o, k),
+        )
+    }
+}
+
 /// Linear backward: `dx (+)= g W`, `dw (+)= gᵀ x`, `db += Σ rows g` for
 /// `x (n, k)`, `w (o, k)`, `g (n, o)`.
 #[allow(clippy::too_many_arguments)]

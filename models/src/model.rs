@@ -58,6 +58,10 @@ pub(crate) struct BlockWeights {
     fc_b: Tensor,
     mlp_proj_w: Tensor,
     mlp_proj_b: Tensor,
+    /// Contiguous `(in, out)` copies of the four matrices, for inference on
+    /// the CPU: the gemm then reads them in place instead of repacking the
+    /// weight at every decoding step.
+    t: Option<[Tensor; 4]>,
 }
 
 /// The weights as tensors: tracked (training) or detached (inference).
@@ -67,6 +71,26 @@ pub(crate) struct Weights {
     blocks: Vec<BlockWeights>,
     lnf_w: Tensor,
     lnf_b: Tensor,
+    /// `wteᵀ` `(d, vocab)`, contiguous (see `BlockWeights::t`).
+    wte_t: Option<Tensor>,
+}
+
+impl Weights {
+    /// Adds the transposed copies fused inference uses. They are a snapshot:
+    /// make a new `Inference` after the weights change.
+    pub(crate) fn with_transposed(mut self) -> Result<Self> {
+        let tr = |w: &Tensor| w.t()?.contiguous();
+        for b in &mut self.blocks {
+            b.t = Some([
+                tr(&b.qkv_w)?,
+                tr(&b.proj_w)?,
+                tr(&b.fc_w)?,
+                tr(&b.mlp_proj_w)?,
+            ]);
+        }
+        self.wte_t = Some(tr(&self.wte)?);
+        Ok(self)
+    }
 }
 
 /// Per-layer keys and values of the tokens seen so far: preallocated
@@ -270,6 +294,7 @@ impl Gpt {
                 fc_b: next(),
                 mlp_proj_w: next(),
                 mlp_proj_b: next(),
+                t: None,
             })
             .collect();
         let lnf_w = next();
@@ -280,6 +305,7 @@ impl Gpt {
             blocks,
             lnf_w,
             lnf_b,
+            wte_t: None,
         }
     }
 
@@ -337,9 +363,13 @@ pub(crate) fn causal_mask(
     Tensor::from_vec(data, (rows.len(), 1, t_q, t_k), device)?.to_dtype(dtype)
 }
 
-fn linear(x: &Tensor, w: &Tensor, b: &Tensor, k: Kernels) -> Result<Tensor> {
+/// `x Wᵀ + b`; `wt`, when given, is `Wᵀ` contiguous (inference only).
+fn linear(x: &Tensor, w: &Tensor, wt: Option<&Tensor>, b: &Tensor, k: Kernels) -> Result<Tensor> {
     match k {
-        Kernels::Fused => fused::linear(x, w, Some(b)),
+        Kernels::Fused => match wt {
+            Some(wt) => fused::linear_t(x, wt, Some(b)),
+            None => fused::linear(x, w, Some(b)),
+        },
         // (N, in) x (in, out): the transposed weight is a strided view the
         // matmul kernel reads directly.
         Kernels::Candle => x.matmul(&w.t()?)?.broadcast_add(b),
@@ -422,7 +452,8 @@ pub(crate) fn forward(
     for (li, bw) in w.blocks.iter().enumerate() {
         let hn = layer_norm(&x, &bw.ln1_w, &bw.ln1_b, k)?;
         // (B*T, 3d) laid out as (B, T, 3, H, hd).
-        let qkv = linear(&hn, &bw.qkv_w, &bw.qkv_b, k)?;
+        let wt = |i: usize| bw.t.as_ref().map(|t| &t[i]);
+        let qkv = linear(&hn, &bw.qkv_w, wt(0), &bw.qkv_b, k)?;
         let y = match &mut attn {
             Attention::Causal => match (k, &mask) {
                 (Kernels::Fused, _) => fused::causal_attention(&qkv, b, t, h)?,
@@ -467,10 +498,10 @@ pub(crate) fn forward(
                 }
             }
         };
-        x = (x + linear(&y, &bw.proj_w, &bw.proj_b, k)?)?;
+        x = (x + linear(&y, &bw.proj_w, wt(1), &bw.proj_b, k)?)?;
         let hn = layer_norm(&x, &bw.ln2_w, &bw.ln2_b, k)?;
-        let m = gelu(&linear(&hn, &bw.fc_w, &bw.fc_b, k)?, k)?;
-        x = (x + linear(&m, &bw.mlp_proj_w, &bw.mlp_proj_b, k)?)?;
+        let m = gelu(&linear(&hn, &bw.fc_w, wt(2), &bw.fc_b, k)?, k)?;
+        x = (x + linear(&m, &bw.mlp_proj_w, wt(3), &bw.mlp_proj_b, k)?)?;
     }
     if let Attention::Cached { cache, .. } = attn {
         cache.len += t;
@@ -478,7 +509,10 @@ pub(crate) fn forward(
     let x = layer_norm(&x, &w.lnf_w, &w.lnf_b, k)?;
     // Tied head: logits against the token embedding.
     let logits = match k {
-        Kernels::Fused => fused::linear(&x, &w.wte, None)?,
+        Kernels::Fused => match &w.wte_t {
+            Some(wt) => fused::linear_t(&x, wt, None)?,
+            None => fused::linear(&x, &w.wte, None)?,
+        },
         Kernels::Candle => x.matmul(&w.wte.t()?)?,
     };
     logits.reshape((b, t, c.vocab))
