@@ -124,13 +124,21 @@ pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     s
 }
 
+/// `erf` and `exp` for the elementwise kernels. f64 uses libm; f32 uses
+/// branch-free polynomial versions (within a few ulp of libm's, checked by a
+/// test) that the compiler can vectorize, unlike a call into libm.
 pub trait Erf {
     fn erf_(self) -> Self;
+    fn exp_(self) -> Self;
 }
 impl Erf for f32 {
     #[inline(always)]
     fn erf_(self) -> f32 {
-        candle_core::cpu::erf::erf_f32(self)
+        erf_f32(self)
+    }
+    #[inline(always)]
+    fn exp_(self) -> f32 {
+        exp_f32(self)
     }
 }
 impl Erf for f64 {
@@ -138,6 +146,61 @@ impl Erf for f64 {
     fn erf_(self) -> f64 {
         candle_core::cpu::erf::erf_f64(self)
     }
+    #[inline(always)]
+    fn exp_(self) -> f64 {
+        self.exp()
+    }
+}
+
+/// `exp` for f32 (Cephes' `expf`: range reduction by `ln 2` in two parts,
+/// degree-6 polynomial, exponent bits), about 1 ulp; underflows to 0 below
+/// -87.3 and saturates above 88.7.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.336_55, 88.722_83);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    // 2^n through the exponent bits (n is in [-126, 128] after the clamp;
+    // the lowest values go through two factors to stay normal).
+    let ni = n as i32;
+    let half = ni / 2;
+    let s1 = f32::from_bits(((half + 127) as u32) << 23);
+    let s2 = f32::from_bits(((ni - half + 127) as u32) << 23);
+    let v = y * s1 * s2;
+    if x <= -87.336_55 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// `erf` for f32: odd rational approximation on [-4, 4] (Eigen's
+/// `generic_fast_erf_float` coefficients), ±1 beyond.
+#[inline(always)]
+pub(crate) fn erf_f32(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let p = -2.726_142_3e-10_f32;
+    let p = p * x2 + 2.770_681_4e-8;
+    let p = p * x2 + -2.101_024e-6;
+    let p = p * x2 + -5.692_506_4e-5;
+    let p = p * x2 + -7.349_906_3e-4;
+    let p = p * x2 + -2.954_6e-3;
+    let p = p * x2 + -1.609_603_3e-2;
+    let p = p * x;
+    let q = -1.456_607_2e-5_f32;
+    let q = q * x2 + -2.133_740_6e-4;
+    let q = q * x2 + -1.682_827e-3;
+    let q = q * x2 + -7.373_329e-3;
+    let q = q * x2 + -1.426_474e-2;
+    p / q
 }
 
 // ---------------------------------------------------------------- LayerNorm
@@ -160,12 +223,17 @@ pub(crate) fn ln_fwd<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64, y: &mut [T]) 
     y.par_chunks_mut(rc)
         .zip(x.par_chunks(rc))
         .for_each(|(yc, xc)| {
-            for (yr, xr) in yc.chunks_mut(d).zip(xc.chunks(d)) {
-                let (mean, rstd) = row_stats(xr, inv_d, eps);
-                for j in 0..d {
-                    yr[j] = (xr[j] - mean) * rstd * w[j] + b[j];
-                }
-            }
+            simd(
+                #[inline(always)]
+                || {
+                    for (yr, xr) in yc.chunks_mut(d).zip(xc.chunks(d)) {
+                        let (mean, rstd) = row_stats(xr, inv_d, eps);
+                        for j in 0..d {
+                            yr[j] = (xr[j] - mean) * rstd * w[j] + b[j];
+                        }
+                    }
+                },
+            )
         });
 }
 
@@ -191,24 +259,29 @@ pub(crate) fn ln_bwd<T: Real>(
         .zip(g.par_chunks(rows * d))
         .zip(partial.par_chunks_mut(2 * d))
         .for_each(|(((dxc, xc), gc), pc)| {
-            let (pw, pb) = pc.split_at_mut(d);
-            let mut xhat = vec![T::zero(); d];
-            for ((dxr, xr), gr) in dxc.chunks_mut(d).zip(xc.chunks(d)).zip(gc.chunks(d)) {
-                let (mean, rstd) = row_stats(xr, inv_d, eps);
-                let (mut sg, mut sgx) = (T::zero(), T::zero());
-                for j in 0..d {
-                    xhat[j] = (xr[j] - mean) * rstd;
-                    let gw = gr[j] * w[j];
-                    sg += gw;
-                    sgx += gw * xhat[j];
-                    pw[j] += gr[j] * xhat[j];
-                    pb[j] += gr[j];
-                }
-                let (sg, sgx) = (sg * inv_d, sgx * inv_d);
-                for j in 0..d {
-                    dxr[j] += rstd * (gr[j] * w[j] - sg - xhat[j] * sgx);
-                }
-            }
+            simd(
+                #[inline(always)]
+                || {
+                    let (pw, pb) = pc.split_at_mut(d);
+                    let mut xhat = vec![T::zero(); d];
+                    for ((dxr, xr), gr) in dxc.chunks_mut(d).zip(xc.chunks(d)).zip(gc.chunks(d)) {
+                        let (mean, rstd) = row_stats(xr, inv_d, eps);
+                        let (mut sg, mut sgx) = (T::zero(), T::zero());
+                        for j in 0..d {
+                            xhat[j] = (xr[j] - mean) * rstd;
+                            let gw = gr[j] * w[j];
+                            sg += gw;
+                            sgx += gw * xhat[j];
+                            pw[j] += gr[j] * xhat[j];
+                            pb[j] += gr[j];
+                        }
+                        let (sg, sgx) = (sg * inv_d, sgx * inv_d);
+                        for j in 0..d {
+                            dxr[j] += rstd * (gr[j] * w[j] - sg - xhat[j] * sgx);
+                        }
+                    }
+                },
+            )
         });
     for pc in partial.chunks(2 * d) {
         for (acc, &p) in dw.iter_mut().zip(&pc[..d]) {
@@ -274,7 +347,7 @@ unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T]) {
         }
         let mut sum = T::zero();
         for v in row[..=i].iter_mut() {
-            *v = (*v - mx).exp();
+            *v = (*v - mx).exp_();
             sum += *v;
         }
         for v in row[..=i].iter_mut() {
@@ -461,6 +534,23 @@ pub(crate) fn has_avx2() -> bool {
     false
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs `f` compiled for AVX2+FMA when the CPU has them (see [`has_avx2`]).
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { with_avx2(f) };
+    }
+    f()
+}
+
 /// Decoding attention: `qkv (B*Tq, 3d)` holds the new tokens; `kc`, `vc` are
 /// `(B, cap, d)` caches that already hold positions `0..past+Tq`. Query `i`
 /// of row `r` sees positions `pad[r]..=past+i`; a query with nothing visible
@@ -546,7 +636,7 @@ unsafe fn cached_head<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>
         }
         let mut sum = T::zero();
         for v in sc[lo..end].iter_mut() {
-            *v = (*v - mx).exp();
+            *v = (*v - mx).exp_();
             sum += *v;
         }
         let yr = std::slice::from_raw_parts_mut(y.get().add((bi * tq + i) * d + hi * hd), hd);
@@ -562,7 +652,8 @@ unsafe fn cached_head<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>
 
 // ---------------------------------------------------------------- GELU
 
-/// `y = 0.5·x·(1 + erf(x/√2))` (candle's gelu_erf expression, bit for bit),
+/// `y = 0.5·x·(1 + erf(x/√2))` (candle's gelu_erf expression; f32 uses
+/// [`erf_f32`]),
 /// and the derivative into `deriv` when given.
 pub(crate) fn gelu_fwd<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) {
     let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
@@ -573,20 +664,30 @@ pub(crate) fn gelu_fwd<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) {
             .par_chunks_mut(ELEM_CHUNK)
             .zip(x.par_chunks(ELEM_CHUNK))
             .for_each(|(yc, xc)| {
-                for (y, &v) in yc.iter_mut().zip(xc) {
-                    *y = ((v * r).erf_() + T::one()) * half * v;
-                }
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (y, &v) in yc.iter_mut().zip(xc) {
+                            *y = ((v * r).erf_() + T::one()) * half * v;
+                        }
+                    },
+                )
             }),
         Some(dy) => y
             .par_chunks_mut(ELEM_CHUNK)
             .zip(dy.par_chunks_mut(ELEM_CHUNK))
             .zip(x.par_chunks(ELEM_CHUNK))
             .for_each(|((yc, dc), xc)| {
-                for ((y, d), &v) in yc.iter_mut().zip(dc).zip(xc) {
-                    let e = (v * r).erf_() + T::one();
-                    *y = e * half * v;
-                    *d = half * e + v * (-half * v * v).exp() * inv_sqrt_2pi;
-                }
+                simd(
+                    #[inline(always)]
+                    || {
+                        for ((y, d), &v) in yc.iter_mut().zip(dc).zip(xc) {
+                            let e = (v * r).erf_() + T::one();
+                            *y = e * half * v;
+                            *d = half * e + v * (-half * v * v).exp_() * inv_sqrt_2pi;
+                        }
+                    },
+                )
             }),
     }
 }
@@ -784,13 +885,13 @@ pub(crate) fn cross_entropy<T: Real>(
         let t = targets[i] as usize;
         match dr {
             None => {
-                let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp());
+                let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp_());
                 -f(xr[t] - mx - sum.ln()) * weight(i)
             }
             Some(dr) => {
                 let mut sum = T::zero();
                 for (d, &b) in dr.iter_mut().zip(xr) {
-                    *d = (b - mx).exp();
+                    *d = (b - mx).exp_();
                     sum += *d;
                 }
                 let coef: T = c(g * weight(i) / denom);
@@ -829,4 +930,28 @@ pub(crate) fn cross_entropy<T: Real>(
             }),
     }
     nll.iter().sum::<f64>() / denom
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polynomial_erf_and_exp_are_within_a_few_ulp_of_libm() {
+        let (mut erf_err, mut exp_err) = (0f64, 0f64);
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 5e-5; // [-10, 10]
+            let want = candle_core::cpu::erf::erf_f64(x as f64);
+            erf_err = erf_err.max((erf_f32(x) as f64 - want).abs());
+            let x = i as f32 * 4.4e-4; // [-88, 88]
+            let want = (x as f64).exp();
+            if want > 1e-37 {
+                exp_err = exp_err.max(((exp_f32(x) as f64) - want).abs() / want);
+            }
+        }
+        assert!(erf_err < 5e-7, "erf: max abs error {erf_err:e}");
+        assert!(exp_err < 3e-7, "exp: max rel error {exp_err:e}");
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert!((erf_f32(9.0) - 1.0).abs() < 2e-7);
+    }
 }
