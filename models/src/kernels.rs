@@ -338,25 +338,30 @@ unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T]) {
         gemm::Parallelism::None,
     );
     let scale: T = c(s.scale());
-    for i in 0..t {
-        let row = &mut p[i * t..(i + 1) * t];
-        let mut mx = T::neg_infinity();
-        for v in row[..=i].iter_mut() {
-            *v *= scale;
-            mx = Float::max(mx, *v);
-        }
-        let mut sum = T::zero();
-        for v in row[..=i].iter_mut() {
-            *v = (*v - mx).exp_();
-            sum += *v;
-        }
-        for v in row[..=i].iter_mut() {
-            *v /= sum;
-        }
-        for v in row[i + 1..].iter_mut() {
-            *v = T::zero();
-        }
-    }
+    simd(
+        #[inline(always)]
+        || {
+            for i in 0..t {
+                let row = &mut p[i * t..(i + 1) * t];
+                let mut mx = T::neg_infinity();
+                for v in row[..=i].iter_mut() {
+                    *v *= scale;
+                    mx = Float::max(mx, *v);
+                }
+                let mut sum = T::zero();
+                for v in row[..=i].iter_mut() {
+                    *v = (*v - mx).exp_();
+                    sum += *v;
+                }
+                for v in row[..=i].iter_mut() {
+                    *v /= sum;
+                }
+                for v in row[i + 1..].iter_mut() {
+                    *v = T::zero();
+                }
+            }
+        },
+    )
 }
 
 /// Causal self-attention over `qkv (B*T, 3d)` laid out as `(B, T, 3, H, hd)`
@@ -881,27 +886,11 @@ pub(crate) fn cross_entropy<T: Real>(
     let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
     let mut nll = vec![0f64; n];
     let row = |i: usize, xr: &[T], dr: Option<&mut [T]>| -> f64 {
-        let mx = xr.iter().fold(T::neg_infinity(), |a, &b| Float::max(a, b));
-        let t = targets[i] as usize;
-        match dr {
-            None => {
-                let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp_());
-                -f(xr[t] - mx - sum.ln()) * weight(i)
-            }
-            Some(dr) => {
-                let mut sum = T::zero();
-                for (d, &b) in dr.iter_mut().zip(xr) {
-                    *d = (b - mx).exp_();
-                    sum += *d;
-                }
-                let coef: T = c(g * weight(i) / denom);
-                for d in dr.iter_mut() {
-                    *d = *d / sum * coef;
-                }
-                dr[t] -= coef;
-                -f(xr[t] - mx - sum.ln()) * weight(i)
-            }
-        }
+        let (t, w) = (targets[i] as usize, weight(i));
+        simd(
+            #[inline(always)]
+            || ce_row(xr, dr, t, w, g * w / denom),
+        )
     };
     match dlogits {
         None => nll
@@ -930,6 +919,32 @@ pub(crate) fn cross_entropy<T: Real>(
             }),
     }
     nll.iter().sum::<f64>() / denom
+}
+
+/// One row of [`cross_entropy`]: `-w·log p(t)`, and `coef·(softmax - onehot)`
+/// into `dr` when given.
+#[inline(always)]
+fn ce_row<T: Real>(xr: &[T], dr: Option<&mut [T]>, t: usize, w: f64, coef: f64) -> f64 {
+    let mx = xr.iter().fold(T::neg_infinity(), |a, &b| Float::max(a, b));
+    match dr {
+        None => {
+            let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp_());
+            -f(xr[t] - mx - sum.ln()) * w
+        }
+        Some(dr) => {
+            let mut sum = T::zero();
+            for (d, &b) in dr.iter_mut().zip(xr) {
+                *d = (b - mx).exp_();
+                sum += *d;
+            }
+            let coef: T = c(coef);
+            for d in dr.iter_mut() {
+                *d = *d / sum * coef;
+            }
+            dr[t] -= coef;
+            -f(xr[t] - mx - sum.ln()) * w
+        }
+    }
 }
 
 #[cfg(test)]
