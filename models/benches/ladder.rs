@@ -1,16 +1,23 @@
 //! One training step and one greedy generation call on the peer ladder
 //! (batch 32, context 64, vocab 32), the shapes of
-//! `../shared/peers/torch_gpt_bench.py`. Throughput is reported in tokens.
+//! `../shared/peers/torch_gpt_bench.py` and of issue 6's targets. Throughput
+//! is reported in tokens, so a regression shows as fewer elements/s against
+//! the saved baseline (`cargo bench -p models --bench ladder -- --save-baseline
+//! main`, then `--baseline main`). The side-by-side comparison with PyTorch is
+//! `scripts/bench-vs-torch.sh`; BENCHMARKS.md has the numbers.
+
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use models::{Batch, Device, GenerateOptions, ModelConfig, TrainConfig, Trainer};
 
-const LADDER: [(usize, usize, usize); 5] = [
+const LADDER: [(usize, usize, usize); 6] = [
     (1, 32, 2),
     (2, 64, 2),
     (4, 128, 4),
     (6, 192, 6),
     (8, 256, 8),
+    (8, 384, 8),
 ];
 const B: usize = 32;
 const T: usize = 64;
@@ -29,8 +36,9 @@ fn batch(seed: u64) -> Batch {
 }
 
 fn train_step(c: &mut Criterion) {
+    models::set_cpu_threads(2).unwrap();
     let mut g = c.benchmark_group("train_step");
-    g.sample_size(10);
+    g.sample_size(10).measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Elements((B * T) as u64));
     for (l, d, h) in LADDER {
         let cfg = ModelConfig::new(V, T, l, d, h);
@@ -46,7 +54,7 @@ fn train_step(c: &mut Criterion) {
 
 fn generate(c: &mut Criterion) {
     let mut g = c.benchmark_group("generate");
-    g.sample_size(10);
+    g.sample_size(10).measurement_time(Duration::from_secs(4));
     let (prompt, new) = (16, 48);
     g.throughput(Throughput::Elements((B * new) as u64));
     for (l, d, h) in LADDER {
