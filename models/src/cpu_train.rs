@@ -16,6 +16,7 @@ use crate::fused::with_slice;
 use crate::kernels::{self as k, Heads, Real};
 use crate::model::{Gpt, LN_EPS};
 use crate::train::Batch;
+use rayon::prelude::*;
 
 /// Activations of one block kept for the backward.
 struct BlockActs<T> {
@@ -105,11 +106,18 @@ fn grads_mut<'a, T, const N: usize>(
 
 /// Loss of `batch` and the gradient of every parameter, flat in
 /// [`FlatLayout`] order.
+///
+/// The batch is split into one slice of whole sequences per rayon thread; the
+/// slices run forward and backward at the same time (each kernel's own
+/// splitting then stays inside its thread), and their losses and gradients
+/// are added in slice order. Whole-batch ops were too small to split well at
+/// the ladder's sizes; a slice per thread has no synchronization until the
+/// sum. The result depends on the thread count only through that order of
+/// additions (float rounding), so the same thread count gives the same bits.
 pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, Vec<T>)> {
     let cfg = &gpt.config;
     let (b, t) = (batch.batch, batch.seq_len);
-    let n = b * t;
-    let (d, h, ff, v, nl) = (cfg.d_model, cfg.n_head, cfg.d_ff, cfg.vocab, cfg.n_layer);
+    let v = cfg.vocab;
     if t > cfg.context {
         candle_core::bail!("sequence length {t} exceeds the context {}", cfg.context);
     }
@@ -121,7 +129,6 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
     {
         candle_core::bail!("token {bad} outside the vocabulary {v}");
     }
-    let heads = Heads { b, t, h, hd: d / h };
     let lay = FlatLayout::of(gpt);
     let mut pbuf = vec![T::zero(); lay.total];
     for (i, p) in gpt.params.iter().enumerate() {
@@ -130,13 +137,68 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
             pbuf[r].copy_from_slice(s)
         })?;
     }
+    let weights: Option<Vec<f64>> = batch
+        .mask
+        .as_ref()
+        .map(|m| m.iter().map(|&x| x as f64).collect());
+    let denom = weights.as_ref().map_or((b * t) as f64, |w| w.iter().sum());
+    let parts = rayon::current_num_threads().clamp(1, b);
+    let bounds: Vec<(usize, usize)> = (0..parts)
+        .map(|p| (p * b / parts, (p + 1) * b / parts))
+        .collect();
+    let results: Vec<(f64, Vec<T>)> = bounds
+        .par_iter()
+        .map(|&(lo, hi)| {
+            let rows = lo * t..hi * t;
+            slice_loss_and_grads(
+                gpt,
+                &lay,
+                &pbuf,
+                &batch.inputs[rows.clone()],
+                &batch.targets[rows.clone()],
+                weights.as_ref().map(|w| &w[rows]),
+                hi - lo,
+                t,
+                denom,
+            )
+        })
+        .collect();
+    let mut it = results.into_iter();
+    let (mut loss, mut g) = it.next().expect("at least one slice");
+    for (l, gp) in it {
+        loss += l;
+        for (a, &x) in g.iter_mut().zip(&gp) {
+            *a += x;
+        }
+    }
+    Ok((loss, g))
+}
+
+/// One slice of `b` sequences: its share of the loss (`Σ wᵢ·ℓᵢ / denom`) and
+/// of every gradient.
+#[allow(clippy::too_many_arguments)]
+fn slice_loss_and_grads<T: Real>(
+    gpt: &Gpt,
+    lay: &FlatLayout,
+    pbuf: &[T],
+    inputs: &[u32],
+    targets: &[u32],
+    weights: Option<&[f64]>,
+    b: usize,
+    t: usize,
+    denom: f64,
+) -> (f64, Vec<T>) {
+    let cfg = &gpt.config;
+    let n = b * t;
+    let (d, h, ff, v, nl) = (cfg.d_model, cfg.n_head, cfg.d_ff, cfg.vocab, cfg.n_layer);
+    let heads = Heads { b, t, h, hd: d / h };
     let w = |i: usize| &pbuf[lay.range(i)];
     let eps = LN_EPS as f64;
     let positions: Vec<u32> = (0..n).map(|r| (r % t) as u32).collect();
 
     // ---- forward
     let mut x = vec![T::zero(); n * d];
-    k::embed_fwd(w(WTE), w(WPE), &batch.inputs, &positions, &mut x);
+    k::embed_fwd(w(WTE), w(WPE), inputs, &positions, &mut x);
     let mut acts: Vec<BlockActs<T>> = Vec::with_capacity(nl);
     for l in 0..nl {
         let p = |j| w(blk(l, j));
@@ -175,21 +237,8 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
     k::ln_fwd(&x, w(lnf_w), w(lnf_b), eps, &mut hf);
     let mut logits = vec![T::zero(); n * v];
     k::xwt(&hf, w(WTE), v, &mut logits, false);
-    let weights: Option<Vec<f64>> = batch
-        .mask
-        .as_ref()
-        .map(|m| m.iter().map(|&x| x as f64).collect());
-    let denom = weights.as_ref().map_or(n as f64, |w| w.iter().sum());
     let mut dlogits = vec![T::zero(); n * v];
-    let loss = k::cross_entropy(
-        &logits,
-        v,
-        &batch.targets,
-        weights.as_deref(),
-        denom,
-        1.0,
-        Some(&mut dlogits),
-    );
+    let loss = k::cross_entropy(&logits, v, targets, weights, denom, 1.0, Some(&mut dlogits));
     drop(logits);
 
     // ---- backward
@@ -295,9 +344,9 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
     }
     {
         let [gte, gpe] = grads_mut(&mut g, &lay, [WTE, WPE]);
-        k::embed_bwd(&dx, &batch.inputs, &positions, gte, gpe);
+        k::embed_bwd(&dx, inputs, &positions, gte, gpe);
     }
-    Ok((loss, g))
+    (loss, g)
 }
 
 /// Each row of `x` plus `b` (the residual stream with a linear layer's bias,
