@@ -246,7 +246,7 @@ fn slice_loss_and_grads<T: Real>(
     // Tied head: dhf = dlogits · wte, dwte = dlogitsᵀ hf.
     let mut dx = vec![T::zero(); n * d];
     {
-        let [dwte] = grads_mut(&mut g, &lay, [WTE]);
+        let [dwte] = grads_mut(&mut g, lay, [WTE]);
         k::linear_bwd(
             &hf,
             w(WTE),
@@ -262,7 +262,7 @@ fn slice_loss_and_grads<T: Real>(
     // dx now holds d(hf); the final LayerNorm turns it into d(x).
     let dhf = std::mem::replace(&mut dx, vec![T::zero(); n * d]);
     {
-        let [gw, gb] = grads_mut(&mut g, &lay, [lnf_w, lnf_b]);
+        let [gw, gb] = grads_mut(&mut g, lay, [lnf_w, lnf_b]);
         k::ln_bwd(&x, w(lnf_w), &dhf, eps, &mut dx, gw, gb);
     }
     drop(dhf);
@@ -274,7 +274,7 @@ fn slice_loss_and_grads<T: Real>(
         let p = |j| w(blk(l, j));
         // x_out = x_mid + act·W_mpᵀ + b: dx flows to x_mid unchanged.
         {
-            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, MP_W), blk(l, MP_B)]);
+            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, MP_W), blk(l, MP_B)]);
             k::linear_bwd(
                 &a.act,
                 p(MP_W),
@@ -292,7 +292,7 @@ fn slice_loss_and_grads<T: Real>(
             *o *= dv;
         }
         {
-            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, FC_W), blk(l, FC_B)]);
+            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, FC_W), blk(l, FC_B)]);
             k::linear_bwd(
                 &a.ln2,
                 p(FC_W),
@@ -305,13 +305,13 @@ fn slice_loss_and_grads<T: Real>(
             );
         }
         {
-            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, LN2_W), blk(l, LN2_B)]);
+            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, LN2_W), blk(l, LN2_B)]);
             // dx (now d(x_mid)) += LayerNorm backward of d(ln2).
             k::ln_bwd(&a.x_mid, p(LN2_W), &scratch_d, eps, &mut dx, gw, gb);
         }
         // x_mid = x_in + att·W_projᵀ + b.
         {
-            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, PROJ_W), blk(l, PROJ_B)]);
+            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, PROJ_W), blk(l, PROJ_B)]);
             k::linear_bwd(
                 &a.att,
                 p(PROJ_W),
@@ -325,7 +325,7 @@ fn slice_loss_and_grads<T: Real>(
         }
         k::attn_bwd(heads, &a.qkv, &scratch_d, Some(&a.probs), &mut dqkv);
         {
-            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, QKV_W), blk(l, QKV_B)]);
+            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, QKV_W), blk(l, QKV_B)]);
             k::linear_bwd(
                 &a.ln1,
                 p(QKV_W),
@@ -338,12 +338,12 @@ fn slice_loss_and_grads<T: Real>(
             );
         }
         {
-            let [gw, gb] = grads_mut(&mut g, &lay, [blk(l, LN1_W), blk(l, LN1_B)]);
+            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, LN1_W), blk(l, LN1_B)]);
             k::ln_bwd(&a.x_in, p(LN1_W), &scratch_d, eps, &mut dx, gw, gb);
         }
     }
     {
-        let [gte, gpe] = grads_mut(&mut g, &lay, [WTE, WPE]);
+        let [gte, gpe] = grads_mut(&mut g, lay, [WTE, WPE]);
         k::embed_bwd(&dx, inputs, &positions, gte, gpe);
     }
     (loss, g)

@@ -5,6 +5,7 @@
 //! weights: nothing computed here records an autograd graph.
 
 use candle_core::{DType, Device, Tensor, D};
+use rayon::prelude::*;
 
 use crate::config::ModelConfig;
 use crate::model::{forward, Attention, Gpt, Kernels, KvCache, Positions, Weights};
@@ -73,7 +74,32 @@ impl Inference {
     /// a stop token, after `max_new_tokens`, or when it fills the context.
     /// Returns the new tokens of each prompt.
     pub fn generate(&self, prompts: &[Vec<u32>], opts: &GenerateOptions) -> Result<Vec<Vec<u32>>> {
-        crate::device::in_pool(|| self.generate_inner(prompts, opts))
+        crate::device::in_pool(|| self.by_slices(prompts, |p| self.generate_inner(p, opts)))
+    }
+
+    /// On the CPU, runs `f` on one slice of consecutive rows per rayon thread
+    /// at the same time and concatenates the results in row order (rows are
+    /// independent: each has its own padding, positions and cache rows), which
+    /// keeps every thread busy without a synchronization per op.
+    fn by_slices<I: Sync, O: Send>(
+        &self,
+        rows: &[I],
+        f: impl Fn(&[I]) -> Result<Vec<O>> + Sync,
+    ) -> Result<Vec<O>> {
+        let parts = rayon::current_num_threads().min(rows.len());
+        if self.kernels != Kernels::Fused || parts <= 1 {
+            return f(rows);
+        }
+        let n = rows.len();
+        let outs: Vec<Result<Vec<O>>> = (0..parts)
+            .into_par_iter()
+            .map(|p| f(&rows[p * n / parts..(p + 1) * n / parts]))
+            .collect();
+        let mut all = Vec::with_capacity(n);
+        for o in outs {
+            all.extend(o?);
+        }
+        Ok(all)
     }
 
     fn generate_inner(
@@ -185,7 +211,7 @@ impl Inference {
     /// given everything before it. `prompt.len() + continuation.len() - 1`
     /// must fit in the context.
     pub fn score(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<TokenScore>>> {
-        crate::device::in_pool(|| self.score_inner(pairs))
+        crate::device::in_pool(|| self.by_slices(pairs, |p| self.score_inner(p)))
     }
 
     fn score_inner(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<TokenScore>>> {
