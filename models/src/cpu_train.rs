@@ -12,7 +12,7 @@
 
 use candle_core::Result;
 
-use crate::fused::with_slice;
+use crate::fused::contig;
 use crate::kernels::{self as k, Heads, Real};
 use crate::model::{Gpt, LN_EPS};
 use crate::train::Batch;
@@ -130,13 +130,19 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
         candle_core::bail!("token {bad} outside the vocabulary {v}");
     }
     let lay = FlatLayout::of(gpt);
-    let mut pbuf = vec![T::zero(); lay.total];
-    for (i, p) in gpt.params.iter().enumerate() {
-        let r = lay.range(i);
-        with_slice::<T, _>(&p.var.as_tensor().contiguous()?, |s| {
-            pbuf[r].copy_from_slice(s)
-        })?;
-    }
+    // The weights are read in place: one read guard per parameter.
+    let guards: Vec<_> = gpt
+        .params
+        .iter()
+        .map(|p| p.var.as_tensor().storage_and_layout())
+        .collect();
+    let params: Vec<&[T]> = guards
+        .iter()
+        .map(|(s, l)| match &**s {
+            candle_core::Storage::Cpu(cs) => contig::<T>(cs, l),
+            _ => candle_core::bail!("CPU training needs CPU tensors"),
+        })
+        .collect::<Result<_>>()?;
     let weights: Option<Vec<f64>> = batch
         .mask
         .as_ref()
@@ -153,7 +159,7 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
             slice_loss_and_grads(
                 gpt,
                 &lay,
-                &pbuf,
+                &params,
                 &batch.inputs[rows.clone()],
                 &batch.targets[rows.clone()],
                 weights.as_ref().map(|w| &w[rows]),
@@ -180,7 +186,7 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
 fn slice_loss_and_grads<T: Real>(
     gpt: &Gpt,
     lay: &FlatLayout,
-    pbuf: &[T],
+    params: &[&[T]],
     inputs: &[u32],
     targets: &[u32],
     weights: Option<&[f64]>,
@@ -192,7 +198,7 @@ fn slice_loss_and_grads<T: Real>(
     let n = b * t;
     let (d, h, ff, v, nl) = (cfg.d_model, cfg.n_head, cfg.d_ff, cfg.vocab, cfg.n_layer);
     let heads = Heads { b, t, h, hd: d / h };
-    let w = |i: usize| &pbuf[lay.range(i)];
+    let w = |i: usize| params[i];
     let eps = LN_EPS as f64;
     let positions: Vec<u32> = (0..n).map(|r| (r % t) as u32).collect();
 

@@ -87,8 +87,8 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// defaults serve those with `mmap`/`munmap` and trim the heap after large
 /// frees, so every step paid page faults and zeroing for all of them (about
 /// 40 % system time, measured in BENCHMARKS.md). Raising the mmap threshold
-/// to its maximum (32 MiB) and disabling trimming makes them plain heap
-/// reuse. Idempotent; called by [`crate::Gpt::new`], so every trainer,
+/// to its maximum (32 MiB), not using mmap above it either, and disabling
+/// trimming makes them plain heap reuse: the process keeps its peak memory. Idempotent; called by [`crate::Gpt::new`], so every trainer,
 /// test and bench gets it. No effect outside glibc.
 pub fn tune_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -98,6 +98,9 @@ pub fn tune_allocator() {
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+            // Not even above 32 MiB (the largest models' flat gradient
+            // buffers): every allocation comes from the heap and is reused.
+            libc::mallopt(libc::M_MMAP_MAX, 0);
         }
     });
 }

@@ -37,7 +37,7 @@ use num_traits::Zero;
 pub use crate::kernels::Real;
 use crate::kernels::{self as k, c, Heads};
 
-fn contig<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+pub(crate) fn contig<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
     let data = s.as_slice::<T>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
