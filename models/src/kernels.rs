@@ -50,10 +50,24 @@ pub(crate) fn row_chunk(d: usize) -> usize {
     (ELEM_CHUNK / d.max(1)).max(1)
 }
 
+thread_local! {
+    /// Set while this thread runs one slice of a batch split over the
+    /// threads: its matmuls then stay on this thread.
+    static SERIAL_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's matmuls kept single-threaded.
+pub(crate) fn serial_gemm<R>(f: impl FnOnce() -> R) -> R {
+    let prev = SERIAL_GEMM.with(|s| s.replace(true));
+    let r = f();
+    SERIAL_GEMM.with(|s| s.set(prev));
+    r
+}
+
 /// Lets gemm split the work over the rayon pool when it is big enough to pay.
 pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     let threads = rayon::current_num_threads();
-    if threads > 1 && m * n * k >= 1 << 18 {
+    if threads > 1 && m * n * k >= 1 << 18 && !SERIAL_GEMM.with(|s| s.get()) {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
