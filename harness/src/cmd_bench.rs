@@ -67,8 +67,15 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     );
     cfg.validate().map_err(|e| e.to_string())?;
     println!(
-        "emerge bench: candle 0.11.1 | threads={} | layers={} d_model={} heads={} context={} batch={} vocab={}",
-        args.threads, args.layers, args.d_model, args.heads, args.context, args.batch, args.vocab
+        "emerge bench: candle 0.11.1 | kernels={} | threads={} | layers={} d_model={} heads={} context={} batch={} vocab={}",
+        models::model::kernels_label(&Device::Cpu, models::DType::F32),
+        args.threads,
+        args.layers,
+        args.d_model,
+        args.heads,
+        args.context,
+        args.batch,
+        args.vocab
     );
     println!(
         "total_params={} non_embedding_params={}",

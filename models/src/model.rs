@@ -144,6 +144,16 @@ impl Kernels {
     }
 }
 
+/// Which kernels a model on `device` with `dtype` uses: `"fused-cpu"` (the
+/// fused CPU kernels and, for training, the hand-written backward) or
+/// `"candle"` (candle's standard ops and autograd). For logs and benchmarks.
+pub fn kernels_label(device: &Device, dtype: DType) -> &'static str {
+    match Kernels::for_device(device, dtype) {
+        Kernels::Fused => "fused-cpu",
+        Kernels::Candle => "candle",
+    }
+}
+
 /// How attention sees earlier positions.
 pub(crate) enum Attention<'a> {
     /// Positions `0..T` of every row, causal, nothing cached (training, scoring).
