@@ -74,26 +74,27 @@ impl Inference {
     /// a stop token, after `max_new_tokens`, or when it fills the context.
     /// Returns the new tokens of each prompt.
     pub fn generate(&self, prompts: &[Vec<u32>], opts: &GenerateOptions) -> Result<Vec<Vec<u32>>> {
-        crate::device::in_pool(|| self.by_slices(prompts, |p| self.generate_inner(p, opts)))
+        crate::device::in_pool(|| self.by_slices(prompts, |at, p| self.generate_inner(p, opts, at)))
     }
 
     /// On the CPU, runs `f` on one slice of consecutive rows per rayon thread
     /// at the same time and concatenates the results in row order (rows are
     /// independent: each has its own padding, positions and cache rows), which
-    /// keeps every thread busy without a synchronization per op.
+    /// keeps every thread busy without a synchronization per op. `f` gets the
+    /// index of its slice's first row (for error messages).
     fn by_slices<I: Sync, O: Send>(
         &self,
         rows: &[I],
-        f: impl Fn(&[I]) -> Result<Vec<O>> + Sync,
+        f: impl Fn(usize, &[I]) -> Result<Vec<O>> + Sync,
     ) -> Result<Vec<O>> {
         let parts = rayon::current_num_threads().min(rows.len());
         if self.kernels != Kernels::Fused || parts <= 1 {
-            return f(rows);
+            return f(0, rows);
         }
         let n = rows.len();
         let outs: Vec<Result<Vec<O>>> = (0..parts)
             .into_par_iter()
-            .map(|p| f(&rows[p * n / parts..(p + 1) * n / parts]))
+            .map(|p| f(p * n / parts, &rows[p * n / parts..(p + 1) * n / parts]))
             .collect();
         let mut all = Vec::with_capacity(n);
         for o in outs {
@@ -106,12 +107,14 @@ impl Inference {
         &self,
         prompts: &[Vec<u32>],
         opts: &GenerateOptions,
+        first_row: usize,
     ) -> Result<Vec<Vec<u32>>> {
         let ctx = self.config.context;
         if prompts.is_empty() {
             return Ok(Vec::new());
         }
         for (i, p) in prompts.iter().enumerate() {
+            let i = first_row + i;
             if p.is_empty() || p.len() > ctx {
                 return Err(Error::Batch(format!(
                     "prompt {i} has {} tokens; needs 1..={ctx}",
@@ -211,16 +214,21 @@ impl Inference {
     /// given everything before it. `prompt.len() + continuation.len() - 1`
     /// must fit in the context.
     pub fn score(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<TokenScore>>> {
-        crate::device::in_pool(|| self.by_slices(pairs, |p| self.score_inner(p)))
+        crate::device::in_pool(|| self.by_slices(pairs, |at, p| self.score_inner(p, at)))
     }
 
-    fn score_inner(&self, pairs: &[(Vec<u32>, Vec<u32>)]) -> Result<Vec<Vec<TokenScore>>> {
+    fn score_inner(
+        &self,
+        pairs: &[(Vec<u32>, Vec<u32>)],
+        first_row: usize,
+    ) -> Result<Vec<Vec<TokenScore>>> {
         let ctx = self.config.context;
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
         let mut rows = Vec::with_capacity(pairs.len());
         for (i, (p, c)) in pairs.iter().enumerate() {
+            let i = first_row + i;
             if p.is_empty() || c.is_empty() {
                 return Err(Error::Batch(format!(
                     "pair {i}: empty prompt or continuation"

@@ -112,4 +112,13 @@ fn bad_prompts_are_errors_not_panics() {
     assert!(inf.generate(&[vec![99]], &opts(false, vec![])).is_err());
     assert!(inf.generate(&[vec![1; 25]], &opts(false, vec![])).is_err());
     assert!(inf.score(&[(vec![1; 20], vec![1; 6])]).is_err());
+    // Batches are split over threads; errors still name the caller's row.
+    let mut prompts = vec![vec![1, 2]; 4];
+    prompts[3] = vec![];
+    let e = inf.generate(&prompts, &opts(false, vec![])).unwrap_err();
+    assert!(e.to_string().contains("prompt 3"), "{e}");
+    let mut pairs = vec![(vec![1, 2], vec![3]); 4];
+    pairs[3].1 = vec![];
+    let e = inf.score(&pairs).unwrap_err();
+    assert!(e.to_string().contains("pair 3"), "{e}");
 }
