@@ -141,6 +141,39 @@ pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
 /// `erf` and `exp` for the elementwise kernels. f64 uses libm; f32 uses
 /// branch-free polynomial versions (within a few ulp of libm's, checked by a
 /// test) that the compiler can vectorize, unlike a call into libm.
+/// Sum with eight independent accumulators (vectorizes; fixed order).
+#[inline(always)]
+pub(crate) fn sum8<T: Real>(a: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    for ca in a.chunks_exact(8) {
+        for k in 0..8 {
+            acc[k] += ca[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &v in &a[a.len() / 8 * 8..] {
+        s += v;
+    }
+    s
+}
+
+/// `Σ (a - m)²` with eight independent accumulators.
+#[inline(always)]
+fn sq_dev8<T: Real>(a: &[T], m: T) -> T {
+    let mut acc = [T::zero(); 8];
+    for ca in a.chunks_exact(8) {
+        for k in 0..8 {
+            let v = ca[k] - m;
+            acc[k] += v * v;
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &v in &a[a.len() / 8 * 8..] {
+        s += (v - m) * (v - m);
+    }
+    s
+}
+
 pub trait Erf {
     fn erf_(self) -> Self;
     fn exp_(self) -> Self;
@@ -221,11 +254,8 @@ pub(crate) fn erf_f32(x: f32) -> f32 {
 
 #[inline(always)]
 fn row_stats<T: Real>(x: &[T], inv_d: T, eps: T) -> (T, T) {
-    let mean = x.iter().fold(T::zero(), |a, &v| a + v) * inv_d;
-    let var = x
-        .iter()
-        .fold(T::zero(), |a, &v| a + (v - mean) * (v - mean))
-        * inv_d;
+    let mean = sum8(x) * inv_d;
+    let var = sq_dev8(x, mean) * inv_d;
     (mean, T::one() / (var + eps).sqrt())
 }
 
@@ -277,19 +307,16 @@ pub(crate) fn ln_bwd<T: Real>(
                 #[inline(always)]
                 || {
                     let (pw, pb) = pc.split_at_mut(d);
-                    let mut xhat = vec![T::zero(); d];
+                    let (mut xhat, mut gw) = (vec![T::zero(); d], vec![T::zero(); d]);
                     for ((dxr, xr), gr) in dxc.chunks_mut(d).zip(xc.chunks(d)).zip(gc.chunks(d)) {
                         let (mean, rstd) = row_stats(xr, inv_d, eps);
-                        let (mut sg, mut sgx) = (T::zero(), T::zero());
                         for j in 0..d {
                             xhat[j] = (xr[j] - mean) * rstd;
-                            let gw = gr[j] * w[j];
-                            sg += gw;
-                            sgx += gw * xhat[j];
+                            gw[j] = gr[j] * w[j];
                             pw[j] += gr[j] * xhat[j];
                             pb[j] += gr[j];
                         }
-                        let (sg, sgx) = (sg * inv_d, sgx * inv_d);
+                        let (sg, sgx) = (sum8(&gw) * inv_d, dot(&gw, &xhat) * inv_d);
                         for j in 0..d {
                             dxr[j] += rstd * (gr[j] * w[j] - sg - xhat[j] * sgx);
                         }
@@ -362,11 +389,10 @@ unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T]) {
                     *v *= scale;
                     mx = Float::max(mx, *v);
                 }
-                let mut sum = T::zero();
                 for v in row[..=i].iter_mut() {
                     *v = (*v - mx).exp_();
-                    sum += *v;
                 }
+                let sum = sum8(&row[..=i]);
                 for v in row[..=i].iter_mut() {
                     *v /= sum;
                 }
@@ -489,10 +515,7 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                 for i in 0..t {
                     let pr = &p[i * t..=i * t + i];
                     let dr = &mut dp[i * t..(i + 1) * t];
-                    let mut sum = T::zero();
-                    for j in 0..=i {
-                        sum += pr[j] * dr[j];
-                    }
+                    let sum = dot(pr, &dr[..=i]);
                     for j in 0..=i {
                         dr[j] = pr[j] * (dr[j] - sum) * scale;
                     }
@@ -653,11 +676,10 @@ unsafe fn cached_head<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>
             sc[j] = v;
             mx = Float::max(mx, v);
         }
-        let mut sum = T::zero();
         for v in sc[lo..end].iter_mut() {
             *v = (*v - mx).exp_();
-            sum += *v;
         }
+        let sum = sum8(&sc[lo..end]);
         let yr = std::slice::from_raw_parts_mut(y.get().add((bi * tq + i) * d + hi * hd), hd);
         for j in lo..end {
             let pj = sc[j] / sum;
@@ -946,11 +968,10 @@ fn ce_row<T: Real>(xr: &[T], dr: Option<&mut [T]>, t: usize, w: f64, coef: f64) 
             -f(xr[t] - mx - sum.ln()) * w
         }
         Some(dr) => {
-            let mut sum = T::zero();
             for (d, &b) in dr.iter_mut().zip(xr) {
                 *d = (b - mx).exp_();
-                sum += *d;
             }
+            let sum = sum8(dr);
             let coef: T = c(coef);
             for d in dr.iter_mut() {
                 *d = *d / sum * coef;
