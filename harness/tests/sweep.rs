@@ -312,6 +312,23 @@ fn a_different_config_for_an_existing_run_is_refused_with_its_keys() {
     assert_eq!(before, read(&runs.join("r/scores.csv")));
 }
 
+/// `err` lists a problem for `key` at the line of `config` holding `needle`
+/// (a leading newline in `needle` anchors it to a line start).
+fn assert_problem_at(err: &str, config: &str, key: &str, needle: &str) {
+    let at = config
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in config"));
+    let line_no = config[..at + needle.len() - needle.trim_start_matches('\n').len()]
+        .matches('\n')
+        .count()
+        + 1;
+    let line = err
+        .lines()
+        .find(|l| l.contains(&format!("`{key}`")))
+        .unwrap_or_else(|| panic!("no problem for {key}:\n{err}"));
+    assert!(line.contains(&format!(":{line_no}:")), "{line}");
+}
+
 #[test]
 fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
     let runs = scratch("badcfg");
@@ -329,18 +346,13 @@ fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
     let out = emerge(&["sweep", "--config", s(&cfg), "--runs-dir", s(&runs)]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() + 1;
     for (key, needle) in [
         ("run.colour", "colour"),
         ("eval.batchsize", "batchsize"),
         ("model.ladder[1]", "d_model = 30"),
         ("eval.items", "items = 0"),
     ] {
-        let line = err
-            .lines()
-            .find(|l| l.contains(&format!("`{key}`")))
-            .unwrap_or_else(|| panic!("no problem for {key}:\n{err}"));
-        assert!(line.contains(&format!(":{}:", line_of(needle))), "{line}");
+        assert_problem_at(&err, &bad, key, needle);
     }
     // 2-digit addition's chain of thought does not fit in 40 tokens.
     assert!(err.contains("more than model.context = 24"), "{err}");
@@ -356,16 +368,11 @@ fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
     let out = emerge(&["sweep", "--config", s(&cfg), "--runs-dir", s(&runs)]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    let line_of = |needle: &str| typed.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
     for (key, needle) in [
-        ("train.batch", "batch = \"big\""),
+        ("train.batch", "\nbatch = \"big\""),
         ("eval.items", "items = [12]"),
     ] {
-        let line = err
-            .lines()
-            .find(|l| l.contains(&format!("`{key}`")))
-            .unwrap_or_else(|| panic!("no problem for {key}:\n{err}"));
-        assert!(line.contains(&format!(":{}:", line_of(needle))), "{line}");
+        assert_problem_at(&err, &typed, key, needle);
     }
     assert!(err.contains("seeds"), "{err}");
 
