@@ -1,0 +1,294 @@
+//! GELU, linear layers, embedding and cross-entropy.
+
+use super::*;
+
+// ---------------------------------------------------------------- GELU
+
+/// `y = 0.5·x·(1 + erf(x/√2))` (candle's gelu_erf expression; f32 uses
+/// [`erf_f32`]),
+/// and the derivative into `deriv` when given.
+pub(crate) fn gelu_fwd<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) {
+    let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
+    let half: T = c(0.5);
+    let inv_sqrt_2pi: T = c(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    match deriv {
+        None => y
+            .par_chunks_mut(ELEM_CHUNK)
+            .zip(x.par_chunks(ELEM_CHUNK))
+            .for_each(|(yc, xc)| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        for (y, &v) in yc.iter_mut().zip(xc) {
+                            *y = ((v * r).erf_() + T::one()) * half * v;
+                        }
+                    },
+                )
+            }),
+        Some(dy) => y
+            .par_chunks_mut(ELEM_CHUNK)
+            .zip(dy.par_chunks_mut(ELEM_CHUNK))
+            .zip(x.par_chunks(ELEM_CHUNK))
+            .for_each(|((yc, dc), xc)| {
+                simd(
+                    #[inline(always)]
+                    || {
+                        for ((y, d), &v) in yc.iter_mut().zip(dc).zip(xc) {
+                            let e = (v * r).erf_() + T::one();
+                            *y = e * half * v;
+                            *d = half * e + v * (-half * v * v).exp_() * inv_sqrt_2pi;
+                        }
+                    },
+                )
+            }),
+    }
+}
+
+/// `out = a ∘ b`.
+pub(crate) fn mul<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    out.par_chunks_mut(ELEM_CHUNK)
+        .zip(a.par_chunks(ELEM_CHUNK))
+        .zip(b.par_chunks(ELEM_CHUNK))
+        .for_each(|((oc, ac), bc)| {
+            for ((o, &a), &b) in oc.iter_mut().zip(ac).zip(bc) {
+                *o = a * b;
+            }
+        });
+}
+
+// ---------------------------------------------------------------- linear
+
+/// `y (+)= x Wᵀ` for `x (n, k)`, `w (o, k)`, `y (n, o)`.
+pub(crate) fn xwt<T: Real>(x: &[T], w: &[T], o: usize, y: &mut [T], accumulate: bool) {
+    let k = w.len() / o;
+    let n = x.len() / k;
+    debug_assert_eq!(y.len(), n * o);
+    // SAFETY: the slices cover the matrices with these strides.
+    unsafe {
+        mm(
+            n,
+            o,
+            k,
+            y.as_mut_ptr(),
+            o,
+            1,
+            accumulate,
+            x.as_ptr(),
+            k,
+            1,
+            w.as_ptr(),
+            1,
+            k,
+            gemm_par(n, o, k),
+        )
+    }
+}
+
+/// `y (+)= x Wt` for `x (n, k)`, `wt (k, o)` (a transposed weight), `y (n, o)`.
+pub(crate) fn xw<T: Real>(x: &[T], wt: &[T], o: usize, y: &mut [T], accumulate: bool) {
+    let k = wt.len() / o;
+    let n = x.len() / k;
+    debug_assert_eq!(y.len(), n * o);
+    // SAFETY: the slices cover the matrices with these strides.
+    unsafe {
+        mm(
+            n,
+            o,
+            k,
+            y.as_mut_ptr(),
+            o,
+            1,
+            accumulate,
+            x.as_ptr(),
+            k,
+            1,
+            wt.as_ptr(),
+            o,
+            1,
+            gemm_par(n, o, k),
+        )
+    }
+}
+
+/// Linear backward: `dx (+)= g W`, `dw (+)= gᵀ x`, `db += Σ rows g` for
+/// `x (n, k)`, `w (o, k)`, `g (n, o)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn linear_bwd<T: Real>(
+    x: &[T],
+    w: &[T],
+    g: &[T],
+    o: usize,
+    dx: Option<(&mut [T], bool)>,
+    dw: &mut [T],
+    dw_accumulate: bool,
+    db: Option<&mut [T]>,
+) {
+    let k = w.len() / o;
+    let n = x.len() / k;
+    // SAFETY: the slices cover the matrices with these strides.
+    unsafe {
+        if let Some((dx, acc)) = dx {
+            mm(
+                n,
+                k,
+                o,
+                dx.as_mut_ptr(),
+                k,
+                1,
+                acc,
+                g.as_ptr(),
+                o,
+                1,
+                w.as_ptr(),
+                k,
+                1,
+                gemm_par(n, k, o),
+            );
+        }
+        mm(
+            o,
+            k,
+            n,
+            dw.as_mut_ptr(),
+            k,
+            1,
+            dw_accumulate,
+            g.as_ptr(),
+            1,
+            o,
+            x.as_ptr(),
+            k,
+            1,
+            gemm_par(o, k, n),
+        );
+    }
+    if let Some(db) = db {
+        colsum(g, db);
+    }
+}
+
+/// `acc += Σ rows m` for `m (n, acc.len())`, rows in order.
+pub(crate) fn colsum<T: Real>(m: &[T], acc: &mut [T]) {
+    for row in m.chunks(acc.len()) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- embedding
+
+/// `x[r] = wte[tokens[r]] + wpe[positions[r]]`.
+pub(crate) fn embed_fwd<T: Real>(
+    wte: &[T],
+    wpe: &[T],
+    tokens: &[u32],
+    positions: &[u32],
+    x: &mut [T],
+) {
+    let d = x.len() / tokens.len().max(1);
+    for ((xr, &t), &p) in x.chunks_mut(d).zip(tokens).zip(positions) {
+        let (a, b) = (&wte[t as usize * d..][..d], &wpe[p as usize * d..][..d]);
+        for j in 0..d {
+            xr[j] = a[j] + b[j];
+        }
+    }
+}
+
+/// Embedding backward: scatter-adds the rows of `g` in row order.
+pub(crate) fn embed_bwd<T: Real>(
+    g: &[T],
+    tokens: &[u32],
+    positions: &[u32],
+    dwte: &mut [T],
+    dwpe: &mut [T],
+) {
+    let d = g.len() / tokens.len().max(1);
+    for ((gr, &t), &p) in g.chunks(d).zip(tokens).zip(positions) {
+        for (a, &v) in dwte[t as usize * d..][..d].iter_mut().zip(gr) {
+            *a += v;
+        }
+        for (a, &v) in dwpe[p as usize * d..][..d].iter_mut().zip(gr) {
+            *a += v;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- cross-entropy
+
+/// Weighted mean cross-entropy of `logits (n, v)`: returns
+/// `Σ wᵢ·(-log p(targetᵢ)) / denom` (w = 1 without weights) and, with
+/// `dlogits`, writes `g·∂loss/∂logits` there.
+pub(crate) fn cross_entropy<T: Real>(
+    logits: &[T],
+    v: usize,
+    targets: &[u32],
+    weights: Option<&[f64]>,
+    denom: f64,
+    g: f64,
+    dlogits: Option<&mut [T]>,
+) -> f64 {
+    let n = logits.len() / v;
+    let rows = row_chunk(v);
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+    let mut nll = vec![0f64; n];
+    let row = |i: usize, xr: &[T], dr: Option<&mut [T]>| -> f64 {
+        let (t, w) = (targets[i] as usize, weight(i));
+        simd(
+            #[inline(always)]
+            || ce_row(xr, dr, t, w, g * w / denom),
+        )
+    };
+    match dlogits {
+        None => nll
+            .par_chunks_mut(rows)
+            .zip(logits.par_chunks(rows * v))
+            .enumerate()
+            .for_each(|(ci, (nc, xc))| {
+                for (r, (o, xr)) in nc.iter_mut().zip(xc.chunks(v)).enumerate() {
+                    *o = row(ci * rows + r, xr, None);
+                }
+            }),
+        Some(dl) => nll
+            .par_chunks_mut(rows)
+            .zip(logits.par_chunks(rows * v))
+            .zip(dl.par_chunks_mut(rows * v))
+            .enumerate()
+            .for_each(|(ci, ((nc, xc), dc))| {
+                for (r, ((o, xr), dr)) in nc
+                    .iter_mut()
+                    .zip(xc.chunks(v))
+                    .zip(dc.chunks_mut(v))
+                    .enumerate()
+                {
+                    *o = row(ci * rows + r, xr, Some(dr));
+                }
+            }),
+    }
+    nll.iter().sum::<f64>() / denom
+}
+
+/// One row of [`cross_entropy`]: `-w·log p(t)`, and `coef·(softmax - onehot)`
+/// into `dr` when given.
+#[inline(always)]
+pub(crate) fn ce_row<T: Real>(xr: &[T], dr: Option<&mut [T]>, t: usize, w: f64, coef: f64) -> f64 {
+    let mx = xr.iter().fold(T::neg_infinity(), |a, &b| Float::max(a, b));
+    match dr {
+        None => {
+            let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp_());
+            -f(xr[t] - mx - sum.ln()) * w
+        }
+        Some(dr) => {
+            for (d, &b) in dr.iter_mut().zip(xr) {
+                *d = (b - mx).exp_();
+            }
+            let sum = sum8(dr);
+            let coef: T = c(coef);
+            for d in dr.iter_mut() {
+                *d = *d / sum * coef;
+            }
+            dr[t] -= coef;
+            -f(xr[t] - mx - sum.ln()) * w
+        }
+    }
+}

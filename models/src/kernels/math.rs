@@ -1,0 +1,109 @@
+//! f32 `exp`/`erf` as vectorizable polynomials, and the AVX2 dispatch.
+
+pub trait Erf {
+    fn erf_(self) -> Self;
+    fn exp_(self) -> Self;
+}
+impl Erf for f32 {
+    #[inline(always)]
+    fn erf_(self) -> f32 {
+        erf_f32(self)
+    }
+    #[inline(always)]
+    fn exp_(self) -> f32 {
+        exp_f32(self)
+    }
+}
+impl Erf for f64 {
+    #[inline(always)]
+    fn erf_(self) -> f64 {
+        candle_core::cpu::erf::erf_f64(self)
+    }
+    #[inline(always)]
+    fn exp_(self) -> f64 {
+        self.exp()
+    }
+}
+
+/// `exp` for f32 (Cephes' `expf`: range reduction by `ln 2` in two parts,
+/// degree-6 polynomial, exponent bits), about 1 ulp; underflows to 0 below
+/// -87.3 and saturates above 88.7.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.336_55, 88.722_83);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = 1.987_569_1e-4_f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    // 2^n through the exponent bits (n is in [-126, 128] after the clamp;
+    // the lowest values go through two factors to stay normal).
+    let ni = n as i32;
+    let half = ni / 2;
+    let s1 = f32::from_bits(((half + 127) as u32) << 23);
+    let s2 = f32::from_bits(((ni - half + 127) as u32) << 23);
+    let v = y * s1 * s2;
+    if x <= -87.336_55 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// `erf` for f32: odd rational approximation on [-4, 4] (Eigen's
+/// `generic_fast_erf_float` coefficients), ±1 beyond.
+#[inline(always)]
+pub(crate) fn erf_f32(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let p = -2.726_142_3e-10_f32;
+    let p = p * x2 + 2.770_681_4e-8;
+    let p = p * x2 + -2.101_024e-6;
+    let p = p * x2 + -5.692_506_4e-5;
+    let p = p * x2 + -7.349_906_3e-4;
+    let p = p * x2 + -2.954_6e-3;
+    let p = p * x2 + -1.609_603_3e-2;
+    let p = p * x;
+    let q = -1.456_607_2e-5_f32;
+    let q = q * x2 + -2.133_740_6e-4;
+    let q = q * x2 + -1.682_827e-3;
+    let q = q * x2 + -7.373_329e-3;
+    let q = q * x2 + -1.426_474e-2;
+    p / q
+}
+
+/// Whether the AVX2+FMA variants of the loop kernels can run here. The
+/// variants compile the same code with wider vectors; without fast-math the
+/// compiler keeps every operation and its order, so results are bit-identical
+/// either way.
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX2.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs `f` compiled for AVX2+FMA when the CPU has them (see [`has_avx2`]).
+#[inline(always)]
+pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { with_avx2(f) };
+    }
+    f()
+}

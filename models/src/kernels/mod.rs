@@ -1,0 +1,215 @@
+//! CPU kernels on plain slices (f32 or f64), shared by the candle custom ops
+//! of [`crate::fused`] and the autograd-free training step of
+//! [`crate::cpu_train`].
+//!
+//! Matrices are row-major. Work is split over rayon's pool by output rows or
+//! by (batch, head) pairs, and every reduction across rows sums fixed-size
+//! chunks in a fixed order, so results never depend on scheduling (and, for
+//! everything but gemm's own split, not on the thread count either).
+//!
+//! This file: the float trait, shared helpers, matmul and fixed-order sums.
+//! `math` (f32 exp/erf, AVX2 dispatch), `norm` (LayerNorm), `attention`
+//! (training and decoding attention), `dense` (GELU, linear, embedding,
+//! cross-entropy).
+
+mod attention;
+mod dense;
+mod math;
+mod norm;
+
+pub(crate) use attention::*;
+pub(crate) use dense::*;
+pub use math::Erf;
+pub(crate) use math::*;
+pub(crate) use norm::*;
+
+use num_traits::Float;
+use rayon::prelude::*;
+
+use candle_core::WithDType;
+
+/// The float types the kernels support.
+pub trait Real: WithDType + Float + Erf + Send + Sync + 'static {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+#[inline(always)]
+pub(crate) fn c<T: Real>(x: f64) -> T {
+    <T as WithDType>::from_f64(x)
+}
+
+#[inline(always)]
+pub(crate) fn f<T: Real>(x: T) -> f64 {
+    <T as WithDType>::to_f64(x)
+}
+
+/// A raw pointer that rayon tasks may share; every use writes a disjoint region.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    #[inline(always)]
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// Elements per work item of elementwise and row kernels: big enough that a
+/// task is not all overhead. Fixed, so reductions over rows are
+/// deterministic.
+pub(crate) const ELEM_CHUNK: usize = 16 * 1024;
+
+/// Rows per work item for rows of `d` elements.
+pub(crate) fn row_chunk(d: usize) -> usize {
+    (ELEM_CHUNK / d.max(1)).max(1)
+}
+
+thread_local! {
+    /// Set while this thread runs one slice of a batch split over the
+    /// threads: its matmuls then stay on this thread.
+    static SERIAL_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's matmuls kept single-threaded.
+pub(crate) fn serial_gemm<R>(f: impl FnOnce() -> R) -> R {
+    let prev = SERIAL_GEMM.with(|s| s.replace(true));
+    let r = f();
+    SERIAL_GEMM.with(|s| s.set(prev));
+    r
+}
+
+/// Lets gemm split the work over the rayon pool when it is big enough to pay.
+pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m * n * k >= 1 << 18 && !SERIAL_GEMM.with(|s| s.get()) {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), strided:
+/// row strides first (`*_rs`), then column strides.
+///
+/// # Safety
+/// The pointers must cover their matrices with these strides.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) unsafe fn mm<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    lhs: *const T,
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: *const T,
+    rhs_rs: usize,
+    rhs_cs: usize,
+    par: gemm::Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        dst_cs as isize,
+        dst_rs as isize,
+        accumulate,
+        lhs,
+        lhs_cs as isize,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        T::one(),
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    )
+}
+
+/// Dot product with eight independent accumulators (vectorizes; fixed order).
+#[inline(always)]
+pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [T::zero(); 8];
+    for (ca, cb) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += ca[k] * cb[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for i in n / 8 * 8..n {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// `erf` and `exp` for the elementwise kernels. f64 uses libm; f32 uses
+/// branch-free polynomial versions (within a few ulp of libm's, checked by a
+/// test) that the compiler can vectorize, unlike a call into libm.
+/// Sum with eight independent accumulators (vectorizes; fixed order).
+#[inline(always)]
+pub(crate) fn sum8<T: Real>(a: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    for ca in a.chunks_exact(8) {
+        for k in 0..8 {
+            acc[k] += ca[k];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &v in &a[a.len() / 8 * 8..] {
+        s += v;
+    }
+    s
+}
+
+/// `Σ (a - m)²` with eight independent accumulators.
+#[inline(always)]
+pub(crate) fn sq_dev8<T: Real>(a: &[T], m: T) -> T {
+    let mut acc = [T::zero(); 8];
+    for ca in a.chunks_exact(8) {
+        for k in 0..8 {
+            let v = ca[k] - m;
+            acc[k] += v * v;
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for &v in &a[a.len() / 8 * 8..] {
+        s += (v - m) * (v - m);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polynomial_erf_and_exp_are_within_a_few_ulp_of_libm() {
+        let (mut erf_err, mut exp_err) = (0f64, 0f64);
+        for i in -200_000..=200_000 {
+            let x = i as f32 * 5e-5; // [-10, 10]
+            let want = candle_core::cpu::erf::erf_f64(x as f64);
+            erf_err = erf_err.max((erf_f32(x) as f64 - want).abs());
+            let x = i as f32 * 4.4e-4; // [-88, 88]
+            let want = (x as f64).exp();
+            if want > 1e-37 {
+                exp_err = exp_err.max(((exp_f32(x) as f64) - want).abs() / want);
+            }
+        }
+        assert!(erf_err < 5e-7, "erf: max abs error {erf_err:e}");
+        assert!(exp_err < 3e-7, "exp: max rel error {exp_err:e}");
+        assert_eq!(exp_f32(-100.0), 0.0);
+        assert!((erf_f32(9.0) - 1.0).abs() < 2e-7);
+    }
+}
