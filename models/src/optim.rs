@@ -43,6 +43,24 @@ impl AdamW {
         self.t = t;
     }
 
+    /// Starts an update from the global gradient norm: the clip factor and
+    /// the two bias corrections, with the step count advanced. `None` (and
+    /// nothing changed) for a non-finite norm.
+    fn begin_update(&mut self, norm: f64, cfg: &TrainConfig) -> Option<(f64, f64, f64)> {
+        if !norm.is_finite() {
+            return None;
+        }
+        let clip = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip {
+            cfg.grad_clip / (norm + 1e-6)
+        } else {
+            1.0
+        };
+        self.t += 1;
+        let bc1 = 1.0 - cfg.beta1.powi(self.t as i32);
+        let bc2 = 1.0 - cfg.beta2.powi(self.t as i32);
+        Some((clip, bc1, bc2))
+    }
+
     /// Applies one update and returns the global gradient norm before
     /// clipping. A non-finite norm is returned without touching anything, so
     /// the caller can report divergence with the weights intact.
@@ -79,17 +97,9 @@ impl AdamW {
                 .to_scalar::<f64>()?;
         }
         let norm = sq.sqrt();
-        if !norm.is_finite() {
+        let Some((clip, bc1, bc2)) = self.begin_update(norm, cfg) else {
             return Ok(norm);
-        }
-        let clip = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip {
-            cfg.grad_clip / (norm + 1e-6)
-        } else {
-            1.0
         };
-        self.t += 1;
-        let bc1 = 1.0 - cfg.beta1.powi(self.t as i32);
-        let bc2 = 1.0 - cfg.beta2.powi(self.t as i32);
         for (i, (p, g)) in params.iter().zip(gs).enumerate() {
             let g = (g * clip)?;
             let m = ((&self.m[i] * cfg.beta1)? + (&g * (1.0 - cfg.beta1))?)?;
@@ -162,17 +172,9 @@ impl AdamW {
                 .sum::<f64>();
         }
         let norm = sq.sqrt();
-        if !norm.is_finite() {
+        let Some((clip, bc1, bc2)) = self.begin_update(norm, cfg) else {
             return Ok(norm);
-        }
-        let clip = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip {
-            cfg.grad_clip / (norm + 1e-6)
-        } else {
-            1.0
         };
-        self.t += 1;
-        let bc1 = 1.0 - cfg.beta1.powi(self.t as i32);
-        let bc2 = 1.0 - cfg.beta2.powi(self.t as i32);
         let s = |x: f64| <T as WithDType>::from_f64(x);
         let (clip, b1, b2, nb1, nb2) = (
             s(clip),
