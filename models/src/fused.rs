@@ -418,26 +418,36 @@ pub fn linear_t(x: &Tensor, wt: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
 
 struct LinearT;
 
-fn linear_t_fwd<T: Real>(
+/// `x Wᵀ (+ b)` for `w (o, kk)`, or with `transposed` `x Wt (+ b)` for
+/// `wt (kk, o)`: one product, the weight read with other strides.
+fn linear_fwd<T: Real>(
     x: &[T],
-    wt: &[T],
+    w: &[T],
     b: Option<&[T]>,
     kk: usize,
     o: usize,
+    transposed: bool,
 ) -> Result<Vec<T>> {
     if kk == 0
         || !x.len().is_multiple_of(kk)
-        || wt.len() != o * kk
+        || w.len() != o * kk
         || b.is_some_and(|b| b.len() != o)
     {
-        bail!("linear: {} inputs, transposed weight {kk}x{o}", x.len());
+        if transposed {
+            bail!("linear: {} inputs, transposed weight {kk}x{o}", x.len());
+        }
+        bail!("linear: {} inputs, weight {o}x{kk}", x.len());
     }
     let n = x.len() / kk;
     let mut y = match b {
         Some(b) => b.repeat(n),
         None => vec![T::zero(); n * o],
     };
-    k::xw(x, wt, o, &mut y, b.is_some());
+    if transposed {
+        k::xw(x, w, o, &mut y, b.is_some());
+    } else {
+        k::xwt(x, w, o, &mut y, b.is_some());
+    }
     Ok(y)
 }
 
@@ -455,7 +465,7 @@ impl CustomOp2 for LinearT {
     ) -> Result<(CpuStorage, Shape)> {
         let (n, kk, o) = (l1.dims()[0], l2.dims()[0], l2.dims()[1]);
         with_real!(s1.dtype(), T => {
-            let y = linear_t_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, kk, o)?;
+            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, kk, o, true)?;
             out(y, (n, o))
         })
     }
@@ -478,28 +488,10 @@ impl CustomOp3 for LinearT {
         let (n, kk, o) = (l1.dims()[0], l2.dims()[0], l2.dims()[1]);
         with_real!(s1.dtype(), T => {
             let b = contig::<T>(s3, l3)?;
-            let y = linear_t_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), kk, o)?;
+            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), kk, o, true)?;
             out(y, (n, o))
         })
     }
-}
-
-fn linear_fwd<T: Real>(x: &[T], w: &[T], b: Option<&[T]>, o: usize) -> Result<Vec<T>> {
-    let kk = w.len() / o.max(1);
-    if kk == 0
-        || !x.len().is_multiple_of(kk)
-        || w.len() != o * kk
-        || b.is_some_and(|b| b.len() != o)
-    {
-        bail!("linear: {} inputs, weight {o}x{kk}", x.len());
-    }
-    let n = x.len() / kk;
-    let mut y = match b {
-        Some(b) => b.repeat(n),
-        None => vec![T::zero(); n * o],
-    };
-    k::xwt(x, w, o, &mut y, b.is_some());
-    Ok(y)
 }
 
 impl CustomOp2 for Linear {
@@ -516,7 +508,8 @@ impl CustomOp2 for Linear {
     ) -> Result<(CpuStorage, Shape)> {
         let (n, o) = (l1.dims()[0], l2.dims()[0]);
         with_real!(s1.dtype(), T => {
-            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, o)?;
+            let w = contig::<T>(s2, l2)?;
+            let y = linear_fwd(contig::<T>(s1, l1)?, w, None, w.len() / o.max(1), o, false)?;
             out(y, (n, o))
         })
     }
@@ -550,7 +543,8 @@ impl CustomOp3 for Linear {
         let (n, o) = (l1.dims()[0], l2.dims()[0]);
         with_real!(s1.dtype(), T => {
             let b = contig::<T>(s3, l3)?;
-            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), o)?;
+            let w = contig::<T>(s2, l2)?;
+            let y = linear_fwd(contig::<T>(s1, l1)?, w, Some(b), w.len() / o.max(1), o, false)?;
             out(y, (n, o))
         })
     }
@@ -783,7 +777,7 @@ impl CustomOp1 for CrossEntropy {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Fused ops against the unfused candle compositions they replace:
     //! forward values and gradients, in f64 (tight) and f32 (loose).
 
@@ -803,7 +797,8 @@ mod tests {
         Var::from_tensor(&t).unwrap()
     }
 
-    fn flat(t: &Tensor) -> Vec<f64> {
+    /// Every element as f64, in order (the model's tests use it too).
+    pub(crate) fn flat(t: &Tensor) -> Vec<f64> {
         t.to_dtype(DType::F64)
             .unwrap()
             .flatten_all()

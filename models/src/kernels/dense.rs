@@ -60,9 +60,29 @@ pub(crate) fn mul<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
 
 /// `y (+)= x Wᵀ` for `x (n, k)`, `w (o, k)`, `y (n, o)`.
 pub(crate) fn xwt<T: Real>(x: &[T], w: &[T], o: usize, y: &mut [T], accumulate: bool) {
+    x_times_w(x, w, o, y, accumulate, true)
+}
+
+/// `y (+)= x Wt` for `x (n, k)`, `wt (k, o)` (a transposed weight), `y (n, o)`.
+pub(crate) fn xw<T: Real>(x: &[T], wt: &[T], o: usize, y: &mut [T], accumulate: bool) {
+    x_times_w(x, wt, o, y, accumulate, false)
+}
+
+/// [`xwt`] (`w` stored `(o, k)`, read transposed) or [`xw`] (`w` stored
+/// `(k, o)`): the same product, only the weight's strides differ.
+fn x_times_w<T: Real>(
+    x: &[T],
+    w: &[T],
+    o: usize,
+    y: &mut [T],
+    accumulate: bool,
+    w_is_o_by_k: bool,
+) {
     let k = w.len() / o;
     let n = x.len() / k;
     debug_assert_eq!(y.len(), n * o);
+    // Strides of the (k, o) right-hand side: row (over k), column (over o).
+    let (w_rs, w_cs) = if w_is_o_by_k { (1, k) } else { (o, 1) };
     // SAFETY: the slices cover the matrices with these strides.
     unsafe {
         mm(
@@ -77,34 +97,8 @@ pub(crate) fn xwt<T: Real>(x: &[T], w: &[T], o: usize, y: &mut [T], accumulate: 
             k,
             1,
             w.as_ptr(),
-            1,
-            k,
-            gemm_par(n, o, k),
-        )
-    }
-}
-
-/// `y (+)= x Wt` for `x (n, k)`, `wt (k, o)` (a transposed weight), `y (n, o)`.
-pub(crate) fn xw<T: Real>(x: &[T], wt: &[T], o: usize, y: &mut [T], accumulate: bool) {
-    let k = wt.len() / o;
-    let n = x.len() / k;
-    debug_assert_eq!(y.len(), n * o);
-    // SAFETY: the slices cover the matrices with these strides.
-    unsafe {
-        mm(
-            n,
-            o,
-            k,
-            y.as_mut_ptr(),
-            o,
-            1,
-            accumulate,
-            x.as_ptr(),
-            k,
-            1,
-            wt.as_ptr(),
-            o,
-            1,
+            w_rs,
+            w_cs,
             gemm_par(n, o, k),
         )
     }
