@@ -535,16 +535,8 @@ mod tests {
     //! KV cache and left padding.
 
     use super::*;
+    use crate::fused::tests::flat;
     use crate::{GenerateOptions, ModelConfig};
-
-    fn flat(t: &Tensor) -> Vec<f64> {
-        t.to_dtype(DType::F64)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap()
-    }
 
     #[test]
     fn fused_model_matches_unfused_loss_gradients_and_decoding() {
