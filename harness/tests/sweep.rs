@@ -63,6 +63,13 @@ fn smoke(runs: &Path, name: &str, extra: &[&str]) -> Output {
     emerge(&smoke_args(runs, name, extra))
 }
 
+/// `emerge sweep --config cfg --runs-dir runs`, plus `extra` flags.
+fn sweep_config(cfg: &Path, runs: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["sweep", "--config", s(cfg), "--runs-dir", s(runs)];
+    args.extend_from_slice(extra);
+    emerge(&args)
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -296,15 +303,7 @@ fn a_different_config_for_an_existing_run_is_refused_with_its_keys() {
     let cfg = runs.join("changed.toml");
     std::fs::write(&cfg, SMOKE.replace("items = 12", "items = 13")).unwrap();
     let before = read(&runs.join("r/scores.csv"));
-    let out = emerge(&[
-        "sweep",
-        "--config",
-        s(&cfg),
-        "--runs-dir",
-        s(&runs),
-        "--name",
-        "r",
-    ]);
+    let out = sweep_config(&cfg, &runs, &["--name", "r"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("eval.items: 12 -> 13"), "{err}");
@@ -343,7 +342,7 @@ fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
         .replace("context = 48", "context = 24")
         .replace("checkpoints = 1", "checkpoints = 1\nbatchsize = 3");
     std::fs::write(&cfg, &bad).unwrap();
-    let out = emerge(&["sweep", "--config", s(&cfg), "--runs-dir", s(&runs)]);
+    let out = sweep_config(&cfg, &runs, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     for (key, needle) in [
@@ -365,7 +364,7 @@ fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
         .replace("items = 12", "items = [12]")
         .replace("seeds = [0]\n", "");
     std::fs::write(&cfg, &typed).unwrap();
-    let out = emerge(&["sweep", "--config", s(&cfg), "--runs-dir", s(&runs)]);
+    let out = sweep_config(&cfg, &runs, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     for (key, needle) in [
@@ -399,15 +398,7 @@ fn a_diverging_job_is_recorded_and_the_sweep_says_so() {
         SMOKE.replace("lr = 3e-3", "lr = 1e38\ngrad_clip = 0.0"),
     )
     .unwrap();
-    let out = emerge(&[
-        "sweep",
-        "--config",
-        s(&cfg),
-        "--runs-dir",
-        s(&runs),
-        "--name",
-        "hot",
-    ]);
+    let out = sweep_config(&cfg, &runs, &["--name", "hot"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("4 diverged"), "{stdout}");
@@ -422,15 +413,7 @@ fn a_diverging_job_is_recorded_and_the_sweep_says_so() {
     assert!(diverged.iter().all(|m| m.train_loss.is_nan()));
     assert!(stdout.contains("nothing to fit"), "{stdout}");
     // A finished diverged job is not retrained.
-    let again = emerge(&[
-        "sweep",
-        "--config",
-        s(&cfg),
-        "--runs-dir",
-        s(&runs),
-        "--name",
-        "hot",
-    ]);
+    let again = sweep_config(&cfg, &runs, &["--name", "hot"]);
     assert_eq!(again.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 ran now"));
 }
