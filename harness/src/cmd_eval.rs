@@ -4,9 +4,8 @@
 //! (items, modes, shots) is what is scored.
 
 use crate::output::say;
-use crate::sweep::{config, eval, folder, job, jobs, lock, runner};
+use crate::sweep::{eval, folder, job, jobs, lock, runner};
 use clap::Args;
-use results::schema::files;
 use std::path::PathBuf;
 
 #[derive(Debug, Args)]
@@ -20,13 +19,8 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> Result<(), String> {
-    let path = args.run.join(files::CONFIG);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let cfg = config::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
-    let threads = match args.threads.unwrap_or(cfg.device.threads) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let cfg = folder::read_config(&args.run)?;
+    let threads = crate::sweep::thread_count(args.threads.unwrap_or(cfg.device.threads));
     models::set_cpu_threads(threads).map_err(|e| e.to_string())?;
     let device = models::parse_device(&cfg.device.device).map_err(|e| e.to_string())?;
     let _lock = lock::acquire(&args.run, None)?;

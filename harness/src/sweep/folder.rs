@@ -14,13 +14,19 @@ use std::path::{Path, PathBuf};
 /// test keeps the two in step).
 pub const CANDLE_VERSION: &str = "0.11.1";
 
+/// The config stored in a run folder.
+pub fn read_config(run: &Path) -> Result<SweepConfig, String> {
+    let path = run.join(files::CONFIG);
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    config::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())
+}
+
 /// Create the run folder (or check an existing one) and store the config.
 /// A folder holding a different config is refused, listing the keys.
 pub fn prepare(run: &Path, cfg: &SweepConfig) -> Result<(), String> {
     let path = run.join(files::CONFIG);
     if path.is_file() {
-        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let old = config::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+        let old = read_config(run)?;
         let diff = config::differences(&old, cfg);
         if !diff.is_empty() {
             return Err(format!(

@@ -179,8 +179,9 @@ fn stream_for(cfg: &SweepConfig, seed: u64) -> Result<Stream, String> {
     .map_err(|e| e.to_string())
 }
 
-fn threads(cfg: &SweepConfig) -> usize {
-    match cfg.device.threads {
+/// A thread setting as a count: 0 means every core.
+pub fn thread_count(setting: usize) -> usize {
+    match setting {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
@@ -196,7 +197,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .map_err(usage)?;
     let cfg = resolve(args)?;
     let device = models::parse_device(&cfg.device.device).map_err(|e| usage(e.to_string()))?;
-    let threads = threads(&cfg);
+    let threads = thread_count(cfg.device.threads);
     models::set_cpu_threads(threads).map_err(|e| usage(e.to_string()))?;
     let all = jobs::jobs(&cfg);
     let mine: Vec<&jobs::Job> = all
