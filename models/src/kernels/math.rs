@@ -42,7 +42,10 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     let y = p * r * r + r + 1.0;
     // 2^n through the exponent bits (n is in [-126, 128] after the clamp;
     // the lowest values go through two factors to stay normal).
-    let ni = n as i32;
+    // n is integral and within [-127, 129]: adding 1.5·2^23 puts it in the
+    // low mantissa bits exactly. Same value as `n as i32`, but that cast
+    // saturates, which the compiler turns into scalar code per lane.
+    let ni = (n + 12_582_912.0).to_bits() as i32 - 0x4B40_0000;
     let half = ni / 2;
     let s1 = f32::from_bits(((half + 127) as u32) << 23);
     let s2 = f32::from_bits(((ni - half + 127) as u32) << 23);
