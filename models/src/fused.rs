@@ -932,15 +932,17 @@ pub(crate) mod tests {
                 tol,
                 "embed",
             );
-            let (bb, t, h, hd) = (3, 7, 2, 4);
-            let qkv = randn(&[bb * t, 3 * h * hd], 4, dtype);
-            check(
-                &[qkv],
-                |x| causal_attention(&x[0], bb, t, h),
-                |x| causal_reference(&x[0], bb, t, h),
-                tol,
-                "causal_attention",
-            );
+            // One causal block, then several with a partial last one.
+            for (bb, t, h, hd) in [(3, 7, 2, 4), (2, 37, 2, 4)] {
+                let qkv = randn(&[bb * t, 3 * h * hd], 4, dtype);
+                check(
+                    &[qkv],
+                    |x| causal_attention(&x[0], bb, t, h),
+                    |x| causal_reference(&x[0], bb, t, h),
+                    tol,
+                    &format!("causal_attention, t = {t}"),
+                );
+            }
             let logits = randn(&[10, 5], 5, dtype);
             let targets: Vec<u32> = (0..10).map(|i| (i * 3 % 5) as u32).collect();
             let weights: Vec<f64> = (0..10).map(|i| (i % 3) as f64).collect();

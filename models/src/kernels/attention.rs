@@ -22,6 +22,18 @@ impl Heads {
     }
 }
 
+/// Query rows per block of the causal products: each block computes only
+/// up to its last query's key, which skips about 3/8 of the score and
+/// gradient work at a context of 64 (more blocks: more, smaller gemm calls).
+const CAUSAL_BLOCK: usize = 16;
+
+/// Row blocks `(lo, hi)` of a `t × t` causal matrix.
+fn causal_blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..t)
+        .step_by(CAUSAL_BLOCK)
+        .map(move |lo| (lo, (lo + CAUSAL_BLOCK).min(t)))
+}
+
 /// Scores `S = Q Kᵀ` of one (batch, head) into `p` (T×T), then the causal
 /// softmax of `S·scale` in place (zeros above the diagonal).
 ///
@@ -30,22 +42,26 @@ impl Heads {
 pub(crate) unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T]) {
     let (t, d3) = (s.t, 3 * s.d());
     let k = q.add(s.d());
-    mm(
-        t,
-        t,
-        s.hd,
-        p.as_mut_ptr(),
-        t,
-        1,
-        false,
-        q,
-        d3,
-        1,
-        k,
-        1,
-        d3,
-        gemm::Parallelism::None,
-    );
+    // Keys past a block's last query are masked: not computed (the softmax
+    // below zeroes them).
+    for (lo, hi) in causal_blocks(t) {
+        mm(
+            hi - lo,
+            hi,
+            s.hd,
+            p.as_mut_ptr().add(lo * t),
+            t,
+            1,
+            false,
+            q.add(lo * d3),
+            d3,
+            1,
+            k,
+            1,
+            d3,
+            gemm::Parallelism::None,
+        );
+    }
     let scale: T = c(s.scale());
     simd(
         #[inline(always)]
@@ -86,22 +102,25 @@ pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&
             probs(&s, q, p);
             let v = q.add(2 * d);
             let dst = yp.get().add(bi * t * d + hi * s.hd);
-            mm(
-                t,
-                s.hd,
-                t,
-                dst,
-                d,
-                1,
-                false,
-                p.as_ptr(),
-                t,
-                1,
-                v,
-                3 * d,
-                1,
-                gemm::Parallelism::None,
-            );
+            // Y = P V; a block's probabilities past its last query are zero.
+            for (lo, end) in causal_blocks(t) {
+                mm(
+                    end - lo,
+                    s.hd,
+                    end,
+                    dst.add(lo * d),
+                    d,
+                    1,
+                    false,
+                    p.as_ptr().add(lo * t),
+                    t,
+                    1,
+                    v,
+                    3 * d,
+                    1,
+                    gemm::Parallelism::None,
+                );
+            }
         }
     };
     match keep {
@@ -145,85 +164,97 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                     }
                 };
                 let none = gemm::Parallelism::None;
-                // dV = Pᵀ dY
-                mm(
-                    t,
-                    hd,
-                    t,
-                    dv,
-                    3 * d,
-                    1,
-                    false,
-                    p.as_ptr(),
-                    1,
-                    t,
-                    dyp,
-                    d,
-                    1,
-                    none,
-                );
-                // dP = dY Vᵀ
-                mm(
-                    t,
-                    t,
-                    hd,
-                    dp.as_mut_ptr(),
-                    t,
-                    1,
-                    false,
-                    dyp,
-                    d,
-                    1,
-                    v,
-                    1,
-                    3 * d,
-                    none,
-                );
-                // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale (zero above the diagonal).
-                for i in 0..t {
-                    let pr = &p[i * t..=i * t + i];
-                    let dr = &mut dp[i * t..(i + 1) * t];
-                    let sum = dot(pr, &dr[..=i]);
-                    for j in 0..=i {
-                        dr[j] = pr[j] * (dr[j] - sum) * scale;
-                    }
-                    for v in dr[i + 1..].iter_mut() {
-                        *v = T::zero();
-                    }
+                // Every product skips the zero blocks above the diagonal of
+                // P and dS: query rows i only see keys j <= i.
+                for (lo, hi) in causal_blocks(t) {
+                    // dV[lo..hi] = Pᵀ dY over queries lo..t.
+                    mm(
+                        hi - lo,
+                        hd,
+                        t - lo,
+                        dv.add(lo * 3 * d),
+                        3 * d,
+                        1,
+                        false,
+                        p.as_ptr().add(lo * t + lo),
+                        1,
+                        t,
+                        dyp.add(lo * d),
+                        d,
+                        1,
+                        none,
+                    );
+                    // dP[lo..hi] = dY Vᵀ over keys 0..hi.
+                    mm(
+                        hi - lo,
+                        hi,
+                        hd,
+                        dp.as_mut_ptr().add(lo * t),
+                        t,
+                        1,
+                        false,
+                        dyp.add(lo * d),
+                        d,
+                        1,
+                        v,
+                        1,
+                        3 * d,
+                        none,
+                    );
                 }
-                // dQ = dS K, dK = dSᵀ Q
-                mm(
-                    t,
-                    hd,
-                    t,
-                    dq,
-                    3 * d,
-                    1,
-                    false,
-                    dp.as_ptr(),
-                    t,
-                    1,
-                    k,
-                    3 * d,
-                    1,
-                    none,
+                // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale (zero above the diagonal).
+                simd(
+                    #[inline(always)]
+                    || {
+                        for i in 0..t {
+                            let pr = &p[i * t..=i * t + i];
+                            let dr = &mut dp[i * t..(i + 1) * t];
+                            let sum = dot(pr, &dr[..=i]);
+                            for (dv, &pv) in dr[..=i].iter_mut().zip(pr) {
+                                *dv = pv * (*dv - sum) * scale;
+                            }
+                            for v in dr[i + 1..].iter_mut() {
+                                *v = T::zero();
+                            }
+                        }
+                    },
                 );
-                mm(
-                    t,
-                    hd,
-                    t,
-                    dk,
-                    3 * d,
-                    1,
-                    false,
-                    dp.as_ptr(),
-                    1,
-                    t,
-                    q,
-                    3 * d,
-                    1,
-                    none,
-                );
+                for (lo, hi) in causal_blocks(t) {
+                    // dQ[lo..hi] = dS K over keys 0..hi.
+                    mm(
+                        hi - lo,
+                        hd,
+                        hi,
+                        dq.add(lo * 3 * d),
+                        3 * d,
+                        1,
+                        false,
+                        dp.as_ptr().add(lo * t),
+                        t,
+                        1,
+                        k,
+                        3 * d,
+                        1,
+                        none,
+                    );
+                    // dK[lo..hi] = dSᵀ Q over queries lo..t.
+                    mm(
+                        hi - lo,
+                        hd,
+                        t - lo,
+                        dk.add(lo * 3 * d),
+                        3 * d,
+                        1,
+                        false,
+                        dp.as_ptr().add(lo * t + lo),
+                        1,
+                        t,
+                        q.add(lo * 3 * d),
+                        3 * d,
+                        1,
+                        none,
+                    );
+                }
             }
         },
     );
