@@ -88,7 +88,7 @@ impl Inference {
         f: impl Fn(usize, &[I]) -> Result<Vec<O>> + Sync,
     ) -> Result<Vec<O>> {
         let parts = rayon::current_num_threads().min(rows.len());
-        if self.kernels != Kernels::Fused || parts <= 1 {
+        if self.kernels != Kernels::Fused || parts <= 1 || self.weights_stream() {
             return f(0, rows);
         }
         let n = rows.len();
@@ -101,6 +101,18 @@ impl Inference {
             all.extend(o?);
         }
         Ok(all)
+    }
+
+    /// Whether the weights are too big to stay in the last-level cache, so
+    /// that every decoding step reads them from memory. Then the rows stay
+    /// in one batch and each matmul is split over the threads by gemm (by
+    /// output columns): each weight is read once per step, not once per
+    /// slice. Measured at 2 threads (BENCHMARKS.md): +20 % decoding at 14M
+    /// parameters (57 MB), +5 % at 6.3M (25 MB), and 25–35 % slower at 2.7M
+    /// and below, where the slices' own weights reads hit the cache.
+    fn weights_stream(&self) -> bool {
+        const STREAMED_BYTES: usize = 24 << 20;
+        self.config.params() * std::mem::size_of::<f32>() >= STREAMED_BYTES
     }
 
     fn generate_inner(
