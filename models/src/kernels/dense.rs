@@ -266,7 +266,7 @@ pub(crate) fn cross_entropy<T: Real>(
 /// into `dr` when given.
 #[inline(always)]
 pub(crate) fn ce_row<T: Real>(xr: &[T], dr: Option<&mut [T]>, t: usize, w: f64, coef: f64) -> f64 {
-    let mx = xr.iter().fold(T::neg_infinity(), |a, &b| Float::max(a, b));
+    let mx = max8(xr);
     match dr {
         None => {
             let sum = xr.iter().fold(T::zero(), |a, &b| a + (b - mx).exp_());

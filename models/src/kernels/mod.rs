@@ -173,6 +173,25 @@ pub(crate) fn sum8<T: Real>(a: &[T]) -> T {
     s
 }
 
+/// Largest element (`-inf` for none) with eight independent maxima: unlike
+/// a `Float::max` fold (NaN-aware, so one serial chain) this vectorizes. A
+/// NaN element may be skipped here, but it still poisons what the callers
+/// compute from it (`exp(NaN - max)`).
+#[inline(always)]
+pub(crate) fn max8<T: Real>(a: &[T]) -> T {
+    let mut acc = [T::neg_infinity(); 8];
+    for ca in a.chunks_exact(8) {
+        for k in 0..8 {
+            acc[k] = if ca[k] > acc[k] { ca[k] } else { acc[k] };
+        }
+    }
+    let mut m = T::neg_infinity();
+    for &v in acc.iter().chain(&a[a.len() / 8 * 8..]) {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
 /// `Σ (a - m)²` with eight independent accumulators.
 #[inline(always)]
 pub(crate) fn sq_dev8<T: Real>(a: &[T], m: T) -> T {
