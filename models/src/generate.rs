@@ -77,7 +77,8 @@ impl Inference {
         crate::device::in_pool(|| self.by_slices(prompts, |at, p| self.generate_inner(p, opts, at)))
     }
 
-    /// On the CPU, runs `f` on one slice of consecutive rows per rayon thread
+    /// On the CPU (unless [`Self::weights_stream`]), runs `f` on one slice of
+    /// consecutive rows per rayon thread
     /// at the same time and concatenates the results in row order (rows are
     /// independent: each has its own padding, positions and cache rows), which
     /// keeps every thread busy without a synchronization per op. `f` gets the
