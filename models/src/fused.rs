@@ -932,8 +932,9 @@ pub(crate) mod tests {
                 tol,
                 "embed",
             );
-            // One causal block, then several with a partial last one.
-            for (bb, t, h, hd) in [(3, 7, 2, 4), (2, 37, 2, 4)] {
+            // Partial register tiles only (head size 4), then whole ones
+            // (16) with a context that is not a multiple of the tile.
+            for (bb, t, h, hd) in [(3, 7, 2, 4), (2, 37, 2, 4), (2, 37, 2, 16)] {
                 let qkv = randn(&[bb * t, 3 * h * hd], 4, dtype);
                 check(
                     &[qkv],

@@ -22,115 +22,220 @@ impl Heads {
     }
 }
 
-/// Query rows per block of the causal products: each block computes only
-/// up to its last query's key, which skips about 3/8 of the score and
-/// gradient work at a context of 64 (more blocks: more, smaller gemm calls).
-const CAUSAL_BLOCK: usize = 16;
+/// Register tile of the small per-head products: `MR` rows by `NR` columns
+/// (with AVX2, 8 accumulator vectors, 2 for a row of `B`, 1 broadcast).
+const MR: usize = 4;
+const NR: usize = 16;
 
-/// Row blocks `(lo, hi)` of a `t × t` causal matrix.
-fn causal_blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..t)
-        .step_by(CAUSAL_BLOCK)
-        .map(move |lo| (lo, (lo + CAUSAL_BLOCK).min(t)))
+/// `C = A·B` for one head's small matrices, where row block `i0..i0+MR` of
+/// `C` is written in columns `0..n_of(i0+MR)` only (the causal products
+/// leave the rest, which is masked) and sums only `e ∈ k_of(i0, i0+MR)` (the
+/// other terms are zeros of the causal mask). `A` element `(i, e)` is at
+/// `a[i·a_rs + e·a_cs]` (any strides: its elements are broadcast), `B` rows
+/// are contiguous (`b[e·ldb + j]`), `C` rows too (`c[i·ldc + j]`).
+///
+/// gemm's packing, buffer allocation and dispatch cost more than the
+/// arithmetic at these sizes (T×T with T = 64, head size 32); this keeps the
+/// tile in registers and reads the operands in place.
+///
+/// # Safety
+/// The pointers must cover the matrices with these strides and ranges.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn small_mm<T: Real>(
+    m: usize,
+    n_of: impl Fn(usize) -> usize,
+    k_of: impl Fn(usize, usize) -> (usize, usize),
+    a: *const T,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const T,
+    ldb: usize,
+    c: *mut T,
+    ldc: usize,
+) {
+    for i0 in (0..m).step_by(MR) {
+        let mr = MR.min(m - i0);
+        let (k0, k1) = k_of(i0, i0 + mr);
+        let n = n_of(i0 + mr);
+        let (a, c) = (a.add(i0 * a_rs), c.add(i0 * ldc));
+        for j0 in (0..n).step_by(NR) {
+            let nr = NR.min(n - j0);
+            let (b, c) = (b.add(j0), c.add(j0));
+            if mr == MR && nr == NR {
+                tile::<T, MR, NR>(k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
+            } else {
+                edge_tile(mr, nr, k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
+            }
+        }
+    }
+}
+
+/// A full `R × N` tile of [`small_mm`], accumulated in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tile<T: Real, const R: usize, const N: usize>(
+    k0: usize,
+    k1: usize,
+    a: *const T,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const T,
+    ldb: usize,
+    c: *mut T,
+    ldc: usize,
+) {
+    let mut acc = [[T::zero(); N]; R];
+    for e in k0..k1 {
+        let br = &*(b.add(e * ldb) as *const [T; N]);
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = *a.add(r * a_rs + e * a_cs);
+            for (x, &bv) in row.iter_mut().zip(br) {
+                *x = av.mul_add(bv, *x);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        std::ptr::copy_nonoverlapping(row.as_ptr(), c.add(r * ldc), N);
+    }
+}
+
+/// A partial tile (`mr ≤ MR` rows, `nr ≤ NR` columns) of [`small_mm`], in
+/// the same order of operations as [`tile`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn edge_tile<T: Real>(
+    mr: usize,
+    nr: usize,
+    k0: usize,
+    k1: usize,
+    a: *const T,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const T,
+    ldb: usize,
+    c: *mut T,
+    ldc: usize,
+) {
+    let mut acc = [[T::zero(); NR]; MR];
+    for e in k0..k1 {
+        let br = std::slice::from_raw_parts(b.add(e * ldb), nr);
+        for (r, row) in acc.iter_mut().enumerate().take(mr) {
+            let av = *a.add(r * a_rs + e * a_cs);
+            for (x, &bv) in row.iter_mut().zip(br) {
+                *x = av.mul_add(bv, *x);
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate().take(mr) {
+        std::ptr::copy_nonoverlapping(row.as_ptr(), c.add(r * ldc), nr);
+    }
+}
+
+/// Columns a causal row block ending at query `hi` needs: keys `0..hi`,
+/// rounded up to whole register tiles (the extra entries are masked later).
+#[inline(always)]
+fn causal_cols(t: usize, hi: usize) -> usize {
+    hi.div_ceil(NR).saturating_mul(NR).min(t)
+}
+
+/// `dst (hd × t) = srcᵀ` for a head's `(t, hd)` block with row stride `rs`.
+///
+/// # Safety
+/// `src` must cover the block.
+#[inline(always)]
+unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize, dst: &mut [T]) {
+    for i in 0..t {
+        for e in 0..hd {
+            dst[e * t + i] = *src.add(i * rs + e);
+        }
+    }
 }
 
 /// Scores `S = Q Kᵀ` of one (batch, head) into `p` (T×T), then the causal
-/// softmax of `S·scale` in place (zeros above the diagonal).
+/// softmax of `S·scale` in place (zeros above the diagonal). `kt` is scratch
+/// of `T·hd` elements.
 ///
 /// # Safety
 /// `q` must point at the head's first q element of a `(T, 3d)` block.
-pub(crate) unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T]) {
-    let (t, d3) = (s.t, 3 * s.d());
-    let k = q.add(s.d());
-    // Keys past a block's last query are masked: not computed (the softmax
-    // below zeroes them).
-    for (lo, hi) in causal_blocks(t) {
-        mm(
-            hi - lo,
-            hi,
-            s.hd,
-            p.as_mut_ptr().add(lo * t),
-            t,
-            1,
-            false,
-            q.add(lo * d3),
-            d3,
-            1,
-            k,
-            1,
-            d3,
-            gemm::Parallelism::None,
-        );
-    }
+#[inline(always)]
+unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T], kt: &mut [T]) {
+    let (t, d3, hd) = (s.t, 3 * s.d(), s.hd);
+    transpose_head(q.add(s.d()), d3, t, hd, kt);
+    small_mm(
+        t,
+        |hi| causal_cols(t, hi),
+        |_, _| (0, hd),
+        q,
+        d3,
+        1,
+        kt.as_ptr(),
+        t,
+        p.as_mut_ptr(),
+        t,
+    );
     let scale: T = c(s.scale());
-    simd(
-        #[inline(always)]
-        || {
-            for i in 0..t {
-                let row = &mut p[i * t..(i + 1) * t];
-                let mut mx = T::neg_infinity();
-                for v in row[..=i].iter_mut() {
-                    *v *= scale;
-                    mx = Float::max(mx, *v);
-                }
-                for v in row[..=i].iter_mut() {
-                    *v = (*v - mx).exp_();
-                }
-                let sum = sum8(&row[..=i]);
-                for v in row[..=i].iter_mut() {
-                    *v /= sum;
-                }
-                for v in row[i + 1..].iter_mut() {
-                    *v = T::zero();
-                }
-            }
-        },
-    )
+    for i in 0..t {
+        let row = &mut p[i * t..(i + 1) * t];
+        for v in row[..=i].iter_mut() {
+            *v *= scale;
+        }
+        let mx = max8(&row[..=i]);
+        for v in row[..=i].iter_mut() {
+            *v = (*v - mx).exp_();
+        }
+        let sum = sum8(&row[..=i]);
+        for v in row[..=i].iter_mut() {
+            *v /= sum;
+        }
+        for v in row[i + 1..].iter_mut() {
+            *v = T::zero();
+        }
+    }
 }
 
 /// Causal self-attention over `qkv (B*T, 3d)` laid out as `(B, T, 3, H, hd)`
 /// into `y (B*T, d)` laid out as `(B, T, H, hd)`. With `keep`, the softmax
 /// probabilities `(B, H, T, T)` are written there for the backward.
 pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&mut [T]>) {
-    let (t, d) = (s.t, s.d());
+    let (t, d, hd) = (s.t, s.d(), s.hd);
     let yp = SendPtr(y.as_mut_ptr());
-    let one = |bh: usize, p: &mut [T]| {
+    let one = |bh: usize, p: &mut [T], kt: &mut [T]| {
         let (bi, hi) = (bh / s.h, bh % s.h);
-        // SAFETY: q/k/v of this head inside qkv; y columns of this head only.
-        unsafe {
-            let q = qkv.as_ptr().add(bi * t * 3 * d + hi * s.hd);
-            probs(&s, q, p);
-            let v = q.add(2 * d);
-            let dst = yp.get().add(bi * t * d + hi * s.hd);
-            // Y = P V; a block's probabilities past its last query are zero.
-            for (lo, end) in causal_blocks(t) {
-                mm(
-                    end - lo,
-                    s.hd,
-                    end,
-                    dst.add(lo * d),
-                    d,
-                    1,
-                    false,
-                    p.as_ptr().add(lo * t),
-                    t,
-                    1,
-                    v,
-                    3 * d,
-                    1,
-                    gemm::Parallelism::None,
-                );
-            }
-        }
+        simd(
+            #[inline(always)]
+            || {
+                // SAFETY: q/k/v of this head inside qkv; y columns of this
+                // head only.
+                unsafe {
+                    let q = qkv.as_ptr().add(bi * t * 3 * d + hi * hd);
+                    probs(&s, q, p, kt);
+                    // Y = P V over keys 0..hi of each row block.
+                    small_mm(
+                        t,
+                        |_| hd,
+                        |_, hi| (0, hi),
+                        p.as_ptr(),
+                        t,
+                        1,
+                        q.add(2 * d),
+                        3 * d,
+                        yp.get().add(bi * t * d + hi * hd),
+                        d,
+                    );
+                }
+            },
+        )
     };
     match keep {
         Some(ps) => ps
             .par_chunks_mut(t * t)
             .enumerate()
-            .for_each(|(bh, p)| one(bh, p)),
-        None => (0..s.b * s.h)
-            .into_par_iter()
-            .for_each_init(|| vec![T::zero(); t * t], |p, bh| one(bh, p)),
+            .for_each_init(|| vec![T::zero(); t * hd], |kt, (bh, p)| one(bh, p, kt)),
+        None => (0..s.b * s.h).into_par_iter().for_each_init(
+            || (vec![T::zero(); t * t], vec![T::zero(); t * hd]),
+            |(p, kt), bh| one(bh, p, kt),
+        ),
     }
 }
 
@@ -138,74 +243,57 @@ pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&
 /// `dy`, using the kept probabilities when given (else recomputing them).
 pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]>, dqkv: &mut [T]) {
     let (t, d, hd) = (s.t, s.d(), s.hd);
+    let d3 = 3 * d;
     let dp_ = SendPtr(dqkv.as_mut_ptr());
     let scale: T = c(s.scale());
     let kept = kept.map(|k| SendPtr(k.as_ptr() as *mut T));
     (0..s.b * s.h).into_par_iter().for_each_init(
-        || (vec![T::zero(); t * t], vec![T::zero(); t * t]),
-        |(pbuf, dp), bh| {
+        || {
+            let z = || vec![T::zero(); t * t];
+            (z(), z(), vec![T::zero(); t * hd])
+        },
+        |(pbuf, dp, tr), bh| {
             let (bi, hi) = (bh / s.h, bh % s.h);
-            // SAFETY: reads inside qkv/dy/kept; writes only this head's
-            // columns of this row block of dqkv.
-            unsafe {
-                let base = bi * t * 3 * d + hi * hd;
-                let q = qkv.as_ptr().add(base);
-                let k = q.add(d);
-                let v = q.add(2 * d);
-                let dyp = dy.as_ptr().add(bi * t * d + hi * hd);
-                let dq = dp_.get().add(base);
-                let dk = dq.add(d);
-                let dv = dq.add(2 * d);
-                let p: &[T] = match kept {
-                    Some(kp) => std::slice::from_raw_parts(kp.get().add(bh * t * t), t * t),
-                    None => {
-                        probs(&s, q, pbuf);
-                        pbuf
-                    }
-                };
-                let none = gemm::Parallelism::None;
-                // Every product skips the zero blocks above the diagonal of
-                // P and dS: query rows i only see keys j <= i.
-                for (lo, hi) in causal_blocks(t) {
-                    // dV[lo..hi] = Pᵀ dY over queries lo..t.
-                    mm(
-                        hi - lo,
-                        hd,
-                        t - lo,
-                        dv.add(lo * 3 * d),
-                        3 * d,
-                        1,
-                        false,
-                        p.as_ptr().add(lo * t + lo),
-                        1,
-                        t,
-                        dyp.add(lo * d),
-                        d,
-                        1,
-                        none,
-                    );
-                    // dP[lo..hi] = dY Vᵀ over keys 0..hi.
-                    mm(
-                        hi - lo,
-                        hi,
-                        hd,
-                        dp.as_mut_ptr().add(lo * t),
-                        t,
-                        1,
-                        false,
-                        dyp.add(lo * d),
-                        d,
-                        1,
-                        v,
-                        1,
-                        3 * d,
-                        none,
-                    );
-                }
-                // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale (zero above the diagonal).
-                simd(
-                    #[inline(always)]
-                    || {
+            simd(
+                #[inline(always)]
+                || {
+                    // SAFETY: reads inside qkv/dy/kept; writes only this
+                    // head's columns of this row block of dqkv.
+                    unsafe {
+                        let base = bi * t * d3 + hi * hd;
+                        let q = qkv.as_ptr().add(base);
+                        let (k, v) = (q.add(d), q.add(2 * d));
+                        let dyp = dy.as_ptr().add(bi * t * d + hi * hd);
+                        let dq = dp_.get().add(base);
+                        let (dk, dv) = (dq.add(d), dq.add(2 * d));
+                        let p: &[T] = match kept {
+                            Some(kp) => std::slice::from_raw_parts(kp.get().add(bh * t * t), t * t),
+                            None => {
+                                probs(&s, q, pbuf, tr);
+                                pbuf
+                            }
+                        };
+                        // Query rows i only see keys j <= i: P and dS are zero
+                        // above the diagonal, and every product skips those
+                        // terms.
+                        // dV = Pᵀ dY: key row j sums queries j..t.
+                        small_mm(t, |_| hd, |lo, _| (lo, t), p.as_ptr(), 1, t, dyp, d, dv, d3);
+                        // dP = dY Vᵀ over keys 0..hi.
+                        transpose_head(v, d3, t, hd, tr);
+                        small_mm(
+                            t,
+                            |hi| causal_cols(t, hi),
+                            |_, _| (0, hd),
+                            dyp,
+                            d,
+                            1,
+                            tr.as_ptr(),
+                            t,
+                            dp.as_mut_ptr(),
+                            t,
+                        );
+                        // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale, zero above
+                        // the diagonal.
                         for i in 0..t {
                             let pr = &p[i * t..=i * t + i];
                             let dr = &mut dp[i * t..(i + 1) * t];
@@ -217,45 +305,13 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                                 *v = T::zero();
                             }
                         }
-                    },
-                );
-                for (lo, hi) in causal_blocks(t) {
-                    // dQ[lo..hi] = dS K over keys 0..hi.
-                    mm(
-                        hi - lo,
-                        hd,
-                        hi,
-                        dq.add(lo * 3 * d),
-                        3 * d,
-                        1,
-                        false,
-                        dp.as_ptr().add(lo * t),
-                        t,
-                        1,
-                        k,
-                        3 * d,
-                        1,
-                        none,
-                    );
-                    // dK[lo..hi] = dSᵀ Q over queries lo..t.
-                    mm(
-                        hi - lo,
-                        hd,
-                        t - lo,
-                        dk.add(lo * 3 * d),
-                        3 * d,
-                        1,
-                        false,
-                        dp.as_ptr().add(lo * t + lo),
-                        1,
-                        t,
-                        q.add(lo * 3 * d),
-                        3 * d,
-                        1,
-                        none,
-                    );
-                }
-            }
+                        // dQ = dS K over keys 0..hi; dK = dSᵀ Q over queries
+                        // j..t.
+                        small_mm(t, |_| hd, |_, hi| (0, hi), dp.as_ptr(), t, 1, k, d3, dq, d3);
+                        small_mm(t, |_| hd, |lo, _| (lo, t), dp.as_ptr(), 1, t, q, d3, dk, d3);
+                    }
+                },
+            )
         },
     );
 }
