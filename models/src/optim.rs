@@ -2,7 +2,7 @@
 //! and step count are plain tensors so a checkpoint can hold them exactly.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor, WithDType};
+use candle_core::{DType, Tensor, Var, WithDType};
 use rayon::prelude::*;
 
 use crate::fused::{with_slice, Real};
@@ -66,7 +66,7 @@ impl AdamW {
     /// the caller can report divergence with the weights intact.
     pub fn step(
         &mut self,
-        params: &[Param],
+        params: &mut [Param],
         grads: &GradStore,
         cfg: &TrainConfig,
         lr: f64,
@@ -121,13 +121,13 @@ impl AdamW {
     /// buffer (candle's tensor ops would allocate ~10 temporaries each).
     fn step_cpu<T: Real>(
         &mut self,
-        params: &[Param],
+        params: &mut [Param],
         grads: &GradStore,
         cfg: &TrainConfig,
         lr: f64,
     ) -> Result<f64> {
         let mut flat = Vec::new();
-        for p in params {
+        for p in params.iter() {
             match grads.get(p.var.as_tensor()) {
                 Some(g) => {
                     with_slice::<T, _>(&g.detach().contiguous()?, |g| flat.extend_from_slice(g))?
@@ -143,14 +143,14 @@ impl AdamW {
     /// follow the tensor version.
     pub(crate) fn step_flat<T: Real>(
         &mut self,
-        params: &[Param],
+        params: &mut [Param],
         grads: &[T],
         cfg: &TrainConfig,
         lr: f64,
     ) -> Result<f64> {
         let mut offsets = Vec::with_capacity(params.len());
         let mut total = 0;
-        for p in params {
+        for p in params.iter() {
             offsets.push(total);
             total += p.var.elem_count();
         }
@@ -184,21 +184,27 @@ impl AdamW {
             s(1.0 - cfg.beta2),
         );
         let (bc1, bc2, eps, lr_t) = (s(bc1), s(bc2), s(cfg.eps), s(lr));
-        for (i, (p, &o)) in params.iter().zip(&offsets).enumerate() {
+        for (i, (p, &o)) in params.iter_mut().zip(&offsets).enumerate() {
             let decay = (p.decay && cfg.weight_decay > 0.0).then(|| s(1.0 - lr * cfg.weight_decay));
             let w = p.var.as_tensor().contiguous()?;
             let (m, v) = (self.m[i].contiguous()?, self.v[i].contiguous()?);
             let n = w.elem_count();
             let g = &grads[o..o + n];
-            let (mut wn, mut mn, mut vn) =
-                (vec![T::zero(); n], vec![T::zero(); n], vec![T::zero(); n]);
+            // The new weights and moments go to fresh buffers that become
+            // the tensors (no zeroing first, no copy after).
+            let (mut wn, mut mn, mut vn) = (
+                Vec::<T>::with_capacity(n),
+                Vec::<T>::with_capacity(n),
+                Vec::<T>::with_capacity(n),
+            );
             with_slice::<T, _>(&w, |w| {
                 with_slice::<T, _>(&m, |m| {
                     with_slice::<T, _>(&v, |v| {
                         const CH: usize = 16 * 1024;
-                        wn.par_chunks_mut(CH)
-                            .zip(mn.par_chunks_mut(CH))
-                            .zip(vn.par_chunks_mut(CH))
+                        wn.spare_capacity_mut()[..n]
+                            .par_chunks_mut(CH)
+                            .zip(mn.spare_capacity_mut()[..n].par_chunks_mut(CH))
+                            .zip(vn.spare_capacity_mut()[..n].par_chunks_mut(CH))
                             .enumerate()
                             .for_each(|(ci, ((wc, mc), vc))| {
                                 let o = ci * CH;
@@ -211,16 +217,25 @@ impl AdamW {
                                         wj *= dc;
                                     }
                                     let update = (mj / bc1) / ((vj / bc2).sqrt() + eps);
-                                    wc[j] = wj - update * lr_t;
-                                    mc[j] = mj;
-                                    vc[j] = vj;
+                                    wc[j].write(wj - update * lr_t);
+                                    mc[j].write(mj);
+                                    vc[j].write(vj);
                                 }
                             });
                     })
                 })
             })???;
+            // SAFETY: the loop above wrote all n elements of each.
+            unsafe {
+                wn.set_len(n);
+                mn.set_len(n);
+                vn.set_len(n);
+            }
             let (shape, dev) = (p.var.shape().clone(), p.var.device().clone());
-            p.var.set(&Tensor::from_vec(wn, shape.clone(), &dev)?)?;
+            // A new variable instead of `Var::set`, which would copy. Nothing
+            // else keeps the old one: inference and checkpoints take the
+            // weights from `params` when they need them.
+            p.var = Var::from_vec(wn, shape.clone(), &dev)?;
             self.m[i] = Tensor::from_vec(mn, shape.clone(), &dev)?;
             self.v[i] = Tensor::from_vec(vn, shape, &dev)?;
         }

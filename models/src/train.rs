@@ -254,9 +254,9 @@ impl Trainer {
                     if !loss.is_finite() {
                         return Err(Error::Diverged { step });
                     }
-                    let norm = self
-                        .opt
-                        .step_flat(&self.model.params, &grads, &self.train, lr)?;
+                    let norm =
+                        self.opt
+                            .step_flat(&mut self.model.params, &grads, &self.train, lr)?;
                     (loss, norm)
                 }};
             }
@@ -271,7 +271,9 @@ impl Trainer {
                 return Err(Error::Diverged { step });
             }
             let grads = loss_t.backward()?;
-            let norm = self.opt.step(&self.model.params, &grads, &self.train, lr)?;
+            let norm = self
+                .opt
+                .step(&mut self.model.params, &grads, &self.train, lr)?;
             (loss, norm)
         };
         if !grad_norm.is_finite() {
