@@ -145,9 +145,12 @@ fn causal_cols(t: usize, hi: usize) -> usize {
 /// `src` must cover the block.
 #[inline(always)]
 unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize, dst: &mut [T]) {
+    assert!(dst.len() >= t * hd);
+    let dst = dst.as_mut_ptr();
     for i in 0..t {
+        let row = src.add(i * rs);
         for e in 0..hd {
-            dst[e * t + i] = *src.add(i * rs + e);
+            *dst.add(e * t + i) = *row.add(e);
         }
     }
 }
@@ -177,12 +180,11 @@ unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T], kt: &mut [T]) {
     let scale: T = c(s.scale());
     for i in 0..t {
         let row = &mut p[i * t..(i + 1) * t];
+        // Scaling by a positive number keeps the maximum (rounding is
+        // monotonic), so the scaled maximum is the maximum scaled.
+        let mx = max8(&row[..=i]) * scale;
         for v in row[..=i].iter_mut() {
-            *v *= scale;
-        }
-        let mx = max8(&row[..=i]);
-        for v in row[..=i].iter_mut() {
-            *v = (*v - mx).exp_();
+            *v = (*v * scale - mx).exp_();
         }
         let sum = sum8(&row[..=i]);
         for v in row[..=i].iter_mut() {
