@@ -182,9 +182,13 @@ pub(crate) fn loss_and_grads<T: Real>(gpt: &Gpt, batch: &Batch) -> Result<(f64, 
     let (mut loss, mut g) = it.next().expect("at least one slice");
     for (l, gp) in it {
         loss += l;
-        for (a, &x) in g.iter_mut().zip(&gp) {
-            *a += x;
-        }
+        g.par_chunks_mut(k::ELEM_CHUNK)
+            .zip(gp.par_chunks(k::ELEM_CHUNK))
+            .for_each(|(a, b)| {
+                for (a, &x) in a.iter_mut().zip(b) {
+                    *a += x;
+                }
+            });
     }
     Ok((loss, g))
 }
