@@ -146,11 +146,12 @@ fn causal_cols(t: usize, hi: usize) -> usize {
 #[inline(always)]
 unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize, dst: &mut [T]) {
     assert!(dst.len() >= t * hd);
+    // Writes in order (reads strided): scattered stores were the slower way.
     let dst = dst.as_mut_ptr();
-    for i in 0..t {
-        let row = src.add(i * rs);
-        for e in 0..hd {
-            *dst.add(e * t + i) = *row.add(e);
+    for e in 0..hd {
+        let (col, out) = (src.add(e), dst.add(e * t));
+        for i in 0..t {
+            *out.add(i) = *col.add(i * rs);
         }
     }
 }
