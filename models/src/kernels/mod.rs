@@ -10,9 +10,10 @@
 //! This file: the float trait, shared helpers, matmul and fixed-order sums.
 //! `math` (f32 exp/erf, AVX2 dispatch), `norm` (LayerNorm), `attention`
 //! (training and decoding attention), `dense` (GELU, linear, embedding,
-//! cross-entropy).
+//! cross-entropy), `avx512` (f32 matmul tiles without packing).
 
 mod attention;
+mod avx512;
 mod dense;
 mod math;
 mod norm;
@@ -91,7 +92,9 @@ pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
 }
 
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), strided:
-/// row strides first (`*_rs`), then column strides.
+/// row strides first (`*_rs`), then column strides. f32 products with
+/// contiguous rows in `rhs` and `dst` and whole 32-column blocks go to the
+/// AVX-512 tiles of [`avx512`] when the CPU has them, the rest to gemm.
 ///
 /// # Safety
 /// The pointers must cover their matrices with these strides.
@@ -113,6 +116,49 @@ pub(crate) unsafe fn mm<T: Real>(
     rhs_cs: usize,
     par: gemm::Parallelism,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && avx512::fits(n, rhs_cs, dst_cs)
+        && avx512::has_avx512()
+    {
+        let threads = match par {
+            gemm::Parallelism::Rayon(t) => t,
+            _ => 1,
+        };
+        // Split by column blocks: each thread reads its part of the right
+        // operand (a weight) once, and every element is computed the same
+        // way whatever the split.
+        let blocks = n / avx512::NR;
+        let parts = threads.clamp(1, blocks);
+        let (d, l, r) = (SendPtr(dst), SendPtr(lhs as *mut T), SendPtr(rhs as *mut T));
+        let part = |p: usize| {
+            let j0 = p * blocks / parts * avx512::NR;
+            let j1 = (p + 1) * blocks / parts * avx512::NR;
+            // SAFETY: T is f32; the CPU has AVX-512F; the layout fits and
+            // the parts write disjoint columns.
+            unsafe {
+                avx512::mm_f32(
+                    m,
+                    j1 - j0,
+                    k,
+                    d.get().add(j0) as *mut f32,
+                    dst_rs,
+                    accumulate,
+                    l.get() as *const f32,
+                    lhs_rs,
+                    lhs_cs,
+                    r.get().add(j0) as *const f32,
+                    rhs_rs,
+                )
+            }
+        };
+        if parts == 1 {
+            part(0);
+        } else {
+            (0..parts).into_par_iter().for_each(part);
+        }
+        return;
+    }
     gemm::gemm(
         m,
         n,

@@ -1,0 +1,231 @@
+//! f32 matmul with AVX-512 register tiles, used by [`super::mm`] for the
+//! linear layers wherever the layout fits (training and decoding).
+//!
+//! gemm packs both operands at every call, which at decoding's 16–32 rows
+//! costs about as much as the arithmetic (the weights are streamed anyway),
+//! and its AVX-512 kernels were slower here (BENCHMARKS.md). These tiles need
+//! no packing: the left operand is broadcast element by element (any
+//! strides), the right one is read in rows of 32 contiguous floats, and an
+//! 8 × 32 tile of the result stays in 16 registers over the inner dimension.
+//! Each result element is one chain of fused multiply-adds in `k` order
+//! (per [`KC`] block), the same whatever the tiling or thread split.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Rows of the result per tile.
+pub(crate) const MR: usize = 8;
+/// Columns of the result per tile (two 16-float vectors).
+pub(crate) const NR: usize = 32;
+/// Inner-dimension block (a `KC × NR` block of B is 48 KB, in L2): the
+/// ladder's products up to d = 384 then read and write the result once;
+/// 128 re-read it too often at k = 1536 (measured).
+const KC: usize = 384;
+/// Row block: the `MC × KC` block of A (192 KB) stays in L2 while the
+/// column blocks pass over it.
+const MC: usize = 128;
+
+/// Whether the CPU runs [`mm_f32`].
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether [`mm_f32`] takes a product of this shape and layout: whole tile
+/// columns, right operand and result with contiguous rows.
+#[inline]
+pub(crate) fn fits(n: usize, rhs_cs: usize, dst_cs: usize) -> bool {
+    n.is_multiple_of(NR) && n > 0 && rhs_cs == 1 && dst_cs == 1
+}
+
+/// `C (+)= A·B` with `C (m × n)` at `c[i·ldc + j]`, `A (m × k)` at
+/// `a[i·a_rs + e·a_cs]`, `B (k × n)` at `b[e·ldb + j]`. Each result element
+/// sums its `k` products in order (then adds the old value with
+/// `accumulate`).
+///
+/// # Safety
+/// The CPU must have AVX-512F ([`has_avx512`]), the layout must [`fits`],
+/// and the pointers must cover the matrices with these strides.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn mm_f32(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const f32,
+    ldb: usize,
+) {
+    // Blocked for the caches: the row tiles of an (MC × KC) block of A pass
+    // over one (KC × 32) block of B after another, both held in L2.
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        let acc = accumulate || k0 > 0;
+        for i1 in (0..m).step_by(MC) {
+            let mc = MC.min(m - i1);
+            for j0 in (0..n).step_by(NR) {
+                for i0 in (i1..i1 + mc).step_by(MR) {
+                    tile(
+                        MR.min(i1 + mc - i0),
+                        kc,
+                        a.add(i0 * a_rs + k0 * a_cs),
+                        a_rs,
+                        a_cs,
+                        b.add(k0 * ldb + j0),
+                        ldb,
+                        c.add(i0 * ldc + j0),
+                        ldc,
+                        acc,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// One tile: `rows` (≤ [`MR`]) rows by [`NR`] columns over `k` products.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile(
+    rows: usize,
+    k: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    if rows == MR {
+        tile_rows::<MR>(k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
+    } else {
+        for r in 0..rows {
+            tile_rows::<1>(
+                k,
+                a.add(r * a_rs),
+                a_rs,
+                a_cs,
+                b,
+                ldb,
+                c.add(r * ldc),
+                ldc,
+                accumulate,
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_rows<const R: usize>(
+    k: usize,
+    a: *const f32,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let mut ap = a;
+    let mut bp = b;
+    for _ in 0..k {
+        let b0 = _mm512_loadu_ps(bp);
+        let b1 = _mm512_loadu_ps(bp.add(16));
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*ap.add(r * a_rs));
+            row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+        }
+        ap = ap.add(a_cs);
+        bp = bp.add(ldb);
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let cp = c.add(r * ldc);
+        let (mut v0, mut v1) = (row[0], row[1]);
+        if accumulate {
+            v0 = _mm512_add_ps(_mm512_loadu_ps(cp), v0);
+            v1 = _mm512_add_ps(_mm512_loadu_ps(cp.add(16)), v1);
+        }
+        _mm512_storeu_ps(cp, v0);
+        _mm512_storeu_ps(cp.add(16), v1);
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avx512_tiles_match_a_plain_product() {
+        if !has_avx512() {
+            eprintln!("no AVX-512 here: the tiles are not used, nothing to check");
+            return;
+        }
+        // 13 rows: one whole row tile and five single rows.
+        let (m, n, k) = (13, 64, 37);
+        let val = |i: usize, s: usize| ((i * s) % 97) as f32 / 97.0 - 0.5;
+        // A transposed in memory (a_rs = 1, a_cs = m), as the weight
+        // gradients read it; B and C with row strides above their widths.
+        let a: Vec<f32> = (0..m * k).map(|i| val(i, 31)).collect();
+        let (ldb, ldc) = (n + 3, n + 5);
+        let b: Vec<f32> = (0..k * ldb).map(|i| val(i, 17)).collect();
+        for accumulate in [false, true] {
+            let mut c: Vec<f32> = (0..m * ldc).map(|i| val(i, 7)).collect();
+            let want: Vec<f64> = (0..m * ldc)
+                .map(|idx| {
+                    let (i, j) = (idx / ldc, idx % ldc);
+                    if j >= n {
+                        return c[idx] as f64;
+                    }
+                    let s: f64 = (0..k)
+                        .map(|e| a[i + e * m] as f64 * b[e * ldb + j] as f64)
+                        .sum();
+                    s + if accumulate { c[idx] as f64 } else { 0.0 }
+                })
+                .collect();
+            // SAFETY: checked for AVX-512 above; the buffers cover the shapes.
+            unsafe {
+                mm_f32(
+                    m,
+                    n,
+                    k,
+                    c.as_mut_ptr(),
+                    ldc,
+                    accumulate,
+                    a.as_ptr(),
+                    1,
+                    m,
+                    b.as_ptr(),
+                    ldb,
+                )
+            };
+            for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
+                assert!(
+                    (got as f64 - w).abs() < 1e-5,
+                    "element {idx}: {got} vs {w} (accumulate {accumulate})"
+                );
+            }
+        }
+    }
+}
