@@ -62,49 +62,22 @@ unsafe fn small_mm<T: Real>(
         for j0 in (0..n).step_by(NR) {
             let nr = NR.min(n - j0);
             let (b, c) = (b.add(j0), c.add(j0));
+            // Whole tiles get the sizes as constants, so their loops unroll
+            // and vectorize; the edges run the same code with runtime sizes.
             if mr == MR && nr == NR {
-                tile::<T, MR, NR>(k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
+                tile(MR, NR, k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
             } else {
-                edge_tile(mr, nr, k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
+                tile(mr, nr, k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
             }
         }
     }
 }
 
-/// A full `R × N` tile of [`small_mm`], accumulated in registers.
+/// An `mr × nr` tile (at most [`MR`] × [`NR`]) of [`small_mm`], accumulated
+/// in registers.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn tile<T: Real, const R: usize, const N: usize>(
-    k0: usize,
-    k1: usize,
-    a: *const T,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const T,
-    ldb: usize,
-    c: *mut T,
-    ldc: usize,
-) {
-    let mut acc = [[T::zero(); N]; R];
-    for e in k0..k1 {
-        let br = &*(b.add(e * ldb) as *const [T; N]);
-        for (r, row) in acc.iter_mut().enumerate() {
-            let av = *a.add(r * a_rs + e * a_cs);
-            for (x, &bv) in row.iter_mut().zip(br) {
-                *x = av.mul_add(bv, *x);
-            }
-        }
-    }
-    for (r, row) in acc.iter().enumerate() {
-        std::ptr::copy_nonoverlapping(row.as_ptr(), c.add(r * ldc), N);
-    }
-}
-
-/// A partial tile (`mr ≤ MR` rows, `nr ≤ NR` columns) of [`small_mm`], in
-/// the same order of operations as [`tile`].
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-unsafe fn edge_tile<T: Real>(
+unsafe fn tile<T: Real>(
     mr: usize,
     nr: usize,
     k0: usize,
@@ -156,6 +129,39 @@ unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize,
     }
 }
 
+/// `C (t × t) = X Yᵀ` for one head's `(t, hd)` blocks `x` and `y` (row
+/// strides `x_rs`, `y_rs`), in the causal columns only (the rest is masked
+/// by the caller); `yt` is scratch for `Yᵀ`.
+///
+/// # Safety
+/// `x` and `y` must cover their blocks.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn causal_scores<T: Real>(
+    t: usize,
+    hd: usize,
+    x: *const T,
+    x_rs: usize,
+    y: *const T,
+    y_rs: usize,
+    yt: &mut [T],
+    c: &mut [T],
+) {
+    transpose_head(y, y_rs, t, hd, yt);
+    small_mm(
+        t,
+        |hi| causal_cols(t, hi),
+        |_, _| (0, hd),
+        x,
+        x_rs,
+        1,
+        yt.as_ptr(),
+        t,
+        c.as_mut_ptr(),
+        t,
+    );
+}
+
 /// Scores `S = Q Kᵀ` of one (batch, head) into `p` (T×T), then the causal
 /// softmax of `S·scale` in place (zeros above the diagonal). `kt` is scratch
 /// of `T·hd` elements.
@@ -164,20 +170,8 @@ unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize,
 /// `q` must point at the head's first q element of a `(T, 3d)` block.
 #[inline(always)]
 unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T], kt: &mut [T]) {
-    let (t, d3, hd) = (s.t, 3 * s.d(), s.hd);
-    transpose_head(q.add(s.d()), d3, t, hd, kt);
-    small_mm(
-        t,
-        |hi| causal_cols(t, hi),
-        |_, _| (0, hd),
-        q,
-        d3,
-        1,
-        kt.as_ptr(),
-        t,
-        p.as_mut_ptr(),
-        t,
-    );
+    let (t, d3) = (s.t, 3 * s.d());
+    causal_scores(t, s.hd, q, d3, q.add(s.d()), d3, kt, p);
     let scale: T = c(s.scale());
     for i in 0..t {
         let row = &mut p[i * t..(i + 1) * t];
@@ -282,19 +276,7 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                         // dV = Pᵀ dY: key row j sums queries j..t.
                         small_mm(t, |_| hd, |lo, _| (lo, t), p.as_ptr(), 1, t, dyp, d, dv, d3);
                         // dP = dY Vᵀ over keys 0..hi.
-                        transpose_head(v, d3, t, hd, tr);
-                        small_mm(
-                            t,
-                            |hi| causal_cols(t, hi),
-                            |_, _| (0, hd),
-                            dyp,
-                            d,
-                            1,
-                            tr.as_ptr(),
-                            t,
-                            dp.as_mut_ptr(),
-                            t,
-                        );
+                        causal_scores(t, hd, dyp, d, v, d3, tr, dp);
                         // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale, zero above
                         // the diagonal.
                         for i in 0..t {
