@@ -77,32 +77,33 @@ pub(crate) unsafe fn mm_f32(
             let mc = MC.min(m - i1);
             for j0 in (0..n).step_by(NR) {
                 for i0 in (i1..i1 + mc).step_by(MR) {
-                    tile(
-                        MR.min(i1 + mc - i0),
-                        kc,
-                        a.add(i0 * a_rs + k0 * a_cs),
+                    let t = Tile {
+                        a: a.add(i0 * a_rs + k0 * a_cs),
                         a_rs,
                         a_cs,
-                        b.add(k0 * ldb + j0),
+                        b: b.add(k0 * ldb + j0),
                         ldb,
-                        c.add(i0 * ldc + j0),
+                        c: c.add(i0 * ldc + j0),
                         ldc,
-                        acc,
-                    );
+                    };
+                    let rows = MR.min(i1 + mc - i0);
+                    if rows == MR {
+                        tile_rows::<MR>(kc, t, acc);
+                    } else {
+                        for r in 0..rows {
+                            tile_rows::<1>(kc, t.row(r), acc);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// One tile: `rows` (≤ [`MR`]) rows by [`NR`] columns over `k` products.
+/// Where a tile's operands start, with their strides (as in [`mm_f32`]).
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile(
-    rows: usize,
-    k: usize,
+#[derive(Clone, Copy)]
+struct Tile {
     a: *const f32,
     a_rs: usize,
     a_cs: usize,
@@ -110,42 +111,37 @@ unsafe fn tile(
     ldb: usize,
     c: *mut f32,
     ldc: usize,
-    accumulate: bool,
-) {
-    if rows == MR {
-        tile_rows::<MR>(k, a, a_rs, a_cs, b, ldb, c, ldc, accumulate);
-    } else {
-        for r in 0..rows {
-            tile_rows::<1>(
-                k,
-                a.add(r * a_rs),
-                a_rs,
-                a_cs,
-                b,
-                ldb,
-                c.add(r * ldc),
-                ldc,
-                accumulate,
-            );
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile {
+    /// The same tile from its row `r` on.
+    ///
+    /// # Safety
+    /// Row `r` must be inside the matrices.
+    unsafe fn row(self, r: usize) -> Self {
+        Self {
+            a: self.a.add(r * self.a_rs),
+            c: self.c.add(r * self.ldc),
+            ..self
         }
     }
 }
 
+/// `R` rows of a tile, accumulated in registers over `k` products.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_rows<const R: usize>(
-    k: usize,
-    a: *const f32,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    accumulate: bool,
-) {
+unsafe fn tile_rows<const R: usize>(k: usize, t: Tile, accumulate: bool) {
+    let Tile {
+        a,
+        a_rs,
+        a_cs,
+        b,
+        ldb,
+        c,
+        ldc,
+    } = t;
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let mut ap = a;
     let mut bp = b;
