@@ -104,15 +104,16 @@ impl Inference {
         Ok(all)
     }
 
-    /// Whether the weights are too big to stay in the last-level cache, so
-    /// that every decoding step reads them from memory. Then the rows stay
-    /// in one batch and each matmul is split over the threads by gemm (by
-    /// output columns): each weight is read once per step, not once per
-    /// slice. Measured at 2 threads (BENCHMARKS.md): +20 % decoding at 14M
-    /// parameters (57 MB), +5 % at 6.3M (25 MB), and 25–35 % slower at 2.7M
-    /// and below, where the slices' own weights reads hit the cache.
+    /// Whether the weights are far too big for the last-level cache, so that
+    /// every decoding step reads them from memory. Then the rows stay in one
+    /// batch and each matmul is split over the threads by output columns:
+    /// each weight is read once per step, not once per slice. Measured at 2
+    /// threads (BENCHMARKS.md): at 14M parameters (57 MB) +20 % while memory
+    /// bandwidth was contended, equal in quiet checks; at 6.3M (25 MB)
+    /// equal or slower with the AVX-512 tiles, and 25–35 % slower at 2.7M
+    /// and below.
     fn weights_stream(&self) -> bool {
-        const STREAMED_BYTES: usize = 24 << 20;
+        const STREAMED_BYTES: usize = 48 << 20;
         self.config.params() * std::mem::size_of::<f32>() >= STREAMED_BYTES
     }
 
