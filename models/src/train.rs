@@ -174,6 +174,8 @@ pub struct Trainer {
     opt: AdamW,
     step: u64,
     tokens: u64,
+    /// The CPU step's activation and scratch buffers, reused across steps.
+    buffers: cpu_train::StepBuffers,
 }
 
 impl Trainer {
@@ -196,6 +198,7 @@ impl Trainer {
             opt,
             step: 0,
             tokens: 0,
+            buffers: Default::default(),
         })
     }
 
@@ -250,7 +253,8 @@ impl Trainer {
             // The CPU: loss and gradients without candle's autograd.
             macro_rules! flat_step {
                 ($t:ty) => {{
-                    let (loss, grads) = cpu_train::loss_and_grads::<$t>(&self.model, batch)?;
+                    let (loss, grads) =
+                        cpu_train::loss_and_grads::<$t>(&self.model, batch, &mut self.buffers)?;
                     if !loss.is_finite() {
                         return Err(Error::Diverged { step });
                     }

@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use candle_core::WithDType;
 
 /// The float types the kernels support.
-pub trait Real: WithDType + Float + Erf + Send + Sync + 'static {}
+pub trait Real: WithDType + Float + Erf + Default + Send + Sync + 'static {}
 impl Real for f32 {}
 impl Real for f64 {}
 
