@@ -398,25 +398,62 @@ impl CustomOp1 for GeluBwd {
 /// strided reduction in the backward) is needed.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let (x, w) = (x.contiguous()?, w.contiguous()?);
+    let op = Linear { transposed: false };
     match b {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, Linear),
-        None => x.apply_op2(&w, Linear),
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
+        None => x.apply_op2(&w, op),
     }
 }
-
-struct Linear;
 
 /// `x Wt (+ b)` for a transposed weight `wt (in, out)`; no backward
 /// (inference).
 pub fn linear_t(x: &Tensor, wt: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
     let (x, wt) = (x.contiguous()?, wt.contiguous()?);
+    let op = Linear { transposed: true };
     match b {
-        Some(b) => x.apply_op3_no_bwd(&wt, &b.contiguous()?, &LinearT),
-        None => x.apply_op2_no_bwd(&wt, &LinearT),
+        Some(b) => x.apply_op3_no_bwd(&wt, &b.contiguous()?, &op),
+        None => x.apply_op2_no_bwd(&wt, &op),
     }
 }
 
-struct LinearT;
+/// The linear op; `transposed` takes the weight as `(in, out)` and has no
+/// backward ([`linear_t`]).
+#[derive(Clone, Copy)]
+struct Linear {
+    transposed: bool,
+}
+
+impl Linear {
+    fn name(&self, bias: bool) -> &'static str {
+        match (self.transposed, bias) {
+            (false, false) => "emerge-linear",
+            (false, true) => "emerge-linear-bias",
+            (true, false) => "emerge-linear-t",
+            (true, true) => "emerge-linear-t-bias",
+        }
+    }
+
+    /// The forward on CPU storages: `x`, the weight, the optional bias.
+    fn cpu(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<(CpuStorage, Shape)> {
+        let n = l1.dims()[0];
+        let (kk, o) = match (self.transposed, l2.dims()) {
+            (true, &[kk, o]) => (kk, o),
+            (false, &[o, kk]) => (kk, o),
+            (_, dims) => bail!("linear: weight of shape {dims:?}"),
+        };
+        with_real!(s1.dtype(), T => {
+            let b = bias.map(|(s3, l3)| contig::<T>(s3, l3)).transpose()?;
+            let (x, w) = (contig::<T>(s1, l1)?, contig::<T>(s2, l2)?);
+            let y = linear_fwd(x, w, b, kk, o, self.transposed)?;
+            out(y, (n, o))
+        })
+    }
+}
 
 /// `x Wᵀ (+ b)` for `w (o, kk)`, or with `transposed` `x Wt (+ b)` for
 /// `wt (kk, o)`: one product, the weight read with other strides.
@@ -451,52 +488,9 @@ fn linear_fwd<T: Real>(
     Ok(y)
 }
 
-impl CustomOp2 for LinearT {
-    fn name(&self) -> &'static str {
-        "emerge-linear-t"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (n, kk, o) = (l1.dims()[0], l2.dims()[0], l2.dims()[1]);
-        with_real!(s1.dtype(), T => {
-            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, None, kk, o, true)?;
-            out(y, (n, o))
-        })
-    }
-}
-
-impl CustomOp3 for LinearT {
-    fn name(&self) -> &'static str {
-        "emerge-linear-t-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (n, kk, o) = (l1.dims()[0], l2.dims()[0], l2.dims()[1]);
-        with_real!(s1.dtype(), T => {
-            let b = contig::<T>(s3, l3)?;
-            let y = linear_fwd(contig::<T>(s1, l1)?, contig::<T>(s2, l2)?, Some(b), kk, o, true)?;
-            out(y, (n, o))
-        })
-    }
-}
-
 impl CustomOp2 for Linear {
     fn name(&self) -> &'static str {
-        "emerge-linear"
+        Linear::name(self, false)
     }
 
     fn cpu_fwd(
@@ -506,12 +500,7 @@ impl CustomOp2 for Linear {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, o) = (l1.dims()[0], l2.dims()[0]);
-        with_real!(s1.dtype(), T => {
-            let w = contig::<T>(s2, l2)?;
-            let y = linear_fwd(contig::<T>(s1, l1)?, w, None, w.len() / o.max(1), o, false)?;
-            out(y, (n, o))
-        })
+        self.cpu((s1, l1), (s2, l2), None)
     }
 
     fn bwd(
@@ -521,14 +510,14 @@ impl CustomOp2 for Linear {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = linear_bwd(x, w, g)?;
+        let (dx, dw, _) = linear_bwd(self, x, w, g)?;
         Ok((Some(dx), Some(dw)))
     }
 }
 
 impl CustomOp3 for Linear {
     fn name(&self) -> &'static str {
-        "emerge-linear-bias"
+        Linear::name(self, true)
     }
 
     fn cpu_fwd(
@@ -540,13 +529,7 @@ impl CustomOp3 for Linear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, o) = (l1.dims()[0], l2.dims()[0]);
-        with_real!(s1.dtype(), T => {
-            let b = contig::<T>(s3, l3)?;
-            let w = contig::<T>(s2, l2)?;
-            let y = linear_fwd(contig::<T>(s1, l1)?, w, Some(b), w.len() / o.max(1), o, false)?;
-            out(y, (n, o))
-        })
+        self.cpu((s1, l1), (s2, l2), Some((s3, l3)))
     }
 
     fn bwd(
@@ -557,12 +540,15 @@ impl CustomOp3 for Linear {
         _res: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, db) = linear_bwd(x, w, g)?;
+        let (dx, dw, db) = linear_bwd(self, x, w, g)?;
         Ok((Some(dx), Some(dw), Some(db)))
     }
 }
 
-fn linear_bwd(x: &Tensor, w: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+fn linear_bwd(op: &Linear, x: &Tensor, w: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    if op.transposed {
+        bail!("linear with a transposed weight has no backward");
+    }
     let (n, kk) = x.dims2()?;
     let o = w.dim(0)?;
     let packed = x.apply_op3_no_bwd(w, &g.contiguous()?, &LinearBwd)?;
