@@ -54,54 +54,49 @@ unsafe fn small_mm<T: Real>(
     c: *mut T,
     ldc: usize,
 ) {
+    let ops = Operands {
+        a,
+        a_rs,
+        a_cs,
+        b,
+        ldb,
+        c,
+        ldc,
+    };
     for i0 in (0..m).step_by(MR) {
         let mr = MR.min(m - i0);
         let (k0, k1) = k_of(i0, i0 + mr);
         let n = n_of(i0 + mr);
-        let (a, c) = (a.add(i0 * a_rs), c.add(i0 * ldc));
         for j0 in (0..n).step_by(NR) {
             let nr = NR.min(n - j0);
-            let (b, c) = (b.add(j0), c.add(j0));
+            let at = ops.at(i0, 0, j0);
             // Whole tiles get the sizes as constants, so their loops unroll
             // and vectorize; the edges run the same code with runtime sizes.
             if mr == MR && nr == NR {
-                tile(MR, NR, k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
+                tile(MR, NR, k0, k1, at);
             } else {
-                tile(mr, nr, k0, k1, a, a_rs, a_cs, b, ldb, c, ldc);
+                tile(mr, nr, k0, k1, at);
             }
         }
     }
 }
 
-/// An `mr × nr` tile (at most [`MR`] × [`NR`]) of [`small_mm`], accumulated
-/// in registers.
-#[allow(clippy::too_many_arguments)]
+/// An `mr × nr` tile (at most [`MR`] × [`NR`]) of [`small_mm`] over inner
+/// indices `k0..k1`, accumulated in registers.
 #[inline(always)]
-unsafe fn tile<T: Real>(
-    mr: usize,
-    nr: usize,
-    k0: usize,
-    k1: usize,
-    a: *const T,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const T,
-    ldb: usize,
-    c: *mut T,
-    ldc: usize,
-) {
+unsafe fn tile<T: Real>(mr: usize, nr: usize, k0: usize, k1: usize, o: Operands<T>) {
     let mut acc = [[T::zero(); NR]; MR];
     for e in k0..k1 {
-        let br = std::slice::from_raw_parts(b.add(e * ldb), nr);
+        let br = std::slice::from_raw_parts(o.b.add(e * o.ldb), nr);
         for (r, row) in acc.iter_mut().enumerate().take(mr) {
-            let av = *a.add(r * a_rs + e * a_cs);
+            let av = *o.a.add(r * o.a_rs + e * o.a_cs);
             for (x, &bv) in row.iter_mut().zip(br) {
                 *x = av.mul_add(bv, *x);
             }
         }
     }
     for (r, row) in acc.iter().enumerate().take(mr) {
-        std::ptr::copy_nonoverlapping(row.as_ptr(), c.add(r * ldc), nr);
+        std::ptr::copy_nonoverlapping(row.as_ptr(), o.c.add(r * o.ldc), nr);
     }
 }
 

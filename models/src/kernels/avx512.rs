@@ -11,6 +11,8 @@
 //! (per [`KC`] block), the same whatever the tiling or thread split.
 
 #[cfg(target_arch = "x86_64")]
+use super::Operands;
+#[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 /// Rows of the result per tile.
@@ -68,6 +70,15 @@ pub(crate) unsafe fn mm_f32(
     b: *const f32,
     ldb: usize,
 ) {
+    let ops = Operands {
+        a,
+        a_rs,
+        a_cs,
+        b,
+        ldb,
+        c,
+        ldc,
+    };
     // Blocked for the caches: the row tiles of an (MC × KC) block of A pass
     // over one (KC × 32) block of B after another, both held in L2.
     for k0 in (0..k).step_by(KC) {
@@ -77,21 +88,13 @@ pub(crate) unsafe fn mm_f32(
             let mc = MC.min(m - i1);
             for j0 in (0..n).step_by(NR) {
                 for i0 in (i1..i1 + mc).step_by(MR) {
-                    let t = Tile {
-                        a: a.add(i0 * a_rs + k0 * a_cs),
-                        a_rs,
-                        a_cs,
-                        b: b.add(k0 * ldb + j0),
-                        ldb,
-                        c: c.add(i0 * ldc + j0),
-                        ldc,
-                    };
+                    let t = ops.at(i0, k0, j0);
                     let rows = MR.min(i1 + mc - i0);
                     if rows == MR {
                         tile_rows::<MR>(kc, t, acc);
                     } else {
                         for r in 0..rows {
-                            tile_rows::<1>(kc, t.row(r), acc);
+                            tile_rows::<1>(kc, t.at(r, 0, 0), acc);
                         }
                     }
                 }
@@ -100,40 +103,12 @@ pub(crate) unsafe fn mm_f32(
     }
 }
 
-/// Where a tile's operands start, with their strides (as in [`mm_f32`]).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Tile {
-    a: *const f32,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Tile {
-    /// The same tile from its row `r` on.
-    ///
-    /// # Safety
-    /// Row `r` must be inside the matrices.
-    unsafe fn row(self, r: usize) -> Self {
-        Self {
-            a: self.a.add(r * self.a_rs),
-            c: self.c.add(r * self.ldc),
-            ..self
-        }
-    }
-}
-
 /// `R` rows of a tile, accumulated in registers over `k` products.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_rows<const R: usize>(k: usize, t: Tile, accumulate: bool) {
-    let Tile {
+unsafe fn tile_rows<const R: usize>(k: usize, t: Operands<f32>, accumulate: bool) {
+    let Operands {
         a,
         a_rs,
         a_cs,

@@ -81,6 +81,38 @@ pub(crate) fn serial_gemm<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Where a small product `C = A·B` starts, with its strides: `A` element
+/// `(i, e)` at `a[i·a_rs + e·a_cs]` (the register tiles broadcast it element
+/// by element, so any strides do), `B` element `(e, j)` at `b[e·ldb + j]`,
+/// `C` element `(i, j)` at `c[i·ldc + j]`. Shared by the tiles of
+/// `attention` and `avx512`.
+#[derive(Clone, Copy)]
+pub(crate) struct Operands<T> {
+    pub(crate) a: *const T,
+    pub(crate) a_rs: usize,
+    pub(crate) a_cs: usize,
+    pub(crate) b: *const T,
+    pub(crate) ldb: usize,
+    pub(crate) c: *mut T,
+    pub(crate) ldc: usize,
+}
+
+impl<T> Operands<T> {
+    /// The same product from row `i`, inner index `e` and column `j` on.
+    ///
+    /// # Safety
+    /// The new origins must be inside the matrices.
+    #[inline(always)]
+    pub(crate) unsafe fn at(self, i: usize, e: usize, j: usize) -> Self {
+        Self {
+            a: self.a.add(i * self.a_rs + e * self.a_cs),
+            b: self.b.add(e * self.ldb + j),
+            c: self.c.add(i * self.ldc + j),
+            ..self
+        }
+    }
+}
+
 /// Lets gemm split the work over the rayon pool when it is big enough to pay.
 pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     let threads = rayon::current_num_threads();
