@@ -287,27 +287,17 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
         origin: origin.to_string(),
         problems,
     };
-    let doc = match toml_edit::ImDocument::parse(text) {
-        Ok(d) => d,
-        Err(e) => {
-            return Err(errs(vec![Problem {
-                key: String::new(),
-                at: e.span().map(|s| line_col(text, s.start)),
-                message: format!("not valid TOML: {}", e.message().trim()),
-            }]))
-        }
+    let not_toml = |span: Option<std::ops::Range<usize>>, message: &str| {
+        errs(vec![Problem {
+            key: String::new(),
+            at: span.map(|s| line_col(text, s.start)),
+            message: format!("not valid TOML: {}", message.trim()),
+        }])
     };
+    let doc = toml_edit::ImDocument::parse(text).map_err(|e| not_toml(e.span(), e.message()))?;
     let mut problems = Vec::new();
-    let mut table: toml::Table = match toml::from_str(text) {
-        Ok(t) => t,
-        Err(e) => {
-            return Err(errs(vec![Problem {
-                key: String::new(),
-                at: e.span().map(|s| line_col(text, s.start)),
-                message: format!("not valid TOML: {}", e.message().trim()),
-            }]))
-        }
-    };
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| not_toml(e.span(), e.message()))?;
     // Each section on its own, so that a wrong type in one does not hide
     // the problems of the others.
     let mut take = |name: &str, required: bool, problems: &mut Vec<Problem>| {
