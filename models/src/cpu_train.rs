@@ -14,7 +14,7 @@ use candle_core::Result;
 
 use crate::fused::contig;
 use crate::kernels::{self as k, Heads, Real};
-use crate::model::{Gpt, LN_EPS};
+use crate::model::{Gpt, Param, LN_EPS};
 use crate::train::Batch;
 use rayon::prelude::*;
 
@@ -44,8 +44,8 @@ pub(crate) struct FlatLayout {
 }
 
 impl FlatLayout {
-    pub(crate) fn of(gpt: &Gpt) -> Self {
-        let sizes: Vec<usize> = gpt.params.iter().map(|p| p.var.elem_count()).collect();
+    pub(crate) fn of(params: &[Param]) -> Self {
+        let sizes: Vec<usize> = params.iter().map(|p| p.var.elem_count()).collect();
         let mut offsets = Vec::with_capacity(sizes.len());
         let mut total = 0;
         for &s in &sizes {
@@ -134,7 +134,7 @@ pub(crate) fn loss_and_grads<T: Real>(
     {
         candle_core::bail!("token {bad} outside the vocabulary {v}");
     }
-    let lay = FlatLayout::of(gpt);
+    let lay = FlatLayout::of(&gpt.params);
     // The weights are read in place: one read guard per parameter.
     let guards: Vec<_> = gpt
         .params
@@ -475,7 +475,7 @@ mod tests {
             .to_scalar::<f64>()
             .unwrap();
         let want = loss_t.backward().unwrap();
-        let lay = FlatLayout::of(&tr.model);
+        let lay = FlatLayout::of(&tr.model.params);
         let (loss, grads): (f64, Vec<f64>) = match dtype {
             DType::F32 => {
                 let (l, g) =

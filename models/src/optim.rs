@@ -5,6 +5,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var, WithDType};
 use rayon::prelude::*;
 
+use crate::cpu_train::FlatLayout;
 use crate::fused::{with_slice, Real};
 use crate::kernels::simd;
 
@@ -149,12 +150,8 @@ impl AdamW {
         cfg: &TrainConfig,
         lr: f64,
     ) -> Result<f64> {
-        let mut offsets = Vec::with_capacity(params.len());
-        let mut total = 0;
-        for p in params.iter() {
-            offsets.push(total);
-            total += p.var.elem_count();
-        }
+        let lay = FlatLayout::of(params);
+        let total = lay.total;
         if grads.len() != total {
             return Err(candle_core::Error::Msg(format!(
                 "{} gradient values for {total} parameters",
@@ -184,12 +181,12 @@ impl AdamW {
             s(1.0 - cfg.beta2),
         );
         let (bc1, bc2, eps, lr_t) = (s(bc1), s(bc2), s(cfg.eps), s(lr));
-        for (i, (p, &o)) in params.iter_mut().zip(&offsets).enumerate() {
+        for (i, p) in params.iter_mut().enumerate() {
             let decay = (p.decay && cfg.weight_decay > 0.0).then(|| s(1.0 - lr * cfg.weight_decay));
             let w = p.var.as_tensor().contiguous()?;
             let (m, v) = (self.m[i].contiguous()?, self.v[i].contiguous()?);
             let n = w.elem_count();
-            let g = &grads[o..o + n];
+            let g = &grads[lay.range(i)];
             // The new weights and moments go to fresh buffers that become
             // the tensors (no zeroing first, no copy after).
             let (mut wn, mut mn, mut vn) = (
