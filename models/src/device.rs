@@ -88,8 +88,9 @@ pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// frees, so every step paid page faults and zeroing for all of them (about
 /// 40 % system time, measured in BENCHMARKS.md). Raising the mmap threshold
 /// to its maximum (32 MiB), not using mmap above it either, and disabling
-/// trimming makes them plain heap reuse: the process keeps its peak memory. Idempotent; called by [`crate::Gpt::new`], so every trainer,
-/// test and bench gets it. No effect outside glibc.
+/// trimming makes them plain heap reuse: the process keeps its peak memory.
+/// Idempotent; called by [`crate::Gpt::new`], so every trainer, test and
+/// bench gets it. No effect outside glibc.
 pub fn tune_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -78,11 +78,11 @@ impl Inference {
     }
 
     /// On the CPU (unless [`Self::weights_stream`]), runs `f` on one slice of
-    /// consecutive rows per rayon thread
-    /// at the same time and concatenates the results in row order (rows are
-    /// independent: each has its own padding, positions and cache rows), which
-    /// keeps every thread busy without a synchronization per op. `f` gets the
-    /// index of its slice's first row (for error messages).
+    /// consecutive rows per rayon thread at the same time and concatenates
+    /// the results in row order (rows are independent: each has its own
+    /// padding, positions and cache rows), which keeps every thread busy
+    /// without a synchronization per op. `f` gets the index of its slice's
+    /// first row (for error messages).
     fn by_slices<I: Sync, O: Send>(
         &self,
         rows: &[I],
