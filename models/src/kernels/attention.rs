@@ -236,62 +236,73 @@ pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&
 pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]>, dqkv: &mut [T]) {
     let (t, d, hd) = (s.t, s.d(), s.hd);
     let d3 = 3 * d;
-    let dp_ = SendPtr(dqkv.as_mut_ptr());
     let scale: T = c(s.scale());
-    let kept = kept.map(|k| SendPtr(k.as_ptr() as *mut T));
-    (0..s.b * s.h).into_par_iter().for_each_init(
+    // A task per batch row, its heads in turn: the task owns the row's
+    // block of dqkv.
+    dqkv.par_chunks_mut(t * d3).enumerate().for_each_init(
         || {
             let z = || vec![T::zero(); t * t];
             (z(), z(), vec![T::zero(); t * hd])
         },
-        |(pbuf, dp, tr), bh| {
-            let (bi, hi) = (bh / s.h, bh % s.h);
-            simd(
-                #[inline(always)]
-                || {
-                    // SAFETY: reads inside qkv/dy/kept; writes only this
-                    // head's columns of this row block of dqkv.
-                    unsafe {
-                        let base = bi * t * d3 + hi * hd;
-                        let q = qkv.as_ptr().add(base);
-                        let (k, v) = (q.add(d), q.add(2 * d));
-                        let dyp = dy.as_ptr().add(bi * t * d + hi * hd);
-                        let dq = dp_.get().add(base);
-                        let (dk, dv) = (dq.add(d), dq.add(2 * d));
-                        let p: &[T] = match kept {
-                            Some(kp) => std::slice::from_raw_parts(kp.get().add(bh * t * t), t * t),
-                            None => {
-                                probs(&s, q, pbuf, tr);
-                                pbuf
+        |(pbuf, dp, tr), (bi, dqkv_rows)| {
+            let qkv_rows = &qkv[bi * t * d3..(bi + 1) * t * d3];
+            let kept_rows = kept.map(|k| &k[bi * s.h * t * t..(bi + 1) * s.h * t * t]);
+            // The row's q/k/v and probabilities, written in the forward,
+            // are in memory by now, and so is dqkv: the heads' strided
+            // accesses waited on memory; one sequential pass over each
+            // brings them into cache (prefetch instructions did less).
+            stream_in(qkv_rows);
+            stream_in(dqkv_rows);
+            if let Some(kr) = kept_rows {
+                stream_in(kr);
+            }
+            for hi in 0..s.h {
+                simd(
+                    #[inline(always)]
+                    || {
+                        // SAFETY: reads inside qkv/dy/kept; writes only this
+                        // head's columns of this row's block of dqkv.
+                        unsafe {
+                            let q = qkv_rows.as_ptr().add(hi * hd);
+                            let (k, v) = (q.add(d), q.add(2 * d));
+                            let dyp = dy.as_ptr().add(bi * t * d + hi * hd);
+                            let dq = dqkv_rows.as_mut_ptr().add(hi * hd);
+                            let (dk, dv) = (dq.add(d), dq.add(2 * d));
+                            let p: &[T] = match kept_rows {
+                                Some(kr) => &kr[hi * t * t..(hi + 1) * t * t],
+                                None => {
+                                    probs(&s, q, pbuf, tr);
+                                    pbuf
+                                }
+                            };
+                            // Query rows i only see keys j <= i: P and dS are zero
+                            // above the diagonal, and every product skips those
+                            // terms.
+                            // dV = Pᵀ dY: key row j sums queries j..t.
+                            small_mm(t, |_| hd, |lo, _| (lo, t), p.as_ptr(), 1, t, dyp, d, dv, d3);
+                            // dP = dY Vᵀ over keys 0..hi.
+                            causal_scores(t, hd, dyp, d, v, d3, tr, dp);
+                            // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale, zero above
+                            // the diagonal.
+                            for i in 0..t {
+                                let pr = &p[i * t..=i * t + i];
+                                let dr = &mut dp[i * t..(i + 1) * t];
+                                let sum = dot(pr, &dr[..=i]);
+                                for (dv, &pv) in dr[..=i].iter_mut().zip(pr) {
+                                    *dv = pv * (*dv - sum) * scale;
+                                }
+                                for v in dr[i + 1..].iter_mut() {
+                                    *v = T::zero();
+                                }
                             }
-                        };
-                        // Query rows i only see keys j <= i: P and dS are zero
-                        // above the diagonal, and every product skips those
-                        // terms.
-                        // dV = Pᵀ dY: key row j sums queries j..t.
-                        small_mm(t, |_| hd, |lo, _| (lo, t), p.as_ptr(), 1, t, dyp, d, dv, d3);
-                        // dP = dY Vᵀ over keys 0..hi.
-                        causal_scores(t, hd, dyp, d, v, d3, tr, dp);
-                        // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale, zero above
-                        // the diagonal.
-                        for i in 0..t {
-                            let pr = &p[i * t..=i * t + i];
-                            let dr = &mut dp[i * t..(i + 1) * t];
-                            let sum = dot(pr, &dr[..=i]);
-                            for (dv, &pv) in dr[..=i].iter_mut().zip(pr) {
-                                *dv = pv * (*dv - sum) * scale;
-                            }
-                            for v in dr[i + 1..].iter_mut() {
-                                *v = T::zero();
-                            }
+                            // dQ = dS K over keys 0..hi; dK = dSᵀ Q over queries
+                            // j..t.
+                            small_mm(t, |_| hd, |_, hi| (0, hi), dp.as_ptr(), t, 1, k, d3, dq, d3);
+                            small_mm(t, |_| hd, |lo, _| (lo, t), dp.as_ptr(), 1, t, q, d3, dk, d3);
                         }
-                        // dQ = dS K over keys 0..hi; dK = dSᵀ Q over queries
-                        // j..t.
-                        small_mm(t, |_| hd, |_, hi| (0, hi), dp.as_ptr(), t, 1, k, d3, dq, d3);
-                        small_mm(t, |_| hd, |lo, _| (lo, t), dp.as_ptr(), 1, t, q, d3, dk, d3);
-                    }
-                },
-            )
+                    },
+                )
+            }
         },
     );
 }

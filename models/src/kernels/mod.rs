@@ -214,6 +214,19 @@ pub(crate) unsafe fn mm<T: Real>(
     )
 }
 
+/// Reads one element per 64-byte line of `x`, in order: a sequential pass
+/// the hardware prefetcher follows, so `x` is in cache for strided reads
+/// that follow.
+#[inline]
+pub(crate) fn stream_in<T: Real>(x: &[T]) {
+    let step = (64 / std::mem::size_of::<T>()).max(1);
+    let mut acc = T::zero();
+    for v in x.iter().step_by(step) {
+        acc += *v;
+    }
+    std::hint::black_box(acc);
+}
+
 /// Dot product with eight independent accumulators (vectorizes; fixed order).
 #[inline(always)]
 pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
