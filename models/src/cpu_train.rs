@@ -157,7 +157,17 @@ pub(crate) fn loss_and_grads<T: Real>(
     let bounds: Vec<(usize, usize)> = (0..parts)
         .map(|p| (p * b / parts, (p + 1) * b / parts))
         .collect();
-    let mut slices = bufs.slices::<T>(parts);
+    let (fwd_wt, mut slices) = bufs.parts::<T>(parts);
+    // The forward's products read each weight transposed, `(in, out)`, so
+    // the AVX-512 tiles take them without packing (gemm had packed them at
+    // every call); made once per step for all slices.
+    fwd_wt.resize_with(4 * cfg.n_layer, Vec::new);
+    fwd_wt.par_iter_mut().enumerate().for_each(|(i, wt)| {
+        let (l, j) = (i / 4, FWD_WEIGHTS[i % 4]);
+        let (w, o) = (params[blk(l, j)], fwd_outputs(cfg, j));
+        k::transpose(w, o, sized(wt, w.len()));
+    });
+    let fwd_wt = &*fwd_wt;
     let results: Vec<(f64, Vec<T>)> = bounds
         .par_iter()
         .zip(slices.par_iter_mut())
@@ -168,6 +178,7 @@ pub(crate) fn loss_and_grads<T: Real>(
                     gpt,
                     &lay,
                     &params,
+                    fwd_wt,
                     &batch.inputs[rows.clone()],
                     &batch.targets[rows.clone()],
                     weights.as_ref().map(|w| &w[rows]),
@@ -208,6 +219,7 @@ fn slice_loss_and_grads<T: Real>(
     gpt: &Gpt,
     lay: &FlatLayout,
     params: &[&[T]],
+    fwd_wt: &[Vec<T>],
     inputs: &[u32],
     targets: &[u32],
     weights: Option<&[f64]>,
@@ -240,25 +252,50 @@ fn slice_loss_and_grads<T: Real>(
     let mut x = vec![T::zero(); n * d];
     k::embed_fwd(w(WTE), w(WPE), inputs, &positions, &mut x);
     acts.resize_with(nl, BlockActs::default);
+    let sb = seqs_per_block(t, ff);
     for (l, a) in acts.iter_mut().enumerate() {
         let p = |j| w(blk(l, j));
+        let [qkv_wt, proj_wt, fc_wt, mp_wt] = [0, 1, 2, 3].map(|j| &fwd_wt[4 * l + j][..]);
         let ln1 = sized(&mut a.ln1, n * d);
-        k::ln_fwd(&x, p(LN1_W), p(LN1_B), eps, ln1);
-        rows_of(&mut a.qkv, p(QKV_B), n);
-        k::xwt(ln1, p(QKV_W), 3 * d, &mut a.qkv, true);
+        let qkv = sized(&mut a.qkv, n * 3 * d);
         let att = sized(&mut a.att, n * d);
-        k::attn_fwd(heads, &a.qkv, att, Some(sized(&mut a.probs, b * h * t * t)));
-        residual_plus_bias(&x, p(PROJ_B), &mut a.x_mid);
-        k::xwt(att, p(PROJ_W), d, &mut a.x_mid, true);
+        let probs = sized(&mut a.probs, b * h * t * t);
+        let x_mid = sized(&mut a.x_mid, n * d);
         let ln2 = sized(&mut a.ln2, n * d);
-        k::ln_fwd(&a.x_mid, p(LN2_W), p(LN2_B), eps, ln2);
-        rows_of(pre, p(FC_B), n);
-        k::xwt(ln2, p(FC_W), ff, pre, true);
         let act = sized(&mut a.act, n * ff);
-        k::gelu_fwd(pre, act, Some(sized(&mut a.act_deriv, n * ff)));
+        let act_deriv = sized(&mut a.act_deriv, n * ff);
         let mut x_out = std::mem::take(&mut a.x_in);
-        residual_plus_bias(&a.x_mid, p(MP_B), &mut x_out);
-        k::xwt(act, p(MP_W), d, &mut x_out, true);
+        let x_next = sized(&mut x_out, n * d);
+        let pre = sized(pre, sb * t * ff);
+        // A block of whole sequences at a time through the whole layer:
+        // each step reads what the one before wrote while it is still in
+        // cache, where a pass over the whole slice read it back from memory.
+        for s0 in (0..b).step_by(sb) {
+            let nb = sb.min(b - s0);
+            let r = |w: usize| s0 * t * w..(s0 + nb) * t * w;
+            let ln1 = &mut ln1[r(d)];
+            k::ln_fwd(&x[r(d)], p(LN1_W), p(LN1_B), eps, ln1);
+            let qkv = &mut qkv[r(3 * d)];
+            k::xw(ln1, qkv_wt, 3 * d, qkv, false);
+            k::add_bias_rows(qkv, p(QKV_B));
+            let att = &mut att[r(d)];
+            let hb = Heads { b: nb, ..heads };
+            k::attn_fwd(hb, qkv, att, Some(&mut probs[r(h * t)]));
+            let x_mid = &mut x_mid[r(d)];
+            k::xw(att, proj_wt, d, x_mid, false);
+            k::add_residual_rows(x_mid, &x[r(d)], p(PROJ_B));
+            let ln2 = &mut ln2[r(d)];
+            k::ln_fwd(x_mid, p(LN2_W), p(LN2_B), eps, ln2);
+            // The pre-activation is only needed for the GELU right after.
+            let pre = &mut pre[..nb * t * ff];
+            k::xw(ln2, fc_wt, ff, pre, false);
+            k::add_bias_rows(pre, p(FC_B));
+            let act = &mut act[r(ff)];
+            k::gelu_fwd(pre, act, Some(&mut act_deriv[r(ff)]));
+            let x_out = &mut x_next[r(d)];
+            k::xw(act, mp_wt, d, x_out, false);
+            k::add_residual_rows(x_out, x_mid, p(MP_B));
+        }
         a.x_in = std::mem::replace(&mut x, x_out);
     }
     let (lnf_w, lnf_b) = (blk(nl, 0), blk(nl, 1));
@@ -376,21 +413,26 @@ fn slice_loss_and_grads<T: Real>(
     (loss, g)
 }
 
-/// `out` = each row of `x` plus `b` (the residual stream with a linear
-/// layer's bias, which the layer's matmul then accumulates into).
-fn residual_plus_bias<T: Real>(x: &[T], b: &[T], out: &mut Vec<T>) {
-    out.clear();
-    for row in x.chunks(b.len()) {
-        out.extend(row.iter().zip(b).map(|(&xv, &bv)| xv + bv));
+/// The block weights the forward reads transposed, in the order of a
+/// layer's four entries in the transposed-weight buffer.
+const FWD_WEIGHTS: [usize; 4] = [QKV_W, PROJ_W, FC_W, MP_W];
+
+/// Outputs of block weight `j` (its rows).
+fn fwd_outputs(cfg: &crate::ModelConfig, j: usize) -> usize {
+    match j {
+        QKV_W => 3 * cfg.d_model,
+        FC_W => cfg.d_ff,
+        _ => cfg.d_model,
     }
 }
 
-/// `out` = `n` copies of the row `b`.
-fn rows_of<T: Real>(out: &mut Vec<T>, b: &[T], n: usize) {
-    out.clear();
-    for _ in 0..n {
-        out.extend_from_slice(b);
-    }
+/// Sequences per block of the forward: about 256 KB of the hidden layer's
+/// activations (`t · ff` floats per sequence), at least one sequence. The
+/// unit tests' small models get blocks of a few sequences, so that they run
+/// several blocks and a partial one.
+fn seqs_per_block(t: usize, ff: usize) -> usize {
+    const FLOATS: usize = if cfg!(test) { 1000 } else { 64 * 1024 };
+    (FLOATS / (t * ff).max(1)).max(1)
 }
 
 /// `v` with `n` elements, as a slice: what it held before (the previous
@@ -418,29 +460,41 @@ pub(crate) struct SliceBuffers<T> {
     dqkv: Vec<T>,
 }
 
-/// The [`SliceBuffers`] of every slice of a trainer's steps, for either float
-/// type.
+/// The [`SliceBuffers`] of every slice of a trainer's steps and the
+/// forward's transposed weights, for either float type.
 #[derive(Default)]
 pub struct StepBuffers {
     slices: Vec<Box<dyn std::any::Any + Send>>,
+    fwd_wt: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// `b` as a `U`, replaced by a default `U` when it holds another type.
+fn typed<U: Default + Send + 'static>(b: &mut Box<dyn std::any::Any + Send>) -> &mut U {
+    if !b.is::<U>() {
+        *b = Box::new(U::default());
+    }
+    b.downcast_mut::<U>().expect("just made")
 }
 
 impl StepBuffers {
-    fn slices<T: Real>(&mut self, parts: usize) -> Vec<&mut SliceBuffers<T>> {
+    /// The transposed-weight buffers and the first `parts` slices' buffers.
+    #[allow(clippy::type_complexity)]
+    fn parts<T: Real>(&mut self, parts: usize) -> (&mut Vec<Vec<T>>, Vec<&mut SliceBuffers<T>>) {
         if self.slices.len() < parts {
             self.slices
                 .resize_with(parts, || Box::new(SliceBuffers::<T>::default()));
         }
-        self.slices
+        let wt = typed(
+            self.fwd_wt
+                .get_or_insert_with(|| Box::new(Vec::<Vec<T>>::new())),
+        );
+        let slices = self
+            .slices
             .iter_mut()
             .take(parts)
-            .map(|s| {
-                if !s.is::<SliceBuffers<T>>() {
-                    *s = Box::new(SliceBuffers::<T>::default());
-                }
-                s.downcast_mut::<SliceBuffers<T>>().expect("just made")
-            })
-            .collect()
+            .map(typed::<SliceBuffers<T>>)
+            .collect();
+        (wt, slices)
     }
 }
 
@@ -451,7 +505,9 @@ mod tests {
 
     fn check(dtype: DType, masked: bool, tol: f64) {
         // A context above the attention's causal block of 16, so the blocked
-        // products are covered.
+        // products are covered; five sequences, so the forward's blocks of
+        // two sequences (see `seqs_per_block`) come several to a slice, the
+        // last one partial, with one thread or two.
         let cfg = ModelConfig {
             vocab: 13,
             context: 20,
@@ -461,10 +517,10 @@ mod tests {
             d_ff: 20,
         };
         let tr = Trainer::with_dtype(cfg, TrainConfig::default(), &Device::Cpu, 7, dtype).unwrap();
-        let seqs: Vec<Vec<u32>> = (0..3)
+        let seqs: Vec<Vec<u32>> = (0..5)
             .map(|r| (0..20).map(|i| ((i * 5 + r * 3) % 13) as u32).collect())
             .collect();
-        let masks: Vec<Vec<f32>> = (0..3)
+        let masks: Vec<Vec<f32>> = (0..5)
             .map(|r| (0..19).map(|i| ((i + r) % 3 != 0) as u8 as f32).collect())
             .collect();
         let batch = Batch::from_sequences(&seqs, masked.then_some(&masks[..])).unwrap();

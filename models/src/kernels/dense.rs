@@ -104,6 +104,51 @@ fn x_times_w<T: Real>(
     }
 }
 
+/// `wt (k, o) = wᵀ` for `w (o, k)`, in 8 × 8 blocks.
+pub(crate) fn transpose<T: Real>(w: &[T], o: usize, wt: &mut [T]) {
+    let k = w.len() / o;
+    debug_assert_eq!(wt.len(), w.len());
+    for i0 in (0..o).step_by(8) {
+        for j0 in (0..k).step_by(8) {
+            for i in i0..(i0 + 8).min(o) {
+                for j in j0..(j0 + 8).min(k) {
+                    wt[j * o + i] = w[i * k + j];
+                }
+            }
+        }
+    }
+}
+
+/// `y = b + y` for every row of `y`: a linear layer's bias added to its
+/// product (the sum the product would have made accumulating onto `b`).
+pub(crate) fn add_bias_rows<T: Real>(y: &mut [T], b: &[T]) {
+    simd(
+        #[inline(always)]
+        || {
+            for row in y.chunks_mut(b.len()) {
+                for (y, &bv) in row.iter_mut().zip(b) {
+                    *y = bv + *y;
+                }
+            }
+        },
+    )
+}
+
+/// `y = (x + b) + y` for every row: the residual stream `x` plus a linear
+/// layer's bias and product.
+pub(crate) fn add_residual_rows<T: Real>(y: &mut [T], x: &[T], b: &[T]) {
+    simd(
+        #[inline(always)]
+        || {
+            for (row, xr) in y.chunks_mut(b.len()).zip(x.chunks(b.len())) {
+                for ((y, &xv), &bv) in row.iter_mut().zip(xr).zip(b) {
+                    *y = (xv + bv) + *y;
+                }
+            }
+        },
+    )
+}
+
 /// Linear backward: `dx (+)= g W`, `dw (+)= gᵀ x`, `db += Σ rows g` for
 /// `x (n, k)`, `w (o, k)`, `g (n, o)`.
 #[allow(clippy::too_many_arguments)]
