@@ -49,7 +49,8 @@ pub(crate) fn fits(n: usize, rhs_cs: usize, dst_cs: usize) -> bool {
 /// `C (+)= A·B` with `C (m × n)` at `c[i·ldc + j]`, `A (m × k)` at
 /// `a[i·a_rs + e·a_cs]`, `B (k × n)` at `b[e·ldb + j]`. Each result element
 /// sums its `k` products in order (then adds the old value with
-/// `accumulate`).
+/// `accumulate`). With `cold_b`, each block of B is first read in order
+/// (B was written long before and is in memory, not cache).
 ///
 /// # Safety
 /// The CPU must have AVX-512F ([`has_avx512`]), the layout must [`fits`],
@@ -69,6 +70,7 @@ pub(crate) unsafe fn mm_f32(
     a_cs: usize,
     b: *const f32,
     ldb: usize,
+    cold_b: bool,
 ) {
     let ops = Operands {
         a,
@@ -84,6 +86,19 @@ pub(crate) unsafe fn mm_f32(
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
         let acc = accumulate || k0 > 0;
+        if cold_b {
+            // One pass in order over B's block brings it into cache for the
+            // tiles, which read it 128 bytes per row, a stride the hardware
+            // prefetcher did not follow from memory.
+            let mut sum = _mm512_setzero_ps();
+            for e in k0..k0 + kc {
+                let row = b.add(e * ldb);
+                for j in (0..n).step_by(16) {
+                    sum = _mm512_add_ps(sum, _mm512_loadu_ps(row.add(j)));
+                }
+            }
+            std::hint::black_box(sum);
+        }
         for i1 in (0..m).step_by(MC) {
             let mc = MC.min(m - i1);
             for j0 in (0..n).step_by(NR) {
@@ -189,6 +204,8 @@ mod tests {
                     m,
                     b.as_ptr(),
                     ldb,
+                    // The streaming pass must not change the result.
+                    accumulate,
                 )
             };
             for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {

@@ -99,6 +99,7 @@ fn x_times_w<T: Real>(
             w.as_ptr(),
             w_rs,
             w_cs,
+            false,
             gemm_par(n, o, k),
         )
     }
@@ -181,6 +182,7 @@ pub(crate) fn linear_bwd<T: Real>(
                 w.as_ptr(),
                 k,
                 1,
+                false,
                 gemm_par(n, k, o),
             );
         }
@@ -198,6 +200,8 @@ pub(crate) fn linear_bwd<T: Real>(
             x.as_ptr(),
             k,
             1,
+            // x is the layer's input, from the forward.
+            true,
             gemm_par(o, k, n),
         );
     }

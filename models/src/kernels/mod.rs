@@ -127,6 +127,8 @@ pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
 /// row strides first (`*_rs`), then column strides. f32 products with
 /// contiguous rows in `rhs` and `dst` and whole 32-column blocks go to the
 /// AVX-512 tiles of [`avx512`] when the CPU has them, the rest to gemm.
+/// `cold_rhs` says `rhs` was written long before (an activation from the
+/// forward), so the tiles first stream each block of it into cache.
 ///
 /// # Safety
 /// The pointers must cover their matrices with these strides.
@@ -146,6 +148,7 @@ pub(crate) unsafe fn mm<T: Real>(
     rhs: *const T,
     rhs_rs: usize,
     rhs_cs: usize,
+    cold_rhs: bool,
     par: gemm::Parallelism,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -181,6 +184,7 @@ pub(crate) unsafe fn mm<T: Real>(
                     lhs_cs,
                     r.get().add(j0) as *const f32,
                     rhs_rs,
+                    cold_rhs,
                 )
             }
         };
