@@ -90,14 +90,9 @@ pub(crate) unsafe fn mm_f32(
             // One pass in order over B's block brings it into cache for the
             // tiles, which read it 128 bytes per row, a stride the hardware
             // prefetcher did not follow from memory.
-            let mut sum = _mm512_setzero_ps();
             for e in k0..k0 + kc {
-                let row = b.add(e * ldb);
-                for j in (0..n).step_by(16) {
-                    sum = _mm512_add_ps(sum, _mm512_loadu_ps(row.add(j)));
-                }
+                super::stream_in(std::slice::from_raw_parts(b.add(e * ldb), n));
             }
-            std::hint::black_box(sum);
         }
         for i1 in (0..m).step_by(MC) {
             let mc = MC.min(m - i1);
