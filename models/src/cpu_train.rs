@@ -24,6 +24,8 @@ struct BlockActs<T> {
     /// Block input (residual stream).
     x_in: Vec<T>,
     ln1: Vec<T>,
+    /// Each row's LayerNorm mean and 1/std, kept for the backward.
+    ln1_stats: Vec<T>,
     qkv: Vec<T>,
     /// Softmax probabilities `(B, H, T, T)`.
     probs: Vec<T>,
@@ -31,6 +33,7 @@ struct BlockActs<T> {
     /// Residual stream after attention.
     x_mid: Vec<T>,
     ln2: Vec<T>,
+    ln2_stats: Vec<T>,
     /// GELU output and derivative at the MLP's hidden layer.
     act: Vec<T>,
     act_deriv: Vec<T>,
@@ -232,6 +235,7 @@ fn slice_loss_and_grads<T: Real>(
         acts,
         pre,
         hf,
+        hf_stats,
         logits,
         dlogits,
         dhf,
@@ -257,11 +261,13 @@ fn slice_loss_and_grads<T: Real>(
         let p = |j| w(blk(l, j));
         let [qkv_wt, proj_wt, fc_wt, mp_wt] = [0, 1, 2, 3].map(|j| &fwd_wt[4 * l + j][..]);
         let ln1 = sized(&mut a.ln1, n * d);
+        let ln1_stats = sized(&mut a.ln1_stats, 2 * n);
         let qkv = sized(&mut a.qkv, n * 3 * d);
         let att = sized(&mut a.att, n * d);
         let probs = sized(&mut a.probs, b * h * t * t);
         let x_mid = sized(&mut a.x_mid, n * d);
         let ln2 = sized(&mut a.ln2, n * d);
+        let ln2_stats = sized(&mut a.ln2_stats, 2 * n);
         let act = sized(&mut a.act, n * ff);
         let act_deriv = sized(&mut a.act_deriv, n * ff);
         let mut x_out = std::mem::take(&mut a.x_in);
@@ -274,7 +280,14 @@ fn slice_loss_and_grads<T: Real>(
             let nb = sb.min(b - s0);
             let r = |w: usize| s0 * t * w..(s0 + nb) * t * w;
             let ln1 = &mut ln1[r(d)];
-            k::ln_fwd(&x[r(d)], p(LN1_W), p(LN1_B), eps, ln1);
+            k::ln_fwd(
+                &x[r(d)],
+                p(LN1_W),
+                p(LN1_B),
+                eps,
+                ln1,
+                Some(&mut ln1_stats[r(2)]),
+            );
             let qkv = &mut qkv[r(3 * d)];
             k::xw(ln1, qkv_wt, 3 * d, qkv, false);
             k::add_bias_rows(qkv, p(QKV_B));
@@ -285,7 +298,14 @@ fn slice_loss_and_grads<T: Real>(
             k::xw(att, proj_wt, d, x_mid, false);
             k::add_residual_rows(x_mid, &x[r(d)], p(PROJ_B));
             let ln2 = &mut ln2[r(d)];
-            k::ln_fwd(x_mid, p(LN2_W), p(LN2_B), eps, ln2);
+            k::ln_fwd(
+                x_mid,
+                p(LN2_W),
+                p(LN2_B),
+                eps,
+                ln2,
+                Some(&mut ln2_stats[r(2)]),
+            );
             // The pre-activation is only needed for the GELU right after.
             let pre = &mut pre[..nb * t * ff];
             k::xw(ln2, fc_wt, ff, pre, false);
@@ -300,7 +320,8 @@ fn slice_loss_and_grads<T: Real>(
     }
     let (lnf_w, lnf_b) = (blk(nl, 0), blk(nl, 1));
     let hf = sized(hf, n * d);
-    k::ln_fwd(&x, w(lnf_w), w(lnf_b), eps, hf);
+    let hf_stats = sized(hf_stats, 2 * n);
+    k::ln_fwd(&x, w(lnf_w), w(lnf_b), eps, hf, Some(hf_stats));
     let logits = sized(logits, n * v);
     k::xwt(hf, w(WTE), v, logits, false);
     let dlogits = sized(dlogits, n * v);
@@ -328,7 +349,7 @@ fn slice_loss_and_grads<T: Real>(
     dx.fill(T::zero());
     {
         let [gw, gb] = grads_mut(&mut g, lay, [lnf_w, lnf_b]);
-        k::ln_bwd(&x, w(lnf_w), dhf, eps, dx, gw, gb);
+        k::ln_bwd(&x, w(lnf_w), dhf, eps, Some(hf_stats), dx, gw, gb);
     }
     let scratch_d = sized(scratch_d, n * d);
     let scratch_ff = sized(scratch_ff, n * ff);
@@ -371,7 +392,16 @@ fn slice_loss_and_grads<T: Real>(
         {
             let [gw, gb] = grads_mut(&mut g, lay, [blk(l, LN2_W), blk(l, LN2_B)]);
             // dx (now d(x_mid)) += LayerNorm backward of d(ln2).
-            k::ln_bwd(&a.x_mid, p(LN2_W), scratch_d, eps, dx, gw, gb);
+            k::ln_bwd(
+                &a.x_mid,
+                p(LN2_W),
+                scratch_d,
+                eps,
+                Some(&a.ln2_stats),
+                dx,
+                gw,
+                gb,
+            );
         }
         // x_mid = x_in + att·W_projᵀ + b.
         {
@@ -403,7 +433,16 @@ fn slice_loss_and_grads<T: Real>(
         }
         {
             let [gw, gb] = grads_mut(&mut g, lay, [blk(l, LN1_W), blk(l, LN1_B)]);
-            k::ln_bwd(&a.x_in, p(LN1_W), scratch_d, eps, dx, gw, gb);
+            k::ln_bwd(
+                &a.x_in,
+                p(LN1_W),
+                scratch_d,
+                eps,
+                Some(&a.ln1_stats),
+                dx,
+                gw,
+                gb,
+            );
         }
     }
     {
@@ -451,6 +490,7 @@ pub(crate) struct SliceBuffers<T> {
     acts: Vec<BlockActs<T>>,
     pre: Vec<T>,
     hf: Vec<T>,
+    hf_stats: Vec<T>,
     logits: Vec<T>,
     dlogits: Vec<T>,
     dhf: Vec<T>,
