@@ -23,7 +23,8 @@ impl Heads {
 }
 
 /// Register tile of the small per-head products: `MR` rows by `NR` columns
-/// (with AVX2, 8 accumulator vectors, 2 for a row of `B`, 1 broadcast).
+/// (8 accumulator vectors with AVX2, 2 for a row of `B`, 1 broadcast; 4 with
+/// AVX-512).
 const MR: usize = 4;
 const NR: usize = 16;
 
@@ -194,7 +195,7 @@ pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&
     let yp = SendPtr(y.as_mut_ptr());
     let one = |bh: usize, p: &mut [T], kt: &mut [T]| {
         let (bi, hi) = (bh / s.h, bh % s.h);
-        simd(
+        simd_wide(
             #[inline(always)]
             || {
                 // SAFETY: q/k/v of this head inside qkv; y columns of this
@@ -257,7 +258,7 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                 stream_in(kr);
             }
             for hi in 0..s.h {
-                simd(
+                simd_wide(
                     #[inline(always)]
                     || {
                         // SAFETY: reads inside qkv/dy/kept; writes only this

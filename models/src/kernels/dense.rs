@@ -8,21 +8,14 @@ use super::*;
 /// [`erf_f32`]),
 /// and the derivative into `deriv` when given.
 pub(crate) fn gelu_fwd<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) {
-    let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
-    let half: T = c(0.5);
-    let inv_sqrt_2pi: T = c(1.0 / (2.0 * std::f64::consts::PI).sqrt());
     match deriv {
         None => y
             .par_chunks_mut(ELEM_CHUNK)
             .zip(x.par_chunks(ELEM_CHUNK))
             .for_each(|(yc, xc)| {
-                simd(
+                simd_wide(
                     #[inline(always)]
-                    || {
-                        for (y, &v) in yc.iter_mut().zip(xc) {
-                            *y = ((v * r).erf_() + T::one()) * half * v;
-                        }
-                    },
+                    || gelu_rows(xc, yc, None),
                 )
             }),
         Some(dy) => y
@@ -30,17 +23,33 @@ pub(crate) fn gelu_fwd<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) {
             .zip(dy.par_chunks_mut(ELEM_CHUNK))
             .zip(x.par_chunks(ELEM_CHUNK))
             .for_each(|((yc, dc), xc)| {
-                simd(
+                simd_wide(
                     #[inline(always)]
-                    || {
-                        for ((y, d), &v) in yc.iter_mut().zip(dc).zip(xc) {
-                            let e = (v * r).erf_() + T::one();
-                            *y = e * half * v;
-                            *d = half * e + v * (-half * v * v).exp_() * inv_sqrt_2pi;
-                        }
-                    },
+                    || gelu_rows(xc, yc, Some(dc)),
                 )
             }),
+    }
+}
+
+/// The loop of [`gelu_fwd`] over one chunk.
+#[inline(always)]
+pub(crate) fn gelu_rows<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) {
+    let r: T = c(std::f64::consts::FRAC_1_SQRT_2);
+    let half: T = c(0.5);
+    let inv_sqrt_2pi: T = c(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+    match deriv {
+        None => {
+            for (y, &v) in y.iter_mut().zip(x) {
+                *y = ((v * r).erf_() + T::one()) * half * v;
+            }
+        }
+        Some(dy) => {
+            for ((y, d), &v) in y.iter_mut().zip(dy).zip(x) {
+                let e = (v * r).erf_() + T::one();
+                *y = e * half * v;
+                *d = half * e + v * (-half * v * v).exp_() * inv_sqrt_2pi;
+            }
+        }
     }
 }
 

