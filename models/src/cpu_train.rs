@@ -274,8 +274,8 @@ fn slice_loss_and_grads<T: Real>(
         let x_next = sized(&mut x_out, n * d);
         let pre = sized(pre, sb * t * ff);
         // A block of whole sequences at a time through the whole layer:
-        // each step reads what the one before wrote while it is still in
-        // cache, where a pass over the whole slice read it back from memory.
+        // each op reads what the op before wrote while it is still in cache,
+        // where a pass over the whole slice read it back from memory.
         for s0 in (0..b).step_by(sb) {
             let nb = sb.min(b - s0);
             let r = |w: usize| s0 * t * w..(s0 + nb) * t * w;
