@@ -28,12 +28,11 @@ impl Heads {
 const MR: usize = 4;
 const NR: usize = 16;
 
-/// `C = A·B` for one head's small matrices, where row block `i0..i0+MR` of
-/// `C` is written in columns `0..n_of(i0+MR)` only (the causal products
-/// leave the rest, which is masked) and sums only `e ∈ k_of(i0, i0+MR)` (the
-/// other terms are zeros of the causal mask). `A` element `(i, e)` is at
-/// `a[i·a_rs + e·a_cs]` (any strides: its elements are broadcast), `B` rows
-/// are contiguous (`b[e·ldb + j]`), `C` rows too (`c[i·ldc + j]`).
+/// `C = A·B` for one head's small matrices (laid out as [`Operands`] says),
+/// where row block `i0..i0+MR` of `C` is written in columns
+/// `0..n_of(i0+MR)` only (the causal products leave the rest, which is
+/// masked) and sums only `e ∈ k_of(i0, i0+MR)` (the other terms are zeros
+/// of the causal mask).
 ///
 /// gemm's packing, buffer allocation and dispatch cost more than the
 /// arithmetic at these sizes (T×T with T = 64, head size 32); this keeps the
@@ -41,29 +40,13 @@ const NR: usize = 16;
 ///
 /// # Safety
 /// The pointers must cover the matrices with these strides and ranges.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn small_mm<T: Real>(
     m: usize,
     n_of: impl Fn(usize) -> usize,
     k_of: impl Fn(usize, usize) -> (usize, usize),
-    a: *const T,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const T,
-    ldb: usize,
-    c: *mut T,
-    ldc: usize,
+    ops: Operands<T>,
 ) {
-    let ops = Operands {
-        a,
-        a_rs,
-        a_cs,
-        b,
-        ldb,
-        c,
-        ldc,
-    };
     for i0 in (0..m).step_by(MR) {
         let mr = MR.min(m - i0);
         let (k0, k1) = k_of(i0, i0 + mr);
@@ -148,13 +131,7 @@ unsafe fn causal_scores<T: Real>(
         t,
         |hi| causal_cols(t, hi),
         |_, _| (0, hd),
-        x,
-        x_rs,
-        1,
-        yt.as_ptr(),
-        t,
-        c.as_mut_ptr(),
-        t,
+        Operands::new(x, x_rs, 1, yt.as_ptr(), t, c.as_mut_ptr(), t),
     );
 }
 
@@ -204,18 +181,9 @@ pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&
                     let q = qkv.as_ptr().add(bi * t * 3 * d + hi * hd);
                     probs(&s, q, p, kt);
                     // Y = P V over keys 0..hi of each row block.
-                    small_mm(
-                        t,
-                        |_| hd,
-                        |_, hi| (0, hi),
-                        p.as_ptr(),
-                        t,
-                        1,
-                        q.add(2 * d),
-                        3 * d,
-                        yp.get().add(bi * t * d + hi * hd),
-                        d,
-                    );
+                    let y = yp.get().add(bi * t * d + hi * hd);
+                    let pv = Operands::new(p.as_ptr(), t, 1, q.add(2 * d), 3 * d, y, d);
+                    small_mm(t, |_| hd, |_, hi| (0, hi), pv);
                 }
             },
         )
@@ -280,7 +248,8 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                             // above the diagonal, and every product skips those
                             // terms.
                             // dV = Pᵀ dY: key row j sums queries j..t.
-                            small_mm(t, |_| hd, |lo, _| (lo, t), p.as_ptr(), 1, t, dyp, d, dv, d3);
+                            let ops = Operands::new(p.as_ptr(), 1, t, dyp, d, dv, d3);
+                            small_mm(t, |_| hd, |lo, _| (lo, t), ops);
                             // dP = dY Vᵀ over keys 0..hi.
                             causal_scores(t, hd, dyp, d, v, d3, tr, dp);
                             // dS = P ∘ (dP - rowsum(P ∘ dP)) · scale, zero above
@@ -298,8 +267,11 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                             }
                             // dQ = dS K over keys 0..hi; dK = dSᵀ Q over queries
                             // j..t.
-                            small_mm(t, |_| hd, |_, hi| (0, hi), dp.as_ptr(), t, 1, k, d3, dq, d3);
-                            small_mm(t, |_| hd, |lo, _| (lo, t), dp.as_ptr(), 1, t, q, d3, dk, d3);
+                            let ds = dp.as_ptr();
+                            let ops = Operands::new(ds, t, 1, k, d3, dq, d3);
+                            small_mm(t, |_| hd, |_, hi| (0, hi), ops);
+                            let ops = Operands::new(ds, 1, t, q, d3, dk, d3);
+                            small_mm(t, |_| hd, |lo, _| (lo, t), ops);
                         }
                     },
                 )

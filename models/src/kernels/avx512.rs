@@ -46,41 +46,26 @@ pub(crate) fn fits(n: usize, rhs_cs: usize, dst_cs: usize) -> bool {
     n.is_multiple_of(NR) && n > 0 && rhs_cs == 1 && dst_cs == 1
 }
 
-/// `C (+)= A·B` with `C (m × n)` at `c[i·ldc + j]`, `A (m × k)` at
-/// `a[i·a_rs + e·a_cs]`, `B (k × n)` at `b[e·ldb + j]`. Each result element
-/// sums its `k` products in order (then adds the old value with
-/// `accumulate`). With `cold_b`, each block of B is first read in order
-/// (B was written long before and is in memory, not cache).
+/// `C (+)= A·B` for `C (m × n)`, `A (m × k)`, `B (k × n)` laid out as
+/// [`Operands`] says. Each result element sums its `k` products in order
+/// (then adds the old value with `accumulate`). With `cold_b`, each block of
+/// B is first read in order (B was written long before and is in memory,
+/// not cache).
 ///
 /// # Safety
 /// The CPU must have AVX-512F ([`has_avx512`]), the layout must [`fits`],
 /// and the pointers must cover the matrices with these strides.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn mm_f32(
     m: usize,
     n: usize,
     k: usize,
-    c: *mut f32,
-    ldc: usize,
+    ops: Operands<f32>,
     accumulate: bool,
-    a: *const f32,
-    a_rs: usize,
-    a_cs: usize,
-    b: *const f32,
-    ldb: usize,
     cold_b: bool,
 ) {
-    let ops = Operands {
-        a,
-        a_rs,
-        a_cs,
-        b,
-        ldb,
-        c,
-        ldc,
-    };
+    let Operands { b, ldb, .. } = ops;
     // Blocked for the caches: the row tiles of an (MC × KC) block of A pass
     // over one (KC × 32) block of B after another, both held in L2.
     for k0 in (0..k).step_by(KC) {
@@ -191,14 +176,8 @@ mod tests {
                     m,
                     n,
                     k,
-                    c.as_mut_ptr(),
-                    ldc,
+                    Operands::new(a.as_ptr(), 1, m, b.as_ptr(), ldb, c.as_mut_ptr(), ldc),
                     accumulate,
-                    a.as_ptr(),
-                    1,
-                    m,
-                    b.as_ptr(),
-                    ldb,
                     // The streaming pass must not change the result.
                     accumulate,
                 )

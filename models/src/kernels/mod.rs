@@ -98,6 +98,28 @@ pub(crate) struct Operands<T> {
 }
 
 impl<T> Operands<T> {
+    /// From the three origins and their strides, in the fields' order.
+    #[inline(always)]
+    pub(crate) fn new(
+        a: *const T,
+        a_rs: usize,
+        a_cs: usize,
+        b: *const T,
+        ldb: usize,
+        c: *mut T,
+        ldc: usize,
+    ) -> Self {
+        Self {
+            a,
+            a_rs,
+            a_cs,
+            b,
+            ldb,
+            c,
+            ldc,
+        }
+    }
+
     /// The same product from row `i`, inner index `e` and column `j` on.
     ///
     /// # Safety
@@ -172,20 +194,16 @@ pub(crate) unsafe fn mm<T: Real>(
             // SAFETY: T is f32; the CPU has AVX-512F; the layout fits and
             // the parts write disjoint columns.
             unsafe {
-                avx512::mm_f32(
-                    m,
-                    j1 - j0,
-                    k,
-                    d.get().add(j0) as *mut f32,
-                    dst_rs,
-                    accumulate,
+                let ops = Operands::new(
                     l.get() as *const f32,
                     lhs_rs,
                     lhs_cs,
                     r.get().add(j0) as *const f32,
                     rhs_rs,
-                    cold_rhs,
-                )
+                    d.get().add(j0) as *mut f32,
+                    dst_rs,
+                );
+                avx512::mm_f32(m, j1 - j0, k, ops, accumulate, cold_rhs)
             }
         };
         if parts == 1 {
