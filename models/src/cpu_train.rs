@@ -167,7 +167,8 @@ pub(crate) fn loss_and_grads<T: Real>(
     fwd_wt.resize_with(4 * cfg.n_layer, Vec::new);
     fwd_wt.par_iter_mut().enumerate().for_each(|(i, wt)| {
         let (l, j) = (i / 4, FWD_WEIGHTS[i % 4]);
-        let (w, o) = (params[blk(l, j)], fwd_outputs(cfg, j));
+        // Weights are stored `(out, in)`.
+        let (w, o) = (params[blk(l, j)], gpt.params[blk(l, j)].var.dims()[0]);
         k::transpose(w, o, sized(wt, w.len()));
     });
     let fwd_wt = &*fwd_wt;
@@ -455,15 +456,6 @@ fn slice_loss_and_grads<T: Real>(
 /// The block weights the forward reads transposed, in the order of a
 /// layer's four entries in the transposed-weight buffer.
 const FWD_WEIGHTS: [usize; 4] = [QKV_W, PROJ_W, FC_W, MP_W];
-
-/// Outputs of block weight `j` (its rows).
-fn fwd_outputs(cfg: &crate::ModelConfig, j: usize) -> usize {
-    match j {
-        QKV_W => 3 * cfg.d_model,
-        FC_W => cfg.d_ff,
-        _ => cfg.d_model,
-    }
-}
 
 /// Sequences per block of the forward: about 256 KB of the hidden layer's
 /// activations (`t · ff` floats per sequence), at least one sequence. The
