@@ -1,4 +1,5 @@
-//! f32 `exp`/`erf` as vectorizable polynomials, and the AVX2 dispatch.
+//! f32 `exp`/`erf` as vectorizable polynomials, and the AVX2 and AVX-512
+//! dispatch.
 
 pub trait Erf {
     fn erf_(self) -> Self;
@@ -27,8 +28,8 @@ impl Erf for f64 {
 
 /// `exp` for f32 (Cephes' `expf`: range reduction by `ln 2` in two parts,
 /// degree-6 polynomial, exponent bits; fused multiply-adds, which the AVX2
-/// variants of the loops compile to one instruction each), about 1 ulp; underflows to 0 below
-/// -87.3 and saturates above 88.7.
+/// variants of the loops compile to one instruction each), about 1 ulp;
+/// underflows to 0 below -87.3 and saturates above 88.7.
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
     let x = x.clamp(-87.336_55, 88.722_83);

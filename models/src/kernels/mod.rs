@@ -8,7 +8,7 @@
 //! everything but gemm's own split, not on the thread count either).
 //!
 //! This file: the float trait, shared helpers, matmul and fixed-order sums.
-//! `math` (f32 exp/erf, AVX2 dispatch), `norm` (LayerNorm), `attention`
+//! `math` (f32 exp/erf, AVX2 and AVX-512 dispatch), `norm` (LayerNorm), `attention`
 //! (training and decoding attention), `dense` (GELU, linear, embedding,
 //! cross-entropy), `avx512` (f32 matmul tiles without packing).
 
