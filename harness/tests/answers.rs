@@ -99,11 +99,11 @@ fn metrics_behave_at_the_edges() {
 
 #[test]
 fn chance_levels_match_the_answer_space() {
-    // modp answers are spread over 97 residues, hop answers over 30 people.
+    // modp answers are spread over 97 residues, hop answers over 100 people.
     let c = chance(by_name("modp").unwrap().as_ref(), 0, 4000).unwrap();
     assert!((0.005..0.02).contains(&c.exact_match), "{c:?}");
     let c = chance(by_name("hop").unwrap().as_ref(), 0, 4000).unwrap();
-    assert!((0.02..0.06).contains(&c.exact_match), "{c:?}");
+    assert!((0.008..0.04).contains(&c.exact_match), "{c:?}");
     // Four-digit sums almost never coincide but share many characters.
     let c = chance(by_name("add").unwrap().as_ref(), 0, 2000).unwrap();
     assert!(c.exact_match < 0.005, "{c:?}");

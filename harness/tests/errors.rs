@@ -51,9 +51,19 @@ fn bad_difficulty_values_name_task_key_and_value() {
             "task `sort`: key `k` = 1: must be in 2..=20",
         ),
         (
+            "sort",
+            "max = 0",
+            "task `sort`: key `max` = 0: must be in 1..=999",
+        ),
+        (
             "word",
             "steps = [5]",
             "task `word`: key `steps` = 5: must be in 2..=4",
+        ),
+        (
+            "word_ood",
+            "max_result = 50",
+            "task `word_ood`: key `max_result` = 50: must be in 99..=1000000",
         ),
         (
             "modp",

@@ -5,7 +5,7 @@
 use harness::format::Mode;
 use harness::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
 use harness::tasks::hash::{is_test_key, stable_hash, Part};
-use harness::tasks::{by_name, item_at, Split, TaskConfig};
+use harness::tasks::{by_name, item_at, IclParams, Split, TaskConfig};
 use harness::vocab;
 
 use Split::{Test, Train};
@@ -27,50 +27,50 @@ const GOLDEN: &[(&str, Split, u64, Mode, &str)] = &[
     ("mul", Test, 0, Mode::Cot, "34*10 T:34*0=0,34*10=340,0+340=340 A:340\n"),
     ("mul", Test, 1, Mode::Direct, "12*58 A:696\n"),
     ("mul", Test, 1, Mode::Cot, "12*58 T:12*8=96,12*50=600,96+600=696 A:696\n"),
-    ("sort", Train, 0, Mode::Direct, "sort 82 51 55 19 51 A:19 51 51 55 82\n"),
-    ("sort", Train, 0, Mode::Cot, "sort 82 51 55 19 51 T:19|82 51 55 51,51|82 55 51,51|82 55,55|82 A:19 51 51 55 82\n"),
-    ("sort", Train, 1, Mode::Direct, "sort 46 88 51 44 4 A:4 44 46 51 88\n"),
-    ("sort", Train, 1, Mode::Cot, "sort 46 88 51 44 4 T:4|46 88 51 44,44|46 88 51,46|88 51,51|88 A:4 44 46 51 88\n"),
-    ("sort", Test, 0, Mode::Direct, "sort 96 25 29 62 81 A:25 29 62 81 96\n"),
-    ("sort", Test, 0, Mode::Cot, "sort 96 25 29 62 81 T:25|96 29 62 81,29|96 62 81,62|96 81,81|96 A:25 29 62 81 96\n"),
-    ("sort", Test, 1, Mode::Direct, "sort 50 95 65 97 66 A:50 65 66 95 97\n"),
-    ("sort", Test, 1, Mode::Cot, "sort 50 95 65 97 66 T:50|95 65 97 66,65|95 97 66,66|95 97,95|97 A:50 65 66 95 97\n"),
+    ("sort", Train, 0, Mode::Direct, "sort 5 3 2 7 7 0 A:0 2 3 5 7 7\n"),
+    ("sort", Train, 0, Mode::Cot, "sort 5 3 2 7 7 0 T:0|5 3 2 7 7,2|5 3 7 7,3|5 7 7,5|7 7,7|7 A:0 2 3 5 7 7\n"),
+    ("sort", Train, 1, Mode::Direct, "sort 5 4 2 0 7 6 A:0 2 4 5 6 7\n"),
+    ("sort", Train, 1, Mode::Cot, "sort 5 4 2 0 7 6 T:0|5 4 2 7 6,2|5 4 7 6,4|5 7 6,5|7 6,6|7 A:0 2 4 5 6 7\n"),
+    ("sort", Test, 0, Mode::Direct, "sort 3 0 8 5 6 6 A:0 3 5 6 6 8\n"),
+    ("sort", Test, 0, Mode::Cot, "sort 3 0 8 5 6 6 T:0|3 8 5 6 6,3|8 5 6 6,5|8 6 6,6|8 6,6|8 A:0 3 5 6 6 8\n"),
+    ("sort", Test, 1, Mode::Direct, "sort 2 0 3 7 8 0 A:0 0 2 3 7 8\n"),
+    ("sort", Test, 1, Mode::Cot, "sort 2 0 3 7 8 0 T:0|2 3 7 8 0,0|2 3 7 8,2|3 7 8,3|7 8,7|8 A:0 0 2 3 7 8\n"),
     ("word", Train, 0, Mode::Direct, "Omar buys 4 eggs at 5 dollars each and pays with 60 dollars. How much change? A:40\n"),
     ("word", Train, 0, Mode::Cot, "Omar buys 4 eggs at 5 dollars each and pays with 60 dollars. How much change? T:4*5=20,60-20=40 A:40\n"),
-    ("word", Train, 1, Mode::Direct, "Ava uses 12 apples a day. How many dozen apples in 8 weeks? A:56\n"),
-    ("word", Train, 1, Mode::Cot, "Ava uses 12 apples a day. How many dozen apples in 8 weeks? T:12*7=84,84*8=672,672/12=56 A:56\n"),
-    ("word", Test, 0, Mode::Direct, "Sam has 2 boxes of 7 books and gives away 1. How many books are left? A:13\n"),
-    ("word", Test, 0, Mode::Cot, "Sam has 2 boxes of 7 books and gives away 1. How many books are left? T:2*7=14,14-1=13 A:13\n"),
-    ("word", Test, 1, Mode::Direct, "Mia uses 4 marbles a day. How many dozen marbles in 9 weeks? A:21\n"),
-    ("word", Test, 1, Mode::Cot, "Mia uses 4 marbles a day. How many dozen marbles in 9 weeks? T:4*7=28,28*9=252,252/12=21 A:21\n"),
+    ("word", Train, 1, Mode::Direct, "Leo uses 2 marbles a day. How many dozen marbles in 6 weeks? A:7\n"),
+    ("word", Train, 1, Mode::Cot, "Leo uses 2 marbles a day. How many dozen marbles in 6 weeks? T:2*7=14,14*6=84,84/12=7 A:7\n"),
+    ("word", Test, 0, Mode::Direct, "Finn has 15 marbles and buys 7 packs of 2, then gives 22 to Ivy. How many marbles are left? A:7\n"),
+    ("word", Test, 0, Mode::Cot, "Finn has 15 marbles and buys 7 packs of 2, then gives 22 to Ivy. How many marbles are left? T:7*2=14,15+14=29,29-22=7 A:7\n"),
+    ("word", Test, 1, Mode::Direct, "Jack sells 5 cookies on Monday and twice as many on Tuesday at 3 dollars each, then spends 30 dollars. How many dollars are left? A:15\n"),
+    ("word", Test, 1, Mode::Cot, "Jack sells 5 cookies on Monday and twice as many on Tuesday at 3 dollars each, then spends 30 dollars. How many dollars are left? T:5*2=10,5+10=15,15*3=45,45-30=15 A:15\n"),
     ("word_ood", Test, 0, Mode::Direct, "Zane has 12 gems. Yuri has 8 more than Zane. Vlad has twice as many as Yuri. How many gems in all? A:72\n"),
     ("word_ood", Test, 0, Mode::Cot, "Zane has 12 gems. Yuri has 8 more than Zane. Vlad has twice as many as Yuri. How many gems in all? T:12+8=20,20*2=40,12+20+40=72 A:72\n"),
     ("word_ood", Test, 1, Mode::Direct, "Kofi picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Odette. How many does each get? A:22\n"),
     ("word_ood", Test, 1, Mode::Cot, "Kofi picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Odette. How many does each get? T:4*2=8,6*6=36,8+36=44,44/2=22 A:22\n"),
-    ("modp", Train, 0, Mode::Direct, "(94*15)%97 A:52\n"),
-    ("modp", Train, 0, Mode::Cot, "(94*15)%97 T:94*15=1410,1410-14*97=52 A:52\n"),
-    ("modp", Train, 1, Mode::Direct, "(4*84)%97 A:45\n"),
-    ("modp", Train, 1, Mode::Cot, "(4*84)%97 T:4*84=336,336-3*97=45 A:45\n"),
-    ("modp", Test, 0, Mode::Direct, "(43*61)%97 A:4\n"),
-    ("modp", Test, 0, Mode::Cot, "(43*61)%97 T:43*61=2623,2623-27*97=4 A:4\n"),
-    ("modp", Test, 1, Mode::Direct, "(17+2)%97 A:19\n"),
-    ("modp", Test, 1, Mode::Cot, "(17+2)%97 T:17+2=19,19-0*97=19 A:19\n"),
+    ("modp", Train, 0, Mode::Direct, "(38+3)%97 A:41\n"),
+    ("modp", Train, 0, Mode::Cot, "(38+3)%97 T:38+3=41,41-0*97=41 A:41\n"),
+    ("modp", Train, 1, Mode::Direct, "(84+45)%97 A:32\n"),
+    ("modp", Train, 1, Mode::Cot, "(84+45)%97 T:84+45=129,129-1*97=32 A:32\n"),
+    ("modp", Test, 0, Mode::Direct, "(43+61)%97 A:7\n"),
+    ("modp", Test, 0, Mode::Cot, "(43+61)%97 T:43+61=104,104-1*97=7 A:7\n"),
+    ("modp", Test, 1, Mode::Direct, "(22-45)%97 A:74\n"),
+    ("modp", Test, 1, Mode::Cot, "(22-45)%97 T:22-45=-23,-23+97=74 A:74\n"),
     ("icl", Train, 0, Mode::Direct, "map 628 A:680\n"),
     ("icl", Train, 0, Mode::Cot, "map 628 T:7x+4:6>6,2>8,8>0 A:680\n"),
-    ("icl", Train, 1, Mode::Direct, "map dda A:bbd\n"),
-    ("icl", Train, 1, Mode::Cot, "map dda T:d>b,d>b,a>d A:bbd\n"),
-    ("icl", Test, 0, Mode::Direct, "map ahd A:fbe\n"),
-    ("icl", Test, 0, Mode::Cot, "map ahd T:a>f,h>b,d>e A:fbe\n"),
-    ("icl", Test, 1, Mode::Direct, "map 341 A:701\n"),
-    ("icl", Test, 1, Mode::Cot, "map 341 T:3x+8:3>7,4>0,1>1 A:701\n"),
-    ("hop", Train, 0, Mode::Direct, "boss of boss of Niz A:Niz\n"),
-    ("hop", Train, 0, Mode::Cot, "boss of boss of Niz T:boss of Niz=Zoz,boss of Zoz=Niz A:Niz\n"),
-    ("hop", Train, 1, Mode::Direct, "friend of Niz A:Kin\n"),
-    ("hop", Train, 1, Mode::Cot, "friend of Niz T:friend of Niz=Kin A:Kin\n"),
-    ("hop", Test, 0, Mode::Direct, "boss of mentor of Liv A:Zix\n"),
-    ("hop", Test, 0, Mode::Cot, "boss of mentor of Liv T:mentor of Liv=Sup,boss of Sup=Zix A:Zix\n"),
-    ("hop", Test, 1, Mode::Direct, "friend of boss of Dob A:Zev\n"),
-    ("hop", Test, 1, Mode::Cot, "friend of boss of Dob T:boss of Dob=Fom,friend of Fom=Zev A:Zev\n"),
+    ("icl", Train, 1, Mode::Direct, "map 848 A:404\n"),
+    ("icl", Train, 1, Mode::Cot, "map 848 T:1x+6:8>4,4>0,8>4 A:404\n"),
+    ("icl", Test, 0, Mode::Direct, "map 447 A:003\n"),
+    ("icl", Test, 0, Mode::Cot, "map 447 T:1x+6:4>0,4>0,7>3 A:003\n"),
+    ("icl", Test, 1, Mode::Direct, "map 381 A:941\n"),
+    ("icl", Test, 1, Mode::Cot, "map 381 T:9x+2:3>9,8>4,1>1 A:941\n"),
+    ("hop", Train, 0, Mode::Direct, "boss of rival of Lum A:Fas\n"),
+    ("hop", Train, 0, Mode::Cot, "boss of rival of Lum T:rival of Lum=Pes,boss of Pes=Fas A:Fas\n"),
+    ("hop", Train, 1, Mode::Direct, "rival of Fox A:Zil\n"),
+    ("hop", Train, 1, Mode::Cot, "rival of Fox T:rival of Fox=Zil A:Zil\n"),
+    ("hop", Test, 0, Mode::Direct, "boss of friend of Dax A:Tig\n"),
+    ("hop", Test, 0, Mode::Cot, "boss of friend of Dax T:friend of Dax=Nup,boss of Nup=Tig A:Tig\n"),
+    ("hop", Test, 1, Mode::Direct, "boss of rival of Kav A:Ber\n"),
+    ("hop", Test, 1, Mode::Cot, "boss of rival of Kav T:rival of Kav=Geb,boss of Geb=Ber A:Ber\n"),
 ];
 
 #[test]
@@ -91,10 +91,7 @@ fn item_ids_are_task_and_content_key() {
     assert_eq!(item.key, "988+693");
     let t = by_name("sort").unwrap();
     let item = item_at(t.as_ref(), 7, Train, 0).unwrap();
-    assert_eq!(
-        item.key, "19,51,51,55,82",
-        "sort keys are the sorted multiset"
-    );
+    assert_eq!(item.key, "0,2,3,5,7,7", "sort keys are the sorted multiset");
 }
 
 #[test]
@@ -127,7 +124,12 @@ fn stream_sequences_match_golden_text() {
                 weight: 1.0,
             },
             MixtureEntry {
-                task: TaskConfig::default_for("icl").unwrap(),
+                // Both rule families (no longer the default), so that the
+                // stream's packing stays pinned to the same text.
+                task: TaskConfig::Icl(IclParams {
+                    rules: vec!["affine".into(), "subst".into()],
+                    len: 3,
+                }),
                 weight: 1.0,
             },
         ],

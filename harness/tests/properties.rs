@@ -27,8 +27,10 @@ fn settings() -> Vec<Box<dyn Task>> {
         cfg("mul", "a_digits = [6], b_digits = [5]"),
         cfg("sort", ""),
         cfg("sort", "k = [2, 10]"),
+        cfg("sort", "k = [5], max = 99"),
         cfg("word", ""),
         cfg("word", "steps = [4]"),
+        cfg("word", "max_result = 1000000"),
         cfg("word_ood", ""),
         cfg("modp", ""),
         cfg("modp", "ops = [\"-\"], modulus = 13"),
@@ -145,18 +147,20 @@ fn max_len_is_tight_where_computable() {
         add.max_len(),
         "999+999 T:9+9+0=18,9+9+1=19,9+9+1=19 A:1998\n".len()
     );
-    let sort = cfg("sort", "k = [3]");
+    let sort = cfg("sort", "k = [3], max = 99");
     assert_eq!(
         sort.max_len(),
         "sort 99 99 99 T:99|99 99,99|99 A:99 99 99\n".len()
     );
+    let sort = cfg("sort", "k = [3]");
+    assert_eq!(sort.max_len(), "sort 9 9 9 T:9|9 9,9|9 A:9 9 9\n".len());
     let mul = cfg("mul", "a_digits = [2], b_digits = [2]");
     assert_eq!(
         mul.max_len(),
         "99*99 T:99*9=891,99*90=8910,891+8910=9801 A:9801\n".len()
     );
     // modp: enumerate the whole space for p = 97 and compare with the bound.
-    let modp = cfg("modp", "");
+    let modp = cfg("modp", "ops = [\"+\", \"-\", \"*\"]");
     let longest = (0..97u64)
         .flat_map(|a| (0..97u64).flat_map(move |b| ["+", "-", "*"].map(|op| (a, op, b))))
         .map(|(a, op, b)| {
@@ -224,4 +228,37 @@ fn hop_test_items_are_two_hop_and_facts_are_train() {
             "fraction 0 trains on facts only"
         );
     }
+}
+
+#[test]
+fn word_steps_stay_within_max_result() {
+    for (table, cap) in [("", 99u64), ("max_result = 150", 150)] {
+        let word = cfg("word", table);
+        let mut largest = 0;
+        for i in 0..2000 {
+            let item = item_at(word.as_ref(), 3, Split::Train, i).unwrap();
+            for step in item.trace.split(',') {
+                let r: u64 = step.rsplit_once('=').unwrap().1.parse().unwrap();
+                assert!(r <= cap, "{}: step `{step}` over {cap}", item.id);
+                largest = largest.max(r);
+            }
+        }
+        assert!(
+            largest > cap - 10,
+            "the cap is reached, not undershot: {largest}"
+        );
+    }
+    // The check refuses an item whose steps exceed the cap.
+    let capped = cfg("word", "");
+    let wide = cfg("word", "max_result = 1000000");
+    let over = |it: &Item| {
+        it.trace
+            .split(',')
+            .any(|s| s.rsplit_once('=').unwrap().1.parse::<u64>().unwrap() > 99)
+    };
+    let item = (0..)
+        .map(|i| item_at(wide.as_ref(), 5, Split::Train, i).unwrap())
+        .find(over)
+        .unwrap();
+    assert!(capped.check(&item).is_err(), "{}", item.id);
 }

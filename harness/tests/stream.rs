@@ -153,7 +153,15 @@ fn completion_mask_covers_exactly_what_a_model_writes() {
 
 #[test]
 fn icl_sequences_share_one_rule() {
-    let s = Stream::new(config(6, vec![entry("icl", 1.0)], LossMask::All)).unwrap();
+    // Both rule families: 40 affine rules and 8! substitutions.
+    let icl = MixtureEntry {
+        task: TaskConfig::Icl(harness::tasks::IclParams {
+            rules: vec!["affine".into(), "subst".into()],
+            len: 3,
+        }),
+        weight: 1.0,
+    };
+    let s = Stream::new(config(6, vec![icl], LossMask::All)).unwrap();
     let mut rules = std::collections::BTreeSet::new();
     for p in 0..200 {
         let seq = s.sequence(p).unwrap();

@@ -12,6 +12,9 @@ use super::{HopParams, Item, Split, Task};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+/// Held-out share of the two-hop questions, in per mille.
+pub const TWO_HOP_TEST_PER_MILLE: u64 = 500;
+
 pub const RELATIONS: [&str; 4] = ["boss", "mentor", "friend", "rival"];
 const FIRST: &[u8] = b"BDFGKLMNPRSTVZ";
 const VOWEL: &[u8] = b"aeiou";
@@ -135,9 +138,13 @@ impl Task for Hop {
         }
     }
 
-    /// Single facts are never held out: the test asks to compose them.
+    /// Single facts are never held out: the test asks to compose them. Half
+    /// of the two-hop questions are held out, not a tenth: a world small
+    /// enough for CPU-scale models to memorize has only relations² × people
+    /// two-hop questions, and the other half is plenty to teach the format.
     fn in_test(&self, item: &Item) -> bool {
-        item.key.starts_with("2:") && super::hash::is_test_key("hop", &item.key)
+        item.key.starts_with("2:")
+            && super::hash::is_test_key_at("hop", &item.key, TWO_HOP_TEST_PER_MILLE)
     }
 
     fn check(&self, item: &Item) -> Result<(), String> {

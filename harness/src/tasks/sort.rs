@@ -1,4 +1,4 @@
-//! `sort`: sort k numbers from 0–99 by selection passes. Each pass names the
+//! `sort`: sort k numbers from 0 to `max` by selection passes. Each pass names the
 //! minimum and the list left after removing it:
 //! `sort 5 3 9 T:3|5 9,5|9 A:3 5 9`. The content key is the sorted multiset,
 //! so no permutation of a test list is ever trained on.
@@ -69,12 +69,14 @@ impl Task for Sort {
     }
 
     fn params(&self) -> String {
-        format!("k={:?}", self.p.k)
+        format!("k={:?} max={}", self.p.k, self.p.max)
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, _: Option<&Item>) -> Item {
         let k = *pick(rng, &self.p.k);
-        let list: Vec<u64> = (0..k).map(|_| rng.gen_range(0..100)).collect();
+        let list: Vec<u64> = (0..k)
+            .map(|_| rng.gen_range(0..=u64::from(self.p.max)))
+            .collect();
         render(&list)
     }
 
@@ -125,6 +127,6 @@ impl Task for Sort {
 
     fn max_len(&self) -> usize {
         let k = *self.p.k.iter().max().expect("validated");
-        render(&vec![99; k as usize]).len(crate::format::Mode::Cot)
+        render(&vec![u64::from(self.p.max); k as usize]).len(crate::format::Mode::Cot)
     }
 }

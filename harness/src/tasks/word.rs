@@ -218,17 +218,27 @@ impl WordGen {
             .collect()
     }
 
+    /// The template's step results, if the values make a problem whose
+    /// every step stays within `max_result`.
+    fn solve(&self, t: &Template, vals: &[u64]) -> Option<Vec<u64>> {
+        let rs = (t.solve)(vals)?;
+        rs.iter()
+            .all(|&r| r <= u64::from(self.params.max_result))
+            .then_some(rs)
+    }
+
     pub fn candidate(&self, rng: &mut ChaCha8Rng) -> Item {
         let ts = self.templates();
         let t = *pick(rng, &ts);
-        // Every template has solvable values at a density above 1/20.
+        // Every template has solvable values at a density above 1/50 with
+        // results up to 99 (the smallest `max_result`).
         let (vals, results) = loop {
             let vals: Vec<u64> = t
                 .ranges
                 .iter()
                 .map(|&(lo, hi)| rng.gen_range(lo..=hi))
                 .collect();
-            if let Some(rs) = (t.solve)(&vals) {
+            if let Some(rs) = self.solve(t, &vals) {
                 break (vals, rs);
             }
         };
@@ -266,7 +276,7 @@ impl WordGen {
         let (id, vals) = item.key.split_once(':').ok_or("key lacks `:`")?;
         let t = template(id).ok_or("unknown template")?;
         let vals: Vec<u64> = vals.split(',').map(num).collect::<Result<_, _>>()?;
-        let results = (t.solve)(&vals).ok_or("key values do not solve")?;
+        let results = self.solve(t, &vals).ok_or("key values do not solve")?;
         let query_nums: Vec<u64> = item
             .query
             .split(|c: char| !c.is_ascii_digit())
@@ -354,7 +364,10 @@ impl Task for Word {
     }
 
     fn params(&self) -> String {
-        format!("steps={:?}", self.gen.params.steps)
+        format!(
+            "steps={:?} max_result={}",
+            self.gen.params.steps, self.gen.params.max_result
+        )
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, _: Option<&Item>) -> Item {

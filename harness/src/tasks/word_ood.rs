@@ -43,7 +43,10 @@ impl Task for WordOod {
     }
 
     fn params(&self) -> String {
-        format!("steps={:?}", self.ood.params.steps)
+        format!(
+            "steps={:?} max_result={}",
+            self.ood.params.steps, self.ood.params.max_result
+        )
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, anchor: Option<&Item>) -> Item {
