@@ -318,7 +318,7 @@ N*: threshold with 95% interval";
 }
 
 /// Write every chart of a run into `out_dir` (created if needed): one PNG per
-/// task, `overview.png`, `mirage.png`, `loss_vs_tokens.png` (when a train log
+/// task, `overview.png`, `claims.png`, `mirage.png`, `loss_vs_tokens.png` (when a train log
 /// exists) and `score_vs_flops.png`. Returns the files written and notes on
 /// charts skipped for lack of data.
 pub fn plot_run(
@@ -344,6 +344,10 @@ pub fn plot_run(
     type Fig<'a> = Box<dyn Fn(&Path) -> Result<(), Error> + 'a>;
     let figs: Vec<(&str, Fig)> = vec![
         ("overview.png", Box::new(|p| overview(run, fits, p))),
+        (
+            "claims.png",
+            Box::new(|p| crate::claims::claims_figure(run, p)),
+        ),
         (
             "mirage.png",
             Box::new(|p| crate::mirage::mirage_figure(run, fits, p)),

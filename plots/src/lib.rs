@@ -5,6 +5,7 @@
 //! `emerge plot` never leaves a torn PNG under a final name. Text uses the
 //! embedded DejaVu Sans (see `fonts/`), so no system font is needed.
 
+mod claims;
 pub mod figures;
 mod mirage;
 mod overlay;

@@ -49,6 +49,8 @@ pub struct Panel {
     pub y_label: String,
     /// y values are log10 too (loss vs tokens).
     pub y_log: bool,
+    /// x values are plain numbers (shot counts), not log10 of a scale.
+    pub x_linear: bool,
     pub series: Vec<PointSeries>,
     pub curves: Vec<Curve>,
     pub thresholds: Vec<Threshold>,
@@ -124,11 +126,18 @@ impl Panel {
             }
         };
         let decades = ((x1 - x0).ceil() as usize + 1).clamp(3, 8);
+        let x_fmt = |v: &f64| {
+            if self.x_linear {
+                format!("{v:.0}")
+            } else {
+                log_tick(*v)
+            }
+        };
         chart
             .configure_mesh()
             .x_labels(decades)
             .y_labels(6)
-            .x_label_formatter(&|v| log_tick(*v))
+            .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .x_desc(&self.x_label)
             .y_desc(&self.y_label)

@@ -30,6 +30,8 @@ pub const BOOTSTRAP_SEED: u64 = 0x656d_6572_6765; // "emerge"
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub fits: Vec<FitRow>,
+    /// `claims.csv`'s rows (see [`crate::claims`]).
+    pub claims: Vec<crate::schema::ClaimRow>,
     pub notes: Vec<String>,
 }
 
@@ -276,7 +278,11 @@ pub fn analyze(run: &Run) -> Result<Analysis> {
             "{failed} sigmoid fit(s) failed; recorded as status=failed"
         ));
     }
-    Ok(Analysis { fits: rows, notes })
+    Ok(Analysis {
+        fits: rows,
+        claims: crate::claims::claims(run),
+        notes,
+    })
 }
 
 fn empty_row(s: &Series, shape_name: &str) -> FitRow {
@@ -389,13 +395,16 @@ fn fit_rows(
     vec![ll, sg]
 }
 
-/// Load `dir`, analyze it and write `dir/fits.csv` whole. Returns the
-/// analysis and the path written.
+/// Load `dir`, analyze it and write `dir/fits.csv` and `dir/claims.csv`
+/// whole. Returns the analysis and the path of `fits.csv`.
 pub fn analyze_run(dir: &Path) -> Result<(Analysis, PathBuf)> {
     let run = Run::load(dir)?;
     let analysis = analyze(&run)?;
     let path = dir.join(files::FITS);
     crate::write::write_csv(&path, &analysis.fits).map_err(|e| Error::io(&path, e))?;
+    let claims_path = dir.join(files::CLAIMS);
+    crate::write::write_csv(&claims_path, &analysis.claims)
+        .map_err(|e| Error::io(&claims_path, e))?;
     Ok((analysis, path))
 }
 

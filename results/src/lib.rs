@@ -6,11 +6,14 @@
 //! - [`load`]: a run folder loaded and aggregated over seeds (polars inside).
 //! - [`fit`], [`stats`], [`bootstrap`], [`analyze`], [`verdicts`], [`summary`]:
 //!   curve fits and emergence statistics.
+//! - [`claims`]: the number behind each claim (cot gain, OOD gap, parrot
+//!   rate, few-shot gain) per model size.
 //! - [`synth`]: synthetic run folders with planted curves (tests, eyeballing).
 //! - [`compare`]: two runs joined, differences and paired tests.
 
 pub mod analyze;
 pub mod bootstrap;
+pub mod claims;
 pub mod compare;
 pub mod error;
 pub mod fit;
@@ -25,5 +28,7 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use load::{CurveKey, CurvePoint, Run};
-pub use schema::{CsvRow, FitRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
+pub use schema::{
+    ClaimRow, CsvRow, FitRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow,
+};
 pub use write::{write_atomic, write_bytes_atomic, write_csv};

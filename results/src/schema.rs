@@ -32,6 +32,7 @@ pub mod files {
     pub const SCORES: &str = "scores.csv";
     pub const SAMPLES: &str = "samples.csv";
     pub const FITS: &str = "fits.csv";
+    pub const CLAIMS: &str = "claims.csv";
     pub const PLOTS_DIR: &str = "plots";
     pub const JOBS_DIR: &str = "jobs";
 }
@@ -287,6 +288,42 @@ pub struct FitRow {
     pub note: String,
 }
 
+/// `claims.csv`: the number behind each claim of the literature that a run
+/// can test, per model size (final checkpoints, averaged over seeds).
+///
+/// - `cot_gain`: exact match with chain of thought minus direct (`mode` is
+///   `cot`), for every task scored both ways: does writing out the steps pay
+///   off, and from which size?
+/// - `ood_gap`: `word` minus `word_ood` exact match, per mode: how much is
+///   lost when names and nouns are new (reasoning vs parroting).
+/// - `parrot`: share of `word_ood` answers that name a training-only entity.
+/// - `shot_gain`: exact match at `shots` minus at the fewest shots scored,
+///   per mode: does few-shot learning appear with scale?
+///
+/// Differences carry a 95 % interval from the two points' intervals combined
+/// as independent (their half-widths added in quadrature); `parrot` keeps
+/// its Wilson interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimRow {
+    pub claim: String,
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    pub params_non_embedding: u64,
+    pub value: f64,
+    pub ci_lo: f64,
+    pub ci_hi: f64,
+    pub n_seeds: u32,
+}
+
+/// Claim names used in `claims.csv` (`claim` column).
+pub mod claim {
+    pub const COT_GAIN: &str = "cot_gain";
+    pub const OOD_GAP: &str = "ood_gap";
+    pub const PARROT: &str = "parrot";
+    pub const SHOT_GAIN: &str = "shot_gain";
+}
+
 /// A row type of one run-folder CSV file: its file name and header. `HEADER`
 /// must equal the serde field order (a test checks every row type).
 pub trait CsvRow: Serialize + for<'de> Deserialize<'de> {
@@ -389,6 +426,21 @@ impl CsvRow for FitRow {
     ];
 }
 
+impl CsvRow for ClaimRow {
+    const FILE: &'static str = files::CLAIMS;
+    const HEADER: &'static [&'static str] = &[
+        "claim",
+        "task",
+        "mode",
+        "shots",
+        "params_non_embedding",
+        "value",
+        "ci_lo",
+        "ci_hi",
+        "n_seeds",
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,6 +477,17 @@ mod tests {
             flops: 6.0 * 98_304.0 * 3_072_000.0,
             train_loss: 0.1 + 0.2,
             status: ModelStatus::Diverged,
+        });
+        check(ClaimRow {
+            claim: claim::COT_GAIN.into(),
+            task: "hop".into(),
+            mode: Mode::Cot,
+            shots: 0,
+            params_non_embedding: 98_304,
+            value: 0.1 + 0.2,
+            ci_lo: -0.05,
+            ci_hi: 0.65,
+            n_seeds: 3,
         });
         check(TrainLogRow {
             model_id: "m".into(),
