@@ -110,8 +110,10 @@ fn smoke_sweep_writes_a_complete_run_folder() {
         "scores.csv",
         "samples.csv",
         "fits.csv",
+        "claims.csv",
         "plots/task_add.png",
         "plots/overview.png",
+        "plots/claims.png",
     ] {
         assert!(run.join(f).is_file(), "missing {f}\n{}", text(&out));
     }
@@ -309,6 +311,57 @@ fn a_different_config_for_an_existing_run_is_refused_with_its_keys() {
     assert!(err.contains("eval.items: 12 -> 13"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(before, read(&runs.join("r/scores.csv")));
+}
+
+/// `train.tokens` of a run folder's stored config.
+fn stored_tokens(run: &Path) -> u64 {
+    let cfg: toml::Table = toml::from_str(&read(&run.join("config.toml"))).unwrap();
+    cfg["train"]["tokens"].as_integer().unwrap() as u64
+}
+
+#[test]
+fn hours_size_the_budget_once_and_a_resume_keeps_it() {
+    let runs = scratch("hours");
+    // The plan alone: the scaled budget is printed, nothing is written.
+    let out = smoke(&runs, "h", &["--hours", "0.01", "--plan-only"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("budget for 0.01 h on this machine: train.tokens = "),
+        "{}",
+        text(&out)
+    );
+    assert!(!runs.join("h").exists());
+    // Fewer hours than the evaluation needs: refused, naming the key.
+    let out = smoke(&runs, "h", &["--hours", "0.00001"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("run.hours = 0.00001"), "{}", text(&out));
+    assert!(!runs.join("h").exists());
+    // A real start stores the scaled budget with the hours...
+    let run = runs.join("h");
+    let (killed, log) = kill_when(spawn(&smoke_args(&runs, "h", &["--hours", "0.01"])), || {
+        run.join("manifest.json").is_file()
+    });
+    assert!(killed, "{log}");
+    let tokens = stored_tokens(&run);
+    assert_ne!(tokens, 12_288, "the budget was scaled");
+    assert_eq!(tokens % (16 * 48), 0, "whole batches");
+    assert!(read(&run.join("config.toml")).contains("hours = 0.01"));
+    // ...which a resume keeps rather than timing the machine again.
+    let out = smoke(&runs, "h", &["--hours", "0.01", "--plan-only"]);
+    assert!(
+        text(&out).contains("budget for 0.01 h: kept from"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(stored_tokens(&run), tokens);
+    // Other hours would be another sweep: refused with the keys that differ.
+    let out = smoke(&runs, "h", &["--hours", "0.02"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("run.hours: 0.01 -> 0.02"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// `err` lists a problem for `key` at the line of `config` holding `needle`

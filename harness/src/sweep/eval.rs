@@ -74,7 +74,7 @@ impl Suite {
             let chance = chance(task.as_ref(), e.seed, e.items).map_err(|err| err.to_string())?;
             let t = tasks.len();
             for &mode in &e.modes {
-                for &shots in &e.shots {
+                for &shots in e.shots_of(entry) {
                     let prompts = items
                         .par_iter()
                         .map(|item| {

@@ -30,29 +30,67 @@ use std::time::Instant;
 pub enum Preset {
     /// Seconds; exercises the machinery (used by the tests).
     Smoke,
-    /// The default: a transition inside the ladder in under ten minutes on 2 cores.
+    /// The default: 2-digit addition, a transition inside the ladder in under two minutes on 2 cores.
     Quick,
-    /// About eight hours on 2 cores: more sizes, three seeds.
+    /// The whole suite, three seeds: a night on 2 cores (size it with --hours).
     Overnight,
     /// For the CUDA build: sizes up to ~100M parameters.
     Gpu,
+    /// One task each, calibrated to bracket its transition in under 20 minutes on 2 cores.
+    Add,
+    Mul,
+    Sort,
+    Word,
+    Modp,
+    Icl,
+    Hop,
 }
 
 impl Preset {
+    /// Every preset, in the order `--help` lists them.
+    pub const ALL: [Preset; 11] = [
+        Preset::Smoke,
+        Preset::Quick,
+        Preset::Overnight,
+        Preset::Gpu,
+        Preset::Add,
+        Preset::Mul,
+        Preset::Sort,
+        Preset::Word,
+        Preset::Modp,
+        Preset::Icl,
+        Preset::Hop,
+    ];
+
     pub fn text(self) -> &'static str {
         match self {
             Preset::Smoke => include_str!("../../presets/smoke.toml"),
             Preset::Quick => include_str!("../../presets/quick.toml"),
             Preset::Overnight => include_str!("../../presets/overnight.toml"),
             Preset::Gpu => include_str!("../../presets/gpu.toml"),
+            Preset::Add => include_str!("../../presets/add.toml"),
+            Preset::Mul => include_str!("../../presets/mul.toml"),
+            Preset::Sort => include_str!("../../presets/sort.toml"),
+            Preset::Word => include_str!("../../presets/word.toml"),
+            Preset::Modp => include_str!("../../presets/modp.toml"),
+            Preset::Icl => include_str!("../../presets/icl.toml"),
+            Preset::Hop => include_str!("../../presets/hop.toml"),
         }
     }
+
     pub fn name(self) -> &'static str {
         match self {
             Preset::Smoke => "smoke",
             Preset::Quick => "quick",
             Preset::Overnight => "overnight",
             Preset::Gpu => "gpu",
+            Preset::Add => "add",
+            Preset::Mul => "mul",
+            Preset::Sort => "sort",
+            Preset::Word => "word",
+            Preset::Modp => "modp",
+            Preset::Icl => "icl",
+            Preset::Hop => "hop",
         }
     }
 }
@@ -83,6 +121,10 @@ pub struct SweepArgs {
     /// Print the plan (with timing estimates) and stop.
     #[arg(long)]
     pub plan_only: bool,
+    /// Scale the training budget so the whole sweep takes about H hours on
+    /// this machine (overrides run.hours).
+    #[arg(long, value_name = "H")]
+    pub hours: Option<f64>,
 }
 
 /// A failure with the exit status it maps to (2 for a bad config or
@@ -146,6 +188,9 @@ pub fn resolve(args: &SweepArgs) -> Result<SweepConfig, Failure> {
     if let Some(t) = args.threads {
         cfg.device.threads = t;
     }
+    if let Some(h) = args.hours {
+        cfg.run.hours = Some(h);
+    }
     let problems = config::check(&cfg);
     if !problems.is_empty() {
         let e = config::ConfigErrors {
@@ -157,7 +202,7 @@ pub fn resolve(args: &SweepArgs) -> Result<SweepConfig, Failure> {
     Ok(cfg)
 }
 
-fn stream_for(cfg: &SweepConfig, seed: u64) -> Result<Stream, String> {
+pub(crate) fn stream_for(cfg: &SweepConfig, seed: u64) -> Result<Stream, String> {
     let mixture = cfg
         .train
         .mixture
@@ -187,6 +232,50 @@ pub fn thread_count(setting: usize) -> usize {
     }
 }
 
+type Timings = std::collections::BTreeMap<String, plan::Estimate>;
+
+/// What fixing the training budget of a sweep with `run.hours` needs.
+struct HoursFit<'a> {
+    hours: f64,
+    run_dir: &'a std::path::Path,
+    shard: Option<(usize, usize)>,
+    suite: &'a eval::Suite,
+    stream: &'a Stream,
+    device: &'a models::Device,
+}
+
+impl HoursFit<'_> {
+    /// A run folder that already holds this sweep keeps the budget it
+    /// stored; otherwise every shape is timed and the budget scaled to fit
+    /// (see [`plan::fit_budget`]). Returns a line for the user and the
+    /// timings, when it took them, for the plan to reuse.
+    fn apply(&self, cfg: &mut SweepConfig) -> Result<(String, Option<Timings>), Failure> {
+        let hours = self.hours;
+        let stored_at = self.run_dir.join(results::schema::files::CONFIG);
+        if stored_at.is_file() {
+            let stored = folder::read_config(self.run_dir).map_err(fail)?;
+            if stored.run.hours == Some(hours) {
+                cfg.train.tokens = stored.train.tokens;
+                cfg.train.tokens_per_param = stored.train.tokens_per_param;
+                let note = format!("budget for {hours} h: kept from {}\n", stored_at.display());
+                return Ok((note, None));
+            }
+        }
+        if self.shard.is_some() {
+            return Err(usage(format!(
+                "run.hours = {hours} with --shard: each shard would size its own budget; start the sweep once without --shard (it stores the budget in {}), or set train.tokens instead",
+                self.run_dir.display()
+            )));
+        }
+        let all = jobs::jobs(cfg);
+        let refs: Vec<&jobs::Job> = all.iter().collect();
+        let est =
+            plan::calibrate(cfg, &refs, self.stream, self.suite, self.device).map_err(fail)?;
+        let note = plan::fit_budget(cfg, &all, &est, hours).map_err(usage)?;
+        Ok((note, Some(est)))
+    }
+}
+
 pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     let started = Instant::now();
     let shard = args
@@ -195,18 +284,14 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .map(parse_shard)
         .transpose()
         .map_err(usage)?;
-    let cfg = resolve(args)?;
+    let mut cfg = resolve(args)?;
     let device = models::parse_device(&cfg.device.device).map_err(|e| usage(e.to_string()))?;
     let threads = thread_count(cfg.device.threads);
     models::set_cpu_threads(threads).map_err(|e| usage(e.to_string()))?;
-    let all = jobs::jobs(&cfg);
-    let mine: Vec<&jobs::Job> = all
-        .iter()
-        .filter(|j| shard.is_none_or(|(i, n)| j.index % n == i))
-        .collect();
     let run_dir = args.runs_dir.join(&cfg.run.name);
     // Built before anything is written: a task that cannot produce its
-    // items fails here, with nothing on disk.
+    // items fails here, with nothing on disk. Neither depends on the
+    // training budget, which `run.hours` may still change.
     let suite = eval::Suite::build(&cfg).map_err(usage)?;
     let streams = cfg
         .run
@@ -215,6 +300,25 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .map(|&s| stream_for(&cfg, s).map(|st| (s, st)))
         .collect::<Result<Vec<_>, String>>()
         .map_err(usage)?;
+    let (budget_note, timed) = match cfg.run.hours {
+        Some(hours) => {
+            let fit = HoursFit {
+                hours,
+                run_dir: &run_dir,
+                shard,
+                suite: &suite,
+                stream: &streams[0].1,
+                device: &device,
+            };
+            fit.apply(&mut cfg)?
+        }
+        None => (String::new(), None),
+    };
+    let all = jobs::jobs(&cfg);
+    let mine: Vec<&jobs::Job> = all
+        .iter()
+        .filter(|j| shard.is_none_or(|(i, n)| j.index % n == i))
+        .collect();
     // A folder in use or holding another config is refused before the
     // calibration spends any time.
     let lock = if args.plan_only {
@@ -250,8 +354,13 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         threads,
         if threads == 1 { "" } else { "s" }
     ));
-    let est = plan::calibrate(&cfg, &todo, &streams[0].1, &suite, &device).map_err(fail)?;
+    // Step times do not depend on the budget: the hours' timings serve.
+    let est = match timed {
+        Some(est) => est,
+        None => plan::calibrate(&cfg, &todo, &streams[0].1, &suite, &device).map_err(fail)?,
+    };
     let (table, total) = plan::table(&cfg, &mine, &done_before, &est);
+    say(&budget_note);
     say(&table);
     say(&format!(
         "estimated: {} for {} job{} to run (evaluation estimate is an upper bound)\n",

@@ -86,6 +86,54 @@ pub fn calibrate(
     Ok(out)
 }
 
+/// Scale the training budget of `cfg` (tokens, or tokens per parameter) so
+/// that the estimated time of every job in `jobs` fits `hours`: evaluation
+/// time is taken as estimated (an upper bound) and the rest goes to
+/// training, rounded down to whole batches. `est` must cover every shape.
+/// Returns a line for the user saying what was chosen.
+pub fn fit_budget(
+    cfg: &mut SweepConfig,
+    jobs: &[Job],
+    est: &BTreeMap<String, Estimate>,
+    hours: f64,
+) -> Result<String, String> {
+    let (mut train, mut eval) = (0.0, 0.0);
+    for j in jobs {
+        let e = est
+            .get(&shape_key(j))
+            .ok_or_else(|| format!("no timing for {}", j.model_id))?;
+        train += e.step_secs * j.total_steps as f64;
+        eval += e.eval_secs * j.eval_steps.len() as f64;
+    }
+    let wall = hours * 3600.0;
+    if wall <= eval || train <= 0.0 {
+        return Err(format!(
+            "run.hours = {hours}: the evaluation alone is estimated at {} on this machine; ask for more hours or fewer models",
+            human_secs(eval)
+        ));
+    }
+    let scale = (wall - eval) / train;
+    let per_step = (cfg.train.batch * cfg.model.context) as u64;
+    let t = &mut cfg.train;
+    let what = match (t.tokens, t.tokens_per_param) {
+        (Some(tokens), _) => {
+            let scaled = ((tokens as f64 * scale) as u64 / per_step).max(1) * per_step;
+            t.tokens = Some(scaled);
+            format!("train.tokens = {scaled} per model")
+        }
+        (None, Some(r)) => {
+            let scaled = r * scale;
+            t.tokens_per_param = Some(scaled);
+            format!("train.tokens_per_param = {scaled:.4}")
+        }
+        (None, None) => return Err("train: neither tokens nor tokens_per_param is set".into()),
+    };
+    Ok(format!(
+        "budget for {hours} h on this machine: {what} ({scale:.3}x the config's; evaluation estimated at {})\n",
+        human_secs(eval)
+    ))
+}
+
 pub fn shape_key(j: &Job) -> String {
     format!("{}x{}x{}", j.model.n_layer, j.model.d_model, j.model.n_head)
 }
@@ -151,4 +199,101 @@ pub fn table(
         );
     }
     (s, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::{config, jobs, Preset};
+
+    /// Every built-in preset parses, checks, builds its streams and its
+    /// evaluation suite (so every task can produce its items and few-shot
+    /// prompts) and lays out a plan; each per-task preset trains that task
+    /// alone on a ladder of at least six sizes.
+    #[test]
+    fn every_preset_parses_and_plans() {
+        for p in Preset::ALL {
+            let cfg = config::parse(p.text(), p.name()).unwrap_or_else(|e| panic!("{e}"));
+            assert!(config::check(&cfg).is_empty(), "{}", p.name());
+            let all = jobs::jobs(&cfg);
+            assert!(!all.is_empty(), "{}", p.name());
+            Suite::build(&cfg).unwrap_or_else(|e| panic!("{}: {e}", p.name()));
+            for &seed in &cfg.run.seeds {
+                crate::sweep::stream_for(&cfg, seed).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let est: BTreeMap<String, Estimate> = all
+                .iter()
+                .map(|j| {
+                    let e = Estimate {
+                        step_secs: 1e-3,
+                        eval_secs: 1.0,
+                    };
+                    (shape_key(j), e)
+                })
+                .collect();
+            let refs: Vec<&Job> = all.iter().collect();
+            let (table, total) = table(&cfg, &refs, &[], &est);
+            assert!(total.is_finite() && total > 0.0, "{}", p.name());
+            assert_eq!(table.lines().count(), all.len() + 1, "{}", p.name());
+            if crate::tasks::TASK_NAMES.contains(&p.name()) {
+                let sizes = jobs::shapes(&cfg).len();
+                assert!(sizes >= 6, "{}: {sizes} sizes", p.name());
+                let trained: Vec<&str> =
+                    cfg.train.mixture.iter().map(|e| e.task.as_str()).collect();
+                assert_eq!(trained, [p.name()]);
+            }
+        }
+        // The overnight suite trains every trainable task and scores word_ood
+        // beside word and icl at several shot counts, over three seeds.
+        let night = config::parse(Preset::Overnight.text(), "overnight").unwrap();
+        let trained: Vec<&str> = night
+            .train
+            .mixture
+            .iter()
+            .map(|e| e.task.as_str())
+            .collect();
+        for t in ["add", "mul", "sort", "word", "modp", "icl", "hop"] {
+            assert!(trained.contains(&t), "overnight does not train {t}");
+        }
+        let scored: Vec<&str> = night.eval.tasks.iter().map(|e| e.task.as_str()).collect();
+        assert!(scored.contains(&"word") && scored.contains(&"word_ood"));
+        let icl = night.eval.tasks.iter().find(|e| e.task == "icl").unwrap();
+        assert!(night.eval.shots_of(icl).len() >= 3);
+        assert!(night.run.seeds.len() >= 3);
+    }
+
+    /// The budget is scaled so that the estimate fits the hours asked for,
+    /// in whole batches, with evaluation time set aside.
+    #[test]
+    fn fit_budget_fills_the_hours() {
+        let mut cfg = config::parse(Preset::Quick.text(), "quick").unwrap();
+        let all = jobs::jobs(&cfg);
+        let est: BTreeMap<String, Estimate> = all
+            .iter()
+            .map(|j| {
+                let e = Estimate {
+                    step_secs: j.model.flops_per_token() as f64 * 1e-9,
+                    eval_secs: 2.0,
+                };
+                (shape_key(j), e)
+            })
+            .collect();
+        let line = fit_budget(&mut cfg, &all, &est, 0.5).unwrap();
+        assert!(line.contains("train.tokens"), "{line}");
+        let per_step = (cfg.train.batch * cfg.model.context) as u64;
+        assert_eq!(cfg.train.tokens.unwrap() % per_step, 0);
+        let scaled = jobs::jobs(&cfg);
+        let (train, eval): (f64, f64) = scaled.iter().fold((0.0, 0.0), |(t, e), j| {
+            let x = &est[&shape_key(j)];
+            (
+                t + x.step_secs * j.total_steps as f64,
+                e + x.eval_secs * j.eval_steps.len() as f64,
+            )
+        });
+        let wall = train + eval;
+        assert!((wall - 1800.0).abs() < 0.02 * 1800.0, "{wall} s for 0.5 h");
+        // Less time than the evaluation alone is refused, naming the key.
+        let err = fit_budget(&mut cfg, &all, &est, 1e-4).unwrap_err();
+        assert!(err.starts_with("run.hours = 0.0001"), "{err}");
+    }
 }

@@ -176,6 +176,12 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
     let mut mixture = Vec::new();
     for (i, e) in t.mixture.iter().enumerate() {
         let key = format!("train.mixture[{i}]");
+        if e.shots.is_some() {
+            p.push(problem(
+                format!("{key}.shots"),
+                "shot counts belong to evaluation entries (eval.tasks), not to the training mixture",
+            ));
+        }
         match task_problem(e, &key, c.model.context) {
             Ok(task) => {
                 if !(e.weight >= 0.0 && e.weight.is_finite()) {
@@ -209,6 +215,15 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
         ));
     }
 
+    if let Some(h) = c.run.hours {
+        if !(h.is_finite() && h > 0.0 && h <= 10_000.0) {
+            p.push(problem(
+                "run.hours",
+                format!("{h} must be a number of hours in (0, 10000]"),
+            ));
+        }
+    }
+
     let e = &c.eval;
     if e.tasks.is_empty() {
         p.push(problem("eval.tasks", "must list at least one task"));
@@ -231,10 +246,16 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             format!("{} must be at most 20", e.checkpoints),
         ));
     }
-    let max_shots = e.shots.iter().copied().max().unwrap_or(0) as usize;
     let mut names: Vec<String> = Vec::new();
     for (i, entry) in e.tasks.iter().enumerate() {
         let key = format!("eval.tasks[{i}]");
+        if entry.shots.as_ref().is_some_and(|s| s.is_empty()) {
+            p.push(problem(
+                format!("{key}.shots"),
+                "must list at least one shot count",
+            ));
+        }
+        let max_shots = e.shots_of(entry).iter().copied().max().unwrap_or(0) as usize;
         if let Ok(task) = task_problem(entry, &key, c.model.context).map_err(|q| p.push(q)) {
             if names.contains(&entry.task) {
                 p.push(problem(

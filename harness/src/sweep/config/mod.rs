@@ -38,6 +38,12 @@ pub struct RunSection {
     pub name: String,
     /// One job per (size, seed): the seed sets weight init and data order.
     pub seeds: Vec<u64>,
+    /// Wall-clock hours the whole sweep should take on this machine: the
+    /// training budget is scaled from the plan's measured step times to fit
+    /// (`--hours`). The run folder stores the scaled budget, so a resume
+    /// trains to the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<f64>,
 }
 
 /// One rung of the ladder.
@@ -97,12 +103,17 @@ pub enum Schedule {
 }
 
 /// A task with its weight in the training mixture and its difficulty
-/// parameters inline: `{ task = "add", weight = 1.0, digits = [3] }`.
+/// parameters inline: `{ task = "add", weight = 1.0, digits = [3] }`. An
+/// evaluation entry may set its own shot counts (`shots = [0, 2, 4]`) in
+/// place of `eval.shots`, so that one suite can score `icl` at several shot
+/// counts without asking long tasks for prompts no context holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskEntry {
     pub task: String,
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub weight: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shots: Option<Vec<u32>>,
     #[serde(flatten)]
     pub params: toml::Table,
 }
@@ -205,6 +216,13 @@ pub struct EvalSection {
     /// and seed so that runs can be compared item by item.
     #[serde(default = "default_eval_seed")]
     pub seed: u64,
+}
+
+impl EvalSection {
+    /// The shot counts an evaluation entry is scored at.
+    pub fn shots_of<'a>(&'a self, entry: &'a TaskEntry) -> &'a [u32] {
+        entry.shots.as_deref().unwrap_or(&self.shots)
+    }
 }
 
 fn default_shots() -> Vec<u32> {
@@ -496,11 +514,9 @@ mod tests {
     use super::*;
     use crate::sweep::Preset;
 
-    const ALL: [Preset; 4] = [Preset::Smoke, Preset::Quick, Preset::Overnight, Preset::Gpu];
-
     #[test]
     fn every_preset_is_valid_and_survives_its_own_round_trip() {
-        for p in ALL {
+        for p in Preset::ALL {
             let cfg = parse(p.text(), p.name()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(cfg.run.name, p.name());
             let again = parse(&cfg.to_toml(), "stored").unwrap_or_else(|e| panic!("{e}"));
