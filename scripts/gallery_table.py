@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""The README's gallery table, from the run folders copied into docs/gallery/<task>/.
+
+    python3 scripts/gallery_table.py docs/gallery
+
+One row per per-task preset: chance, final exact match at the smallest and the
+largest size (direct / cot), N* per mode from fits.csv (sigmoid fit, params
+axis) with the shape AICc prefers, and the number behind the task's claim from
+claims.csv (for most tasks the largest chain-of-thought gain over the ladder). Standard library only.
+"""
+import csv
+import os
+import sys
+
+TASKS = ["add", "mul", "sort", "word", "modp", "icl", "hop"]
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def si(x):
+    x = float(x)
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def final_em(run, task, shots):
+    """{(mode, size): (value, chance)} at each model's last scored step."""
+    size = {m["model_id"]: int(m["params_non_embedding"]) for m in rows(f"{run}/models.csv")}
+    last = {}
+    for r in rows(f"{run}/scores.csv"):
+        if r["metric"] != "exact_match" or r["task"] != task or r["shots"] != shots:
+            continue
+        k = (r["mode"], r["model_id"])
+        if k not in last or int(r["step"]) > int(last[k]["step"]):
+            last[k] = r
+    out = {}
+    for (mode, mid), r in last.items():
+        out.setdefault((mode, size[mid]), []).append((float(r["value"]), float(r["chance"])))
+    return {k: (sum(v for v, _ in xs) / len(xs), xs[0][1]) for k, xs in out.items()}
+
+
+def threshold(run, task, mode, shots):
+    fits = [
+        r
+        for r in rows(f"{run}/fits.csv")
+        if r["task"] == task
+        and r["mode"] == mode
+        and r["shots"] == shots
+        and r["metric"] == "exact_match"
+        and r["x_axis"] == "params"
+    ]
+    sig = next((r for r in fits if r["shape"] == "sigmoid"), None)
+    pref = next((r["shape"] for r in fits if r["preferred"] == "true"), "none")
+    pref = {"sigmoid": "sigmoid", "log_linear": "log-linear"}.get(pref, pref)
+    if not sig or not sig["threshold_params"]:
+        return "n/a", pref
+    n = si(sig["threshold_params"])
+    if sig["threshold_lo"] and sig["threshold_hi"]:
+        n += f" [{si(sig['threshold_lo'])}, {si(sig['threshold_hi'])}]"
+    return n, pref
+
+
+def claim(run, kind, task, mode, shots, size):
+    for r in rows(f"{run}/claims.csv"):
+        if (r["claim"], r["task"], r["mode"], r["shots"], int(r["params_non_embedding"])) == (
+            kind,
+            task,
+            mode,
+            shots,
+            size,
+        ):
+            v, lo, hi = float(r["value"]), float(r["ci_lo"]), float(r["ci_hi"])
+            return f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    return "n/a"
+
+
+def largest_gain(run, task, shots):
+    """The largest cot − direct gain over sizes, with its interval and size."""
+    best = None
+    for r in rows(f"{run}/claims.csv"):
+        if (r["claim"], r["task"], r["shots"]) == ("cot_gain", task, shots):
+            if best is None or float(r["value"]) > float(best["value"]):
+                best = r
+    if best is None:
+        return "n/a"
+    v, lo, hi = float(best["value"]), float(best["ci_lo"]), float(best["ci_hi"])
+    return f"largest cot − direct: {v:+.2f} [{lo:+.2f}, {hi:+.2f}] at {si(best['params_non_embedding'])}"
+
+
+def main(gallery):
+    print("| task | chance | exact match, smallest size (direct / cot) | largest size (direct / cot) "
+          "| N* direct | N* cot | preferred shape (direct / cot) | the claim's number | curves |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for task in TASKS:
+        run = os.path.join(gallery, task)
+        if not os.path.isfile(f"{run}/scores.csv"):
+            continue
+        shots_all = sorted({int(r["shots"]) for r in rows(f"{run}/scores.csv") if r["task"] == task})
+        shots = str(shots_all[-1])
+        em = final_em(run, task, shots)
+        sizes = sorted({s for _, s in em})
+        lo, hi = sizes[0], sizes[-1]
+        chance = next(iter(em.values()))[1]
+        cell = lambda s: " / ".join(f"{em.get((m, s), (float('nan'),))[0]:.2f}" for m in ("direct", "cot"))
+        nd, pd = threshold(run, task, "direct", shots)
+        nc, pc = threshold(run, task, "cot", shots)
+        if task == "word":
+            num = (f"word − word_ood (cot) at {si(hi)}: {claim(run, 'ood_gap', 'word', 'cot', shots, hi)}; "
+                   f"parrot rate (cot): {claim(run, 'parrot', 'word_ood', 'cot', shots, hi)}; "
+                   f"{largest_gain(run, 'word', shots)}")
+        elif task == "icl":
+            num = "; ".join(
+                f"{k} shots − {shots_all[0]} (cot) at {si(hi)}: {claim(run, 'shot_gain', 'icl', 'cot', str(k), hi)}"
+                for k in shots_all[1:]
+            ) + f"; at {si(lo)}: {claim(run, 'shot_gain', 'icl', 'cot', shots, lo)}"
+        elif task == "sort":
+            num = f"exact match at {si(hi)} (cot / direct): {cell(hi).split(' / ')[1]} / {cell(hi).split(' / ')[0]}"
+        else:
+            num = largest_gain(run, task, shots)
+        label = task + (f" ({shots} shots)" if shots != "0" else "")
+        png = f"[{task}](docs/gallery/{task}/task_{task}.png), [claims](docs/gallery/{task}/claims.png)"
+        print(f"| {label} | {chance:.3f} | {cell(lo)} at {si(lo)} | {cell(hi)} at {si(hi)} | {nd} | {nc} "
+              f"| {pd} / {pc} | {num} | {png} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/gallery")
