@@ -320,7 +320,8 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .filter(|j| shard.is_none_or(|(i, n)| j.index % n == i))
         .collect();
     // A folder in use or holding another config is refused before the
-    // calibration spends any time.
+    // plan's calibration spends any time (with `run.hours` the budget must be
+    // timed first, since the stored config holds it).
     let lock = if args.plan_only {
         None
     } else {

@@ -218,6 +218,14 @@ impl WordGen {
             .collect()
     }
 
+    /// The parameters in one line, for listings and errors.
+    pub fn describe(&self) -> String {
+        format!(
+            "steps={:?} max_result={}",
+            self.params.steps, self.params.max_result
+        )
+    }
+
     /// The template's step results, if the values make a problem whose
     /// every step stays within `max_result`.
     fn solve(&self, t: &Template, vals: &[u64]) -> Option<Vec<u64>> {
@@ -364,10 +372,7 @@ impl Task for Word {
     }
 
     fn params(&self) -> String {
-        format!(
-            "steps={:?} max_result={}",
-            self.gen.params.steps, self.gen.params.max_result
-        )
+        self.gen.describe()
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, _: Option<&Item>) -> Item {

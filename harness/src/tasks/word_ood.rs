@@ -43,10 +43,7 @@ impl Task for WordOod {
     }
 
     fn params(&self) -> String {
-        format!(
-            "steps={:?} max_result={}",
-            self.ood.params.steps, self.ood.params.max_result
-        )
+        self.ood.describe()
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, anchor: Option<&Item>) -> Item {
