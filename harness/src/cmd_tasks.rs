@@ -76,7 +76,7 @@ fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error
     )?;
     for name in TASK_NAMES {
         let task = TaskConfig::default_for(name)?.build()?;
-        let c = chance(task.as_ref(), seed, 500)?;
+        let c = chance(task.as_ref(), Mode::Direct, seed, 500)?;
         writeln!(
             out,
             "{:<9} {:>7} {:>7.4} {:>7.3} {:>7.3}  {}{}",
@@ -95,7 +95,7 @@ fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error
     }
     writeln!(
         out,
-        "max_len: longest chain-of-thought example in tokens; chance: exact match of random answers of the task's format"
+        "max_len: longest chain-of-thought example in tokens; chance, edit, tok_acc: direct-mode scores of random answers of the task's format"
     )?;
     Ok(())
 }

@@ -100,20 +100,20 @@ fn metrics_behave_at_the_edges() {
 #[test]
 fn chance_levels_match_the_answer_space() {
     // modp answers are spread over 97 residues, hop answers over 100 people.
-    let c = chance(by_name("modp").unwrap().as_ref(), 0, 4000).unwrap();
+    let c = chance(by_name("modp").unwrap().as_ref(), Direct, 0, 4000).unwrap();
     assert!((0.005..0.02).contains(&c.exact_match), "{c:?}");
-    let c = chance(by_name("hop").unwrap().as_ref(), 0, 4000).unwrap();
+    let c = chance(by_name("hop").unwrap().as_ref(), Direct, 0, 4000).unwrap();
     assert!((0.008..0.04).contains(&c.exact_match), "{c:?}");
     // Four-digit sums almost never coincide but share many characters.
-    let c = chance(by_name("add").unwrap().as_ref(), 0, 2000).unwrap();
+    let c = chance(by_name("add").unwrap().as_ref(), Direct, 0, 2000).unwrap();
     assert!(c.exact_match < 0.005, "{c:?}");
     assert!(c.edit_similarity > 0.1 && c.edit_similarity < 0.5, "{c:?}");
-    assert!((c.answer_logprob + (harness::vocab::vocab_size() as f64).ln()).abs() < 1e-12);
+    assert!((c.completion_logprob + (harness::vocab::vocab_size() as f64).ln()).abs() < 1e-12);
     assert_eq!(c.get("exact_match"), Some(c.exact_match));
     assert_eq!(c.get("nope"), None);
     // Deterministic.
     assert_eq!(
         c,
-        chance(by_name("add").unwrap().as_ref(), 0, 2000).unwrap()
+        chance(by_name("add").unwrap().as_ref(), Direct, 0, 2000).unwrap()
     );
 }

@@ -563,3 +563,111 @@ fn eval_rescores_final_checkpoints_to_the_same_numbers() {
     let after: Vec<String> = EXACT.iter().map(|f| read(&run.join(f))).collect();
     assert_eq!(before, after);
 }
+
+/// Set exact match at the final step of every job's scores (cot mode) to
+/// `value(job index in size order)`, as if the curve jumped there.
+fn plant_cot_jump(run: &Path, value: impl Fn(usize) -> f64) {
+    let mut ids: Vec<String> = std::fs::read_dir(run.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let params = |id: &str| -> u64 {
+        let models = read(&run.join("models.csv"));
+        let header: Vec<&str> = models.lines().next().unwrap().split(',').collect();
+        let at = |c: &str| header.iter().position(|h| *h == c).unwrap();
+        models
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f[at("model_id")] == id)
+            .map(|f| f[at("params_non_embedding")].parse().unwrap())
+            .unwrap()
+    };
+    ids.sort_by_key(|id| params(id));
+    for (i, id) in ids.iter().enumerate() {
+        let path = run.join("jobs").join(id).join("scores.csv");
+        let old = read(&path);
+        let header: Vec<&str> = old.lines().next().unwrap().split(',').collect();
+        let at = |c: &str| header.iter().position(|h| *h == c).unwrap();
+        let last: u64 = old
+            .lines()
+            .skip(1)
+            .map(|l| {
+                l.split(',')
+                    .nth(at("step"))
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .max()
+            .unwrap();
+        let mut out = String::new();
+        for (n, line) in old.lines().enumerate() {
+            let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+            if n > 0
+                && f[at("metric")] == "exact_match"
+                && f[at("mode")] == "cot"
+                && f[at("step")] == last.to_string()
+            {
+                f[at("value")] = value(i).to_string();
+            }
+            out += &f.join(",");
+            out.push('\n');
+        }
+        std::fs::write(&path, out).unwrap();
+    }
+}
+
+#[test]
+fn refine_bisects_the_straddling_sizes_as_ordinary_jobs_of_the_run() {
+    let runs = scratch("refine");
+    let first = smoke(&runs, "ref", &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    let run = runs.join("ref");
+    let sizes = || -> Vec<u64> {
+        let mut v: Vec<u64> = read(&run.join("models.csv"))
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(6).unwrap().parse().unwrap())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let ladder = sizes();
+    // The smoke models learn little; plant a jump between the 2nd and 3rd size.
+    plant_cot_jump(&run, |i| if i < 2 { 0.0 } else { 1.0 });
+    let refused = smoke(&runs, "ref", &["--refine", "2", "--shard", "0/2"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("--refine"), "{}", text(&refused));
+
+    let out = smoke(&runs, "ref", &["--refine", "2"]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("refine round:"), "{log}");
+    assert!(log.contains("before: add/cot/0sh"), "{log}");
+    let jobs = std::fs::read_dir(run.join("jobs")).unwrap().count();
+    assert!((5..=6).contains(&jobs), "{jobs} jobs\n{log}");
+    let stored = read(&run.join("config.toml"));
+    assert!(stored.contains("refined"), "{stored}");
+    let mut ids: Vec<String> = read(&run.join("models.csv"))
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), jobs, "{ids:?}");
+    // The first added size lies strictly between the two that straddled.
+    let refined = sizes();
+    assert!(
+        refined.iter().any(|&n| ladder[1] < n && n < ladder[2]),
+        "{ladder:?} -> {refined:?}"
+    );
+
+    // A plain resume keeps the refined sizes and has nothing to run.
+    let again = smoke(&runs, "ref", &[]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("0 ran now"), "{}", text(&again));
+    assert_eq!(read(&run.join("config.toml")), stored);
+    assert_eq!(std::fs::read_dir(run.join("jobs")).unwrap().count(), jobs);
+}

@@ -154,7 +154,7 @@ pub fn ceiling_max(metric_name: &str) -> Option<f64> {
         | metric::TOKEN_ACCURACY
         | metric::EXTRACTION_FAILURE
         | metric::PARROT => Some(1.0),
-        metric::ANSWER_LOGPROB => Some(0.0),
+        metric::COMPLETION_LOGPROB => Some(0.0),
         _ => None,
     }
 }

@@ -45,16 +45,27 @@ pub mod metric {
     pub const EXACT_MATCH: &str = "exact_match";
     /// 1 − Levenshtein(answer, target) / max length (continuous).
     pub const EDIT_SIMILARITY: &str = "edit_similarity";
-    /// Fraction of gold answer tokens predicted correctly, teacher forced.
+    /// Fraction of the gold completion's tokens that are the model's argmax,
+    /// teacher forced from the prompt. The completion is what the mode asks
+    /// the model to write: the answer in direct mode, the trace, answer cue
+    /// and answer in chain-of-thought mode. So in both modes it scores the
+    /// same text free generation must produce (like for like with exact
+    /// match), not an answer made easy by a gold trace that already ends in it.
     pub const TOKEN_ACCURACY: &str = "token_accuracy";
-    /// Sum of log-probabilities of the gold answer tokens, teacher forced.
-    pub const ANSWER_LOGPROB: &str = "answer_logprob";
+    /// Mean log-probability per token of the gold completion (as for
+    /// `token_accuracy`), teacher forced; 0 is certainty.
+    pub const COMPLETION_LOGPROB: &str = "completion_logprob";
     /// Rate of items whose answer could not be extracted (`extraction_failed`).
     pub const EXTRACTION_FAILURE: &str = "extraction_failure";
     /// `word_ood` only: rate of answers naming a training-only entity (`parrot`).
     pub const PARROT: &str = "parrot";
     /// The four per-item metrics, in the order plots show them.
-    pub const ALL: [&str; 4] = [EXACT_MATCH, EDIT_SIMILARITY, TOKEN_ACCURACY, ANSWER_LOGPROB];
+    pub const ALL: [&str; 4] = [
+        EXACT_MATCH,
+        EDIT_SIMILARITY,
+        TOKEN_ACCURACY,
+        COMPLETION_LOGPROB,
+    ];
     /// The continuous metrics the mirage check compares exact match with.
     pub const CONTINUOUS: [&str; 2] = [EDIT_SIMILARITY, TOKEN_ACCURACY];
 }
@@ -189,7 +200,7 @@ pub struct SampleRow {
     pub exact_match: bool,
     pub edit_similarity: f64,
     pub token_accuracy: f64,
-    pub answer_logprob: f64,
+    pub completion_logprob: f64,
     /// No answer could be extracted from `output` (counts as wrong).
     pub extraction_failed: bool,
     /// `word_ood` only: the answer mentions a training-only entity name.
@@ -204,7 +215,7 @@ impl SampleRow {
             metric::EXACT_MATCH => Some(if self.exact_match { 1.0 } else { 0.0 }),
             metric::EDIT_SIMILARITY => Some(self.edit_similarity),
             metric::TOKEN_ACCURACY => Some(self.token_accuracy),
-            metric::ANSWER_LOGPROB => Some(self.answer_logprob),
+            metric::COMPLETION_LOGPROB => Some(self.completion_logprob),
             metric::EXTRACTION_FAILURE => Some(if self.extraction_failed { 1.0 } else { 0.0 }),
             metric::PARROT => self.parrot.map(|p| if p { 1.0 } else { 0.0 }),
             _ => None,
@@ -386,7 +397,7 @@ impl CsvRow for SampleRow {
         "exact_match",
         "edit_similarity",
         "token_accuracy",
-        "answer_logprob",
+        "completion_logprob",
         "extraction_failed",
         "parrot",
     ];
@@ -525,7 +536,7 @@ mod tests {
             exact_match: true,
             edit_similarity: 1.0,
             token_accuracy: 0.5,
-            answer_logprob: -1.25,
+            completion_logprob: -1.25,
             extraction_failed: false,
             parrot: Some(true),
         });

@@ -208,7 +208,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                                         exact_match: right,
                                         edit_similarity: es,
                                         token_accuracy: ta,
-                                        answer_logprob: lp,
+                                        completion_logprob: lp,
                                         extraction_failed: !right,
                                         parrot: None,
                                     });

@@ -1,6 +1,7 @@
 //! Scoring one model checkpoint on the evaluation suite: batched greedy
 //! decoding with the KV cache, answer extraction, and teacher-forced scores
-//! of the gold answer; then per-item rows and aggregates with intervals.
+//! of the gold completion (the answer in direct mode, trace and answer in
+//! chain of thought); then per-item rows and aggregates with intervals.
 //!
 //! The suite (items, prompts, chance levels) is built once per sweep from
 //! `eval.seed`, so every model and checkpoint answers the same items in the
@@ -9,8 +10,8 @@
 use super::config::SweepConfig;
 use crate::answer;
 use crate::fewshot::few_shot;
-use crate::format::{Mode, ANSWER_CUE};
-use crate::tasks::chance::{chance, Chance};
+use crate::format::Mode;
+use crate::tasks::chance::{chance, scored_completion, Chance};
 use crate::tasks::{distinct_items, Split, Task};
 use crate::vocab;
 use models::{GenerateOptions, Inference};
@@ -20,7 +21,7 @@ use rayon::prelude::*;
 use results::schema::metric;
 use results::{SampleRow, ScoreRow};
 
-/// Generated tokens and teacher-forced answer scores of a batch.
+/// Generated tokens and teacher-forced completion scores of a batch.
 type Decoded = (Vec<Vec<u32>>, Vec<Vec<models::TokenScore>>);
 
 /// One test question as asked in one (mode, shots) setting.
@@ -28,10 +29,9 @@ struct Prompt {
     item_id: String,
     prompt: String,
     prompt_ids: Vec<u32>,
-    /// Teacher-forcing context: the prompt plus the gold trace and answer cue.
-    forced_ids: Vec<u32>,
     answer: String,
-    answer_ids: Vec<u32>,
+    /// The gold completion teacher forcing scores after the prompt.
+    completion_ids: Vec<u32>,
 }
 
 /// All prompts of one (task, mode, shots) cell of the suite.
@@ -45,7 +45,8 @@ struct Cell {
 
 struct SuiteTask {
     task: Box<dyn Task>,
-    chance: Chance,
+    /// Per mode: token accuracy's chance level depends on the completion.
+    chance: Vec<(Mode, Chance)>,
 }
 
 pub struct Suite {
@@ -71,26 +72,25 @@ impl Suite {
                 .map_err(|err| err.to_string())?;
             let items = distinct_items(task.as_ref(), e.seed, Split::Test, e.items)
                 .map_err(|err| err.to_string())?;
-            let chance = chance(task.as_ref(), e.seed, e.items).map_err(|err| err.to_string())?;
+            let mut chances = Vec::new();
             let t = tasks.len();
             for &mode in &e.modes {
+                chances.push((
+                    mode,
+                    chance(task.as_ref(), mode, e.seed, e.items).map_err(|err| err.to_string())?,
+                ));
                 for &shots in e.shots_of(entry) {
                     let prompts = items
                         .par_iter()
                         .map(|item| {
                             let fs = few_shot(task.as_ref(), item, mode, shots as usize, e.seed)
                                 .map_err(|err| err.to_string())?;
-                            let forced = match mode {
-                                Mode::Direct => fs.prompt.clone(),
-                                Mode::Cot => format!("{}{}{ANSWER_CUE}", fs.prompt, item.trace),
-                            };
+                            let completion = scored_completion(&item.trace, &item.answer, mode);
                             Ok(Prompt {
                                 item_id: item.id.clone(),
                                 prompt_ids: vocab::encode_prompt(&fs.prompt, &item.id)
                                     .map_err(|err| err.to_string())?,
-                                forced_ids: vocab::encode_prompt(&forced, &item.id)
-                                    .map_err(|err| err.to_string())?,
-                                answer_ids: encode(&item.answer, &item.id)?,
+                                completion_ids: encode(&completion, &item.id)?,
                                 answer: item.answer.clone(),
                                 prompt: fs.prompt,
                             })
@@ -107,7 +107,10 @@ impl Suite {
                     });
                 }
             }
-            tasks.push(SuiteTask { task, chance });
+            tasks.push(SuiteTask {
+                task,
+                chance: chances,
+            });
         }
         Ok(Suite {
             tasks,
@@ -151,7 +154,7 @@ impl Suite {
         let out = inf.generate(&ids, &opts).map_err(|e| e.to_string())?;
         let pairs: Vec<(Vec<u32>, Vec<u32>)> = chunk
             .iter()
-            .map(|p| (p.forced_ids.clone(), p.answer_ids.clone()))
+            .map(|p| (p.prompt_ids.clone(), p.completion_ids.clone()))
             .collect();
         let forced = inf.score(&pairs).map_err(|e| e.to_string())?;
         Ok((out, forced))
@@ -200,13 +203,20 @@ impl Suite {
                         exact_match: s.exact_match == 1.0,
                         edit_similarity: s.edit_similarity,
                         token_accuracy: tf.iter().filter(|t| t.is_argmax).count() as f64 / n,
-                        answer_logprob: tf.iter().map(|t| f64::from(t.logprob)).sum::<f64>() / n,
+                        completion_logprob: tf.iter().map(|t| f64::from(t.logprob)).sum::<f64>()
+                            / n,
                         extraction_failed: ex.failure.is_some(),
                         parrot: task.mentions_training_name(&output),
                     }
                 })
                 .collect();
-            scores.extend(self.aggregate(&rows, &st.chance, model_id, step, cell));
+            let chance = st
+                .chance
+                .iter()
+                .find(|(m, _)| *m == cell.mode)
+                .map(|(_, c)| c)
+                .expect("a chance level for every mode of the suite");
+            scores.extend(self.aggregate(&rows, chance, model_id, step, cell));
             samples.extend(rows);
         }
         Ok((samples, scores))
@@ -271,5 +281,46 @@ fn mode_of(m: Mode) -> results::Mode {
     match m {
         Mode::Direct => results::Mode::Direct,
         Mode::Cot => results::Mode::Cot,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::config::parse;
+    use crate::sweep::Preset;
+
+    /// Teacher forcing scores what free generation must write: in cot mode the
+    /// trace, cue and answer, so a model cannot score on the answer alone by
+    /// copying it from the end of a gold trace.
+    #[test]
+    fn teacher_forcing_scores_the_whole_completion_of_the_mode() {
+        let cfg = parse(Preset::Quick.text(), "quick").unwrap();
+        let suite = Suite::build(&cfg).unwrap();
+        let mut seen = [false; 2];
+        for cell in &suite.cells {
+            let task = suite.tasks[cell.task].task.as_ref();
+            let items = distinct_items(task, cfg.eval.seed, Split::Test, cfg.eval.items).unwrap();
+            for (p, item) in cell.prompts.iter().zip(&items) {
+                assert_eq!(p.item_id, item.id);
+                let text = vocab::decode(&p.completion_ids);
+                match cell.mode {
+                    Mode::Direct => assert_eq!(text, item.answer),
+                    Mode::Cot => {
+                        assert_eq!(text, format!("{} A:{}", item.trace, item.answer));
+                        assert!(text.len() > item.answer.len() + 3);
+                    }
+                }
+            }
+            seen[usize::from(cell.mode == Mode::Cot)] = true;
+        }
+        assert_eq!(seen, [true, true]);
+        // Token accuracy's chance level follows the completion.
+        for st in &suite.tasks {
+            let get = |m: Mode| st.chance.iter().find(|(x, _)| *x == m).unwrap().1;
+            let (d, c) = (get(Mode::Direct), get(Mode::Cot));
+            assert_eq!(d.exact_match, c.exact_match);
+            assert_ne!(d.token_accuracy, c.token_accuracy);
+        }
     }
 }

@@ -44,6 +44,22 @@ pub fn prepare(run: &Path, cfg: &SweepConfig) -> Result<(), String> {
     results::write_bytes_atomic(&path, cfg.to_toml().as_bytes()).map_err(|e| e.to_string())
 }
 
+/// Replace the stored config with one that only adds refined shapes (the
+/// folder is locked by the caller; the write is atomic).
+pub fn store_refined(run: &Path, cfg: &SweepConfig) -> Result<(), String> {
+    let mut old = read_config(run)?;
+    old.model.refined.clone_from(&cfg.model.refined);
+    let diff = config::differences(&old, cfg);
+    if !diff.is_empty() {
+        return Err(format!(
+            "internal: refinement would change more than model.refined: {}",
+            diff.join("; ")
+        ));
+    }
+    results::write_bytes_atomic(&run.join(files::CONFIG), cfg.to_toml().as_bytes())
+        .map_err(|e| e.to_string())
+}
+
 /// `manifest.json`: what ran where, rewritten at the start and the end of
 /// every invocation (a shard writes its own view).
 #[derive(Debug, Serialize)]

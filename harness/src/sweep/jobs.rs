@@ -43,7 +43,7 @@ pub fn shapes(cfg: &SweepConfig) -> Vec<Shape> {
     out
 }
 
-fn config_of(cfg: &SweepConfig, s: &Shape) -> ModelConfig {
+pub fn config_of(cfg: &SweepConfig, s: &Shape) -> ModelConfig {
     ModelConfig::new(
         cfg.model.vocab,
         cfg.model.context,
@@ -125,9 +125,13 @@ pub fn eval_steps(total: u64, checkpoints: u32, log_every: u64) -> Vec<u64> {
     out
 }
 
+/// Every job: the ladder's shapes smallest first, then the refined ones in
+/// the order `--refine` added them (so a refinement never renumbers the jobs
+/// that `--shard` already split), each crossed with the seeds.
 pub fn jobs(cfg: &SweepConfig) -> Vec<Job> {
     let mut out = Vec::new();
-    for s in shapes(cfg) {
+    let refined = cfg.model.refined.iter().copied();
+    for s in shapes(cfg).into_iter().chain(refined) {
         let model = config_of(cfg, &s);
         let total = total_steps(cfg, model.params_non_embedding());
         for &seed in &cfg.run.seeds {

@@ -17,6 +17,7 @@ pub mod job;
 pub mod jobs;
 pub mod lock;
 pub mod plan;
+pub mod refine;
 pub mod runner;
 
 use crate::output::say;
@@ -125,6 +126,11 @@ pub struct SweepArgs {
     /// this machine (overrides run.hours).
     #[arg(long, value_name = "H")]
     pub hours: Option<f64>,
+    /// After the sweep, add up to K sizes between the two sizes that straddle
+    /// each transition (bisecting in log size), training and scoring them in
+    /// the same run, until each is bracketed within 0.2 decade.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub refine: usize,
 }
 
 /// A failure with the exit status it maps to (2 for a bad config or
@@ -284,11 +290,23 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .map(parse_shard)
         .transpose()
         .map_err(usage)?;
+    if args.refine > 0 && (shard.is_some() || args.plan_only) {
+        return Err(usage(
+            "--refine needs the whole sweep: it cannot run with --shard or --plan-only (finish the shards, then run `emerge sweep --refine K` once)",
+        ));
+    }
     let mut cfg = resolve(args)?;
     let device = models::parse_device(&cfg.device.device).map_err(|e| usage(e.to_string()))?;
     let threads = thread_count(cfg.device.threads);
     models::set_cpu_threads(threads).map_err(|e| usage(e.to_string()))?;
     let run_dir = args.runs_dir.join(&cfg.run.name);
+    // Sizes an earlier `--refine` added belong to the run: a resume, a shard
+    // or a merge with the original config includes them.
+    if cfg.model.refined.is_empty() && run_dir.join(results::schema::files::CONFIG).is_file() {
+        if let Ok(stored) = folder::read_config(&run_dir) {
+            cfg.model.refined = stored.model.refined;
+        }
+    }
     // Built before anything is written: a task that cannot produce its
     // items fails here, with nothing on disk. Neither depends on the
     // training budget, which `run.hours` may still change.
@@ -429,6 +447,17 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         started.elapsed(),
         &run_dir,
     ));
+    if args.refine > 0 && analysis_ok && pending == 0 {
+        let setup = runner::Setup {
+            cfg: &cfg,
+            streams: &streams,
+            suite: &suite,
+            device: &device,
+            threads,
+            run_dir: &run_dir,
+        };
+        analysis_ok = refine_rounds(setup, args.refine)?;
+    }
     drop(lock);
     if !analysis_ok {
         return Err(fail(format!(
@@ -444,4 +473,72 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         return Ok(EXIT_DIVERGED);
     }
     Ok(0)
+}
+
+/// `--refine K`: rounds of bisection around every transition not yet
+/// located, each an ordinary extension of the run. Returns whether the last
+/// analysis succeeded.
+fn refine_rounds(base: runner::Setup, budget: usize) -> Result<bool, Failure> {
+    let started = Instant::now();
+    let run_dir = base.run_dir;
+    let before = refine::straddles_of(run_dir).map_err(fail)?;
+    let mut cfg = base.cfg.clone();
+    let mut added = 0;
+    let mut analysis_ok = true;
+    let mut now = before.clone();
+    say(&format!(
+        "refine: up to {budget} size{} until each transition is bracketed within {} decade\n",
+        if budget == 1 { "" } else { "s" },
+        refine::LOCATED_DECADES
+    ));
+    if before.is_empty() {
+        say("refine: no curve moves by 0.25 exact match or more: nothing to locate\n");
+    }
+    loop {
+        let shapes = refine::next_round(&cfg, &now, budget - added);
+        if shapes.is_empty() {
+            break;
+        }
+        let known = jobs::jobs(&cfg).len();
+        cfg.model.refined.extend(shapes.iter().copied());
+        added += shapes.len();
+        folder::store_refined(run_dir, &cfg).map_err(fail)?;
+        let all = jobs::jobs(&cfg);
+        let todo: Vec<&jobs::Job> = all[known..].iter().collect();
+        say(&format!(
+            "refine round: {}\n",
+            todo.iter()
+                .map(|j| format!(
+                    "{} ({:.3e})",
+                    j.model_id,
+                    j.model.params_non_embedding() as f64
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let setup = runner::Setup { cfg: &cfg, ..base };
+        runner::run_jobs(&setup, &todo).map_err(fail)?;
+        let finished = folder::finished(run_dir, &all).map_err(fail)?;
+        folder::merge(run_dir, &all, &finished).map_err(fail)?;
+        analysis_ok = runner::analyze_and_plot(run_dir);
+        if !analysis_ok || finished.len() < all.len() {
+            break;
+        }
+        now = refine::straddles_of(run_dir).map_err(fail)?;
+    }
+    let mut report = format!(
+        "refine: added {added} size{} in {}\n",
+        if added == 1 { "" } else { "s" },
+        plan::human_secs(started.elapsed().as_secs_f64())
+    );
+    for b in &before {
+        let a = now.iter().find(|a| a.curve == b.curve);
+        report += &format!(
+            "  before: {}\n  after:  {}\n",
+            b.describe(),
+            a.map_or("(no longer a jump)".to_string(), refine::Straddle::describe)
+        );
+    }
+    say(&report);
+    Ok(analysis_ok)
 }

@@ -4,11 +4,17 @@
 //! item drawn next to it (same rule for `icl`, same question kind for `hop`),
 //! so it has the task's answer format and distribution. The mean score of
 //! those over `n` test items is the chance level the plots draw.
+//!
+//! Token accuracy is teacher forced over the whole completion the mode asks
+//! for (see `results::schema::metric`), so its chance level compares the
+//! other item's completion with the gold one: the answer in direct mode, the
+//! trace, answer cue and answer in chain-of-thought mode.
 
 use super::hash::{rng_for, Part};
 use super::{draw, item_at, Split, Task, TaskError};
-use crate::answer::{extract, score};
-use crate::format::Mode;
+use crate::answer::{extract, score, token_accuracy};
+use crate::format::{self, Mode};
+use results::schema::metric;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -16,25 +22,31 @@ pub struct Chance {
     pub exact_match: f64,
     pub edit_similarity: f64,
     pub token_accuracy: f64,
-    /// Mean log-probability per answer token of a model that spreads its
+    /// Mean log-probability per completion token of a model that spreads its
     /// probability evenly over the vocabulary: −ln(vocab size).
-    pub answer_logprob: f64,
+    pub completion_logprob: f64,
 }
 
 impl Chance {
     /// The level of a metric by its `scores.csv` name.
     pub fn get(&self, metric: &str) -> Option<f64> {
         match metric {
-            "exact_match" => Some(self.exact_match),
-            "edit_similarity" => Some(self.edit_similarity),
-            "token_accuracy" => Some(self.token_accuracy),
-            "answer_logprob" => Some(self.answer_logprob),
+            metric::EXACT_MATCH => Some(self.exact_match),
+            metric::EDIT_SIMILARITY => Some(self.edit_similarity),
+            metric::TOKEN_ACCURACY => Some(self.token_accuracy),
+            metric::COMPLETION_LOGPROB => Some(self.completion_logprob),
             _ => None,
         }
     }
 }
 
-pub fn chance(task: &dyn Task, seed: u64, n: usize) -> Result<Chance, TaskError> {
+/// The text teacher forcing scores in `mode`: the completion without its end.
+pub fn scored_completion(trace: &str, answer: &str, mode: Mode) -> String {
+    let full = format::completion(trace, answer, mode);
+    full.strip_suffix(format::END).unwrap_or(&full).to_string()
+}
+
+pub fn chance(task: &dyn Task, mode: Mode, seed: u64, n: usize) -> Result<Chance, TaskError> {
     let (mut em, mut es, mut ta) = (0.0, 0.0, 0.0);
     for i in 0..n as u64 {
         let item = item_at(task, seed, Split::Test, i)?;
@@ -48,13 +60,16 @@ pub fn chance(task: &dyn Task, seed: u64, n: usize) -> Result<Chance, TaskError>
         let s = score(&extract(task, Mode::Direct, &other.answer), &item.answer);
         em += s.exact_match;
         es += s.edit_similarity;
-        ta += s.token_accuracy;
+        ta += token_accuracy(
+            &scored_completion(&other.trace, &other.answer, mode),
+            &scored_completion(&item.trace, &item.answer, mode),
+        );
     }
     let n = n.max(1) as f64;
     Ok(Chance {
         exact_match: em / n,
         edit_similarity: es / n,
         token_accuracy: ta / n,
-        answer_logprob: -(crate::vocab::vocab_size() as f64).ln(),
+        completion_logprob: -(crate::vocab::vocab_size() as f64).ln(),
     })
 }

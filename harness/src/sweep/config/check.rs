@@ -1,7 +1,7 @@
 //! The semantic checks of a parsed config: every problem, each naming its
 //! key, so that a user fixes them all in one pass.
 
-use super::{Problem, SweepConfig, TaskEntry};
+use super::{Problem, Shape, SweepConfig, TaskEntry};
 use crate::tasks::TaskConfig;
 
 fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
@@ -68,13 +68,21 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
         )),
         _ => {}
     }
-    for (i, s) in m.ladder.iter().enumerate() {
-        let key = format!("model.ladder[{i}]");
+    let listed = m.ladder.iter().map(|s| ("ladder", s));
+    let refined = m.refined.iter().map(|s| ("refined", s));
+    let all: Vec<(&str, &Shape)> = listed.chain(refined).collect();
+    for (i, &(list, s)) in all.iter().enumerate() {
+        let at = if list == "ladder" {
+            i
+        } else {
+            i - m.ladder.len()
+        };
+        let key = format!("model.{list}[{at}]");
         let cfg = models::ModelConfig::new(m.vocab, m.context, s.n_layer, s.d_model, s.n_head);
         if let Err(e) = cfg.validate() {
             p.push(problem(key.clone(), e.to_string()));
         }
-        if m.ladder[..i].contains(s) {
+        if all[..i].iter().any(|(_, t)| *t == s) {
             p.push(problem(key, "shape listed twice"));
         }
     }

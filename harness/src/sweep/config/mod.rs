@@ -87,6 +87,11 @@ pub struct ModelSection {
     pub ladder: Vec<Shape>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geometric: Option<Geometric>,
+    /// Shapes `emerge sweep --refine` added between the sizes that straddle a
+    /// transition, in the order it added them. They are ordinary jobs of the
+    /// run, listed after the ladder's so that earlier jobs keep their index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refined: Vec<Shape>,
 }
 
 fn default_vocab() -> usize {
