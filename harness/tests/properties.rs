@@ -5,7 +5,7 @@
 
 use harness::answer::extract;
 use harness::format::{Mode, ANSWER_CUE, THINK_CUE};
-use harness::tasks::{item_at, Item, Split, Task, TaskConfig};
+use harness::tasks::{distinct_items, item_at, Item, Split, Task, TaskConfig};
 use harness::vocab;
 
 fn cfg(task: &str, toml_table: &str) -> Box<dyn Task> {
@@ -38,6 +38,7 @@ fn settings() -> Vec<Box<dyn Task>> {
         cfg("icl", ""),
         cfg("icl", "rules = [\"affine\"], len = 8"),
         cfg("icl", "rules = [\"subst\"], len = 1"),
+        cfg("icl", "rules = [\"shift\"], len = 3"),
         cfg("hop", ""),
         cfg(
             "hop",
@@ -261,4 +262,18 @@ fn word_steps_stay_within_max_result() {
         .find(over)
         .unwrap();
     assert!(capped.check(&item).is_err(), "{}", item.id);
+}
+
+#[test]
+fn icl_shift_rules_are_the_affine_rules_with_slope_one() {
+    let t = cfg("icl", "rules = [\"shift\"]");
+    let items = distinct_items(t.as_ref(), 0, Split::Test, 200).unwrap();
+    let mut offsets = std::collections::BTreeSet::new();
+    for it in &items {
+        let (rule, _) = it.key.split_once('|').unwrap();
+        let b = rule.strip_prefix("affine:1,").expect("slope 1");
+        offsets.insert(b.parse::<u8>().unwrap());
+        assert!(it.trace.starts_with(&format!("1x+{b}:")), "{}", it.trace);
+    }
+    assert_eq!(offsets.len(), 10, "{offsets:?}");
 }

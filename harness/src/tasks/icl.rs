@@ -3,6 +3,7 @@
 //! rule, so the only way to answer is to infer it from the examples before.
 //! Rules map each symbol of a short string:
 //! `affine` y = (a·x + b) mod 10 per digit, a ∈ {1,3,7,9} (a bijection),
+//! `shift` the affine rules with a = 1 (10 rules instead of 40),
 //! `subst` a random permutation of the letters a–h.
 //! `map 407 T:3x+2:4>4,0>2,7>3 A:423` — name the rule, then apply it.
 
@@ -82,6 +83,10 @@ impl Icl {
         match pick(rng, &self.p.rules).as_str() {
             "affine" => Rule::Affine {
                 a: *pick(rng, &SLOPES),
+                b: rng.gen_range(0..10),
+            },
+            "shift" => Rule::Affine {
+                a: 1,
                 b: rng.gen_range(0..10),
             },
             _ => {
@@ -179,7 +184,7 @@ impl Task for Icl {
 
     fn max_len(&self) -> usize {
         let n = self.p.len as usize;
-        let named = if self.p.rules.iter().any(|r| r == "affine") {
+        let named = if self.p.rules.iter().any(|r| r == "affine" || r == "shift") {
             5
         } else {
             0

@@ -95,7 +95,9 @@ impl Default for ModpParams {
 }
 
 /// `icl`: rule families (`affine`: y = (a·x + b) mod 10 per digit,
-/// `subst`: a letter substitution over a–h) and the query length `len`.
+/// `shift`: the affine rules with a = 1, y = (x + b) mod 10, whose table a
+/// small model learns sooner; `subst`: a letter substitution over a–h) and
+/// the query length `len`.
 /// The default is `affine` alone: k exemplars of a substitution often leave a
 /// query letter unmapped (at 4 shots of length 3, about half the queries), so
 /// even a perfect in-context learner could not reach a high score.
@@ -242,7 +244,7 @@ impl TaskConfig {
                 if !(1..=8).contains(&p.len) {
                     return Err(bad(task, "len", p.len, "must be in 1..=8"));
                 }
-                names_in(task, "rules", &p.rules, &["affine", "subst"])
+                names_in(task, "rules", &p.rules, &["affine", "shift", "subst"])
             }
             TaskConfig::Hop(p) => {
                 if !(4..=500).contains(&p.people) {
