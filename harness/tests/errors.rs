@@ -78,7 +78,7 @@ fn bad_difficulty_values_name_task_key_and_value() {
         (
             "icl",
             "rules = [\"caesar\"]",
-            "task `icl`: key `rules` = \"caesar\": must be one of affine, subst",
+            "task `icl`: key `rules` = \"caesar\": must be one of affine, shift, subst",
         ),
         (
             "icl",
