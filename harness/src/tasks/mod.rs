@@ -1,4 +1,4 @@
-//! The task suite: eight seeded item generators behind one trait.
+//! The task suite: nine seeded item generators behind one trait.
 //!
 //! A task turns random numbers into items `{ id, key, query, trace, answer }`.
 //! The content key decides the partition (see [`hash::is_test_key`]); every
@@ -7,6 +7,7 @@
 
 pub mod add;
 pub mod chance;
+pub mod code;
 pub mod hash;
 pub mod hop;
 pub mod icl;
@@ -26,12 +27,13 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 pub use params::{
-    AddParams, HopParams, IclParams, ModpParams, MulParams, SortParams, TaskConfig, WordParams,
+    AddParams, CodeParams, HopParams, IclParams, ModpParams, MulParams, SortParams, TaskConfig,
+    WordParams,
 };
 
 /// Every task, in the order the suite lists them.
-pub const TASK_NAMES: [&str; 8] = [
-    "add", "mul", "sort", "word", "word_ood", "modp", "icl", "hop",
+pub const TASK_NAMES: [&str; 9] = [
+    "add", "mul", "sort", "word", "word_ood", "modp", "icl", "hop", "code",
 ];
 
 /// One generated item. `query` is the question without a cue; use

@@ -142,6 +142,33 @@ impl Default for HopParams {
     }
 }
 
+/// `code`: programs of `lines` statements before the final `print` (a set,
+/// 3..=8: one is drawn per item), over `a`, `b`, `c`: `a` and `b` set to
+/// constants 1..=9, then assignments, at most one `repeat` loop and at most
+/// one `if`. Every value a program reaches stays in 0..=`max_value` (at
+/// least 9, the largest constant). `comments = true` follows each statement
+/// with a phrase in words; the programs and their partition are the same
+/// either way. The default, 3–5 lines up to 99, keeps a chain-of-thought
+/// example near 100 characters, so it packs beside `word` into a context of
+/// 128; with comments it needs about twice that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodeParams {
+    pub lines: Vec<u32>,
+    pub max_value: u32,
+    pub comments: bool,
+}
+
+impl Default for CodeParams {
+    fn default() -> Self {
+        CodeParams {
+            lines: vec![3, 4, 5],
+            max_value: 99,
+            comments: false,
+        }
+    }
+}
+
 /// A task name with its parameters. Serializes as the bare parameter table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -154,6 +181,7 @@ pub enum TaskConfig {
     Modp(ModpParams),
     Icl(IclParams),
     Hop(HopParams),
+    Code(CodeParams),
 }
 
 impl TaskConfig {
@@ -167,6 +195,7 @@ impl TaskConfig {
             TaskConfig::Modp(_) => "modp",
             TaskConfig::Icl(_) => "icl",
             TaskConfig::Hop(_) => "hop",
+            TaskConfig::Code(_) => "code",
         }
     }
 
@@ -180,6 +209,7 @@ impl TaskConfig {
             "modp" => TaskConfig::Modp(Default::default()),
             "icl" => TaskConfig::Icl(Default::default()),
             "hop" => TaskConfig::Hop(Default::default()),
+            "code" => TaskConfig::Code(Default::default()),
             _ => return Err(TaskError::UnknownTask { name: name.into() }),
         })
     }
@@ -204,6 +234,7 @@ impl TaskConfig {
             "modp" => TaskConfig::Modp(ModpParams::deserialize(table).map_err(bad)?),
             "icl" => TaskConfig::Icl(IclParams::deserialize(table).map_err(bad)?),
             "hop" => TaskConfig::Hop(HopParams::deserialize(table).map_err(bad)?),
+            "code" => TaskConfig::Code(CodeParams::deserialize(table).map_err(bad)?),
             _ => return Err(TaskError::UnknownTask { name: name.into() }),
         })
     }
@@ -263,6 +294,12 @@ impl TaskConfig {
                 }
                 Ok(())
             }
+            TaskConfig::Code(p) => {
+                if !(9..=9999).contains(&p.max_value) {
+                    return Err(bad(task, "max_value", p.max_value, "must be in 9..=9999"));
+                }
+                set_in(task, "lines", &p.lines, 3, 8)
+            }
         }
     }
 
@@ -278,6 +315,7 @@ impl TaskConfig {
             TaskConfig::Modp(p) => Box::new(super::modp::Modp::new(p.clone())),
             TaskConfig::Icl(p) => Box::new(super::icl::Icl::new(p.clone())),
             TaskConfig::Hop(p) => Box::new(super::hop::Hop::new(p.clone())),
+            TaskConfig::Code(p) => Box::new(super::code::Code::new(p.clone())),
         })
     }
 
