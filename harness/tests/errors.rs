@@ -17,7 +17,7 @@ fn unknown_task_names_list_the_known_ones() {
     let e = by_name("addition").err().unwrap().to_string();
     assert_eq!(
         e,
-        "unknown task `addition` (known tasks: add, mul, sort, word, word_ood, modp, icl, hop)"
+        "unknown task `addition` (known tasks: add, mul, sort, word, word_ood, modp, icl, hop, code)"
     );
     assert!(from_toml("Add", "").is_err());
 }
@@ -95,6 +95,21 @@ fn bad_difficulty_values_name_task_key_and_value() {
             "two_hop_fraction = 1.5",
             "task `hop`: key `two_hop_fraction` = 1.5: must be in 0..=1",
         ),
+        (
+            "code",
+            "lines = [2]",
+            "task `code`: key `lines` = 2: must be in 3..=8",
+        ),
+        (
+            "code",
+            "lines = [4, 4]",
+            "task `code`: key `lines` = 4: is listed twice",
+        ),
+        (
+            "code",
+            "max_value = 8",
+            "task `code`: key `max_value` = 8: must be in 9..=9999",
+        ),
     ];
     for (task, table, want) in cases {
         let e = from_toml(task, table).expect_err(table).to_string();
@@ -111,6 +126,11 @@ fn unknown_keys_and_wrong_types_are_refused() {
     );
     let e = from_toml("add", "digits = 3").err().unwrap().to_string();
     assert!(e.starts_with("task `add`"), "{e}");
+    let e = from_toml("code", "comments = \"yes\"")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.starts_with("task `code`: bad parameters:"), "{e}");
     // Missing keys take the defaults.
     assert_eq!(
         from_toml("hop", "people = 50").unwrap(),

@@ -5,7 +5,7 @@
 use harness::format::Mode;
 use harness::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
 use harness::tasks::hash::{is_test_key, stable_hash, Part};
-use harness::tasks::{by_name, item_at, IclParams, Split, TaskConfig};
+use harness::tasks::{by_name, item_at, CodeParams, IclParams, Split, TaskConfig};
 use harness::vocab;
 
 use Split::{Test, Train};
@@ -71,6 +71,14 @@ const GOLDEN: &[(&str, Split, u64, Mode, &str)] = &[
     ("hop", Test, 0, Mode::Cot, "boss of friend of Dax T:friend of Dax=Nup,boss of Nup=Tig A:Tig\n"),
     ("hop", Test, 1, Mode::Direct, "boss of rival of Kav A:Ber\n"),
     ("hop", Test, 1, Mode::Cot, "boss of rival of Kav T:rival of Kav=Geb,boss of Geb=Ber A:Ber\n"),
+    ("code", Train, 0, Mode::Direct, "a=7;b=2;c=a+2;print c A:9\n"),
+    ("code", Train, 0, Mode::Cot, "a=7;b=2;c=a+2;print c T:a=7,b=2,c=9 A:9\n"),
+    ("code", Train, 1, Mode::Direct, "a=3;b=6;repeat 2{b=b+a};if b>a{a=a-1};print a A:2\n"),
+    ("code", Train, 1, Mode::Cot, "a=3;b=6;repeat 2{b=b+a};if b>a{a=a-1};print a T:a=3,b=6,b=9,b=12,12>3?yes,a=2 A:2\n"),
+    ("code", Test, 0, Mode::Direct, "a=4;b=2;a=5-a;a=b+a;repeat 3{b=b*2};print a A:3\n"),
+    ("code", Test, 0, Mode::Cot, "a=4;b=2;a=5-a;a=b+a;repeat 3{b=b*2};print a T:a=4,b=2,a=1,a=3,b=4,b=8,b=16 A:3\n"),
+    ("code", Test, 1, Mode::Direct, "a=5;b=7;repeat 2{a=a+b};a=b+a;print a A:26\n"),
+    ("code", Test, 1, Mode::Cot, "a=5;b=7;repeat 2{a=a+b};a=b+a;print a T:a=5,b=7,a=12,a=19,a=26 A:26\n"),
 ];
 
 #[test]
@@ -80,6 +88,29 @@ fn items_match_golden_strings() {
         let item = item_at(t.as_ref(), 7, split, index).unwrap();
         assert_eq!(item.text(mode), text, "{task} {split} #{index} {mode}");
         assert_eq!(t.in_test(&item), split == Test, "{task} {}", item.id);
+    }
+}
+
+/// `code` with comments: the same programs as the golden `code` items above,
+/// each statement followed by its phrase in words.
+#[test]
+fn code_comments_match_golden_strings() {
+    let t = TaskConfig::Code(CodeParams {
+        comments: true,
+        ..Default::default()
+    })
+    .build()
+    .unwrap();
+    let want = [
+        (Train, 1, "a=3 # a is 3;b=6 # b is 6;repeat 2{b=b+a} # 2 times add a to b;if b>a{a=a-1} # if b is over a, take 1 from a;print a # show a T:a=3,b=6,b=9,b=12,12>3?yes,a=2 A:2\n"),
+        (Test, 0, "a=4 # a is 4;b=2 # b is 2;a=5-a # a is 5 minus a;a=b+a # a is b plus a;repeat 3{b=b*2} # 3 times multiply b by 2;print a # show a T:a=4,b=2,a=1,a=3,b=4,b=8,b=16 A:3\n"),
+    ];
+    for (split, index, text) in want {
+        let item = item_at(t.as_ref(), 7, split, index).unwrap();
+        assert_eq!(item.text(Mode::Cot), text, "{split} #{index}");
+        let bare = by_name("code").unwrap();
+        let same = item_at(bare.as_ref(), 7, split, index).unwrap();
+        assert_eq!(item.id, same.id, "the id is the bare program");
     }
 }
 

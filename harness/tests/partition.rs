@@ -19,6 +19,7 @@ fn wide(task: &str) -> Box<dyn Task> {
         "modp" => "modulus = 23",
         "icl" => "len = 2",
         "hop" => "people = 60",
+        "code" => "lines = [3]",
         _ => "",
     };
     let mut v: toml::Table = toml::from_str(&format!("t = {{ {table} }}")).unwrap();

@@ -7,6 +7,7 @@ use harness::answer::extract;
 use harness::format::{Mode, ANSWER_CUE, THINK_CUE};
 use harness::tasks::{distinct_items, item_at, Item, Split, Task, TaskConfig};
 use harness::vocab;
+use std::collections::BTreeMap;
 
 fn cfg(task: &str, toml_table: &str) -> Box<dyn Task> {
     let mut v: toml::Table = toml::from_str(&format!("t = {{ {toml_table} }}")).unwrap();
@@ -44,6 +45,10 @@ fn settings() -> Vec<Box<dyn Task>> {
             "hop",
             "people = 200, relations = 4, two_hop_fraction = 0.0, world_seed = 3",
         ),
+        cfg("code", ""),
+        cfg("code", "comments = true"),
+        cfg("code", "lines = [8], max_value = 9"),
+        cfg("code", "lines = [3, 6], max_value = 999, comments = true"),
     ]
 }
 
@@ -177,6 +182,24 @@ fn max_len_is_tight_where_computable() {
         "bound {} vs {longest}",
         modp.max_len()
     );
+    // code: the bound assumes every line at its longest at once; seeded
+    // draws come within a few characters of it.
+    for (table, bound) in [("", 102), ("comments = true", 208)] {
+        let code = cfg("code", table);
+        assert_eq!(code.max_len(), bound, "{table}");
+        let longest = (0..20_000)
+            .map(|i| {
+                item_at(code.as_ref(), 1, Split::Train, i)
+                    .unwrap()
+                    .len(Mode::Cot)
+            })
+            .max()
+            .unwrap();
+        assert!(
+            longest <= bound && bound <= longest + 6,
+            "{table}: {longest}"
+        );
+    }
 }
 
 #[test]
@@ -276,4 +299,180 @@ fn icl_shift_rules_are_the_affine_rules_with_slope_one() {
         assert!(it.trace.starts_with(&format!("1x+{b}:")), "{}", it.trace);
     }
     assert_eq!(offsets.len(), 10, "{offsets:?}");
+}
+
+/// `code` programs, run by an interpreter written apart from `tasks/code.rs`
+/// (string slicing over the query itself, signed values in a map): the
+/// trace it writes, the printed value, and the smallest and largest value
+/// any line produced.
+struct Run {
+    trace: Vec<String>,
+    printed: Option<i64>,
+    vars: BTreeMap<String, i64>,
+    lo: i64,
+    hi: i64,
+}
+
+impl Run {
+    fn value(&self, tok: &str) -> i64 {
+        tok.parse().unwrap_or_else(|_| {
+            *self
+                .vars
+                .get(tok)
+                .unwrap_or_else(|| panic!("unset `{tok}`"))
+        })
+    }
+
+    /// `x=expr`, where expr is a number or `y op z`.
+    fn assign(&mut self, line: &str) {
+        let (x, expr) = line.split_once('=').unwrap();
+        let v = match expr
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| "+-*".contains(*c))
+        {
+            None => self.value(expr),
+            Some((at, op)) => {
+                let (y, z) = (self.value(&expr[..at]), self.value(&expr[at + 1..]));
+                match op {
+                    '+' => y + z,
+                    '-' => y - z,
+                    _ => y * z,
+                }
+            }
+        };
+        self.lo = self.lo.min(v);
+        self.hi = self.hi.max(v);
+        self.trace.push(format!("{x}={v}"));
+        self.vars.insert(x.to_string(), v);
+    }
+
+    fn program(query: &str) -> Run {
+        let mut run = Run {
+            trace: Vec::new(),
+            printed: None,
+            vars: BTreeMap::new(),
+            lo: i64::MAX,
+            hi: i64::MIN,
+        };
+        for stmt in query.split(';') {
+            // A comment runs from ` # ` to the end of its statement.
+            let code = stmt.split(" # ").next().unwrap();
+            if let Some(x) = code.strip_prefix("print ") {
+                run.printed = Some(run.value(x));
+            } else if let Some(rest) = code.strip_prefix("repeat ") {
+                let (n, body) = rest.split_once('{').unwrap();
+                for _ in 0..n.parse::<usize>().unwrap() {
+                    run.assign(body.strip_suffix('}').unwrap());
+                }
+            } else if let Some(rest) = code.strip_prefix("if ") {
+                let (test, body) = rest.split_once('{').unwrap();
+                let cmp = if test.contains('>') { '>' } else { '<' };
+                let (l, r) = test.split_once(cmp).unwrap();
+                let (x, y) = (run.value(l), run.value(r));
+                let holds = if cmp == '>' { x > y } else { x < y };
+                let verdict = if holds { "yes" } else { "no" };
+                run.trace.push(format!("{x}{cmp}{y}?{verdict}"));
+                if holds {
+                    run.assign(body.strip_suffix('}').unwrap());
+                }
+            } else {
+                run.assign(code);
+            }
+        }
+        run
+    }
+}
+
+/// Every `code` item's trace and answer are what running its program gives,
+/// its values stay in 0..=max_value, and the comment variant is the same
+/// program with a phrase after each statement.
+#[test]
+fn code_programs_run_independently_to_their_traces() {
+    for (table, max) in [
+        ("", 99),
+        ("comments = true", 99),
+        ("lines = [8], max_value = 9", 9),
+        ("lines = [3, 6], max_value = 999, comments = true", 999),
+    ] {
+        let t = cfg("code", table);
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for split in [Split::Train, Split::Test] {
+            for i in 0..2000 {
+                let item = item_at(t.as_ref(), 13, split, i).unwrap();
+                let run = Run::program(&item.query);
+                assert_eq!(run.trace.join(","), item.trace, "{table}: {}", item.query);
+                assert_eq!(
+                    run.printed.unwrap().to_string(),
+                    item.answer,
+                    "{}",
+                    item.query
+                );
+                lo = lo.min(run.lo);
+                hi = hi.max(run.hi);
+                let statements: Vec<&str> = item.query.split(';').collect();
+                let bare: Vec<&str> = statements
+                    .iter()
+                    .map(|s| s.split(" # ").next().unwrap())
+                    .collect();
+                assert_eq!(bare.join(";"), item.key, "the key is the bare program");
+                let commented = statements.iter().filter(|s| s.contains(" # ")).count();
+                let want = if table.contains("comments") {
+                    statements.len()
+                } else {
+                    0
+                };
+                assert_eq!(commented, want, "{}", item.query);
+            }
+        }
+        assert!(lo >= 0 && hi <= max, "{table}: values in {lo}..={hi}");
+        assert!(hi > max / 2, "{table}: the range is used, up to {hi}");
+    }
+    // Comments change the rendering only: the same draws give the same programs.
+    let (bare, commented) = (cfg("code", ""), cfg("code", "comments = true"));
+    for i in 0..200 {
+        let b = item_at(bare.as_ref(), 2, Split::Train, i).unwrap();
+        let c = item_at(commented.as_ref(), 2, Split::Train, i).unwrap();
+        assert_eq!((&b.key, &b.trace, &b.answer), (&c.key, &c.trace, &c.answer));
+        assert_ne!(b.query, c.query);
+    }
+}
+
+/// The default programs use every kind of line: both branches of an `if`,
+/// loops of 2 and 3 rounds, each line count, and each variable printed.
+#[test]
+fn code_items_cover_every_kind_of_line() {
+    let t = cfg("code", "");
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..2000 {
+        let item = item_at(t.as_ref(), 17, Split::Train, i).unwrap();
+        let lines = item.key.split(';').count() - 1;
+        seen.insert(format!("lines {lines}"));
+        for stmt in item.key.split(';') {
+            for kind in [
+                "repeat 2", "repeat 3", "if ", "print a", "print b", "print c",
+            ] {
+                if stmt.starts_with(kind) {
+                    seen.insert(kind.to_string());
+                }
+            }
+            for op in ['+', '-', '*'] {
+                if !stmt.starts_with("if") && stmt.contains(op) {
+                    seen.insert(op.to_string());
+                }
+            }
+        }
+        for verdict in ["?yes", "?no"] {
+            if item.trace.contains(verdict) {
+                seen.insert(verdict.to_string());
+            }
+        }
+    }
+    let want = [
+        "lines 3", "lines 4", "lines 5", "repeat 2", "repeat 3", "if ", "?yes", "?no", "print a",
+        "print b", "print c", "+", "-", "*",
+    ];
+    for w in want {
+        assert!(seen.contains(w), "never saw `{w}`: {seen:?}");
+    }
 }
