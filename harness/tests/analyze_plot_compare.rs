@@ -90,13 +90,14 @@ fn analyze_plot_compare_end_to_end() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("fits.csv missing"));
     assert!(!b.join("fits.csv").exists());
 
-    let csv = tmp.join("cmp/out.csv");
-    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&csv)]);
+    let cmp = tmp.join("cmp");
+    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&cmp)]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let csv = cmp.join("compare.csv");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains("mcnemar") && table.contains("paired_bootstrap"),
@@ -104,7 +105,38 @@ fn analyze_plot_compare_end_to_end() {
     );
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("task,mode,shots,metric,params_non_embedding,value_a"));
-    assert!(tmp.join("cmp/out_add.png").is_file() && tmp.join("cmp/out_sort.png").is_file());
+    assert!(cmp.join("compare_add.png").is_file() && cmp.join("compare_sort.png").is_file());
+    // Without --out: a folder named after both runs next to run A, whatever
+    // the current directory; nothing lands in the current directory.
+    let cwd = tmp.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .args(["compare", s(&a), s(&b)])
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let named = a.parent().unwrap().join("compare_a_vs_b");
+    assert_eq!(
+        std::fs::read_to_string(named.join("compare.csv")).unwrap(),
+        text
+    );
+    assert!(named.join("compare_add.png").is_file());
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+    // --out naming a file (its old meaning) is refused, nothing written.
+    let err = one_line_error(&emerge(&[
+        "compare",
+        s(&a),
+        s(&b),
+        "--out",
+        s(&tmp.join("c.csv")),
+    ]));
+    assert!(err.contains("expected a folder"), "{err}");
+    assert!(!tmp.join("c.csv").exists());
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -148,10 +180,10 @@ fn bad_input_is_a_one_line_error() {
         s(&run),
         s(&run),
         "--out",
-        s(&tmp.join("c.csv")),
+        s(&tmp.join("c")),
     ]));
     assert!(err.contains("models.csv:4:"), "{err}");
-    assert!(!tmp.join("c.csv").exists());
+    assert!(!tmp.join("c").exists());
 
     // Empty task selection: scores.csv with a header only.
     std::fs::write(run.join("models.csv"), models).unwrap();
