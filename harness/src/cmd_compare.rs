@@ -1,9 +1,14 @@
-//! `emerge compare DIR_A DIR_B [--out FILE]`: the two runs side by side as a
-//! CSV, a table on stdout and an overlay PNG per shared task.
+//! `emerge compare DIR_A DIR_B [--out DIR]`: the two runs side by side as
+//! `compare.csv`, a table on stdout and `compare_<task>.png` per shared task,
+//! all in one folder (by default `compare_<A>_vs_<B>` next to run A), so a
+//! comparison never scatters files into the current directory.
 
 use crate::output::{esay, say};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The table's file inside the output folder.
+pub const CSV: &str = "compare.csv";
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -11,14 +16,47 @@ pub struct CompareArgs {
     pub run_a: PathBuf,
     /// Run folder B (differences are B − A).
     pub run_b: PathBuf,
-    /// CSV to write; overlay PNGs go next to it as `<stem>_<task>.png`.
-    #[arg(long, default_value = "compare.csv")]
-    pub out: PathBuf,
+    /// Folder for compare.csv and compare_<task>.png (created if needed;
+    /// default: compare_<A>_vs_<B> next to run A).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `compare_<A>_vs_<B>` in the folder that holds run A (e.g. `runs/`).
+fn default_out(a: &Path, b: &Path) -> Result<PathBuf, String> {
+    let full = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let (a, b) = (full(a)?, full(b)?);
+    let name = |p: &Path| {
+        p.file_name()
+            .map_or_else(|| "run".to_string(), |n| n.to_string_lossy().into_owned())
+    };
+    let parent = a.parent().unwrap_or(&a);
+    Ok(parent.join(format!("compare_{}_vs_{}", name(&a), name(&b))))
+}
+
+/// The output folder, refusing a path that is (or names) a file: `--out`
+/// used to take the CSV's path, and writing into `x.csv/` would surprise.
+fn out_dir(args: &CompareArgs) -> Result<PathBuf, String> {
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => default_out(&args.run_a, &args.run_b)?,
+    };
+    if dir.is_file() || dir.extension().is_some_and(|e| e == "csv" || e == "png") {
+        return Err(format!(
+            "--out {}: expected a folder (compare writes {CSV} and compare_<task>.png into it)",
+            dir.display()
+        ));
+    }
+    Ok(dir)
 }
 
 pub fn run(args: &CompareArgs) -> Result<(), String> {
     let a = results::Run::load(&args.run_a).map_err(|e| e.to_string())?;
     let b = results::Run::load(&args.run_b).map_err(|e| e.to_string())?;
+    let dir = out_dir(args)?;
     let c = results::compare::compare(&a, &b).map_err(|e| e.to_string())?;
     if c.rows.is_empty() {
         for n in &c.notes {
@@ -30,16 +68,15 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
             args.run_b.display()
         ));
     }
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    results::write_csv(&args.out, &c.rows).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let csv = dir.join(CSV);
+    results::write_csv(&csv, &c.rows).map_err(|e| e.to_string())?;
     say(&results::compare::table(&c));
-    let prefix = args.out.with_extension("");
+    let prefix = csv.with_extension("");
     let pngs = plots::plot_compare(&a, &b, &prefix).map_err(|e| e.to_string())?;
     say(&format!(
         "wrote {} ({} rows)\n",
-        args.out.display(),
+        csv.display(),
         c.rows.len()
     ));
     for p in pngs {

@@ -30,6 +30,8 @@ enum Command {
     Plot(harness::cmd_plot::PlotArgs),
     /// Compare two run folders: CSV of differences with paired tests, table, overlay PNGs.
     Compare(harness::cmd_compare::CompareArgs),
+    /// One tidy CSV over many run folders: every score and every fit, with the run and its config hash.
+    Runs(harness::cmd_runs::RunsArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => harness::cmd_analyze::run(&args),
         Command::Plot(args) => harness::cmd_plot::run(&args),
         Command::Compare(args) => harness::cmd_compare::run(&args),
+        Command::Runs(args) => harness::cmd_runs::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

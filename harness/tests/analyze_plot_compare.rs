@@ -90,13 +90,14 @@ fn analyze_plot_compare_end_to_end() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("fits.csv missing"));
     assert!(!b.join("fits.csv").exists());
 
-    let csv = tmp.join("cmp/out.csv");
-    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&csv)]);
+    let cmp = tmp.join("cmp");
+    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&cmp)]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let csv = cmp.join("compare.csv");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains("mcnemar") && table.contains("paired_bootstrap"),
@@ -104,7 +105,38 @@ fn analyze_plot_compare_end_to_end() {
     );
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("task,mode,shots,metric,params_non_embedding,value_a"));
-    assert!(tmp.join("cmp/out_add.png").is_file() && tmp.join("cmp/out_sort.png").is_file());
+    assert!(cmp.join("compare_add.png").is_file() && cmp.join("compare_sort.png").is_file());
+    // Without --out: a folder named after both runs next to run A, whatever
+    // the current directory; nothing lands in the current directory.
+    let cwd = tmp.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .args(["compare", s(&a), s(&b)])
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let named = a.parent().unwrap().join("compare_a_vs_b");
+    assert_eq!(
+        std::fs::read_to_string(named.join("compare.csv")).unwrap(),
+        text
+    );
+    assert!(named.join("compare_add.png").is_file());
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+    // --out naming a file (its old meaning) is refused, nothing written.
+    let err = one_line_error(&emerge(&[
+        "compare",
+        s(&a),
+        s(&b),
+        "--out",
+        s(&tmp.join("c.csv")),
+    ]));
+    assert!(err.contains("expected a folder"), "{err}");
+    assert!(!tmp.join("c.csv").exists());
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
@@ -148,10 +180,10 @@ fn bad_input_is_a_one_line_error() {
         s(&run),
         s(&run),
         "--out",
-        s(&tmp.join("c.csv")),
+        s(&tmp.join("c")),
     ]));
     assert!(err.contains("models.csv:4:"), "{err}");
-    assert!(!tmp.join("c.csv").exists());
+    assert!(!tmp.join("c").exists());
 
     // Empty task selection: scores.csv with a header only.
     std::fs::write(run.join("models.csv"), models).unwrap();
@@ -181,5 +213,184 @@ fn bad_input_is_a_one_line_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("only 1 model size"));
     let fits = std::fs::read_to_string(one.join("fits.csv")).unwrap();
     assert!(fits.lines().skip(1).all(|l| l.contains("too_few_points")));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Rows of a CSV file as header-keyed maps.
+fn csv_maps(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            header
+                .iter()
+                .cloned()
+                .zip(r.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn runs_writes_one_tidy_table_over_three_run_folders() {
+    let tmp = scratch("runs");
+    let runs = tmp.join("runs");
+    let config = |name: &str, items: u32, device: &str| {
+        format!("[run]\nname = \"{name}\"\nseeds = [0]\n\n[eval]\nitems = {items}\n\n[device]\ndevice = \"{device}\"\nthreads = 2\n")
+    };
+    for (name, seeds, items, device) in [
+        ("a", vec![0], 100, "cpu"),
+        ("b", vec![0], 100, "cuda:0"),
+        ("c", vec![0, 1], 60, "cpu"),
+    ] {
+        let dir = runs.join(name);
+        let spec = SynthSpec {
+            steps: vec![300, 1000],
+            seeds,
+            items: items as usize,
+            ..SynthSpec::example()
+        };
+        write_run(&dir, &spec).unwrap();
+        std::fs::write(dir.join("config.toml"), config(name, items, device)).unwrap();
+    }
+    for name in ["a", "b"] {
+        let out = emerge(&["analyze", "--run", s(&runs.join(name))]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Run from another folder: the table lands next to the runs, not here.
+    let cwd = tmp.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let dirs: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| runs.join(n)).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .arg("runs")
+        .args(dirs.iter().map(|d| s(d)))
+        .current_dir(&cwd)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("no fits.csv"), "c has no fits: {err}");
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0);
+    let table = runs.join("runs_table.csv");
+    let rows = csv_maps(&table);
+    let header = std::fs::read_to_string(&table)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        header.starts_with(
+            "row,run,run_dir,config_hash,task,mode,shots,metric,params_non_embedding,seed,step"
+        ),
+        "{header}"
+    );
+    // Every fits.csv column is there (new ones flow through FitRow).
+    for c in <results::FitRow as results::CsvRow>::HEADER {
+        assert!(header.split(',').any(|h| h == *c), "{c} missing: {header}");
+    }
+    let of = |run: &str, kind: &str| -> Vec<&std::collections::BTreeMap<String, String>> {
+        rows.iter()
+            .filter(|r| r["run"] == run && r["row"] == kind)
+            .collect()
+    };
+    for name in ["a", "b", "c"] {
+        let dir = runs.join(name);
+        let scores: Vec<results::ScoreRow> =
+            results::read::read_csv(&dir.join("scores.csv")).unwrap();
+        let models: Vec<results::ModelRow> =
+            results::read::read_csv(&dir.join("models.csv")).unwrap();
+        let got = of(name, "score");
+        assert_eq!(got.len(), scores.len(), "{name}");
+        // Each score row carries its value, interval, size and seed.
+        for sc in &scores {
+            let m = models
+                .iter()
+                .find(|m| m.model_id == sc.model_id && m.step == sc.step)
+                .unwrap();
+            let r = got
+                .iter()
+                .find(|r| {
+                    r["model_id"] == sc.model_id
+                        && r["step"] == sc.step.to_string()
+                        && r["task"] == sc.task
+                        && r["mode"] == sc.mode.as_str()
+                        && r["shots"] == sc.shots.to_string()
+                        && r["metric"] == sc.metric
+                })
+                .unwrap_or_else(|| panic!("{name}: no row for {sc:?}"));
+            let f = |c: &str| r[c].parse::<f64>().unwrap();
+            assert_eq!(f("value"), sc.value, "{sc:?}");
+            assert_eq!((f("ci_lo"), f("ci_hi")), (sc.ci_lo, sc.ci_hi), "{sc:?}");
+            assert_eq!(
+                r["params_non_embedding"],
+                m.params_non_embedding.to_string()
+            );
+            assert_eq!(r["seed"], m.seed.to_string());
+            assert_eq!(r["run_dir"], s(&dir));
+        }
+        // Fit rows: one per fits.csv row, N* and its interval as written.
+        let fits = dir.join("fits.csv");
+        let want: Vec<_> = if fits.is_file() {
+            csv_maps(&fits)
+        } else {
+            Vec::new()
+        };
+        let got = of(name, "fit");
+        assert_eq!(got.len(), want.len(), "{name}");
+        for w in &want {
+            assert!(
+                got.iter().any(|g| [
+                    "task",
+                    "mode",
+                    "shots",
+                    "metric",
+                    "x_axis",
+                    "shape",
+                    "threshold_params",
+                    "threshold_lo",
+                    "threshold_hi",
+                    "preferred"
+                ]
+                .iter()
+                .all(|c| g[*c] == w[*c])),
+                "{name}: no fit row like {w:?}"
+            );
+        }
+    }
+    assert!(!of("a", "fit").is_empty());
+    // The config hash ignores the device and the name, not the experiment.
+    let hash = |run: &str| of(run, "score")[0]["config_hash"].clone();
+    assert_eq!(hash("a"), hash("b"));
+    assert_ne!(hash("a"), hash("c"));
+    assert_eq!(hash("a").len(), 16);
+    // A folder of runs stands for every run in it: the same table.
+    let out = emerge(&["runs", s(&runs), "--out", s(&tmp.join("all.csv"))]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("all.csv")).unwrap(),
+        std::fs::read_to_string(&table).unwrap()
+    );
+    // Bad input: one line naming the file or folder, nothing written.
+    let err = one_line_error(&emerge(&["runs", s(&cwd), "--out", s(&tmp.join("x.csv"))]));
+    assert!(
+        err.contains("not a run folder") && err.contains(s(&cwd)),
+        "{err}"
+    );
+    let scores = runs.join("b/scores.csv");
+    let text = std::fs::read_to_string(&scores).unwrap();
+    std::fs::write(&scores, text.replacen(",direct,", ",sideways,", 1)).unwrap();
+    let err = one_line_error(&emerge(&["runs", s(&runs), "--out", s(&tmp.join("x.csv"))]));
+    assert!(err.contains("b/scores.csv:2:"), "{err}");
+    assert!(!tmp.join("x.csv").exists());
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -237,6 +237,115 @@ fn kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run() {
     assert_same_results(&runs.join("clean"), &run);
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// Keep the first `keep` bytes of `path`.
+fn truncate(path: &Path, keep: usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.len() > keep, "{}", path.display());
+    std::fs::write(path, &bytes[..keep]).unwrap();
+}
+
+#[test]
+fn damaged_job_files_are_moved_aside_and_the_sweep_still_equals_a_clean_run() {
+    let runs = scratch("damage");
+    let clean = smoke(&runs, "clean", &["--threads", "2"]);
+    assert!(clean.status.success(), "{}", text(&clean));
+    let run = runs.join("damaged");
+    let args = smoke_args(&runs, "damaged", &["--threads", "2"]);
+    let job = |id: &str, f: &str| run.join("jobs").join(id).join(f);
+    let mut log = String::new();
+    // Kill -9 while `id` is mid-job (it has a checkpoint but no status).
+    let mut kill_mid = |id: &str| {
+        let (killed, out) = kill_when(spawn(&args), || job(id, "checkpoint").exists());
+        assert!(killed, "{out}");
+        assert!(!job(id, "status.json").exists(), "{id} finished: {out}");
+        log += &out;
+    };
+
+    // 1. The case: a truncated weights file.
+    kill_mid("L1-D32-H2-s0");
+    truncate(&job("L1-D32-H2-s0", "checkpoint/model.safetensors"), 100);
+    // 2. A foreign checkpoint (another model's) with the job's own good one
+    //    left as checkpoint.old, as a crash in the middle of a save does.
+    kill_mid("L2-D32-H4-s0");
+    copy_dir(
+        &job("L2-D32-H4-s0", "checkpoint"),
+        &job("L2-D32-H4-s0", "checkpoint.old"),
+    );
+    std::fs::remove_dir_all(job("L2-D32-H4-s0", "checkpoint")).unwrap();
+    copy_dir(
+        &job("L1-D32-H2-s0", "checkpoint"),
+        &job("L2-D32-H4-s0", "checkpoint"),
+    );
+    // 3. Torn rows that still parse: a log cut at a line end (mid-job), a
+    //    finished job's scores cut inside the last number; and a finished
+    //    job's torn status.
+    kill_mid("L2-D48-H4-s0");
+    let tlog = job("L2-D48-H4-s0", "train_log.csv");
+    let text_log = read(&tlog);
+    let cut = text_log.trim_end().rfind('\n').unwrap() + 1;
+    truncate(&tlog, cut);
+    assert!(results::read::read_csv::<results::TrainLogRow>(&tlog).is_ok());
+    let scores = job("L1-D32-H2-s0", "scores.csv");
+    truncate(&scores, read(&scores).len() - 2);
+    assert!(results::read::read_csv::<results::ScoreRow>(&scores).is_ok());
+    let status = job("L1-D16-H2-s0", "status.json");
+    truncate(&status, read(&status).len() / 2);
+
+    let last = emerge(&args);
+    log += &text(&last);
+    assert!(last.status.success(), "{log}");
+    for (file, then) in [
+        (
+            "L1-D32-H2-s0/checkpoint/model.safetensors",
+            "restarts from step 0",
+        ),
+        (
+            "L2-D32-H4-s0/checkpoint/trainer.json",
+            "resumes from checkpoint.old at step",
+        ),
+        ("L2-D48-H4-s0/train_log.csv", "restarts from step 0"),
+        ("L1-D32-H2-s0/scores.csv", "restarts from step 0"),
+        (
+            "L1-D16-H2-s0/status.json",
+            "resumes from its last checkpoint",
+        ),
+    ] {
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("warning:") && l.contains(file))
+            .collect();
+        assert_eq!(warnings.len(), 1, "one warning for {file}:\n{log}");
+        assert!(warnings[0].contains(then), "{}", warnings[0]);
+    }
+    // Kept for inspection, not deleted.
+    let aside = job("L1-D32-H2-s0", "checkpoint.damaged/model.safetensors");
+    assert_eq!(std::fs::metadata(&aside).unwrap().len(), 100);
+    assert!(job("L2-D32-H4-s0", "checkpoint.damaged/trainer.json").is_file());
+    assert_eq!(
+        read(&job("L2-D48-H4-s0", "train_log.csv.damaged")),
+        text_log[..cut]
+    );
+    assert!(job("L1-D32-H2-s0", "scores.csv.damaged").is_file());
+    assert!(job("L1-D16-H2-s0", "status.json.damaged").is_file());
+    // The finished job with a torn status resumed at its last step.
+    assert!(
+        log.contains("L1-D16-H2-s0 done (resumed at step 16)"),
+        "{log}"
+    );
+    let summary = String::from_utf8_lossy(&last.stdout);
+    assert!(summary.contains("recovered 3 damaged files"), "{summary}");
+    assert!(summary.contains("4 of 4 jobs finished"), "{summary}");
+    assert_same_results(&runs.join("clean"), &run);
+}
+
 #[test]
 fn a_live_lock_refuses_a_dead_one_is_taken_over() {
     let runs = scratch("lock");
@@ -615,6 +724,10 @@ fn plant_cot_jump(run: &Path, value: impl Fn(usize) -> f64) {
             out.push('\n');
         }
         std::fs::write(&path, out).unwrap();
+        // Hand-edited rows match none of the job's checksums, and a resume
+        // would take them for damage; a job without them (as written before
+        // checksums existed) is checked by parsing alone.
+        let _ = std::fs::remove_file(run.join("jobs").join(id).join("sums.json"));
     }
 }
 

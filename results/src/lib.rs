@@ -10,6 +10,7 @@
 //!   rate, few-shot gain) per model size.
 //! - [`synth`]: synthetic run folders with planted curves (tests, eyeballing).
 //! - [`compare`]: two runs joined, differences and paired tests.
+//! - [`table`]: many runs in one tidy CSV (`emerge runs`).
 
 pub mod analyze;
 pub mod bootstrap;
@@ -23,6 +24,7 @@ pub mod schema;
 pub mod stats;
 pub mod summary;
 pub mod synth;
+pub mod table;
 pub mod verdicts;
 pub mod write;
 

@@ -107,6 +107,19 @@ pub fn finished(run: &Path, jobs: &[Job]) -> Result<Vec<(usize, JobStatus)>, Str
     Ok(out)
 }
 
+/// Like [`finished`], but a job whose status cannot be read counts as
+/// pending: the sweep moves such files aside for its own jobs, and another
+/// shard's are for that shard (or the unsharded rerun) to repair.
+pub fn finished_readable(run: &Path, jobs: &[Job]) -> Result<Vec<(usize, JobStatus)>, String> {
+    Ok(jobs
+        .iter()
+        .filter_map(|j| match job::read_status(&job_dir(run, j)) {
+            Ok(Some(s)) if s.model_id == j.model_id => Some((j.index, s)),
+            _ => None,
+        })
+        .collect())
+}
+
 /// Merge the finished jobs' rows into the top-level CSVs. Unfinished jobs
 /// are left out, so the files only ever hold complete models.
 pub fn merge(run: &Path, jobs: &[Job], done: &[(usize, JobStatus)]) -> Result<usize, String> {

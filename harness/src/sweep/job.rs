@@ -11,6 +11,7 @@
 //! window of a `train_log.csv` row never straddles a resume.
 
 use super::config::{Schedule, SweepConfig};
+use super::damage;
 use super::eval::Suite;
 use super::jobs::Job;
 use crate::stream::Stream;
@@ -97,12 +98,22 @@ impl Rows {
         })
     }
 
+    /// Each file whole, after their sums (see [`damage`]).
     fn save(&self, dir: &Path) -> Result<(), String> {
-        let w = |e: std::io::Error| e.to_string();
-        results::write_csv(&file::<TrainLogRow>(dir), &self.log).map_err(w)?;
-        results::write_csv(&file::<SampleRow>(dir), &self.samples).map_err(w)?;
-        results::write_csv(&file::<ScoreRow>(dir), &self.scores).map_err(w)?;
-        results::write_csv(&file::<ModelRow>(dir), &self.models).map_err(w)
+        fn bytes<T: CsvRow>(dir: &Path, rows: &[T]) -> Result<(&'static str, Vec<u8>), String> {
+            let b = results::write::csv_bytes(rows)
+                .map_err(|e| format!("{}: {e}", file::<T>(dir).display()))?;
+            Ok((T::FILE, b))
+        }
+        damage::write_summed(
+            dir,
+            &[
+                bytes(dir, &self.log)?,
+                bytes(dir, &self.samples)?,
+                bytes(dir, &self.scores)?,
+                bytes(dir, &self.models)?,
+            ],
+        )
     }
 }
 
@@ -144,6 +155,8 @@ pub struct Outcome {
     pub status: JobStatus,
     /// Step the job resumed from (0 for a fresh start).
     pub resumed_from: u64,
+    /// Damaged checkpoints moved aside on the way (the summary's lines).
+    pub recovered: Vec<String>,
     /// Timing of this attempt only.
     pub train: Duration,
     pub eval: Duration,
@@ -168,22 +181,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     let cfg = shared.cfg;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let ckpt = dir.join(CHECKPOINT_DIR);
-    let mut trainer = Trainer::new(job.model, train_config(cfg, job), shared.device, job.seed)
-        .map_err(|e| format!("{}: {e}", job.model_id))?;
-    let mut start = 0;
-    if Trainer::checkpoint_exists(&ckpt) {
-        let info = trainer.load(&ckpt).map_err(|e| e.to_string())?;
-        if info.data_position != info.step * cfg.train.batch as u64 {
-            return Err(format!(
-                "{}: data position {} does not match step {} at batch {}",
-                ckpt.display(),
-                info.data_position,
-                info.step,
-                cfg.train.batch
-            ));
-        }
-        start = info.step;
-    }
+    let (mut trainer, start, recovered) = resume(job, dir, shared)?;
     let mut rows = Rows::load(dir, start)?;
     let (prior_train, prior_eval) = prior_timing(dir);
     let pb = bar(job, shared, start);
@@ -283,9 +281,97 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     Ok(Outcome {
         status: st,
         resumed_from: start,
+        recovered,
         train: train_time,
         eval: eval_time,
     })
+}
+
+fn fresh_trainer(job: &Job, shared: &Shared) -> Result<Trainer, String> {
+    Trainer::new(
+        job.model,
+        train_config(shared.cfg, job),
+        shared.device,
+        job.seed,
+    )
+    .map_err(|e| format!("{}: {e}", job.model_id))
+}
+
+/// Load `ckpt` into `trainer`, refusing a checkpoint that loads but cannot
+/// be this job's (another batch size, or past its last step). Returns its step.
+fn load_checked(
+    trainer: &mut Trainer,
+    ckpt: &Path,
+    job: &Job,
+    cfg: &SweepConfig,
+) -> Result<u64, String> {
+    if !ckpt.join(models::checkpoint::STATE_FILE).is_file() {
+        return Err(format!(
+            "checkpoint {}: no {}",
+            ckpt.display(),
+            models::checkpoint::STATE_FILE
+        ));
+    }
+    let info = trainer.load(ckpt).map_err(|e| e.to_string())?;
+    let batch = cfg.train.batch as u64;
+    if info.data_position != info.step * batch {
+        return Err(format!(
+            "checkpoint {}: data position {} does not match step {} at batch {batch} (another run's checkpoint?)",
+            ckpt.display(),
+            info.data_position,
+            info.step,
+        ));
+    }
+    if info.step > job.total_steps {
+        return Err(format!(
+            "checkpoint {}: step {} is past this job's last step {} (another run's checkpoint?)",
+            ckpt.display(),
+            info.step,
+            job.total_steps
+        ));
+    }
+    Ok(info.step)
+}
+
+/// A trainer at the job's last good checkpoint: `checkpoint`, else the
+/// `checkpoint.old` a crash mid-save leaves, else step 0. A checkpoint that
+/// fails to load is moved aside with a warning rather than stopping the
+/// sweep. Returns the trainer, its step and the summary's lines.
+fn resume(job: &Job, dir: &Path, shared: &Shared) -> Result<(Trainer, u64, Vec<String>), String> {
+    let run_dir = dir.parent().and_then(Path::parent).unwrap_or(dir);
+    let mut failed: Vec<(PathBuf, String, PathBuf)> = Vec::new();
+    let mut found = None;
+    for name in [CHECKPOINT_DIR, damage::OLD_CHECKPOINT_DIR] {
+        let cand = dir.join(name);
+        if !cand.exists() {
+            continue;
+        }
+        // A fresh trainer per attempt: a checkpoint refused after loading
+        // has already replaced the weights.
+        let mut t = fresh_trainer(job, shared)?;
+        match load_checked(&mut t, &cand, job, shared.cfg) {
+            Ok(step) => {
+                found = Some((t, step, name));
+                break;
+            }
+            Err(reason) => {
+                let aside = damage::move_aside(&cand)?;
+                failed.push((cand, reason, aside));
+            }
+        }
+    }
+    let then = match &found {
+        Some((_, step, name)) => format!("the job resumes from {name} at step {step}"),
+        None => "the job restarts from step 0".to_string(),
+    };
+    let notes = failed
+        .iter()
+        .map(|(cand, reason, aside)| damage::report(run_dir, cand, reason, aside, &then))
+        .collect();
+    match found {
+        Some((t, step, _)) => Ok((t, step, notes)),
+        None => Ok((fresh_trainer(job, shared)?, 0, notes)),
+    }
 }
 
 /// Score a finished job's last checkpoint again (after a change to the

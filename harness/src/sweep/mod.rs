@@ -6,11 +6,13 @@
 //! - [`plan`]: calibration and the plan table;
 //! - [`job`]: training one job with checkpoints, resume and scoring;
 //! - [`eval`]: the evaluation suite and per-checkpoint scoring;
+//! - [`damage`]: damaged job files moved aside, the job falling back;
 //! - [`folder`]: `config.toml`, `manifest.json`, merging the jobs' CSVs;
 //! - [`lock`]: one live sweep (or shard) per run folder;
 //! - [`runner`]: the loop over this invocation's jobs, and the summary.
 
 pub mod config;
+pub mod damage;
 pub mod eval;
 pub mod folder;
 pub mod job;
@@ -346,8 +348,19 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         folder::prepare(&run_dir, &cfg).map_err(fail)?;
         Some(lock::acquire(&run_dir, shard).map_err(fail)?)
     };
+    // Under the lock, before anything reads the jobs' files: damage in this
+    // invocation's own jobs is moved aside (another shard's jobs are its own
+    // to repair, and may be being written right now).
+    let mut recovered = Vec::new();
+    if lock.is_some() {
+        for j in &mine {
+            recovered.extend(
+                damage::recover_rows(&run_dir, j, &folder::job_dir(&run_dir, j)).map_err(fail)?,
+            );
+        }
+    }
     let done_before: Vec<usize> = if run_dir.join(results::schema::files::CONFIG).is_file() {
-        folder::finished(&run_dir, &all)
+        folder::finished_readable(&run_dir, &all)
             .map_err(fail)?
             .into_iter()
             .map(|(i, _)| i)
@@ -417,8 +430,10 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         threads,
         run_dir: &run_dir,
     };
-    let tally = runner::run_jobs(&setup, &todo).map_err(fail)?;
-    let finished = folder::finished(&run_dir, &all).map_err(fail)?;
+    let mut tally = runner::run_jobs(&setup, &todo).map_err(fail)?;
+    recovered.append(&mut tally.recovered);
+    tally.recovered = recovered;
+    let finished = folder::finished_readable(&run_dir, &all).map_err(fail)?;
     let merged = folder::merge(&run_dir, &all, &finished).map_err(fail)?;
     let diverged = finished
         .iter()
@@ -518,7 +533,7 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<bool, Failure> {
         ));
         let setup = runner::Setup { cfg: &cfg, ..base };
         runner::run_jobs(&setup, &todo).map_err(fail)?;
-        let finished = folder::finished(run_dir, &all).map_err(fail)?;
+        let finished = folder::finished_readable(run_dir, &all).map_err(fail)?;
         folder::merge(run_dir, &all, &finished).map_err(fail)?;
         analysis_ok = runner::analyze_and_plot(run_dir);
         if !analysis_ok || finished.len() < all.len() {

@@ -31,6 +31,8 @@ pub struct Tally {
     pub resumed: usize,
     pub train: Duration,
     pub eval: Duration,
+    /// Damaged files moved aside, and what their jobs did instead.
+    pub recovered: Vec<String>,
 }
 
 pub fn run_jobs(s: &Setup, todo: &[&Job]) -> Result<Tally, String> {
@@ -56,6 +58,7 @@ pub fn run_jobs(s: &Setup, todo: &[&Job]) -> Result<Tally, String> {
         tally.resumed += usize::from(out.resumed_from > 0);
         tally.train += out.train;
         tally.eval += out.eval;
+        tally.recovered.extend(out.recovered);
         let how = match out.status.status {
             ModelStatus::Ok => "done".to_string(),
             ModelStatus::Diverged => format!("DIVERGED at step {}", out.status.step),
@@ -97,7 +100,7 @@ pub fn summary(
     let (tt, te) = (t.train.as_secs_f64(), t.eval.as_secs_f64());
     format!(
         "\nsummary: {} of {total} jobs finished ({} ran now, {} of them resumed; {already} already done), {} diverged{}, {pending} pending{}\n\
-         wall time this run: {} (training {}, evaluation {} = {:.0}% of train+eval); merged {merged} job{} into {}\n",
+         wall time this run: {} (training {}, evaluation {} = {:.0}% of train+eval); merged {merged} job{} into {}\n{}",
         finished.len(),
         t.ran,
         t.resumed,
@@ -117,7 +120,17 @@ pub fn summary(
         plan::human_secs(te),
         if tt + te > 0.0 { 100.0 * te / (tt + te) } else { 0.0 },
         if merged == 1 { "" } else { "s" },
-        run_dir.display()
+        run_dir.display(),
+        if t.recovered.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "recovered {} damaged file{} (moved aside as *.damaged): {}\n",
+                t.recovered.len(),
+                if t.recovered.len() == 1 { "" } else { "s" },
+                t.recovered.join("; ")
+            )
+        }
     )
 }
 
