@@ -477,6 +477,8 @@ fn emerge_with_file_cap(args: &[&str], bytes: u64) -> Output {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_emerge"));
     cmd.args(args);
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (signal, setrlimit) on stack values.
     unsafe {
         cmd.pre_exec(move || {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);

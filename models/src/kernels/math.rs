@@ -1,6 +1,9 @@
 //! f32 `exp`/`erf` as vectorizable polynomials, and the AVX2 and AVX-512
 //! dispatch.
 
+/// `erf` and `exp` for the elementwise kernels. f64 uses libm; f32 uses
+/// branch-free polynomial versions (within a few ulp of libm's, checked by a
+/// test) that the compiler can vectorize, unlike a call into libm.
 pub trait Erf {
     fn erf_(self) -> Self;
     fn exp_(self) -> Self;
@@ -95,12 +98,20 @@ pub(crate) fn has_avx2() -> bool {
     false
 }
 
+/// Runs `f` with AVX2 and FMA enabled (inlined closures compile for them).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA ([`has_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with AVX-512F, AVX2 and FMA enabled.
+///
+/// # Safety
+/// The CPU must have all three ([`super::avx512::has_avx512`], [`has_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
