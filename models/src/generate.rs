@@ -46,7 +46,7 @@ impl Gpt {
         let weights = self.weights(true);
         // A failed copy (out of memory) only costs speed.
         let weights = match kernels {
-            Kernels::Fused => weights
+            Kernels::Fast => weights
                 .with_transposed()
                 .unwrap_or_else(|_| self.weights(true)),
             Kernels::Candle => weights,
@@ -89,7 +89,7 @@ impl Inference {
         f: impl Fn(usize, &[I]) -> Result<Vec<O>> + Sync,
     ) -> Result<Vec<O>> {
         let parts = rayon::current_num_threads().min(rows.len());
-        if self.kernels != Kernels::Fused || parts <= 1 || self.weights_stream() {
+        if self.kernels != Kernels::Fast || parts <= 1 || self.weights_stream() {
             return f(0, rows);
         }
         let n = rows.len();

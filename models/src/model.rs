@@ -42,6 +42,7 @@ pub struct Gpt {
     pub params: Vec<Param>,
     dtype: DType,
     device: Device,
+    kernels: Kernels,
 }
 
 /// Tensors of one block, in forward order.
@@ -119,38 +120,61 @@ impl KvCache {
     }
 }
 
-/// Which kernels the forward (and the loss) use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Kernels {
-    /// The fused CPU custom ops of [`crate::fused`].
-    Fused,
-    /// candle's standard ops (any device; the reference the fused ops are
-    /// tested against).
+/// The backend a model computes with (`--kernels fast|candle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// The CPU kernels of [`crate::kernels`]: the fused ops of
+    /// [`crate::fused`] for inference, and for training the hand-written
+    /// forward and backward of `cpu_train` (no autograd). CPU, f32/f64 only.
+    Fast,
+    /// candle's standard ops and autograd, and AdamW on tensors: any device
+    /// (what CUDA runs), and the reference the fast backend is tested
+    /// against.
     Candle,
 }
 
 impl Kernels {
-    /// Fused on the CPU (f32/f64), unless `EMERGE_UNFUSED=1` (for before/after
-    /// measurements); candle's ops elsewhere.
-    pub(crate) fn for_device(device: &Device, dtype: DType) -> Self {
-        static UNFUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let unfused =
-            *UNFUSED.get_or_init(|| std::env::var("EMERGE_UNFUSED").is_ok_and(|v| v == "1"));
-        if device.is_cpu() && matches!(dtype, DType::F32 | DType::F64) && !unfused {
-            Kernels::Fused
+    /// Fast where it can run (the CPU, f32/f64), candle elsewhere.
+    pub fn default_for(device: &Device, dtype: DType) -> Self {
+        if Self::Fast.supports(device, dtype) {
+            Kernels::Fast
         } else {
             Kernels::Candle
         }
     }
+
+    /// Whether this backend runs on `device` with `dtype`.
+    pub fn supports(self, device: &Device, dtype: DType) -> bool {
+        match self {
+            Kernels::Fast => device.is_cpu() && matches!(dtype, DType::F32 | DType::F64),
+            Kernels::Candle => true,
+        }
+    }
+
+    /// The name `--kernels` takes and manifests record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Fast => "fast",
+            Kernels::Candle => "candle",
+        }
+    }
 }
 
-/// Which kernels a model on `device` with `dtype` uses: `"fused-cpu"` (the
-/// fused CPU kernels and, for training, the hand-written backward) or
-/// `"candle"` (candle's standard ops and autograd). For logs and benchmarks.
-pub fn kernels_label(device: &Device, dtype: DType) -> &'static str {
-    match Kernels::for_device(device, dtype) {
-        Kernels::Fused => "fused-cpu",
-        Kernels::Candle => "candle",
+impl std::fmt::Display for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Kernels {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fast" => Ok(Kernels::Fast),
+            "candle" => Ok(Kernels::Candle),
+            _ => Err(format!("unknown kernels {s:?}; expected fast or candle")),
+        }
     }
 }
 
@@ -225,8 +249,10 @@ fn param_specs(c: &ModelConfig) -> Vec<(String, Vec<usize>, Init, bool)> {
 }
 
 impl Gpt {
-    /// A freshly initialized model. Weights come from a ChaCha RNG seeded with
-    /// `seed` on the host, so the same seed gives the same weights on any device.
+    /// A freshly initialized model on the default backend for `device`
+    /// ([`Kernels::default_for`]). Weights come from a ChaCha RNG seeded with
+    /// `seed` on the host, so the same seed gives the same weights on any
+    /// device.
     pub fn new(
         config: ModelConfig,
         seed: u64,
@@ -234,7 +260,6 @@ impl Gpt {
         device: &Device,
     ) -> crate::Result<Self> {
         config.validate()?;
-        crate::device::tune_allocator();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut params = Vec::new();
         for (name, shape, init, decay) in param_specs(&config) {
@@ -262,7 +287,27 @@ impl Gpt {
             params,
             dtype,
             device: device.clone(),
+            kernels: Kernels::default_for(device, dtype),
         })
+    }
+
+    /// Switches the backend; an error where it cannot run (fast off the
+    /// CPU, or in another dtype than f32/f64).
+    pub fn set_kernels(&mut self, kernels: Kernels) -> crate::Result<()> {
+        if !kernels.supports(&self.device, self.dtype) {
+            return Err(crate::Error::Device(format!(
+                "--kernels {kernels} runs on the CPU in f32 or f64, not on {} in {:?}",
+                crate::device_name(&self.device),
+                self.dtype
+            )));
+        }
+        self.kernels = kernels;
+        Ok(())
+    }
+
+    /// The backend this model computes with.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     pub fn dtype(&self) -> DType {
@@ -325,10 +370,6 @@ impl Gpt {
         self.forward_with(tokens, self.kernels())
     }
 
-    pub(crate) fn kernels(&self) -> Kernels {
-        Kernels::for_device(&self.device, self.dtype)
-    }
-
     pub(crate) fn forward_with(&self, tokens: &Tensor, k: Kernels) -> Result<Tensor> {
         let w = self.weights(false);
         forward(
@@ -376,7 +417,7 @@ pub(crate) fn causal_mask(
 /// `x Wᵀ + b`; `wt`, when given, is `Wᵀ` contiguous (inference only).
 fn linear(x: &Tensor, w: &Tensor, wt: Option<&Tensor>, b: &Tensor, k: Kernels) -> Result<Tensor> {
     match k {
-        Kernels::Fused => match wt {
+        Kernels::Fast => match wt {
             Some(wt) => fused::linear_t(x, wt, Some(b)),
             None => fused::linear(x, w, Some(b)),
         },
@@ -388,7 +429,7 @@ fn linear(x: &Tensor, w: &Tensor, wt: Option<&Tensor>, b: &Tensor, k: Kernels) -
 
 fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, k: Kernels) -> Result<Tensor> {
     match k {
-        Kernels::Fused => fused::layer_norm(x, w, b, LN_EPS as f64),
+        Kernels::Fast => fused::layer_norm(x, w, b, LN_EPS as f64),
         // Not candle_nn::ops::layer_norm: it records no backward in candle 0.11.1.
         Kernels::Candle => candle_nn::ops::layer_norm_slow(x, w, b, LN_EPS),
     }
@@ -396,8 +437,14 @@ fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, k: Kernels) -> Result<Tensor> 
 
 fn gelu(x: &Tensor, k: Kernels) -> Result<Tensor> {
     match k {
-        Kernels::Fused => fused::gelu(x),
-        Kernels::Candle => x.gelu_erf(),
+        Kernels::Fast => fused::gelu(x),
+        // Not `gelu_erf`: its backward in candle 0.11.1 rounds 1/√(2π) to six
+        // digits, so the two backends' gradients would differ by 1e-6
+        // relative. `erf`'s backward is exact, and these are the fast
+        // kernel's operations in its order.
+        Kernels::Candle => ((x * std::f64::consts::FRAC_1_SQRT_2)?.erf()? + 1.0)?
+            .affine(0.5, 0.0)?
+            .mul(x),
     }
 }
 
@@ -427,7 +474,7 @@ pub(crate) fn forward(
     let (d, h, hd) = (c.d_model, c.n_head, c.head_dim());
     let (dtype, device) = (w.wte.dtype(), w.wte.device().clone());
     let x = match k {
-        Kernels::Fused => {
+        Kernels::Fast => {
             let ids = tokens.flatten_all()?.to_vec1::<u32>()?;
             let pos = match positions {
                 Positions::FromZero => (0..b * t).map(|r| (r % t) as u32).collect(),
@@ -451,7 +498,7 @@ pub(crate) fn forward(
     };
     // The unfused path's additive mask, built once for all layers.
     let mask = match (&attn, k) {
-        (_, Kernels::Fused) => None,
+        (_, Kernels::Fast) => None,
         (Attention::Causal, Kernels::Candle) => Some(causal_mask(t, 0, None, dtype, &device)?),
         (Attention::Cached { cache, pad }, Kernels::Candle) => {
             Some(causal_mask(t, cache.len(), Some(pad), dtype, &device)?)
@@ -466,7 +513,7 @@ pub(crate) fn forward(
         let qkv = linear(&hn, &bw.qkv_w, wt(0), &bw.qkv_b, k)?;
         let y = match &mut attn {
             Attention::Causal => match (k, &mask) {
-                (Kernels::Fused, _) => fused::causal_attention(&qkv, b, t, h)?,
+                (Kernels::Fast, _) => fused::causal_attention(&qkv, b, t, h)?,
                 (Kernels::Candle, Some(mask)) => {
                     let qkv = qkv
                         .reshape((b, t, 3, h, hd))?
@@ -494,7 +541,7 @@ pub(crate) fn forward(
                 kc.slice_set(&new(1)?, 1, past)?;
                 vc.slice_set(&new(2)?, 1, past)?;
                 match (k, &mask) {
-                    (Kernels::Fused, _) => fused::cached_attention(&qkv, kc, vc, past, pad, h)?,
+                    (Kernels::Fast, _) => fused::cached_attention(&qkv, kc, vc, past, pad, h)?,
                     (Kernels::Candle, Some(mask)) => {
                         let heads = |x: &Tensor, len: usize| {
                             x.reshape((b, len, h, hd))?.transpose(1, 2)?.contiguous()
@@ -519,7 +566,7 @@ pub(crate) fn forward(
     let x = layer_norm(&x, &w.lnf_w, &w.lnf_b, k)?;
     // Tied head: logits against the token embedding.
     let logits = match k {
-        Kernels::Fused => match &w.wte_t {
+        Kernels::Fast => match &w.wte_t {
             Some(wt) => fused::linear_t(&x, wt, None)?,
             None => fused::linear(&x, &w.wte, None)?,
         },
@@ -560,7 +607,7 @@ mod tests {
         let weights: Vec<f64> = (0..b * t).map(|i| (i % 4 != 0) as u8 as f64).collect();
         let tokens = Tensor::from_slice(&inputs, (b, t), &Device::Cpu).unwrap();
 
-        let fused_logits = gpt.forward_with(&tokens, Kernels::Fused).unwrap();
+        let fused_logits = gpt.forward_with(&tokens, Kernels::Fast).unwrap();
         let fused_loss = crate::fused::cross_entropy(
             &fused_logits.reshape((b * t, cfg.vocab)).unwrap(),
             &targets,
@@ -598,7 +645,7 @@ mod tests {
                 stop_tokens: vec![],
                 no_cache,
             };
-            inf.kernels = Kernels::Fused;
+            inf.kernels = Kernels::Fast;
             let fused = inf.generate(&prompts, &opts).unwrap();
             inf.kernels = Kernels::Candle;
             let reference = inf.generate(&prompts, &opts).unwrap();

@@ -13,9 +13,10 @@
 use super::config::{Schedule, SweepConfig};
 use super::eval::Suite;
 use super::jobs::Job;
+use crate::backend::Backend;
 use crate::stream::Stream;
 use indicatif::{ProgressBar, ProgressStyle};
-use models::{Batch, Device, TrainConfig, Trainer};
+use models::{Batch, TrainConfig, Trainer};
 use results::read::read_csv_optional;
 use results::{CsvRow, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ pub struct Shared<'a> {
     pub cfg: &'a SweepConfig,
     pub stream: &'a Stream,
     pub suite: &'a Suite,
-    pub device: &'a Device,
+    pub backend: &'a Backend,
     pub threads: usize,
     /// Draw progress bars (stderr is a terminal).
     pub bars: bool,
@@ -168,7 +169,8 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     let cfg = shared.cfg;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let ckpt = dir.join(CHECKPOINT_DIR);
-    let mut trainer = Trainer::new(job.model, train_config(cfg, job), shared.device, job.seed)
+    let mut trainer = (shared.backend)
+        .trainer(job.model, train_config(cfg, job), job.seed)
         .map_err(|e| format!("{}: {e}", job.model_id))?;
     let mut start = 0;
     if Trainer::checkpoint_exists(&ckpt) {
@@ -275,7 +277,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
         tokens: trainer.tokens_seen(),
         train_seconds: prior_train + train_time.as_secs_f64(),
         eval_seconds: prior_eval + eval_time.as_secs_f64(),
-        device: models::device_name(shared.device),
+        device: models::device_name(&shared.backend.device),
         threads: shared.threads,
     };
     let json = serde_json::to_vec_pretty(&st).expect("status serializes");
@@ -295,11 +297,12 @@ pub fn rescore(
     dir: &Path,
     cfg: &SweepConfig,
     suite: &Suite,
-    device: &Device,
+    backend: &Backend,
 ) -> Result<u64, String> {
     let status = read_status(dir)?.ok_or_else(|| format!("{}: job not finished", dir.display()))?;
     let ckpt = dir.join(CHECKPOINT_DIR);
-    let mut trainer = Trainer::new(job.model, train_config(cfg, job), device, job.seed)
+    let mut trainer = backend
+        .trainer(job.model, train_config(cfg, job), job.seed)
         .map_err(|e| e.to_string())?;
     let info = trainer.load(&ckpt).map_err(|e| e.to_string())?;
     if info.step != status.step {
