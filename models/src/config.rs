@@ -118,6 +118,13 @@ impl ModelConfig {
         let attn = (self.n_layer * self.context * self.d_model) as u64;
         6 * n_matmul + 12 * attn
     }
+
+    /// Training compute in the scaling-law convention, `6·N·D` with `N`
+    /// non-embedding parameters and `D = tokens` (what `models.csv`'s
+    /// `flops` column and the plots' compute axis use).
+    pub fn training_flops(&self, tokens: u64) -> f64 {
+        6.0 * self.params_non_embedding() as f64 * tokens as f64
+    }
 }
 
 #[cfg(test)]

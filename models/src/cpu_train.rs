@@ -192,8 +192,8 @@ pub(crate) fn loss_and_grads<T: Real>(
                     ws,
                 )
             };
-            // Each slice keeps its matmuls on its own thread (measured
-            // equal or slightly faster than letting them split too).
+            // Each slice keeps its matmuls on its own thread: the threads
+            // are already busy with the other slices.
             if parts > 1 {
                 k::serial_gemm(run)
             } else {
@@ -474,9 +474,9 @@ fn sized<T: Real>(v: &mut Vec<T>, n: usize) -> &mut [T] {
     v
 }
 
-/// One slice's activations and scratch, kept across steps: allocating and
-/// zeroing them each step was ~3 % of a (4,128,4) step. Every buffer is
-/// written whole before it is read, except `dx`, which is cleared.
+/// One slice's activations and scratch, kept across steps so that a step
+/// neither allocates nor zeroes them. Every buffer is written whole before it
+/// is read, except `dx`, which is cleared.
 #[derive(Default)]
 pub(crate) struct SliceBuffers<T> {
     acts: Vec<BlockActs<T>>,

@@ -1,7 +1,9 @@
 //! The GPT: parameters, seeded initialization and the forward pass.
 //!
-//! One forward function serves training (tracked `Var`s) and inference
-//! (detached copies of the same storage), so the two can never drift apart.
+//! One forward function serves inference on both backends (detached copies
+//! of the weights) and training on the candle backend (tracked `Var`s). The
+//! fast backend trains with `cpu_train`'s own forward and backward, which
+//! tests compare with this one.
 
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 use rand::SeedableRng;
@@ -16,7 +18,7 @@ pub const LN_EPS: f32 = 1e-5;
 /// then softmaxes to a uniform row instead of NaN.
 const MASK_NEG: f64 = -1e9;
 
-/// How a parameter is initialized, and whether AdamW decays it.
+/// How a parameter is initialized.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Init {
     Normal(f64),

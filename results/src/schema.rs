@@ -47,7 +47,7 @@ pub mod metric {
     pub const EDIT_SIMILARITY: &str = "edit_similarity";
     /// Fraction of gold answer tokens predicted correctly, teacher forced.
     pub const TOKEN_ACCURACY: &str = "token_accuracy";
-    /// Sum of log-probabilities of the gold answer tokens, teacher forced.
+    /// Mean log-probability per gold answer token, teacher forced.
     pub const ANSWER_LOGPROB: &str = "answer_logprob";
     /// Rate of items whose answer could not be extracted (`extraction_failed`).
     pub const EXTRACTION_FAILURE: &str = "extraction_failure";
@@ -68,6 +68,8 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Direct, Mode::Cot];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Direct => "direct",

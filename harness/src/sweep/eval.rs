@@ -190,7 +190,7 @@ impl Suite {
                         model_id: model_id.to_string(),
                         step,
                         task: task.name().to_string(),
-                        mode: mode_of(cell.mode),
+                        mode: cell.mode,
                         shots: cell.shots,
                         item_id: p.item_id.clone(),
                         prompt: p.prompt.clone(),
@@ -253,7 +253,7 @@ impl Suite {
                     model_id: model_id.to_string(),
                     step,
                     task: task.to_string(),
-                    mode: mode_of(cell.mode),
+                    mode: cell.mode,
                     shots: cell.shots,
                     metric: m.to_string(),
                     value: mean,
@@ -264,12 +264,5 @@ impl Suite {
                 }
             })
             .collect()
-    }
-}
-
-fn mode_of(m: Mode) -> results::Mode {
-    match m {
-        Mode::Direct => results::Mode::Direct,
-        Mode::Cot => results::Mode::Cot,
     }
 }

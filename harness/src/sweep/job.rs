@@ -352,7 +352,7 @@ fn model_row(job: &Job, step: u64, tokens: u64, train_loss: f64, status: ModelSt
         params_non_embedding: m.params_non_embedding() as u64,
         step,
         tokens,
-        flops: 6.0 * m.params_non_embedding() as f64 * tokens as f64,
+        flops: m.training_flops(tokens),
         train_loss,
         status,
     }

@@ -125,8 +125,8 @@ fn causal_cols(t: usize, hi: usize) -> usize {
 #[inline(always)]
 unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize, dst: &mut [T]) {
     assert!(dst.len() >= t * hd);
-    // Writes in order, reads strided: the other way round scatters the
-    // stores, which measured slower.
+    // Writes in order, reads strided: strided loads overlap each other,
+    // scattered stores would not.
     let dst = dst.as_mut_ptr();
     for e in 0..hd {
         for i in 0..t {
@@ -272,9 +272,10 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
             let qkv_rows = &qkv[bi * t * d3..(bi + 1) * t * d3];
             let kept_rows = kept.map(|k| &k[bi * s.h * t * t..(bi + 1) * s.h * t * t]);
             // The row's q/k/v and probabilities, written in the forward,
-            // are in memory by now, and so is dqkv: the heads' strided
-            // accesses waited on memory; one sequential pass over each
-            // brings them into cache (prefetch instructions did less).
+            // are in memory by now, and so is dqkv. The heads read them with
+            // strides the hardware prefetcher does not follow; one
+            // sequential pass over each, which it does follow, brings them
+            // into cache first.
             stream_in(qkv_rows);
             stream_in(dqkv_rows);
             if let Some(kr) = kept_rows {

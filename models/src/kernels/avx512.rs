@@ -20,8 +20,8 @@ pub(crate) const MR: usize = 8;
 /// Columns of the result per tile (two 16-float vectors).
 pub(crate) const NR: usize = 32;
 /// Inner-dimension block (a `KC × NR` block of B is 48 KB, in L2): the
-/// ladder's products up to d = 384 then read and write the result once;
-/// 128 re-read it too often at k = 1536 (measured).
+/// ladder's products up to d = 384 then read and write the result once,
+/// and the wider products (k = 4d) only every 384 terms.
 const KC: usize = 384;
 /// Row block: the `MC × KC` block of A (192 KB) stays in L2 while the
 /// column blocks pass over it.

@@ -121,9 +121,8 @@ pub(crate) unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 /// Runs `f` compiled for AVX-512 when the CPU has it (else as [`simd`]): 16
 /// lanes and 32 vector registers. For long chains of arithmetic per element
 /// (GELU's erf and exp, the attention heads) that halves the instructions
-/// and keeps the constants in registers: GELU with its derivative 655 →
-/// 385 µs per 512k elements here, though Zen 4 splits each 512-bit operation
-/// in two. The same operations in the same order, so the same results.
+/// and keeps the constants in registers (BENCHMARKS.md, "Measurements behind
+/// the code"). The same operations in the same order, so the same results.
 #[inline(always)]
 pub(crate) fn simd_wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
