@@ -53,18 +53,6 @@ pub(crate) fn gelu_rows<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) 
     }
 }
 
-/// `out = a ∘ b`.
-pub(crate) fn mul<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
-    out.par_chunks_mut(ELEM_CHUNK)
-        .zip(a.par_chunks(ELEM_CHUNK))
-        .zip(b.par_chunks(ELEM_CHUNK))
-        .for_each(|((oc, ac), bc)| {
-            for ((o, &a), &b) in oc.iter_mut().zip(ac).zip(bc) {
-                *o = a * b;
-            }
-        });
-}
-
 // ---------------------------------------------------------------- linear
 
 /// `y (+)= x Wᵀ` for `x (n, k)`, `w (o, k)`, `y (n, o)`.
