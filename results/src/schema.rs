@@ -1,4 +1,4 @@
-//! The run-folder CSV schema: one serde row struct per file of DESIGN.md's
+//! The run-folder CSV schema: one serde row struct per file of docs/DESIGN.md's
 //! run-folder table, with exactly its column names in its column order (serde
 //! writes struct fields in declaration order, so the field order here IS the
 //! file format). The sweep writes these rows; `analyze`, `plot` and `compare`
