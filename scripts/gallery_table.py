@@ -61,7 +61,10 @@ def threshold(run, task, mode, shots):
         return "n/a", pref
     n = si(sig["threshold_params"])
     if sig["threshold_lo"] and sig["threshold_hi"]:
-        n += f" [{si(sig['threshold_lo'])}, {si(sig['threshold_hi'])}]"
+        if sig.get("threshold_method") == "bracket":
+            n += f" (between {si(sig['threshold_lo'])} and {si(sig['threshold_hi'])})"
+        else:
+            n += f" [{si(sig['threshold_lo'])}, {si(sig['threshold_hi'])}]"
     return n, pref
 
 

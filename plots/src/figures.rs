@@ -2,7 +2,7 @@
 //! from a loaded run and its fits.
 
 use crate::panel::{Curve, Panel, Point, PointSeries, Threshold};
-use crate::style::{lighten, mode_color, slug, FONT};
+use crate::style::{lighten, mode_color, si, slug, FONT};
 use crate::{render_png, Error};
 use plotters::prelude::*;
 use results::analyze::ceiling_max;
@@ -41,7 +41,18 @@ fn wrap(text: &str, width: u32) -> Vec<String> {
 
 pub(crate) const FOOTER: &str =
     "x: non-embedding parameters (log)   bars: 95% interval   solid: preferred fit   \
-dashed: other fit   grey dashed: chance   N*: threshold with 95% interval";
+dashed: other fit   grey dashed: chance";
+
+/// The key to N*'s band, saying what noise the intervals cover.
+pub(crate) fn threshold_key(fits: &[FitRow]) -> String {
+    let key = "shaded band: N* 95% interval (profile likelihood; the whole gap \
+between two sizes when the jump falls between them)";
+    if fits.iter().any(|r| r.interval_noise == "items") {
+        format!("{key}; one seed: intervals cover item noise only")
+    } else {
+        key.to_string()
+    }
+}
 
 /// A grid figure: title on top, a key line at the bottom, panels row-major.
 pub(crate) fn grid_figure(
@@ -199,12 +210,19 @@ pub(crate) fn add_fits(panel: &mut Panel, fits: &[&FitRow], color: RGBColor, xr:
         });
         if r.preferred && r.shape == shape::SIGMOID {
             if let (Some(x0), Some(c), Some(d)) = (r.midpoint, r.floor, r.ceiling) {
+                let label = match (r.threshold_method.as_str(), r.threshold_lo, r.threshold_hi) {
+                    ("bracket", Some(lo), Some(hi)) => {
+                        format!("N* {}–{}", si(lo), si(hi))
+                    }
+                    _ => "N*".to_string(),
+                };
                 panel.thresholds.push(Threshold {
                     color,
                     x: x0,
                     y: 0.5 * (c + d),
                     lo: r.threshold_lo.map(f64::log10),
                     hi: r.threshold_hi.map(f64::log10),
+                    label,
                 });
             }
         }
@@ -292,7 +310,8 @@ fn write_task_figure(run: &Run, fits: &[FitRow], task: &str, path: &Path) -> Res
         "{task}: score vs model size, direct and chain of thought ({})",
         run.name()
     );
-    grid_figure(path, &title, FOOTER, &panels, 2)
+    let footer = format!("{FOOTER}   {}", threshold_key(fits));
+    grid_figure(path, &title, &footer, &panels, 2)
 }
 
 fn overview(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
@@ -306,12 +325,15 @@ fn overview(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
         return Err(Error::Nothing("no exact_match scores to plot".into()));
     }
     let cols = (panels.len() as f64).sqrt().ceil() as usize;
-    let footer = "x: non-embedding parameters (log)   bars: 95% interval   lines: preferred fit   grey dashed: chance   \
-N*: threshold with 95% interval";
+    let footer = format!(
+        "x: non-embedding parameters (log)   bars: 95% interval   lines: preferred fit   \
+grey dashed: chance   {}",
+        threshold_key(fits)
+    );
     grid_figure(
         path,
         &format!("All tasks: exact match vs model size ({})", run.name()),
-        footer,
+        &footer,
         &panels,
         cols,
     )

@@ -32,7 +32,9 @@ pub struct Curve {
     pub solid: bool,
 }
 
-/// A threshold marker: vertical line at x, horizontal interval [lo, hi] at y.
+/// A threshold marker: dashed vertical line at x, its interval [lo, hi] as a
+/// shaded band over the panel's height with a bar at y, and a label at the
+/// top (e.g. "N*", or "N* 100k–336k" when the data only bracket it).
 #[derive(Debug, Clone)]
 pub struct Threshold {
     pub color: RGBColor,
@@ -40,6 +42,7 @@ pub struct Threshold {
     pub y: f64,
     pub lo: Option<f64>,
     pub hi: Option<f64>,
+    pub label: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -180,7 +183,24 @@ impl Panel {
                     .map_err(e)?;
             }
         }
+        // Bands first, so the markers and lines drawn after stay on top.
         for t in self.thresholds.iter().filter(|t| t.x > x0 && t.x < x1) {
+            if let (Some(lo), Some(hi)) = (t.lo, t.hi) {
+                let (lo, hi) = (lo.max(x0), hi.min(x1));
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(lo, y0), (hi, y1)],
+                        t.color.mix(0.13).filled(),
+                    )))
+                    .map_err(e)?;
+            }
+        }
+        for (i, t) in self
+            .thresholds
+            .iter()
+            .filter(|t| t.x > x0 && t.x < x1)
+            .enumerate()
+        {
             let style = t.color.mix(0.7).stroke_width(1);
             chart
                 .draw_series(DashedLineSeries::new(
@@ -199,10 +219,13 @@ impl Panel {
                     ))
                     .map_err(e)?;
             }
+            // One label line per threshold, so two modes' labels never overlap.
+            let y = y1 - (y1 - y0) * 0.055 * i as f64;
+            let x = t.lo.map_or(t.x, |lo| lo.max(x0));
             chart
                 .draw_series(std::iter::once(Text::new(
-                    "N*".to_string(),
-                    (t.x, y1),
+                    t.label.clone(),
+                    (x, y),
                     (FONT, 13).into_font().color(&t.color),
                 )))
                 .map_err(e)?;

@@ -87,9 +87,10 @@ fn plot_run_draws_every_chart() {
         );
         assert!(count(&img, COT) > 300, "{name}: cot colour barely drawn");
     }
-    // A 2x2 panel figure for the four metrics.
+    // A 2x2 panel figure for the four metrics, with a two-line key (the
+    // second line says what N*'s band is and what noise it covers).
     let add = decode(&out.join("task_add.png"));
-    assert_eq!((add.width, add.height), (1040, 846));
+    assert_eq!((add.width, add.height), (1040, 2 * 390 + 40 + 2 * 26));
     // No temporary files left behind.
     for e in std::fs::read_dir(&out).unwrap() {
         assert!(!e.unwrap().file_name().to_string_lossy().contains(".tmp."));

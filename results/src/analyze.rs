@@ -1,5 +1,5 @@
 //! `emerge analyze`: every curve of a run fitted with both shapes, compared by
-//! AICc/BIC, with N* and its bootstrap interval, breakthroughness, the scale
+//! AICc/BIC, with N* and its 95 % interval, breakthroughness, the scale
 //! where chain of thought overtakes direct answers, and the mirage verdict.
 //!
 //! Determinism: curves are visited in BTreeMap order and every bootstrap draws
@@ -13,6 +13,7 @@ use crate::fit::{aicc, bic, fit_log_linear, fit_sigmoid, Data, LogLinear, Sigmoi
 use crate::load::{CurveKey, CurvePoint, Run};
 use crate::schema::{files, metric, shape, x_axis, FitRow};
 use crate::stats::{breakthroughness, percentile, stable_hash};
+use crate::threshold::{threshold_interval, Interval, Method};
 use crate::verdicts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 /// Fewer distinct model sizes than this: no fit ("too few points").
 pub const MIN_SIZES: usize = 4;
-/// Bootstrap replicates for N* and the cot crossing.
+/// Bootstrap replicates for N* (several seeds) and the cot crossing.
 pub const BOOTSTRAP_REPS: usize = 200;
 /// Base seed of every bootstrap stream (recorded here so results are reproducible).
 pub const BOOTSTRAP_SEED: u64 = 0x656d_6572_6765; // "emerge"
@@ -49,6 +50,18 @@ pub struct Series {
     /// Smallest standard error a point may have (keeps zero-width intervals
     /// of continuous metrics from taking infinite weight).
     pub sigma_floor: f64,
+}
+
+impl Series {
+    /// 10^x, exactly the measured scale when x is one of the points' (a
+    /// bracket's bounds are sizes, and should read as the sizes).
+    pub fn scale_at(&self, x: f64) -> f64 {
+        match self.data.x.iter().position(|&v| v == x) {
+            Some(i) if self.axis == x_axis::FLOPS => self.points[i].flops,
+            Some(i) => self.points[i].params_non_embedding as f64,
+            None => 10f64.powf(x),
+        }
+    }
 }
 
 /// Both shapes fitted to one series.
@@ -195,9 +208,10 @@ pub fn fit_shapes(data: &Data, chance: f64, ceiling_max: Option<f64>) -> CurveFi
     }
 }
 
-/// Bootstrap 95 % interval of the sigmoid midpoint (log10), resampling items
-/// within each model. `None` when items are missing or most refits fail.
-pub fn midpoint_interval(
+/// Bootstrap 95 % interval of the sigmoid midpoint (log10), resampling the
+/// seeds of every size and the items within each seed, each replicate
+/// refitted. `None` when items are missing or most refits fail.
+pub fn seed_bootstrap_interval(
     s: &Series,
     fit: &Sigmoid,
     items: &ItemIndex,
@@ -206,7 +220,7 @@ pub fn midpoint_interval(
     let series_items = items.series_items(&s.key, &s.members)?;
     let mut mids = Vec::with_capacity(BOOTSTRAP_REPS);
     for _ in 0..BOOTSTRAP_REPS {
-        let (y, sigma) = series_items.resample(rng);
+        let (y, sigma) = series_items.resample(rng, true);
         let sigma = sigma
             .iter()
             .zip(&s.data.sigma)
@@ -231,6 +245,59 @@ pub fn midpoint_interval(
         return None;
     }
     Some((percentile(&mut mids, 0.025), percentile(&mut mids, 0.975)))
+}
+
+/// N*'s interval for one fitted series (log10), as `fits.csv` records it:
+/// [`threshold_interval`], and with several seeds also the seed-and-item
+/// bootstrap. The second value is a note for the user, empty if none.
+pub fn series_threshold(
+    s: &Series,
+    fit: &Sigmoid,
+    items: &ItemIndex,
+    rng: &mut ChaCha8Rng,
+) -> (Option<Interval>, String) {
+    let Some(mut iv) = threshold_interval(&s.data, fit, ceiling_max(&s.key.metric)) else {
+        return (None, "no N* interval: too few points".into());
+    };
+    let mut note = String::new();
+    if several_seeds(s) {
+        match seed_bootstrap_interval(s, fit, items, rng) {
+            Some((lo, hi)) => iv.widen(lo, hi, Method::Bootstrap),
+            None => {
+                note = "no seed bootstrap (items missing from samples.csv): the seed spread enters N*'s interval through the points' standard errors only".into()
+            }
+        }
+    }
+    if iv.open_lo || iv.open_hi {
+        let side = match (iv.open_lo, iv.open_hi) {
+            (true, true) => "either side",
+            (true, false) => "below",
+            _ => "above",
+        };
+        let open = format!(
+            "N* interval open {side}: the data do not bound it within a decade of the ladder"
+        );
+        note = if note.is_empty() {
+            open
+        } else {
+            format!("{open}; {note}")
+        };
+    }
+    (Some(iv), note)
+}
+
+/// Whether any point of the series averages several seeds.
+pub fn several_seeds(s: &Series) -> bool {
+    s.points.iter().any(|p| p.n_seeds > 1)
+}
+
+/// `fits.csv`'s `interval_noise` for a series.
+pub fn interval_noise(s: &Series) -> &'static str {
+    if several_seeds(s) {
+        "items+seeds"
+    } else {
+        "items"
+    }
 }
 
 pub(crate) fn key_text(k: &CurveKey, axis: &str) -> String {
@@ -309,9 +376,14 @@ fn empty_row(s: &Series, shape_name: &str) -> FitRow {
         status: "ok".into(),
         n_points: s.data.len() as u32,
         wrss: None,
+        threshold_method: String::new(),
+        threshold_below: None,
+        threshold_above: None,
+        interval_noise: interval_noise(s).into(),
         cot_overtakes: None,
         cot_overtakes_lo: None,
         cot_overtakes_hi: None,
+        cot_overtakes_method: String::new(),
         cot_note: String::new(),
         mirage: String::new(),
         note: String::new(),
@@ -360,16 +432,21 @@ fn fit_rows(
             if g.midpoint < x_lo || g.midpoint > x_hi {
                 sg.note = "threshold outside the measured range (extrapolated)".into();
             }
-            match midpoint_interval(s, &g, items, rng) {
-                Some((lo, hi)) => {
-                    sg.threshold_lo = Some(10f64.powf(lo));
-                    sg.threshold_hi = Some(10f64.powf(hi));
-                }
-                None if sg.note.is_empty() => {
-                    sg.note =
-                        "no N* interval: items missing from samples.csv or refits failed".into()
-                }
-                None => {}
+            let (iv, note) = series_threshold(s, &g, items, rng);
+            if let Some(iv) = iv {
+                let scale = |v: f64| s.scale_at(v);
+                sg.threshold_lo = Some(scale(iv.lo));
+                sg.threshold_hi = Some(scale(iv.hi));
+                sg.threshold_method = iv.method.as_str().into();
+                sg.threshold_below = iv.straddle.map(|(a, _)| scale(a));
+                sg.threshold_above = iv.straddle.map(|(_, b)| scale(b));
+            }
+            if !note.is_empty() {
+                sg.note = if sg.note.is_empty() {
+                    note
+                } else {
+                    format!("{}; {note}", sg.note)
+                };
             }
         }
         None => {

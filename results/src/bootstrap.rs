@@ -1,6 +1,7 @@
 //! Item-level resampling: `samples.csv` holds one row per evaluated item, so
-//! a bootstrap replicate of a curve redraws each model's items with
-//! replacement and recomputes the seed-averaged means.
+//! a bootstrap replicate of a curve redraws each model's items (and, with
+//! several seeds, the seeds themselves) with replacement and recomputes the
+//! seed-averaged means.
 
 use crate::load::CurveKey;
 use crate::schema::{Mode, SampleRow};
@@ -67,20 +68,29 @@ pub struct SeriesItems {
 }
 
 impl SeriesItems {
-    /// One bootstrap replicate: each member's items resampled with
-    /// replacement, its mean taken, and the means averaged over members.
+    /// One bootstrap replicate: with `seeds`, each point's members (seeds)
+    /// are first drawn with replacement, so the replicate also carries how
+    /// much a size's score moves between seeds; then each member's items are
+    /// resampled with replacement, its mean taken, and the means averaged.
     /// Returns the values and their standard errors, recomputed the way the
     /// sweep computes them (Wilson for 0/1 items, normal otherwise, combined
     /// with the spread across seeds as [`crate::CurvePoint::sigma`] does):
     /// the original fit's weights depend on its noisy data, so replicates
     /// must re-derive theirs or the interval comes out too narrow.
-    pub fn resample(&self, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
+    pub fn resample(&self, rng: &mut ChaCha8Rng, seeds: bool) -> (Vec<f64>, Vec<f64>) {
         let mut ys = Vec::with_capacity(self.points.len());
         let mut sigmas = Vec::with_capacity(self.points.len());
         for ms in &self.points {
+            let drawn: Vec<&Vec<f64>> = if seeds {
+                (0..ms.len())
+                    .map(|_| &ms[rng.gen_range(0..ms.len())])
+                    .collect()
+            } else {
+                ms.iter().collect()
+            };
             let mut means = Vec::with_capacity(ms.len());
             let mut halves = Vec::with_capacity(ms.len());
-            for v in ms {
+            for v in drawn {
                 let n = v.len();
                 let draw: Vec<f64> = (0..n).map(|_| v[rng.gen_range(0..n)]).collect();
                 let (m, se) = mean_se(&draw);

@@ -100,9 +100,9 @@ fn logistic(floor: f64, ceiling: f64, k: f64, x0: f64, x: f64) -> f64 {
 /// Bounds that keep the fit meaningful: a threshold no more than one decade
 /// outside the observed range (beyond that the data cannot locate it), and a
 /// steepness from "spread over ~40 decades" to "a step within 1/50 decade".
-const MAX_STEEPNESS: f64 = 50.0;
-const MIN_STEEPNESS: f64 = 0.05;
-const MIDPOINT_MARGIN: f64 = 1.0;
+pub const MAX_STEEPNESS: f64 = 50.0;
+pub const MIN_STEEPNESS: f64 = 0.05;
+pub const MIDPOINT_MARGIN: f64 = 1.0;
 
 #[derive(Clone, Copy)]
 struct SigmoidCost<'a> {

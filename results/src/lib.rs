@@ -4,8 +4,8 @@
 //! - [`write`]: whole-file writes via a temporary name and rename (no polars).
 //! - [`read`]: reading CSV rows with file-and-line errors.
 //! - [`load`]: a run folder loaded and aggregated over seeds (polars inside).
-//! - [`fit`], [`stats`], [`bootstrap`], [`analyze`], [`verdicts`], [`summary`]:
-//!   curve fits and emergence statistics.
+//! - [`fit`], [`threshold`], [`stats`], [`bootstrap`], [`analyze`], [`verdicts`],
+//!   [`summary`]: curve fits, N* intervals and emergence statistics.
 //! - [`claims`]: the number behind each claim (cot gain, OOD gap, parrot
 //!   rate, few-shot gain) per model size.
 //! - [`synth`]: synthetic run folders with planted curves (tests, eyeballing).
@@ -25,6 +25,7 @@ pub mod stats;
 pub mod summary;
 pub mod synth;
 pub mod table;
+pub mod threshold;
 pub mod verdicts;
 pub mod write;
 

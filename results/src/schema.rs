@@ -243,7 +243,7 @@ pub mod x_axis {
 ///
 /// Columns follow DESIGN.md's order (`shape`, parameters, `aicc`, `bic`,
 /// `threshold_params`, `threshold_lo`, `threshold_hi`, `breakthroughness`,
-/// `preferred`), preceded by the keys and followed by the extra verdicts.
+/// `preferred`), preceded by the keys and followed by the extra columns.
 /// Empty cells mean "not applicable" or "could not be computed"; `status` and
 /// `note` say which.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,7 +270,12 @@ pub struct FitRow {
     pub bic: Option<f64>,
     /// sigmoid only: N* = 10^midpoint (FLOPs when `x_axis` is `flops`).
     pub threshold_params: Option<f64>,
-    /// Bootstrap 95 % interval of N* (items resampled within each model).
+    /// 95 % interval of N*: the profile likelihood over the midpoint,
+    /// never narrower than the gap between the two sizes that straddle it
+    /// when neither lies on the slope, and with several seeds widened by a
+    /// bootstrap over seeds and items ([`crate::threshold`]). A bound one
+    /// decade beyond the ladder is the fit's own limit: the data leave that
+    /// side open (`note` says so).
     pub threshold_lo: Option<f64>,
     pub threshold_hi: Option<f64>,
     /// BIG-bench breakthroughness of the observed curve (same on both shapes).
@@ -283,14 +288,34 @@ pub struct FitRow {
     pub n_points: u32,
     /// Weighted residual sum of squares (chi-square with the intervals' variances).
     pub wrss: Option<f64>,
+    /// What set N*'s interval: `profile` (the profile likelihood),
+    /// `bracket` (exactly the gap between `threshold_below` and
+    /// `threshold_above`: all the data say is "between these two sizes") or
+    /// `bootstrap` (widened by the bootstrap over seeds and items). Empty
+    /// without an interval.
+    pub threshold_method: String,
+    /// The two ladder values of the x axis (sizes, or FLOPs) that straddle
+    /// N*; empty when N* lies outside the measured range.
+    pub threshold_below: Option<f64>,
+    pub threshold_above: Option<f64>,
+    /// The noise this row's intervals (N*, cot overtakes) cover: `items`
+    /// (one seed per size: how far the threshold moves between seeds is not
+    /// measured) or `items+seeds`.
+    pub interval_noise: String,
     /// `cot` rows: the scale from which `cot` is ahead of `direct` by more
     /// than the 95 % band of their difference, at every larger size;
     /// interpolated in log10 between the two sizes around it. Empty with
-    /// `cot_note` saying why otherwise. The interval is the item bootstrap's
-    /// (an empty upper bound: beyond the ladder in over 2.5 % of replicates).
+    /// `cot_note` saying why otherwise. Its 95 % interval is never narrower
+    /// than the gap between those two sizes (the data cannot tell where in
+    /// it the curves cross), widened by a bootstrap over items (and seeds)
+    /// when `samples.csv` has them; an empty upper bound means beyond the
+    /// ladder in over 2.5 % of replicates.
     pub cot_overtakes: Option<f64>,
     pub cot_overtakes_lo: Option<f64>,
     pub cot_overtakes_hi: Option<f64>,
+    /// `bracket` (the interval is exactly the gap between the two sizes) or
+    /// `bootstrap` (wider); empty without an interval.
+    pub cot_overtakes_method: String,
     /// `overtakes`, `ahead_throughout`, `never_in_range`, or empty.
     pub cot_note: String,
     /// `exact_match` rows: `survives` (the continuous metrics also prefer a
@@ -430,9 +455,14 @@ impl CsvRow for FitRow {
         "status",
         "n_points",
         "wrss",
+        "threshold_method",
+        "threshold_below",
+        "threshold_above",
+        "interval_noise",
         "cot_overtakes",
         "cot_overtakes_lo",
         "cot_overtakes_hi",
+        "cot_overtakes_method",
         "cot_note",
         "mirage",
         "note",
@@ -565,9 +595,14 @@ mod tests {
             status: "ok".into(),
             n_points: 6,
             wrss: Some(3.2),
+            threshold_method: "bracket".into(),
+            threshold_below: Some(100_096.0),
+            threshold_above: Some(335_712.0),
+            interval_noise: "items".into(),
             cot_overtakes: Some(90_000.0),
             cot_overtakes_lo: None,
             cot_overtakes_hi: Some(1.5e5),
+            cot_overtakes_method: "bootstrap".into(),
             cot_note: "overtakes".into(),
             mirage: "survives".into(),
             note: String::new(),

@@ -67,8 +67,9 @@ pub fn percentile(v: &mut [f64], q: f64) -> f64 {
 /// Where a rising difference curve crosses zero for good.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Crossing {
-    /// At this x (interpolated linearly between the two sizes around it).
-    At(f64),
+    /// At this x, interpolated linearly between the sizes at indices
+    /// `below` and `below + 1`: the data place it only within that gap.
+    At { x: f64, below: usize },
     /// Positive at every size.
     AheadThroughout,
     /// Not positive at the largest size.
@@ -91,7 +92,10 @@ pub fn crossing(x: &[f64], diff: &[f64]) -> Crossing {
     }
     let (d0, d1) = (diff[j - 1], diff[j]);
     let t = -d0 / (d1 - d0);
-    Crossing::At(x[j - 1] + t * (x[j] - x[j - 1]))
+    Crossing::At {
+        x: x[j - 1] + t * (x[j] - x[j - 1]),
+        below: j - 1,
+    }
 }
 
 /// Wilson score 95 % interval for `k` successes in `n` trials; never
@@ -210,10 +214,16 @@ mod tests {
     #[test]
     fn crossing_cases() {
         let x = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(crossing(&x, &[-0.2, -0.1, 0.1, 0.3]), Crossing::At(2.5));
+        assert_eq!(
+            crossing(&x, &[-0.2, -0.1, 0.1, 0.3]),
+            Crossing::At { x: 2.5, below: 1 }
+        );
         assert_eq!(
             crossing(&x, &[0.2, -0.1, 0.3, 0.3]),
-            Crossing::At(2.0 + 0.25)
+            Crossing::At {
+                x: 2.0 + 0.25,
+                below: 1
+            }
         );
         assert_eq!(
             crossing(&x, &[0.1, 0.1, 0.1, 0.1]),

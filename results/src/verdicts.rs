@@ -3,7 +3,7 @@
 //! et al. 2023), and the scale at which chain of thought overtakes direct
 //! answers (Wei et al. 2022).
 
-use crate::analyze::{key_text, Series, BOOTSTRAP_REPS, BOOTSTRAP_SEED};
+use crate::analyze::{key_text, several_seeds, Series, BOOTSTRAP_REPS, BOOTSTRAP_SEED};
 use crate::bootstrap::ItemIndex;
 use crate::load::CurveKey;
 use crate::schema::{metric, x_axis, FitRow, Mode};
@@ -102,23 +102,37 @@ pub(crate) fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &Item
         let pair = items
             .series_items(&cot.key, &cot.members)
             .zip(items.series_items(&dkey, &direct.members));
+        let seeds = several_seeds(cot) || several_seeds(direct);
         for _ in 0..BOOTSTRAP_REPS {
             let Some((ic, id)) = &pair else { break };
-            let ((yc, sc), (yd, sd)) = (ic.resample(&mut rng), id.resample(&mut rng));
+            let ((yc, sc), (yd, sd)) = (ic.resample(&mut rng, seeds), id.resample(&mut rng, seeds));
             let floor =
                 |v: Vec<f64>, f: f64| -> Vec<f64> { v.into_iter().map(|s| s.max(f)).collect() };
             let (sc, sd) = (floor(sc, cot.sigma_floor), floor(sd, direct.sigma_floor));
             reps.push(match crossing(&x, &diff(&yc, &sc, &yd, &sd)) {
-                Crossing::At(v) => v,
+                Crossing::At { x, .. } => x,
                 Crossing::AheadThroughout => x[0],
                 Crossing::Never => f64::INFINITY,
             });
         }
-        let interval = (!reps.is_empty()).then(|| {
-            let lo = percentile(&mut reps, 0.025);
-            let hi = percentile(&mut reps, 0.975);
-            (lo, hi)
-        });
+        // The crossing is interpolated inside the gap between two sizes, so
+        // no resampling can say where in that gap it lies: the interval
+        // always spans it (a crossing placed at a size where both modes
+        // score 0 is as far from "known" as one in the middle).
+        let interval = match obs {
+            Crossing::At { below, .. } => {
+                let (a, b) = (x[below], x[below + 1]);
+                let (mut lo, mut hi, mut method) = (a, b, "bracket");
+                if !reps.is_empty() {
+                    let (blo, bhi) = (percentile(&mut reps, 0.025), percentile(&mut reps, 0.975));
+                    if blo < lo || bhi > hi {
+                        (lo, hi, method) = (lo.min(blo), hi.max(bhi), "bootstrap");
+                    }
+                }
+                Some((lo, hi, method))
+            }
+            _ => None,
+        };
         for r in rows.iter_mut().filter(|r| {
             r.mode == Mode::Cot
                 && r.task == cot.key.task
@@ -126,16 +140,17 @@ pub(crate) fn cot_overtakes(rows: &mut [FitRow], series: &[Series], items: &Item
                 && r.metric == cot.key.metric
         }) {
             match obs {
-                Crossing::At(v) => {
-                    r.cot_overtakes = Some(10f64.powf(v));
+                Crossing::At { x, .. } => {
+                    r.cot_overtakes = Some(10f64.powf(x));
                     r.cot_note = "overtakes".into();
                 }
                 Crossing::AheadThroughout => r.cot_note = "ahead_throughout".into(),
                 Crossing::Never => r.cot_note = "never_in_range".into(),
             }
-            if let (Crossing::At(_), Some((lo, hi))) = (obs, interval) {
-                r.cot_overtakes_lo = lo.is_finite().then(|| 10f64.powf(lo));
-                r.cot_overtakes_hi = hi.is_finite().then(|| 10f64.powf(hi));
+            if let Some((lo, hi, method)) = interval {
+                r.cot_overtakes_lo = lo.is_finite().then(|| cot.scale_at(lo));
+                r.cot_overtakes_hi = hi.is_finite().then(|| cot.scale_at(hi));
+                r.cot_overtakes_method = method.into();
             }
         }
     }

@@ -65,10 +65,29 @@ fn analyze_recovers_planted_shapes_and_is_deterministic() {
         !best.mirage.is_empty(),
         "exact-match sigmoid rows carry a mirage verdict"
     );
-    // cot overtakes direct somewhere inside the ladder.
+    assert!(
+        ["profile", "bracket"].contains(&best.threshold_method.as_str()),
+        "{best:?}"
+    );
+    assert_eq!(best.interval_noise, "items");
+    let (below, above) = (best.threshold_below.unwrap(), best.threshold_above.unwrap());
+    assert!(
+        below <= n_star && n_star < above,
+        "{below} {n_star} {above}"
+    );
+    // cot overtakes direct somewhere inside the ladder, and its interval
+    // spans at least the gap between two ladder sizes.
     assert_eq!(best.cot_note, "overtakes");
     let over = best.cot_overtakes.unwrap();
     assert!((1e4..3.2e6).contains(&over), "{over}");
+    let (olo, ohi) = (
+        best.cot_overtakes_lo.unwrap(),
+        best.cot_overtakes_hi.unwrap(),
+    );
+    assert!(
+        olo <= over && over <= ohi && (ohi / olo).log10() >= 0.49,
+        "[{olo}, {ohi}]"
+    );
 
     // sort: planted log-linear in both modes.
     for mode in [Mode::Direct, Mode::Cot] {
@@ -139,6 +158,21 @@ fn seeds_are_averaged_and_diverged_jobs_left_out() {
     // Without intermediate checkpoints: no FLOPs axis.
     let (a, _) = analyze_run(&dir).unwrap();
     assert!(a.fits.iter().all(|r| r.x_axis == x_axis::PARAMS));
+    // Several seeds: the intervals say they cover the seed spread too.
+    assert!(a.fits.iter().all(|r| r.interval_noise == "items+seeds"));
+    let rows = fits_for(
+        &a.fits,
+        "add",
+        Mode::Cot,
+        metric::EXACT_MATCH,
+        x_axis::PARAMS,
+    );
+    let sg = rows.iter().find(|r| r.shape == shape::SIGMOID).unwrap();
+    let (lo, hi) = (sg.threshold_lo.unwrap(), sg.threshold_hi.unwrap());
+    assert!(
+        lo <= 10f64.powf(5.2) && 10f64.powf(5.2) <= hi,
+        "[{lo}, {hi}]"
+    );
 }
 
 #[test]
@@ -299,12 +333,11 @@ fn compare_does_not_pair_a_subset_of_the_seeds() {
 
 #[test]
 fn threshold_interval_covers_the_planted_threshold() {
-    // Item-level percentile-bootstrap intervals for N* should contain the
-    // truth in most planted runs. Nominal is 95 %; measured here 33/40: a
-    // size scored 0/150 has no item variability to resample, so intervals
-    // come out somewhat narrow (a parametric bootstrap from the fitted curve
-    // would not have this blind spot). The bar is 75 %; a broken bootstrap
-    // (zero width, wrong centre) covers almost never.
+    // The whole pipeline (synthetic folder, load, fit, interval), where
+    // `tests/coverage.rs` measures the interval alone on many more runs.
+    // Measured 35/40 (the earlier item bootstrap: 33/40; the misses are
+    // near misses, 0.01-0.02 decade). The bar is 34: a method of true 95 %
+    // coverage falls below it in under 1 % of such 40-run samples.
     let tmp = tempfile::tempdir().unwrap();
     let (mut covered, mut runs) = (0, 0);
     for i in 0..40 {
@@ -343,10 +376,7 @@ fn threshold_interval_covers_the_planted_threshold() {
         }
     }
     eprintln!("N* interval covered the planted threshold in {covered}/{runs} runs");
-    assert!(
-        covered as f64 >= 0.75 * runs as f64,
-        "coverage {covered}/{runs}"
-    );
+    assert!(covered >= 34, "coverage {covered}/{runs}");
 }
 
 /// A run folder written from scores alone (no samples.csv): exact match with
@@ -431,11 +461,10 @@ fn mirage_verdicts_and_runs_without_samples() {
         assert_eq!(best.shape, shape::SIGMOID);
         assert_eq!(best.mirage, want);
         assert!((best.threshold_params.unwrap().log10() - 5.2).abs() < 0.02);
-        // No samples.csv: no item bootstrap, said so rather than invented.
-        assert!(
-            best.threshold_lo.is_none() && best.note.contains("no N* interval"),
-            "{best:?}"
-        );
+        // No samples.csv: the profile likelihood needs only the scores.
+        let (lo, hi) = (best.threshold_lo.unwrap(), best.threshold_hi.unwrap());
+        assert!(lo < 10f64.powf(5.2) && 10f64.powf(5.2) < hi, "{best:?}");
+        assert_eq!(best.interval_noise, "items");
         assert!(a.notes.iter().any(|n| n.contains("samples.csv")));
     }
 }
@@ -478,4 +507,97 @@ fn merge_concatenates_job_files_in_path_order() {
         text.trim_end(),
         "model_id,step,task,mode,shots,metric,value,ci_lo,ci_hi,n,chance"
     );
+}
+
+/// Exact-match scores of 300 items per size with Wilson intervals, for
+/// `direct` and `cot` on the sizes given (one seed, no samples.csv).
+fn scores_run(dir: &Path, sizes: &[u64], direct: &[u64], cot: &[u64]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut models = Vec::new();
+    let mut scores = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let id = format!("N{n}");
+        models.push(ModelRow {
+            model_id: id.clone(),
+            seed: 0,
+            n_layer: 2,
+            d_model: 32,
+            n_head: 4,
+            params: n + 5000,
+            params_non_embedding: n,
+            step: 500,
+            tokens: 6_760_000,
+            flops: 6.0 * 6.76e6 * n as f64,
+            train_loss: 1.0,
+            status: ModelStatus::Ok,
+        });
+        for (mode, right) in [(Mode::Direct, direct[i]), (Mode::Cot, cot[i])] {
+            let (lo, hi) = results::stats::wilson(right, 300);
+            scores.push(ScoreRow {
+                model_id: id.clone(),
+                step: 500,
+                task: "add".into(),
+                mode,
+                shots: 0,
+                metric: metric::EXACT_MATCH.into(),
+                value: right as f64 / 300.0,
+                ci_lo: lo,
+                ci_hi: hi,
+                n: 300,
+                chance: 0.0,
+            });
+        }
+    }
+    write_csv(&dir.join(files::MODELS), &models).unwrap();
+    write_csv(&dir.join(files::SCORES), &scores).unwrap();
+}
+
+#[test]
+fn a_jump_between_two_sizes_is_reported_as_between_them() {
+    // The 3-digit addition run: cot 0 at 100k and 299/300 at 336k;
+    // direct 0 at 100k and 111/300 at 336k (its largest size here).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let sizes = [3_312, 12_768, 56_640, 100_096, 335_712, 793_000];
+    scores_run(
+        &dir,
+        &sizes,
+        &[0, 0, 0, 0, 111, 111],
+        &[0, 0, 0, 0, 299, 300],
+    );
+    let (a, _) = analyze_run(&dir).unwrap();
+    let rows = fits_for(
+        &a.fits,
+        "add",
+        Mode::Cot,
+        metric::EXACT_MATCH,
+        x_axis::PARAMS,
+    );
+    let cot = rows.iter().find(|r| r.shape == shape::SIGMOID).unwrap();
+    assert_eq!(cot.threshold_method, "bracket", "{cot:?}");
+    assert_eq!(
+        (cot.threshold_lo, cot.threshold_hi),
+        (Some(100_096.0), Some(335_712.0))
+    );
+    assert_eq!(
+        (cot.threshold_below, cot.threshold_above),
+        (Some(100_096.0), Some(335_712.0))
+    );
+    // Both modes score 0 at 100k: the crossing cannot be placed within the gap.
+    let (lo, hi) = (cot.cot_overtakes_lo.unwrap(), cot.cot_overtakes_hi.unwrap());
+    assert!(
+        lo <= 100_096.0 * 1.0001 && hi >= 335_712.0 * 0.9999,
+        "[{lo}, {hi}]"
+    );
+    let table = results::analyze::summary(&a);
+    assert!(table.contains("between 1.001e5 and 3.357e5"), "{table}");
+    assert!(table.contains("item noise only"), "{table}");
+    // The refinement loop's view: cot straddled by 100k and 336k, not located.
+    let t = results::threshold::transitions(&a.fits);
+    let tc = t
+        .iter()
+        .find(|t| t.key.mode == Mode::Cot && t.key.metric == metric::EXACT_MATCH)
+        .unwrap();
+    assert_eq!(tc.straddle, Some((100_096, 335_712)));
+    assert!(!tc.located);
 }

@@ -10,13 +10,11 @@
 use super::config::{Shape, SweepConfig};
 use super::jobs;
 use results::schema::{files, metric};
-use results::{ModelRow, ModelStatus, ScoreRow};
+pub use results::threshold::LOCATED_DECADES;
+use results::threshold::{transitions, Transition};
+use results::{FitRow, ModelRow, ModelStatus, ScoreRow};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// A transition counts as located once the sizes that straddle it are this
-/// close (log10 of their ratio).
-pub const LOCATED_DECADES: f64 = 0.2;
 
 /// A curve whose exact match moves less than this between its lowest and
 /// highest size has no jump to locate.
@@ -36,6 +34,9 @@ pub struct Straddle {
     pub y_above: f64,
     /// Halfway between the curve's lowest and highest score.
     pub midpoint: f64,
+    /// N*'s 95 % interval from `fits.csv` (lo, hi, method) when the sigmoid
+    /// is the curve's preferred fit.
+    pub interval: Option<(f64, f64, String)>,
 }
 
 impl Straddle {
@@ -43,21 +44,54 @@ impl Straddle {
         (self.above as f64 / self.below as f64).log10()
     }
 
+    /// Width of what the data say about N*: its interval when there is a
+    /// fitted one, otherwise the gap between the straddling sizes.
+    pub fn width(&self) -> f64 {
+        match &self.interval {
+            Some((lo, hi, _)) => (hi / lo).log10(),
+            None => self.decades(),
+        }
+    }
+
     pub fn located(&self) -> bool {
-        self.decades() <= LOCATED_DECADES + 1e-9
+        self.width() <= LOCATED_DECADES + 1e-9
     }
 
     pub fn describe(&self) -> String {
+        let n_star = match &self.interval {
+            Some((lo, hi, method)) => format!(
+                "N* in [{:.3e}, {:.3e}] ({method}), {:.2} decade",
+                lo,
+                hi,
+                self.width()
+            ),
+            None => format!("no sigmoid fit, {:.2} decade", self.width()),
+        };
         format!(
-            "{}: crosses {:.2} between {} ({:.3}) and {} ({:.3}), {:.2} decade",
+            "{}: between {} ({:.3}) and {} ({:.3}); {n_star}",
             self.curve,
-            self.midpoint,
             sci(self.below),
             self.y_below,
             sci(self.above),
             self.y_above,
-            self.decades()
         )
+    }
+
+    /// Take the fitted interval of this curve, and its straddling sizes,
+    /// which bracket N* itself rather than the midpoint crossing.
+    fn with_fit(mut self, fits: &[Transition]) -> Straddle {
+        let fit = fits.iter().find(|t| {
+            t.key.metric == metric::EXACT_MATCH
+                && format!("{}/{}/{}sh", t.key.task, t.key.mode.as_str(), t.key.shots) == self.curve
+        });
+        if let Some(t) = fit {
+            self.interval = Some((t.lo, t.hi, t.method.clone()));
+            if let Some((a, b)) = t.straddle {
+                self.below = a;
+                self.above = b;
+            }
+        }
+        self
     }
 }
 
@@ -119,19 +153,27 @@ pub fn straddles(models: &[ModelRow], scores: &[ScoreRow]) -> Vec<Straddle> {
                 y_below: w[0].1,
                 y_above: w[1].1,
                 midpoint,
+                interval: None,
             });
         }
     }
     out
 }
 
-/// The straddles of a run folder's merged CSVs.
+/// The straddles of a run folder's merged CSVs, with the intervals of its
+/// `fits.csv` (written by the analysis after every round).
 pub fn straddles_of(run: &Path) -> Result<Vec<Straddle>, String> {
     let models: Vec<ModelRow> =
         results::read::read_csv(&run.join(files::MODELS)).map_err(|e| e.to_string())?;
     let scores: Vec<ScoreRow> =
         results::read::read_csv(&run.join(files::SCORES)).map_err(|e| e.to_string())?;
-    Ok(straddles(&models, &scores))
+    let fits: Vec<FitRow> =
+        results::read::read_csv(&run.join(files::FITS)).map_err(|e| e.to_string())?;
+    let fitted = transitions(&fits);
+    Ok(straddles(&models, &scores)
+        .into_iter()
+        .map(|s| s.with_fit(&fitted))
+        .collect())
 }
 
 /// The shape to add between `below` and `above`: among shapes whose depth,
@@ -267,6 +309,43 @@ mod tests {
         );
         assert!((s.midpoint - 0.5).abs() < 1e-12 && (s.decades() - 1.0).abs() < 1e-12);
         assert!(!s.located());
+    }
+
+    #[test]
+    fn a_fitted_interval_decides_whether_a_transition_is_located() {
+        let st = Straddle {
+            curve: "add/cot/0sh".into(),
+            below: 10_000,
+            above: 100_000,
+            y_below: 0.0,
+            y_above: 1.0,
+            midpoint: 0.5,
+            interval: None,
+        };
+        assert!(!st.located());
+        let fit = |lo: f64, hi: f64, metric: &str| Transition {
+            key: results::CurveKey {
+                task: "add".into(),
+                mode: Mode::Cot,
+                shots: 0,
+                metric: metric.into(),
+            },
+            n_star: (lo * hi).sqrt(),
+            lo,
+            hi,
+            method: "profile".into(),
+            straddle: Some((20_000, 40_000)),
+            located: false,
+        };
+        // Another metric's fit does not count.
+        let other = st.clone().with_fit(&[fit(3.0e4, 3.3e4, metric::TOKEN_ACCURACY)]);
+        assert_eq!(other, st);
+        let narrow = st.clone().with_fit(&[fit(3.0e4, 3.3e4, metric::EXACT_MATCH)]);
+        assert!(narrow.located(), "{narrow:?}");
+        assert_eq!((narrow.below, narrow.above), (20_000, 40_000));
+        let wide = st.clone().with_fit(&[fit(2.0e4, 4.0e4, metric::EXACT_MATCH)]);
+        assert!(!wide.located() && (wide.width() - 2f64.log10()).abs() < 1e-12);
+        assert!(wide.describe().contains("(profile)"), "{}", wide.describe());
     }
 
     #[test]
