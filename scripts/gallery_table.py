@@ -82,17 +82,22 @@ def claim(run, kind, task, mode, shots, size):
     return "n/a"
 
 
-def largest_gain(run, task, shots):
-    """The largest cot − direct gain over sizes, with its interval and size."""
+def largest(run, kind, task, shots, label, mode=None):
+    """The largest value of a claim over sizes, with its interval and size."""
     best = None
     for r in rows(f"{run}/claims.csv"):
-        if (r["claim"], r["task"], r["shots"]) == ("cot_gain", task, shots):
+        if (r["claim"], r["task"], r["shots"]) == (kind, task, shots) and mode in (None, r["mode"]):
             if best is None or float(r["value"]) > float(best["value"]):
                 best = r
     if best is None:
         return "n/a"
     v, lo, hi = float(best["value"]), float(best["ci_lo"]), float(best["ci_hi"])
-    return f"largest cot − direct: {v:+.2f} [{lo:+.2f}, {hi:+.2f}] at {si(best['params_non_embedding'])}"
+    return f"{label}: {v:+.2f} [{lo:+.2f}, {hi:+.2f}] at {si(best['params_non_embedding'])}"
+
+
+def largest_gain(run, task, shots):
+    """The largest cot − direct gain over sizes."""
+    return largest(run, "cot_gain", task, shots, "largest cot − direct")
 
 
 def main(gallery):
@@ -118,9 +123,9 @@ def main(gallery):
                    f"{largest_gain(run, 'word', shots)}")
         elif task == "icl":
             num = "; ".join(
-                f"{k} shots − {shots_all[0]} (cot) at {si(hi)}: {claim(run, 'shot_gain', 'icl', 'cot', str(k), hi)}"
+                largest(run, "shot_gain", "icl", str(k), f"largest {k} shots − {shots_all[0]} (cot)", "cot")
                 for k in shots_all[1:]
-            ) + f"; at {si(lo)}: {claim(run, 'shot_gain', 'icl', 'cot', shots, lo)}"
+            ) + f"; {shots} shots at {si(lo)}: {claim(run, 'shot_gain', 'icl', 'cot', shots, lo)}"
         elif task == "sort":
             num = f"exact match at {si(hi)} (cot / direct): {cell(hi).split(' / ')[1]} / {cell(hi).split(' / ')[0]}"
         else:
