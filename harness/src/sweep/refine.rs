@@ -176,23 +176,34 @@ pub fn straddles_of(run: &Path) -> Result<Vec<Straddle>, String> {
         .collect())
 }
 
-/// The shape to add between `below` and `above`: among shapes whose depth,
-/// width and head size lie within the ladder's, the one whose non-embedding
-/// size is closest (in log) to the geometric mean of the two, strictly
-/// between them and not already in the sweep. `None` when no such shape
-/// exists (the gap is as fine as shapes allow).
+/// The shape to add between `below` and `above`: the one whose
+/// non-embedding size is closest (in log) to the geometric mean of the two,
+/// strictly between them and not already in the sweep, shaped like its
+/// neighbours (depth between theirs, one of their head sizes, no wider than
+/// the wider), so that it differs from them in size rather than in kind.
+/// `None` when no such shape exists (the gap is as fine as shapes allow).
 pub fn shape_between(cfg: &SweepConfig, below: u64, above: u64) -> Option<Shape> {
     let taken: Vec<Shape> = jobs::shapes(cfg)
         .into_iter()
         .chain(cfg.model.refined.iter().copied())
         .collect();
     let n = |s: &Shape| jobs::config_of(cfg, s).params_non_embedding() as f64;
-    let max_layer = taken.iter().map(|s| s.n_layer).max()?;
-    let max_width = taken.iter().map(|s| s.d_model).max()?;
-    let head_dims: Vec<usize> = taken.iter().map(|s| s.d_model / s.n_head).collect();
+    let near: Vec<Shape> = taken
+        .iter()
+        .filter(|s| [below, above].contains(&(n(s) as u64)))
+        .copied()
+        .collect();
+    // Sizes that are no shape of this sweep: the whole ladder bounds the search.
+    let frame = if near.is_empty() { &taken } else { &near };
+    let min_layer = frame.iter().map(|s| s.n_layer).min()?;
+    let max_layer = frame.iter().map(|s| s.n_layer).max()?;
+    let max_width = frame.iter().map(|s| s.d_model).max()?;
+    let mut head_dims: Vec<usize> = frame.iter().map(|s| s.d_model / s.n_head).collect();
+    head_dims.sort_unstable();
+    head_dims.dedup();
     let target = ((below as f64).ln() + (above as f64).ln()) / 2.0;
     let mut best: Option<(f64, Shape)> = None;
-    for n_layer in 1..=max_layer {
+    for n_layer in min_layer..=max_layer {
         for &head in &head_dims {
             for n_head in 1..=max_width / head {
                 let s = Shape {
@@ -338,12 +349,18 @@ mod tests {
             located: false,
         };
         // Another metric's fit does not count.
-        let other = st.clone().with_fit(&[fit(3.0e4, 3.3e4, metric::TOKEN_ACCURACY)]);
+        let other = st
+            .clone()
+            .with_fit(&[fit(3.0e4, 3.3e4, metric::TOKEN_ACCURACY)]);
         assert_eq!(other, st);
-        let narrow = st.clone().with_fit(&[fit(3.0e4, 3.3e4, metric::EXACT_MATCH)]);
+        let narrow = st
+            .clone()
+            .with_fit(&[fit(3.0e4, 3.3e4, metric::EXACT_MATCH)]);
         assert!(narrow.located(), "{narrow:?}");
         assert_eq!((narrow.below, narrow.above), (20_000, 40_000));
-        let wide = st.clone().with_fit(&[fit(2.0e4, 4.0e4, metric::EXACT_MATCH)]);
+        let wide = st
+            .clone()
+            .with_fit(&[fit(2.0e4, 4.0e4, metric::EXACT_MATCH)]);
         assert!(!wide.located() && (wide.width() - 2f64.log10()).abs() < 1e-12);
         assert!(wide.describe().contains("(profile)"), "{}", wide.describe());
     }
@@ -358,6 +375,16 @@ mod tests {
         assert!(!shapes.contains(&s));
         let mid = ((lo as f64).ln() + (hi as f64).ln()) / 2.0;
         assert!(((n(&s) as f64).ln() - mid).abs() < 0.25, "{s:?}: {}", n(&s));
+        // Shaped like its neighbours: depth between theirs, their head size.
+        assert!(
+            (shapes[4].n_layer..=shapes[6].n_layer).contains(&s.n_layer),
+            "{s:?}"
+        );
+        assert_eq!(s.d_model / s.n_head, 16, "{s:?}");
+        // Between the 16-wide and the 80-wide quick models, the (1,8,2) model's
+        // 4-wide heads are not an option.
+        let t = shape_between(&cfg, n(&shapes[2]), n(&shapes[5])).unwrap();
+        assert!(t.d_model / t.n_head >= 16, "{t:?}");
         // Two adjacent sizes with nothing between them: none.
         let close = shape_between(&cfg, n(&shapes[0]), n(&shapes[0]) + 1);
         assert_eq!(close, None);
