@@ -40,6 +40,10 @@ pub struct BenchArgs {
     pub warmup_steps: usize,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Backend: `fast` (the CPU kernels and hand-written backward) or
+    /// `candle` (candle's ops and autograd).
+    #[arg(long, value_name = "fast|candle", default_value = "fast")]
+    pub kernels: models::Kernels,
     /// generate: prompt length.
     #[arg(long, default_value_t = 16)]
     pub prompt_len: usize,
@@ -68,7 +72,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     cfg.validate().map_err(|e| e.to_string())?;
     println!(
         "emerge bench: candle 0.11.1 | kernels={} | threads={} | layers={} d_model={} heads={} context={} batch={} vocab={}",
-        models::model::kernels_label(&Device::Cpu, models::DType::F32),
+        args.kernels,
         args.threads,
         args.layers,
         args.d_model,
@@ -98,8 +102,9 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
         total_steps: (args.warmup_steps + args.steps) as u64,
         ..TrainConfig::default()
     };
-    let mut trainer =
-        Trainer::new(cfg, train, &Device::Cpu, args.seed).map_err(|e| e.to_string())?;
+    let mut trainer = Trainer::new(cfg, train, &Device::Cpu, args.seed)
+        .and_then(|t| t.with_kernels(args.kernels))
+        .map_err(|e| e.to_string())?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed + 1);
     let pool: Vec<Batch> = (0..8)
         .map(|_| {
@@ -159,6 +164,7 @@ fn bench_generate(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
         ));
     }
     let trainer = Trainer::new(cfg, TrainConfig::default(), &Device::Cpu, args.seed)
+        .and_then(|t| t.with_kernels(args.kernels))
         .map_err(|e| e.to_string())?;
     let inf = trainer.model.inference();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed + 2);

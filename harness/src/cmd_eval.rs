@@ -16,13 +16,17 @@ pub struct EvalArgs {
     /// CPU threads (default: the run's `[device]` setting).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Backend: `fast` or `candle` (default: fast on the CPU, candle
+    /// elsewhere; see `emerge sweep --help`).
+    #[arg(long, value_name = "fast|candle")]
+    pub kernels: Option<models::Kernels>,
 }
 
 pub fn run(args: &EvalArgs) -> Result<(), String> {
     let cfg = folder::read_config(&args.run)?;
     let threads = crate::sweep::thread_count(args.threads.unwrap_or(cfg.device.threads));
     models::set_cpu_threads(threads).map_err(|e| e.to_string())?;
-    let device = models::parse_device(&cfg.device.device).map_err(|e| e.to_string())?;
+    let backend = crate::backend::Backend::new(&cfg.device.device, args.kernels)?;
     let _lock = lock::acquire(&args.run, None)?;
     let all = jobs::jobs(&cfg);
     let finished = folder::finished(&args.run, &all)?;
@@ -33,7 +37,7 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
             continue;
         }
         let j = &all[*i];
-        let step = job::rescore(j, &folder::job_dir(&args.run, j), &cfg, &suite, &device)?;
+        let step = job::rescore(j, &folder::job_dir(&args.run, j), &cfg, &suite, &backend)?;
         say(&format!("rescored {} at step {step}\n", j.model_id));
         n += 1;
     }

@@ -10,49 +10,14 @@
 //! scratchpad into 96 tokens. No task ever puts a cue inside a query or a
 //! trace (checked by the property tests).
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
 pub const ANSWER_CUE: &str = " A:";
 pub const THINK_CUE: &str = " T:";
 /// Ends every example.
 pub const END: char = '\n';
 
-/// How a model is asked to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Direct,
-    Cot,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 2] = [Mode::Direct, Mode::Cot];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Direct => "direct",
-            Mode::Cot => "cot",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "direct" => Ok(Mode::Direct),
-            "cot" => Ok(Mode::Cot),
-            _ => Err(format!("unknown mode `{s}` (expected direct or cot)")),
-        }
-    }
-}
+/// How a model is asked to answer; defined with the CSV schema, whose
+/// `mode` column it fills.
+pub use results::Mode;
 
 /// The prompt of a query in a mode: the query followed by the mode's cue.
 pub fn prompt(query: &str, mode: Mode) -> String {

@@ -8,6 +8,7 @@
 //! per-item string metrics).
 
 pub mod answer;
+pub mod backend;
 pub mod cmd_analyze;
 pub mod cmd_bench;
 pub mod cmd_compare;

@@ -35,6 +35,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A process-wide choice, so the binary makes it: heap reuse instead of
+    // mmap churn for the training step's temporaries (see the function).
+    models::tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Sweep(args) => {

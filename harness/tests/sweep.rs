@@ -117,6 +117,10 @@ fn smoke_sweep_writes_a_complete_run_folder() {
     ] {
         assert!(run.join(f).is_file(), "missing {f}\n{}", text(&out));
     }
+    // The backend is recorded: the default on the CPU is the fast one.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&run.join("manifest.json"))).unwrap();
+    assert_eq!(manifest["kernels"], "fast");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("4 of 4 jobs finished"), "{stdout}");
     assert!(stdout.contains("0 diverged"), "{stdout}");
@@ -537,6 +541,15 @@ fn config_problems_are_all_listed_with_positions_and_nothing_is_written() {
     }
     assert!(err.contains("seeds"), "{err}");
 
+    // An unknown backend is a usage error naming the choices.
+    let out = smoke(&runs, "k", &["--kernels", "gpu"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("expected fast or candle"),
+        "{}",
+        text(&out)
+    );
+
     // A missing config file and an unwritable output folder name the path.
     let out = emerge(&["sweep", "--config", "/nonexistent/x.toml"]);
     assert_eq!(out.status.code(), Some(2));
@@ -586,6 +599,8 @@ fn emerge_with_file_cap(args: &[&str], bytes: u64) -> Output {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_emerge"));
     cmd.args(args);
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (signal, setrlimit) on stack values.
     unsafe {
         cmd.pre_exec(move || {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);

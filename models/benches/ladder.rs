@@ -37,6 +37,7 @@ fn batch(seed: u64) -> Batch {
 
 fn train_step(c: &mut Criterion) {
     models::set_cpu_threads(2).unwrap();
+    models::tune_allocator();
     let mut g = c.benchmark_group("train_step");
     g.sample_size(10).measurement_time(Duration::from_secs(4));
     g.throughput(Throughput::Elements((B * T) as u64));

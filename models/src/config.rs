@@ -75,17 +75,6 @@ impl ModelConfig {
         self.d_model / self.n_head
     }
 
-    /// Parameters in one transformer block: two layer norms (weight and bias),
-    /// the fused QKV and output projections, and the two MLP linears, all with biases.
-    fn params_per_block(&self) -> usize {
-        let d = self.d_model;
-        let f = self.d_ff;
-        let norms = 2 * (2 * d);
-        let attn = (3 * d * d + 3 * d) + (d * d + d);
-        let mlp = (f * d + f) + (d * f + d);
-        norms + attn + mlp
-    }
-
     /// Every trainable scalar. The output head is tied to the token embedding,
     /// so it is counted once, inside `vocab * d_model`.
     pub fn params(&self) -> usize {
@@ -94,13 +83,13 @@ impl ModelConfig {
 
     /// Token and position embeddings.
     pub fn embedding_params(&self) -> usize {
-        (self.vocab + self.context) * self.d_model
+        crate::block::embedding_elements(self)
     }
 
     /// Kaplan et al.'s N: everything except the token and position embeddings
     /// (blocks plus the final layer norm).
     pub fn params_non_embedding(&self) -> usize {
-        self.n_layer * self.params_per_block() + 2 * self.d_model
+        self.n_layer * crate::block::block_elements(self) + crate::block::final_norm_elements(self)
     }
 
     /// Training FLOPs per token (forward + backward), the convention of
@@ -117,6 +106,13 @@ impl ModelConfig {
         let n_matmul = (self.params_non_embedding() + self.vocab * self.d_model) as u64;
         let attn = (self.n_layer * self.context * self.d_model) as u64;
         6 * n_matmul + 12 * attn
+    }
+
+    /// Training compute in the scaling-law convention, `6·N·D` with `N`
+    /// non-embedding parameters and `D = tokens` (what `models.csv`'s
+    /// `flops` column and the plots' compute axis use).
+    pub fn training_flops(&self, tokens: u64) -> f64 {
+        6.0 * self.params_non_embedding() as f64 * tokens as f64
     }
 }
 

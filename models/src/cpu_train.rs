@@ -1,17 +1,19 @@
-//! The training step's loss and gradients on the CPU without candle's
-//! autograd.
+//! The fast backend's training step: loss and gradients on the CPU without
+//! candle's autograd.
 //!
 //! candle's backward allocates a zero tensor and does a full add for every
 //! gradient of every node, on top of the graph bookkeeping; at the ladder's
 //! sizes that was a large share of a step even with fused ops. Here the
 //! forward keeps the activations the backward needs in plain buffers, and the
 //! backward is written out by hand (the llm.c way) on the same
-//! [`crate::kernels`] the fused ops use. `model.rs`'s forward stays the
-//! definition; `tests` check this path's loss and every gradient against it
-//! (and the f64 finite-difference test checks that one).
+//! [`crate::kernels`] the fused ops use, one function per layer. The weights
+//! and gradients are [`Params`] views named by [`crate::block`]'s lists.
+//! `tests` check the loss and every gradient against the candle backend
+//! (and the finite-difference tests check both).
 
 use candle_core::Result;
 
+use crate::block::{Block, Params, BLOCK};
 use crate::fused::contig;
 use crate::kernels::{self as k, Heads, Real};
 use crate::model::{Gpt, Param, LN_EPS};
@@ -65,47 +67,45 @@ impl FlatLayout {
     pub(crate) fn range(&self, i: usize) -> std::ops::Range<usize> {
         self.offsets[i]..self.offsets[i] + self.sizes[i]
     }
-}
 
-// Parameter indices (see `model::param_specs`).
-const WTE: usize = 0;
-const WPE: usize = 1;
-const LN1_W: usize = 0;
-const LN1_B: usize = 1;
-const QKV_W: usize = 2;
-const QKV_B: usize = 3;
-const PROJ_W: usize = 4;
-const PROJ_B: usize = 5;
-const LN2_W: usize = 6;
-const LN2_B: usize = 7;
-const FC_W: usize = 8;
-const FC_B: usize = 9;
-const MP_W: usize = 10;
-const MP_B: usize = 11;
-fn blk(l: usize, j: usize) -> usize {
-    2 + 12 * l + j
-}
-
-/// Splits `g` into mutable views of the given parameters' gradients.
-fn grads_mut<'a, T, const N: usize>(
-    g: &'a mut [T],
-    lay: &FlatLayout,
-    idx: [usize; N],
-) -> [&'a mut [T]; N] {
-    let mut rest: &'a mut [T] = g;
-    let mut taken = 0;
-    let mut order: Vec<usize> = (0..N).collect();
-    order.sort_by_key(|&i| lay.offsets[idx[i]]);
-    let mut out: [Option<&'a mut [T]>; N] = std::array::from_fn(|_| None);
-    for i in order {
-        let r = lay.range(idx[i]);
-        let (_, tail) = std::mem::take(&mut rest).split_at_mut(r.start - taken);
-        let (mine, tail) = tail.split_at_mut(r.len());
-        out[i] = Some(mine);
-        rest = tail;
-        taken = r.end;
+    /// `g` split into one mutable view per parameter.
+    fn split<'a, T>(&self, n_layer: usize, mut g: &'a mut [T]) -> Params<&'a mut [T]> {
+        let parts = self.sizes.iter().map(|&s| {
+            let (mine, rest) = std::mem::take(&mut g).split_at_mut(s);
+            g = rest;
+            mine
+        });
+        let parts: Vec<&mut [T]> = parts.collect();
+        Params::from_values(n_layer, parts).expect("a size per parameter")
     }
-    out.map(|o| o.expect("every index taken"))
+}
+
+/// The shapes of one slice of the batch.
+#[derive(Clone, Copy)]
+struct Dims {
+    /// Sequences and positions per sequence.
+    b: usize,
+    t: usize,
+    d: usize,
+    h: usize,
+    ff: usize,
+    vocab: usize,
+}
+
+impl Dims {
+    /// Rows of the residual stream.
+    fn n(&self) -> usize {
+        self.b * self.t
+    }
+
+    fn heads(&self) -> Heads {
+        Heads {
+            b: self.b,
+            t: self.t,
+            h: self.h,
+            hd: self.d / self.h,
+        }
+    }
 }
 
 /// Loss of `batch` and the gradient of every parameter, flat in
@@ -118,7 +118,7 @@ fn grads_mut<'a, T, const N: usize>(
 /// the ladder's sizes; a slice per thread has no synchronization until the
 /// sum. The result depends on the thread count only through that order of
 /// additions (float rounding), so the same thread count gives the same bits.
-pub(crate) fn loss_and_grads<T: Real>(
+pub(crate) fn loss_and_grads<T: Buffered>(
     gpt: &Gpt,
     batch: &Batch,
     bufs: &mut StepBuffers,
@@ -144,13 +144,15 @@ pub(crate) fn loss_and_grads<T: Real>(
         .iter()
         .map(|p| p.var.as_tensor().storage_and_layout())
         .collect();
-    let params: Vec<&[T]> = guards
+    let slices: Vec<&[T]> = guards
         .iter()
         .map(|(s, l)| match &**s {
             candle_core::Storage::Cpu(cs) => contig::<T>(cs, l),
             _ => candle_core::bail!("CPU training needs CPU tensors"),
         })
         .collect::<Result<_>>()?;
+    let w = Params::from_values(cfg.n_layer, slices)
+        .ok_or_else(|| candle_core::Error::Msg("parameter list does not match the model".into()))?;
     let weights: Option<Vec<f64>> = batch
         .mask
         .as_ref()
@@ -160,40 +162,39 @@ pub(crate) fn loss_and_grads<T: Real>(
     let bounds: Vec<(usize, usize)> = (0..parts)
         .map(|p| (p * b / parts, (p + 1) * b / parts))
         .collect();
-    let (fwd_wt, mut slices) = bufs.parts::<T>(parts);
-    // The forward's products read each weight transposed, `(in, out)`, so
-    // the AVX-512 tiles take them without packing (gemm had packed them at
-    // every call); made once per step for all slices.
-    fwd_wt.resize_with(4 * cfg.n_layer, Vec::new);
-    fwd_wt.par_iter_mut().enumerate().for_each(|(i, wt)| {
-        let (l, j) = (i / 4, FWD_WEIGHTS[i % 4]);
-        // Weights are stored `(out, in)`.
-        let (w, o) = (params[blk(l, j)], gpt.params[blk(l, j)].var.dims()[0]);
-        k::transpose(w, o, sized(wt, w.len()));
-    });
-    let fwd_wt = &*fwd_wt;
+    let TypedBuffers { transposed, slices } = T::pick(bufs);
+    transpose_weights(cfg, &w.blocks, transposed);
+    let transposed = &*transposed;
+    if slices.len() < parts {
+        slices.resize_with(parts, SliceBuffers::default);
+    }
     let results: Vec<(f64, Vec<T>)> = bounds
         .par_iter()
-        .zip(slices.par_iter_mut())
+        .zip(slices[..parts].par_iter_mut())
         .map(|(&(lo, hi), ws)| {
             let rows = lo * t..hi * t;
-            let run = || {
-                slice_loss_and_grads(
-                    gpt,
-                    &lay,
-                    &params,
-                    fwd_wt,
-                    &batch.inputs[rows.clone()],
-                    &batch.targets[rows.clone()],
-                    weights.as_ref().map(|w| &w[rows]),
-                    hi - lo,
+            let slice = Slice {
+                dims: Dims {
+                    b: hi - lo,
                     t,
-                    denom,
-                    ws,
-                )
+                    d: cfg.d_model,
+                    h: cfg.n_head,
+                    ff: cfg.d_ff,
+                    vocab: v,
+                },
+                inputs: &batch.inputs[rows.clone()],
+                targets: &batch.targets[rows.clone()],
+                weights: weights.as_ref().map(|w| &w[rows]),
+                denom,
             };
-            // Each slice keeps its matmuls on its own thread (measured
-            // equal or slightly faster than letting them split too).
+            let mut run = || {
+                let mut g = vec![T::zero(); lay.total];
+                let grads = lay.split(cfg.n_layer, &mut g);
+                let loss = slice_loss_and_grads(&slice, &w, transposed, grads, ws);
+                (loss, g)
+            };
+            // Each slice keeps its matmuls on its own thread: the threads
+            // are already busy with the other slices.
             if parts > 1 {
                 k::serial_gemm(run)
             } else {
@@ -216,246 +217,300 @@ pub(crate) fn loss_and_grads<T: Real>(
     Ok((loss, g))
 }
 
-/// One slice of `b` sequences: its share of the loss (`Σ wᵢ·ℓᵢ / denom`) and
-/// of every gradient.
-#[allow(clippy::too_many_arguments)]
-fn slice_loss_and_grads<T: Real>(
-    gpt: &Gpt,
-    lay: &FlatLayout,
-    params: &[&[T]],
-    fwd_wt: &[Vec<T>],
-    inputs: &[u32],
-    targets: &[u32],
-    weights: Option<&[f64]>,
-    b: usize,
-    t: usize,
+/// Every block's matrices transposed, `(in, out)`, into `out` (vectors get
+/// nothing): the forward's products read them so, which the AVX-512 tiles
+/// take without packing (gemm would pack the `(out, in)` weight at every
+/// call). Made once per step for all slices.
+fn transpose_weights<T: Real>(
+    cfg: &crate::ModelConfig,
+    blocks: &[Block<&[T]>],
+    out: &mut Vec<Block<Vec<T>>>,
+) {
+    out.resize_with(blocks.len(), Block::default);
+    let mut todo: Vec<(&mut Vec<T>, &[T], usize)> = Vec::new();
+    for (o, w) in out.iter_mut().zip(blocks) {
+        for ((o, w), def) in o
+            .as_mut()
+            .into_vec()
+            .into_iter()
+            .zip(w.as_ref().into_vec())
+            .zip(BLOCK)
+        {
+            if def.shape.len() == 2 {
+                todo.push((o, w, def.shape[0].of(cfg)));
+            }
+        }
+    }
+    todo.into_par_iter().for_each(|(o, w, rows)| {
+        k::transpose(w, rows, sized(o, w.len()));
+    });
+}
+
+/// What one slice of the batch computes on.
+struct Slice<'a> {
+    dims: Dims,
+    inputs: &'a [u32],
+    targets: &'a [u32],
+    /// Per-position loss weights (the batch's mask), if any.
+    weights: Option<&'a [f64]>,
+    /// The whole batch's weight sum: each slice's loss is its share.
     denom: f64,
+}
+
+/// One slice: its share of the loss (`Σ wᵢ·ℓᵢ / denom`), and of every
+/// gradient added into `g` (zeros on entry).
+fn slice_loss_and_grads<T: Real>(
+    s: &Slice,
+    w: &Params<&[T]>,
+    transposed: &[Block<Vec<T>>],
+    mut g: Params<&mut [T]>,
     ws: &mut SliceBuffers<T>,
-) -> (f64, Vec<T>) {
-    let SliceBuffers {
-        acts,
-        pre,
-        hf,
-        hf_stats,
-        logits,
-        dlogits,
-        dhf,
-        dx,
-        scratch_d,
-        scratch_ff,
-        dqkv,
-    } = ws;
-    let cfg = &gpt.config;
-    let n = b * t;
-    let (d, h, ff, v, nl) = (cfg.d_model, cfg.n_head, cfg.d_ff, cfg.vocab, cfg.n_layer);
-    let heads = Heads { b, t, h, hd: d / h };
-    let w = |i: usize| params[i];
-    let eps = LN_EPS as f64;
-    let positions: Vec<u32> = (0..n).map(|r| (r % t) as u32).collect();
+) -> f64 {
+    let dims = s.dims;
+    let (n, d) = (dims.n(), dims.d);
+    let positions: Vec<u32> = (0..n).map(|r| (r % dims.t) as u32).collect();
 
     // ---- forward
     let mut x = vec![T::zero(); n * d];
-    k::embed_fwd(w(WTE), w(WPE), inputs, &positions, &mut x);
-    acts.resize_with(nl, BlockActs::default);
-    let sb = seqs_per_block(t, ff);
-    for (l, a) in acts.iter_mut().enumerate() {
-        let p = |j| w(blk(l, j));
-        let [qkv_wt, proj_wt, fc_wt, mp_wt] = [0, 1, 2, 3].map(|j| &fwd_wt[4 * l + j][..]);
-        let ln1 = sized(&mut a.ln1, n * d);
-        let ln1_stats = sized(&mut a.ln1_stats, 2 * n);
-        let qkv = sized(&mut a.qkv, n * 3 * d);
-        let att = sized(&mut a.att, n * d);
-        let probs = sized(&mut a.probs, b * h * t * t);
-        let x_mid = sized(&mut a.x_mid, n * d);
-        let ln2 = sized(&mut a.ln2, n * d);
-        let ln2_stats = sized(&mut a.ln2_stats, 2 * n);
-        let act = sized(&mut a.act, n * ff);
-        let act_deriv = sized(&mut a.act_deriv, n * ff);
+    k::embed_fwd(w.emb.wte, w.emb.wpe, s.inputs, &positions, &mut x);
+    ws.acts.resize_with(w.blocks.len(), BlockActs::default);
+    for ((bw, wt), a) in w.blocks.iter().zip(transposed).zip(ws.acts.iter_mut()) {
         let mut x_out = std::mem::take(&mut a.x_in);
-        let x_next = sized(&mut x_out, n * d);
-        let pre = sized(pre, sb * t * ff);
-        // A block of whole sequences at a time through the whole layer:
-        // each op reads what the op before wrote while it is still in cache,
-        // where a pass over the whole slice read it back from memory.
-        for s0 in (0..b).step_by(sb) {
-            let nb = sb.min(b - s0);
-            let r = |w: usize| s0 * t * w..(s0 + nb) * t * w;
-            let ln1 = &mut ln1[r(d)];
-            k::ln_fwd(
-                &x[r(d)],
-                p(LN1_W),
-                p(LN1_B),
-                eps,
-                ln1,
-                Some(&mut ln1_stats[r(2)]),
-            );
-            let qkv = &mut qkv[r(3 * d)];
-            k::xw(ln1, qkv_wt, 3 * d, qkv, false);
-            k::add_bias_rows(qkv, p(QKV_B));
-            let att = &mut att[r(d)];
-            let hb = Heads { b: nb, ..heads };
-            k::attn_fwd(hb, qkv, att, Some(&mut probs[r(h * t)]));
-            let x_mid = &mut x_mid[r(d)];
-            k::xw(att, proj_wt, d, x_mid, false);
-            k::add_residual_rows(x_mid, &x[r(d)], p(PROJ_B));
-            let ln2 = &mut ln2[r(d)];
-            k::ln_fwd(
-                x_mid,
-                p(LN2_W),
-                p(LN2_B),
-                eps,
-                ln2,
-                Some(&mut ln2_stats[r(2)]),
-            );
-            // The pre-activation is only needed for the GELU right after.
-            let pre = &mut pre[..nb * t * ff];
-            k::xw(ln2, fc_wt, ff, pre, false);
-            k::add_bias_rows(pre, p(FC_B));
-            let act = &mut act[r(ff)];
-            k::gelu_fwd(pre, act, Some(&mut act_deriv[r(ff)]));
-            let x_out = &mut x_next[r(d)];
-            k::xw(act, mp_wt, d, x_out, false);
-            k::add_residual_rows(x_out, x_mid, p(MP_B));
-        }
+        block_forward(dims, bw, wt, &x, a, sized(&mut x_out, n * d), &mut ws.pre);
         a.x_in = std::mem::replace(&mut x, x_out);
     }
-    let (lnf_w, lnf_b) = (blk(nl, 0), blk(nl, 1));
-    let hf = sized(hf, n * d);
-    let hf_stats = sized(hf_stats, 2 * n);
-    k::ln_fwd(&x, w(lnf_w), w(lnf_b), eps, hf, Some(hf_stats));
-    let logits = sized(logits, n * v);
-    k::xwt(hf, w(WTE), v, logits, false);
-    let dlogits = sized(dlogits, n * v);
-    let loss = k::cross_entropy(logits, v, targets, weights, denom, 1.0, Some(dlogits));
+    let loss = head_forward(s, w, &x, &mut ws.head);
 
     // ---- backward
-    let mut g = vec![T::zero(); lay.total];
-    // Tied head: dhf = dlogits · wte, dwte = dlogitsᵀ hf.
-    let dhf = sized(dhf, n * d);
-    {
-        let [dwte] = grads_mut(&mut g, lay, [WTE]);
-        k::linear_bwd(
-            hf,
-            w(WTE),
-            dlogits,
-            v,
-            Some((dhf, false)),
-            dwte,
-            false,
-            None,
-        );
+    let dx = sized(&mut ws.dx, n * d);
+    head_backward(dims, w, &mut g, &x, &mut ws.head, dx);
+    for ((bw, bg), a) in w.blocks.iter().zip(&mut g.blocks).zip(&ws.acts).rev() {
+        block_backward(dims, bw, bg, a, dx, &mut ws.scratch);
     }
-    // The final LayerNorm turns d(hf) into d(x), added to zeros.
-    let dx = sized(dx, n * d);
-    dx.fill(T::zero());
-    {
-        let [gw, gb] = grads_mut(&mut g, lay, [lnf_w, lnf_b]);
-        k::ln_bwd(&x, w(lnf_w), dhf, eps, Some(hf_stats), dx, gw, gb);
-    }
-    let scratch_d = sized(scratch_d, n * d);
-    let scratch_ff = sized(scratch_ff, n * ff);
-    let dqkv = sized(dqkv, n * 3 * d);
-    for l in (0..nl).rev() {
-        let a = &acts[l];
-        let p = |j| w(blk(l, j));
-        // x_out = x_mid + act·W_mpᵀ + b: dx flows to x_mid unchanged.
-        {
-            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, MP_W), blk(l, MP_B)]);
-            k::linear_bwd(
-                &a.act,
-                p(MP_W),
-                dx,
-                d,
-                Some((&mut *scratch_ff, false)),
-                gw,
-                false,
-                Some(gb),
-            );
-        }
-        // Through the GELU, in place: d(pre) = d(act) ∘ gelu'(pre).
-        let dpre = &mut *scratch_ff;
-        for (o, &dv) in dpre.iter_mut().zip(&a.act_deriv) {
-            *o *= dv;
-        }
-        {
-            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, FC_W), blk(l, FC_B)]);
-            k::linear_bwd(
-                &a.ln2,
-                p(FC_W),
-                dpre,
-                ff,
-                Some((&mut *scratch_d, false)),
-                gw,
-                false,
-                Some(gb),
-            );
-        }
-        {
-            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, LN2_W), blk(l, LN2_B)]);
-            // dx (now d(x_mid)) += LayerNorm backward of d(ln2).
-            k::ln_bwd(
-                &a.x_mid,
-                p(LN2_W),
-                scratch_d,
-                eps,
-                Some(&a.ln2_stats),
-                dx,
-                gw,
-                gb,
-            );
-        }
-        // x_mid = x_in + att·W_projᵀ + b.
-        {
-            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, PROJ_W), blk(l, PROJ_B)]);
-            k::linear_bwd(
-                &a.att,
-                p(PROJ_W),
-                dx,
-                d,
-                Some((&mut *scratch_d, false)),
-                gw,
-                false,
-                Some(gb),
-            );
-        }
-        k::attn_bwd(heads, &a.qkv, scratch_d, Some(&a.probs), dqkv);
-        {
-            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, QKV_W), blk(l, QKV_B)]);
-            k::linear_bwd(
-                &a.ln1,
-                p(QKV_W),
-                dqkv,
-                3 * d,
-                Some((&mut *scratch_d, false)),
-                gw,
-                false,
-                Some(gb),
-            );
-        }
-        {
-            let [gw, gb] = grads_mut(&mut g, lay, [blk(l, LN1_W), blk(l, LN1_B)]);
-            k::ln_bwd(
-                &a.x_in,
-                p(LN1_W),
-                scratch_d,
-                eps,
-                Some(&a.ln1_stats),
-                dx,
-                gw,
-                gb,
-            );
-        }
-    }
-    {
-        let [gte, gpe] = grads_mut(&mut g, lay, [WTE, WPE]);
-        k::embed_bwd(dx, inputs, &positions, gte, gpe);
-    }
-    (loss, g)
+    k::embed_bwd(dx, s.inputs, &positions, g.emb.wte, g.emb.wpe);
+    loss
 }
 
-/// The block weights the forward reads transposed, in the order of a
-/// layer's four entries in the transposed-weight buffer.
-const FWD_WEIGHTS: [usize; 4] = [QKV_W, PROJ_W, FC_W, MP_W];
+/// One block forward: `x_out = x + attn(ln_1(x))`, then `+ mlp(ln_2(·))`,
+/// keeping in `a` what [`block_backward`] needs. `wt` holds the matrices
+/// transposed.
+///
+/// A block of whole sequences at a time goes through the whole layer: each
+/// op reads what the op before wrote while it is still in cache, where a
+/// pass over the whole slice read it back from memory.
+fn block_forward<T: Real>(
+    dims: Dims,
+    w: &Block<&[T]>,
+    wt: &Block<Vec<T>>,
+    x: &[T],
+    a: &mut BlockActs<T>,
+    x_out: &mut [T],
+    pre: &mut Vec<T>,
+) {
+    let Dims { b, t, d, h, ff, .. } = dims;
+    let n = dims.n();
+    let eps = LN_EPS as f64;
+    let ln1 = sized(&mut a.ln1, n * d);
+    let ln1_stats = sized(&mut a.ln1_stats, 2 * n);
+    let qkv = sized(&mut a.qkv, n * 3 * d);
+    let att = sized(&mut a.att, n * d);
+    let probs = sized(&mut a.probs, b * h * t * t);
+    let x_mid = sized(&mut a.x_mid, n * d);
+    let ln2 = sized(&mut a.ln2, n * d);
+    let ln2_stats = sized(&mut a.ln2_stats, 2 * n);
+    let act = sized(&mut a.act, n * ff);
+    let act_deriv = sized(&mut a.act_deriv, n * ff);
+    let sb = seqs_per_block(t, ff);
+    let pre = sized(pre, sb * t * ff);
+    for s0 in (0..b).step_by(sb) {
+        let nb = sb.min(b - s0);
+        let r = |w: usize| s0 * t * w..(s0 + nb) * t * w;
+        let ln1 = &mut ln1[r(d)];
+        k::ln_fwd(
+            &x[r(d)],
+            w.ln_1_w,
+            w.ln_1_b,
+            eps,
+            ln1,
+            Some(&mut ln1_stats[r(2)]),
+        );
+        let qkv = &mut qkv[r(3 * d)];
+        k::xw(ln1, &wt.qkv_w, 3 * d, qkv, false);
+        k::add_bias_rows(qkv, w.qkv_b);
+        let att = &mut att[r(d)];
+        let hb = Heads {
+            b: nb,
+            ..dims.heads()
+        };
+        k::attn_fwd(hb, qkv, att, Some(&mut probs[r(h * t)]));
+        let x_mid = &mut x_mid[r(d)];
+        k::xw(att, &wt.proj_w, d, x_mid, false);
+        k::add_residual_rows(x_mid, &x[r(d)], w.proj_b);
+        let ln2 = &mut ln2[r(d)];
+        k::ln_fwd(
+            x_mid,
+            w.ln_2_w,
+            w.ln_2_b,
+            eps,
+            ln2,
+            Some(&mut ln2_stats[r(2)]),
+        );
+        // The pre-activation is only needed for the GELU right after.
+        let pre = &mut pre[..nb * t * ff];
+        k::xw(ln2, &wt.fc_w, ff, pre, false);
+        k::add_bias_rows(pre, w.fc_b);
+        let act = &mut act[r(ff)];
+        k::gelu_fwd(pre, act, Some(&mut act_deriv[r(ff)]));
+        let x_out = &mut x_out[r(d)];
+        k::xw(act, &wt.mlp_proj_w, d, x_out, false);
+        k::add_residual_rows(x_out, x_mid, w.mlp_proj_b);
+    }
+}
+
+/// The final LayerNorm, the tied head and the loss, keeping the normalized
+/// stream and the logits' gradient for [`head_backward`].
+fn head_forward<T: Real>(s: &Slice, w: &Params<&[T]>, x: &[T], hb: &mut HeadBuffers<T>) -> f64 {
+    let (n, d, v) = (s.dims.n(), s.dims.d, s.dims.vocab);
+    let hf = sized(&mut hb.hf, n * d);
+    let hf_stats = sized(&mut hb.hf_stats, 2 * n);
+    k::ln_fwd(
+        x,
+        w.ln_f.ln_f_w,
+        w.ln_f.ln_f_b,
+        LN_EPS as f64,
+        hf,
+        Some(hf_stats),
+    );
+    let logits = sized(&mut hb.logits, n * v);
+    k::xwt(hf, w.emb.wte, v, logits, false);
+    let dlogits = sized(&mut hb.dlogits, n * v);
+    k::cross_entropy(logits, v, s.targets, s.weights, s.denom, 1.0, Some(dlogits))
+}
+
+/// Backward of [`head_forward`]: writes `d(final stream)` into `dx` and
+/// the head's and final norm's gradients into `g`.
+fn head_backward<T: Real>(
+    dims: Dims,
+    w: &Params<&[T]>,
+    g: &mut Params<&mut [T]>,
+    x: &[T],
+    hb: &mut HeadBuffers<T>,
+    dx: &mut [T],
+) {
+    let (n, d, v) = (dims.n(), dims.d, dims.vocab);
+    // Tied head: dhf = dlogits · wte, dwte = dlogitsᵀ hf.
+    let dhf = sized(&mut hb.dhf, n * d);
+    k::linear_bwd(
+        &hb.hf,
+        w.emb.wte,
+        &hb.dlogits,
+        v,
+        Some((&mut *dhf, false)),
+        g.emb.wte,
+        false,
+        None,
+    );
+    // The final LayerNorm turns d(hf) into d(x), added to zeros.
+    dx.fill(T::zero());
+    let (gw, gb) = (&mut *g.ln_f.ln_f_w, &mut *g.ln_f.ln_f_b);
+    k::ln_bwd(
+        x,
+        w.ln_f.ln_f_w,
+        dhf,
+        LN_EPS as f64,
+        Some(&hb.hf_stats),
+        dx,
+        gw,
+        gb,
+    );
+}
+
+/// Backward of [`block_forward`]: `dx` holds d(block output) and becomes
+/// d(block input); the block's gradients go to `g`.
+fn block_backward<T: Real>(
+    dims: Dims,
+    w: &Block<&[T]>,
+    g: &mut Block<&mut [T]>,
+    a: &BlockActs<T>,
+    dx: &mut [T],
+    s: &mut Scratch<T>,
+) {
+    let Dims { d, ff, .. } = dims;
+    let n = dims.n();
+    let eps = LN_EPS as f64;
+    let scratch_d = sized(&mut s.d, n * d);
+    let scratch_ff = sized(&mut s.ff, n * ff);
+    let dqkv = sized(&mut s.dqkv, n * 3 * d);
+    // x_out = x_mid + act·W_mpᵀ + b: dx flows to x_mid unchanged.
+    k::linear_bwd(
+        &a.act,
+        w.mlp_proj_w,
+        dx,
+        d,
+        Some((&mut *scratch_ff, false)),
+        g.mlp_proj_w,
+        false,
+        Some(&mut *g.mlp_proj_b),
+    );
+    // Through the GELU, in place: d(pre) = d(act) ∘ gelu'(pre).
+    let dpre = &mut *scratch_ff;
+    for (o, &dv) in dpre.iter_mut().zip(&a.act_deriv) {
+        *o *= dv;
+    }
+    k::linear_bwd(
+        &a.ln2,
+        w.fc_w,
+        dpre,
+        ff,
+        Some((&mut *scratch_d, false)),
+        g.fc_w,
+        false,
+        Some(&mut *g.fc_b),
+    );
+    // dx (now d(x_mid)) += LayerNorm backward of d(ln2).
+    k::ln_bwd(
+        &a.x_mid,
+        w.ln_2_w,
+        scratch_d,
+        eps,
+        Some(&a.ln2_stats),
+        dx,
+        g.ln_2_w,
+        g.ln_2_b,
+    );
+    // x_mid = x_in + att·W_projᵀ + b.
+    k::linear_bwd(
+        &a.att,
+        w.proj_w,
+        dx,
+        d,
+        Some((&mut *scratch_d, false)),
+        g.proj_w,
+        false,
+        Some(&mut *g.proj_b),
+    );
+    k::attn_bwd(dims.heads(), &a.qkv, scratch_d, Some(&a.probs), dqkv);
+    k::linear_bwd(
+        &a.ln1,
+        w.qkv_w,
+        dqkv,
+        3 * d,
+        Some((&mut *scratch_d, false)),
+        g.qkv_w,
+        false,
+        Some(&mut *g.qkv_b),
+    );
+    k::ln_bwd(
+        &a.x_in,
+        w.ln_1_w,
+        scratch_d,
+        eps,
+        Some(&a.ln1_stats),
+        dx,
+        g.ln_1_w,
+        g.ln_1_b,
+    );
+}
 
 /// Sequences per block of the forward: about 256 KB of the hidden layer's
 /// activations (`t · ff` floats per sequence), at least one sequence. The
@@ -474,59 +529,68 @@ fn sized<T: Real>(v: &mut Vec<T>, n: usize) -> &mut [T] {
     v
 }
 
-/// One slice's activations and scratch, kept across steps: allocating and
-/// zeroing them each step was ~3 % of a (4,128,4) step. Every buffer is
-/// written whole before it is read, except `dx`, which is cleared.
+/// The head's buffers: final norm output and statistics, logits, their
+/// gradient and d(final norm output).
 #[derive(Default)]
-pub(crate) struct SliceBuffers<T> {
-    acts: Vec<BlockActs<T>>,
-    pre: Vec<T>,
+struct HeadBuffers<T> {
     hf: Vec<T>,
     hf_stats: Vec<T>,
     logits: Vec<T>,
     dlogits: Vec<T>,
     dhf: Vec<T>,
-    dx: Vec<T>,
-    scratch_d: Vec<T>,
-    scratch_ff: Vec<T>,
+}
+
+/// The backward's scratch, shared by the blocks in turn.
+#[derive(Default)]
+struct Scratch<T> {
+    d: Vec<T>,
+    ff: Vec<T>,
     dqkv: Vec<T>,
 }
 
-/// The [`SliceBuffers`] of every slice of a trainer's steps and the
-/// forward's transposed weights, for either float type.
+/// One slice's activations and scratch, kept across steps so that a step
+/// neither allocates nor zeroes them. Every buffer is written whole before it
+/// is read, except `dx`, which is cleared.
+#[derive(Default)]
+pub(crate) struct SliceBuffers<T> {
+    acts: Vec<BlockActs<T>>,
+    /// The MLP's pre-activation of one forward block of sequences.
+    pre: Vec<T>,
+    head: HeadBuffers<T>,
+    dx: Vec<T>,
+    scratch: Scratch<T>,
+}
+
+/// One float type's buffers: the forward's transposed weights and every
+/// slice's [`SliceBuffers`].
+#[derive(Default)]
+pub(crate) struct TypedBuffers<T> {
+    transposed: Vec<Block<Vec<T>>>,
+    slices: Vec<SliceBuffers<T>>,
+}
+
+/// A trainer's buffers, reused across its steps; a model trains in one
+/// float type, so one of the two stays empty.
 #[derive(Default)]
 pub struct StepBuffers {
-    slices: Vec<Box<dyn std::any::Any + Send>>,
-    fwd_wt: Option<Box<dyn std::any::Any + Send>>,
+    f32: TypedBuffers<f32>,
+    f64: TypedBuffers<f64>,
 }
 
-/// `b` as a `U`, replaced by a default `U` when it holds another type.
-fn typed<U: Default + Send + 'static>(b: &mut Box<dyn std::any::Any + Send>) -> &mut U {
-    if !b.is::<U>() {
-        *b = Box::new(U::default());
+/// The float types the fast training step runs in.
+pub(crate) trait Buffered: Real {
+    fn pick(b: &mut StepBuffers) -> &mut TypedBuffers<Self>;
+}
+
+impl Buffered for f32 {
+    fn pick(b: &mut StepBuffers) -> &mut TypedBuffers<f32> {
+        &mut b.f32
     }
-    b.downcast_mut::<U>().expect("just made")
 }
 
-impl StepBuffers {
-    /// The transposed-weight buffers and the first `parts` slices' buffers.
-    #[allow(clippy::type_complexity)]
-    fn parts<T: Real>(&mut self, parts: usize) -> (&mut Vec<Vec<T>>, Vec<&mut SliceBuffers<T>>) {
-        if self.slices.len() < parts {
-            self.slices
-                .resize_with(parts, || Box::new(SliceBuffers::<T>::default()));
-        }
-        let wt = typed(
-            self.fwd_wt
-                .get_or_insert_with(|| Box::new(Vec::<Vec<T>>::new())),
-        );
-        let slices = self
-            .slices
-            .iter_mut()
-            .take(parts)
-            .map(typed::<SliceBuffers<T>>)
-            .collect();
-        (wt, slices)
+impl Buffered for f64 {
+    fn pick(b: &mut StepBuffers) -> &mut TypedBuffers<f64> {
+        &mut b.f64
     }
 }
 

@@ -46,7 +46,7 @@ impl Gpt {
         let weights = self.weights(true);
         // A failed copy (out of memory) only costs speed.
         let weights = match kernels {
-            Kernels::Fused => weights
+            Kernels::Fast => weights
                 .with_transposed()
                 .unwrap_or_else(|_| self.weights(true)),
             Kernels::Candle => weights,
@@ -89,7 +89,7 @@ impl Inference {
         f: impl Fn(usize, &[I]) -> Result<Vec<O>> + Sync,
     ) -> Result<Vec<O>> {
         let parts = rayon::current_num_threads().min(rows.len());
-        if self.kernels != Kernels::Fused || parts <= 1 || self.weights_stream() {
+        if self.kernels != Kernels::Fast || parts <= 1 || self.weights_stream() {
             return f(0, rows);
         }
         let n = rows.len();
@@ -107,11 +107,9 @@ impl Inference {
     /// Whether the weights are far too big for the last-level cache, so that
     /// every decoding step reads them from memory. Then the rows stay in one
     /// batch and each matmul is split over the threads by output columns:
-    /// each weight is read once per step, not once per slice. Measured at 2
-    /// threads (BENCHMARKS.md): at 14M parameters (57 MB) +20 % while memory
-    /// bandwidth was contended, equal in quiet checks; at 6.3M (25 MB)
-    /// equal or slower with the AVX-512 tiles, and 25–35 % slower at 2.7M
-    /// and below.
+    /// each weight is read once per step, not once per slice. Below the
+    /// threshold the slices win (BENCHMARKS.md, "Measurements behind the
+    /// code").
     fn weights_stream(&self) -> bool {
         const STREAMED_BYTES: usize = 48 << 20;
         self.config.params() * std::mem::size_of::<f32>() >= STREAMED_BYTES

@@ -1,9 +1,11 @@
-//! The emerge GPT family: model shapes and exact counts ([`config`]), the
-//! model and its forward pass ([`model`]), training ([`train`], [`optim`]),
+//! The emerge GPT family: the one description of its parameters (`block`),
+//! model shapes and exact counts ([`config`]), the model and its forward
+//! pass ([`model`]), training ([`train`], [`optim`]),
 //! checkpoints ([`checkpoint`]) and inference ([`generate`]).
 //!
 //! This crate knows nothing about tasks, text or CSV files.
 
+mod block;
 pub mod checkpoint;
 pub mod config;
 mod cpu_train;
@@ -22,7 +24,7 @@ pub use checkpoint::CheckpointInfo;
 pub use config::{ConfigError, ModelConfig};
 pub use device::{device_name, parse_device, set_cpu_threads, tune_allocator};
 pub use generate::{GenerateOptions, Inference, TokenScore};
-pub use model::Gpt;
+pub use model::{Gpt, Kernels};
 pub use train::{Batch, StepStats, TrainConfig, Trainer};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,13 +1,16 @@
 //! The GPT: parameters, seeded initialization and the forward pass.
 //!
-//! One forward function serves training (tracked `Var`s) and inference
-//! (detached copies of the same storage), so the two can never drift apart.
+//! One forward function serves inference on both backends (detached copies
+//! of the weights) and training on the candle backend (tracked `Var`s). The
+//! fast backend trains with `cpu_train`'s own forward and backward, which
+//! tests compare with this one.
 
 use candle_core::{DType, Device, Result, Tensor, Var, D};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use crate::block::{self, Block, Embeddings, Init, Params};
 use crate::config::ModelConfig;
 use crate::fused;
 
@@ -15,14 +18,6 @@ pub const LN_EPS: f32 = 1e-5;
 /// Additive mask value. Finite on purpose: a fully masked row (a padding query)
 /// then softmaxes to a uniform row instead of NaN.
 const MASK_NEG: f64 = -1e9;
-
-/// How a parameter is initialized, and whether AdamW decays it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Init {
-    Normal(f64),
-    Zeros,
-    Ones,
-}
 
 /// One named trainable tensor.
 #[derive(Debug, Clone)]
@@ -42,36 +37,17 @@ pub struct Gpt {
     pub params: Vec<Param>,
     dtype: DType,
     device: Device,
-}
-
-/// Tensors of one block, in forward order.
-pub(crate) struct BlockWeights {
-    ln1_w: Tensor,
-    ln1_b: Tensor,
-    qkv_w: Tensor,
-    qkv_b: Tensor,
-    proj_w: Tensor,
-    proj_b: Tensor,
-    ln2_w: Tensor,
-    ln2_b: Tensor,
-    fc_w: Tensor,
-    fc_b: Tensor,
-    mlp_proj_w: Tensor,
-    mlp_proj_b: Tensor,
-    /// Contiguous `(in, out)` copies of the four matrices, for inference on
-    /// the CPU: the gemm then reads them in place instead of repacking the
-    /// weight at every decoding step.
-    t: Option<[Tensor; 4]>,
+    kernels: Kernels,
 }
 
 /// The weights as tensors: tracked (training) or detached (inference).
 pub(crate) struct Weights {
-    wte: Tensor,
-    wpe: Tensor,
-    blocks: Vec<BlockWeights>,
-    lnf_w: Tensor,
-    lnf_b: Tensor,
-    /// `wteᵀ` `(d, vocab)`, contiguous (see `BlockWeights::t`).
+    p: Params<Tensor>,
+    /// Contiguous `(in, out)` copies of each block's matrices (`None` for
+    /// its vectors), for inference on the CPU: the gemm then reads them in
+    /// place instead of repacking the weight at every decoding step.
+    t: Option<Vec<Block<Option<Tensor>>>>,
+    /// `wteᵀ` `(d, vocab)`, contiguous, for the tied head (as `t`).
     wte_t: Option<Tensor>,
 }
 
@@ -80,15 +56,23 @@ impl Weights {
     /// make a new `Inference` after the weights change.
     pub(crate) fn with_transposed(mut self) -> Result<Self> {
         let tr = |w: &Tensor| w.t()?.contiguous();
-        for b in &mut self.blocks {
-            b.t = Some([
-                tr(&b.qkv_w)?,
-                tr(&b.proj_w)?,
-                tr(&b.fc_w)?,
-                tr(&b.mlp_proj_w)?,
-            ]);
+        let mut t = Vec::with_capacity(self.p.blocks.len());
+        for b in &self.p.blocks {
+            let mut failed = None;
+            let bt = b.as_ref().map(|def, w| {
+                let m = (def.shape.len() == 2).then(|| tr(w)).transpose();
+                m.unwrap_or_else(|e| {
+                    failed = Some(e);
+                    None
+                })
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            t.push(bt);
         }
-        self.wte_t = Some(tr(&self.wte)?);
+        self.t = Some(t);
+        self.wte_t = Some(tr(&self.p.emb.wte)?);
         Ok(self)
     }
 }
@@ -119,38 +103,61 @@ impl KvCache {
     }
 }
 
-/// Which kernels the forward (and the loss) use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Kernels {
-    /// The fused CPU custom ops of [`crate::fused`].
-    Fused,
-    /// candle's standard ops (any device; the reference the fused ops are
-    /// tested against).
+/// The backend a model computes with (`--kernels fast|candle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    /// The CPU kernels of [`crate::kernels`]: the fused ops of
+    /// [`crate::fused`] for inference, and for training the hand-written
+    /// forward and backward of `cpu_train` (no autograd). CPU, f32/f64 only.
+    Fast,
+    /// candle's standard ops and autograd, and AdamW on tensors: any device
+    /// (what CUDA runs), and the reference the fast backend is tested
+    /// against.
     Candle,
 }
 
 impl Kernels {
-    /// Fused on the CPU (f32/f64), unless `EMERGE_UNFUSED=1` (for before/after
-    /// measurements); candle's ops elsewhere.
-    pub(crate) fn for_device(device: &Device, dtype: DType) -> Self {
-        static UNFUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let unfused =
-            *UNFUSED.get_or_init(|| std::env::var("EMERGE_UNFUSED").is_ok_and(|v| v == "1"));
-        if device.is_cpu() && matches!(dtype, DType::F32 | DType::F64) && !unfused {
-            Kernels::Fused
+    /// Fast where it can run (the CPU, f32/f64), candle elsewhere.
+    pub fn default_for(device: &Device, dtype: DType) -> Self {
+        if Self::Fast.supports(device, dtype) {
+            Kernels::Fast
         } else {
             Kernels::Candle
         }
     }
+
+    /// Whether this backend runs on `device` with `dtype`.
+    pub fn supports(self, device: &Device, dtype: DType) -> bool {
+        match self {
+            Kernels::Fast => device.is_cpu() && matches!(dtype, DType::F32 | DType::F64),
+            Kernels::Candle => true,
+        }
+    }
+
+    /// The name `--kernels` takes and manifests record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Fast => "fast",
+            Kernels::Candle => "candle",
+        }
+    }
 }
 
-/// Which kernels a model on `device` with `dtype` uses: `"fused-cpu"` (the
-/// fused CPU kernels and, for training, the hand-written backward) or
-/// `"candle"` (candle's standard ops and autograd). For logs and benchmarks.
-pub fn kernels_label(device: &Device, dtype: DType) -> &'static str {
-    match Kernels::for_device(device, dtype) {
-        Kernels::Fused => "fused-cpu",
-        Kernels::Candle => "candle",
+impl std::fmt::Display for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Kernels {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fast" => Ok(Kernels::Fast),
+            "candle" => Ok(Kernels::Candle),
+            _ => Err(format!("unknown kernels {s:?}; expected fast or candle")),
+        }
     }
 }
 
@@ -167,66 +174,11 @@ pub(crate) enum Attention<'a> {
     },
 }
 
-fn param_specs(c: &ModelConfig) -> Vec<(String, Vec<usize>, Init, bool)> {
-    let (d, f) = (c.d_model, c.d_ff);
-    let std = 0.02;
-    // GPT-2: residual projections scaled so the residual stream's variance does
-    // not grow with depth.
-    let resid_std = std / (2.0 * c.n_layer as f64).sqrt();
-    let mut specs = vec![
-        (
-            "wte.weight".to_string(),
-            vec![c.vocab, d],
-            Init::Normal(std),
-            false,
-        ),
-        (
-            "wpe.weight".to_string(),
-            vec![c.context, d],
-            Init::Normal(std),
-            false,
-        ),
-    ];
-    for i in 0..c.n_layer {
-        let p = |s: &str| format!("blocks.{i}.{s}");
-        specs.extend([
-            (p("ln_1.weight"), vec![d], Init::Ones, false),
-            (p("ln_1.bias"), vec![d], Init::Zeros, false),
-            (
-                p("attn.qkv.weight"),
-                vec![3 * d, d],
-                Init::Normal(std),
-                true,
-            ),
-            (p("attn.qkv.bias"), vec![3 * d], Init::Zeros, false),
-            (
-                p("attn.proj.weight"),
-                vec![d, d],
-                Init::Normal(resid_std),
-                true,
-            ),
-            (p("attn.proj.bias"), vec![d], Init::Zeros, false),
-            (p("ln_2.weight"), vec![d], Init::Ones, false),
-            (p("ln_2.bias"), vec![d], Init::Zeros, false),
-            (p("mlp.fc.weight"), vec![f, d], Init::Normal(std), true),
-            (p("mlp.fc.bias"), vec![f], Init::Zeros, false),
-            (
-                p("mlp.proj.weight"),
-                vec![d, f],
-                Init::Normal(resid_std),
-                true,
-            ),
-            (p("mlp.proj.bias"), vec![d], Init::Zeros, false),
-        ]);
-    }
-    specs.push(("ln_f.weight".into(), vec![d], Init::Ones, false));
-    specs.push(("ln_f.bias".into(), vec![d], Init::Zeros, false));
-    specs
-}
-
 impl Gpt {
-    /// A freshly initialized model. Weights come from a ChaCha RNG seeded with
-    /// `seed` on the host, so the same seed gives the same weights on any device.
+    /// A freshly initialized model on the default backend for `device`
+    /// ([`Kernels::default_for`]). Weights come from a ChaCha RNG seeded with
+    /// `seed` on the host, so the same seed gives the same weights on any
+    /// device.
     pub fn new(
         config: ModelConfig,
         seed: u64,
@@ -234,18 +186,22 @@ impl Gpt {
         device: &Device,
     ) -> crate::Result<Self> {
         config.validate()?;
-        crate::device::tune_allocator();
+        let std = 0.02;
+        let resid_std = std / (2.0 * config.n_layer as f64).sqrt();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut params = Vec::new();
-        for (name, shape, init, decay) in param_specs(&config) {
+        for (name, def) in block::definitions(config.n_layer) {
+            let shape = def.dims(&config);
             let n: usize = shape.iter().product();
-            let host: Vec<f64> = match init {
+            let mut normal = |std: f64| -> Vec<f64> {
+                let dist = Normal::new(0.0, std).expect("std is positive");
+                (0..n).map(|_| dist.sample(&mut rng)).collect()
+            };
+            let host: Vec<f64> = match def.init {
                 Init::Zeros => vec![0.0; n],
                 Init::Ones => vec![1.0; n],
-                Init::Normal(std) => {
-                    let dist = Normal::new(0.0, std).expect("std is positive");
-                    (0..n).map(|_| dist.sample(&mut rng)).collect()
-                }
+                Init::Normal => normal(std),
+                Init::NormalResidual => normal(resid_std),
             };
             // Draw in f64 and round once, so f32 and f64 models share their init.
             let t = Tensor::from_vec(host, shape, &Device::Cpu)?
@@ -254,7 +210,7 @@ impl Gpt {
             params.push(Param {
                 name,
                 var: Var::from_tensor(&t)?,
-                decay,
+                decay: def.decay,
             });
         }
         Ok(Self {
@@ -262,7 +218,27 @@ impl Gpt {
             params,
             dtype,
             device: device.clone(),
+            kernels: Kernels::default_for(device, dtype),
         })
+    }
+
+    /// Switches the backend; an error where it cannot run (fast off the
+    /// CPU, or in another dtype than f32/f64).
+    pub fn set_kernels(&mut self, kernels: Kernels) -> crate::Result<()> {
+        if !kernels.supports(&self.device, self.dtype) {
+            return Err(crate::Error::Device(format!(
+                "--kernels {kernels} runs on the CPU in f32 or f64, not on {} in {:?}",
+                crate::device_name(&self.device),
+                self.dtype
+            )));
+        }
+        self.kernels = kernels;
+        Ok(())
+    }
+
+    /// The backend this model computes with.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     pub fn dtype(&self) -> DType {
@@ -279,7 +255,7 @@ impl Gpt {
     }
 
     pub(crate) fn weights(&self, detached: bool) -> Weights {
-        let mut it = self.params.iter().map(|p| {
+        let tensors = self.params.iter().map(|p| {
             let t = p.var.as_tensor();
             if detached {
                 t.detach()
@@ -287,46 +263,20 @@ impl Gpt {
                 t.clone()
             }
         });
-        let mut next = || it.next().expect("parameter list matches param_specs");
-        let wte = next();
-        let wpe = next();
-        let blocks = (0..self.config.n_layer)
-            .map(|_| BlockWeights {
-                ln1_w: next(),
-                ln1_b: next(),
-                qkv_w: next(),
-                qkv_b: next(),
-                proj_w: next(),
-                proj_b: next(),
-                ln2_w: next(),
-                ln2_b: next(),
-                fc_w: next(),
-                fc_b: next(),
-                mlp_proj_w: next(),
-                mlp_proj_b: next(),
-                t: None,
-            })
-            .collect();
-        let lnf_w = next();
-        let lnf_b = next();
         Weights {
-            wte,
-            wpe,
-            blocks,
-            lnf_w,
-            lnf_b,
+            p: Params::from_values(self.config.n_layer, tensors)
+                .expect("the parameter list follows the block description"),
+            t: None,
             wte_t: None,
         }
     }
 
-    /// Training forward over `(B, T)` token ids from position 0 with a causal
-    /// mask: logits `(B, T, vocab)`.
+    /// Forward over `(B, T)` token ids from position 0 with a causal mask:
+    /// logits `(B, T, vocab)`, as a graph that `backward` differentiates
+    /// (candle's ops whatever the backend: the fast backend's ops have no
+    /// backward, and it trains without a graph).
     pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
-        self.forward_with(tokens, self.kernels())
-    }
-
-    pub(crate) fn kernels(&self) -> Kernels {
-        Kernels::for_device(&self.device, self.dtype)
+        self.forward_with(tokens, Kernels::Candle)
     }
 
     pub(crate) fn forward_with(&self, tokens: &Tensor, k: Kernels) -> Result<Tensor> {
@@ -373,43 +323,216 @@ pub(crate) fn causal_mask(
     Tensor::from_vec(data, (rows.len(), 1, t_q, t_k), device)?.to_dtype(dtype)
 }
 
-/// `x Wᵀ + b`; `wt`, when given, is `Wᵀ` contiguous (inference only).
-fn linear(x: &Tensor, w: &Tensor, wt: Option<&Tensor>, b: &Tensor, k: Kernels) -> Result<Tensor> {
-    match k {
-        Kernels::Fused => match wt {
-            Some(wt) => fused::linear_t(x, wt, Some(b)),
-            None => fused::linear(x, w, Some(b)),
-        },
+/// The operations the forward is written in, on `(rows, features)`
+/// tensors. [`FastOps`] runs the fused CPU kernels of [`crate::fused`]
+/// (inference on the fast backend); [`CandleOps`] runs candle's standard
+/// ops (any device, with autograd: the candle backend).
+trait Ops {
+    /// `wte[tokens] + wpe[positions]` for `tokens (B, T)`: `(B*T, d)`.
+    fn embed(&self, w: &Embeddings<Tensor>, tokens: &Tensor, pos: &Positions) -> Result<Tensor>;
+    /// LayerNorm over the last dimension.
+    fn layer_norm(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor>;
+    /// `x Wᵀ (+ b)` for `x (N, in)`, `w (out, in)`; `wt` is `Wᵀ` contiguous
+    /// when the weights carry it (fast inference).
+    fn linear(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        wt: Option<&Tensor>,
+        b: Option<&Tensor>,
+    ) -> Result<Tensor>;
+    /// erf-GELU.
+    fn gelu(&self, x: &Tensor) -> Result<Tensor>;
+    /// Causal self-attention over `qkv (B*T, 3d)` laid out as
+    /// `(B, T, 3, H, hd)`, positions `0..T`: `(B*T, d)`.
+    fn causal_attention(&self, qkv: &Tensor, b: usize, t: usize, h: usize) -> Result<Tensor>;
+    /// The new tokens' queries in `qkv (B*T, 3d)` against positions
+    /// `0..past+T` of the caches `kc`, `vc` `(B, cap, d)`, which already
+    /// hold the new keys and values; position `j < pad[r]` of row `r` is
+    /// left padding and never seen. `(B*T, d)`.
+    fn cached_attention(
+        &self,
+        qkv: &Tensor,
+        kc: &Tensor,
+        vc: &Tensor,
+        past: usize,
+        pad: &[usize],
+        h: usize,
+    ) -> Result<Tensor>;
+}
+
+/// The fused CPU kernels (f32/f64, no backward).
+struct FastOps;
+
+impl Ops for FastOps {
+    fn embed(&self, w: &Embeddings<Tensor>, tokens: &Tensor, pos: &Positions) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        let ids = tokens.flatten_all()?.to_vec1::<u32>()?;
+        let pos = match pos {
+            Positions::FromZero => (0..b * t).map(|r| (r % t) as u32).collect(),
+            Positions::PerRow(p) => p.flatten_all()?.to_vec1::<u32>()?,
+        };
+        fused::embed(&w.wte, &w.wpe, &ids, &pos)
+    }
+
+    fn layer_norm(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        fused::layer_norm(x, w, b, LN_EPS as f64)
+    }
+
+    fn linear(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        wt: Option<&Tensor>,
+        b: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        match wt {
+            Some(wt) => fused::linear_t(x, wt, b),
+            None => fused::linear(x, w, b),
+        }
+    }
+
+    fn gelu(&self, x: &Tensor) -> Result<Tensor> {
+        fused::gelu(x)
+    }
+
+    fn causal_attention(&self, qkv: &Tensor, b: usize, t: usize, h: usize) -> Result<Tensor> {
+        fused::causal_attention(qkv, b, t, h)
+    }
+
+    fn cached_attention(
+        &self,
+        qkv: &Tensor,
+        kc: &Tensor,
+        vc: &Tensor,
+        past: usize,
+        pad: &[usize],
+        h: usize,
+    ) -> Result<Tensor> {
+        fused::cached_attention(qkv, kc, vc, past, pad, h)
+    }
+}
+
+/// candle's standard ops. Attention adds `mask`, built once per forward
+/// for all layers ([`causal_mask`]).
+struct CandleOps {
+    mask: Tensor,
+}
+
+impl CandleOps {
+    /// `q (B, H, Tq, hd)` against `k`, `v (B, H, Tk, hd)`: `(B*Tq, d)`.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        let (b, h, t, hd) = q.dims4()?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&self.mask)?;
+        // ops::softmax, not softmax_last_dim: the latter has no backward.
+        let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+        att.matmul(v)?.transpose(1, 2)?.reshape((b * t, h * hd))
+    }
+}
+
+impl Ops for CandleOps {
+    fn embed(&self, w: &Embeddings<Tensor>, tokens: &Tensor, pos: &Positions) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        let d = w.wte.dim(1)?;
+        let tok = w.wte.index_select(&tokens.flatten_all()?, 0)?;
+        let pos = match pos {
+            Positions::FromZero => w
+                .wpe
+                .narrow(0, 0, t)?
+                .unsqueeze(0)?
+                .broadcast_as((b, t, d))?
+                .reshape((b * t, d))?,
+            Positions::PerRow(ids) => w.wpe.index_select(&ids.flatten_all()?, 0)?,
+        };
+        tok + pos
+    }
+
+    fn layer_norm(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+        // Not candle_nn::ops::layer_norm: it records no backward in candle 0.11.1.
+        candle_nn::ops::layer_norm_slow(x, w, b, LN_EPS)
+    }
+
+    fn linear(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _wt: Option<&Tensor>,
+        b: Option<&Tensor>,
+    ) -> Result<Tensor> {
         // (N, in) x (in, out): the transposed weight is a strided view the
         // matmul kernel reads directly.
-        Kernels::Candle => x.matmul(&w.t()?)?.broadcast_add(b),
+        let y = x.matmul(&w.t()?)?;
+        match b {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    fn gelu(&self, x: &Tensor) -> Result<Tensor> {
+        // Not `gelu_erf`: its backward in candle 0.11.1 rounds 1/√(2π) to six
+        // digits, so the two backends' gradients would differ by 1e-6
+        // relative. `erf`'s backward is exact, and these are the fast
+        // kernel's operations in its order.
+        ((x * std::f64::consts::FRAC_1_SQRT_2)?.erf()? + 1.0)?
+            .affine(0.5, 0.0)?
+            .mul(x)
+    }
+
+    fn causal_attention(&self, qkv: &Tensor, b: usize, t: usize, h: usize) -> Result<Tensor> {
+        let hd = qkv.dim(1)? / (3 * h);
+        let qkv = qkv
+            .reshape((b, t, 3, h, hd))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        self.attend(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?)
+    }
+
+    fn cached_attention(
+        &self,
+        qkv: &Tensor,
+        kc: &Tensor,
+        vc: &Tensor,
+        past: usize,
+        _pad: &[usize],
+        h: usize,
+    ) -> Result<Tensor> {
+        // The padding is in `mask`.
+        let (b, _, d) = kc.dims3()?;
+        let (t, hd) = (qkv.dim(0)? / b, d / h);
+        let heads =
+            |x: &Tensor, len: usize| x.reshape((b, len, h, hd))?.transpose(1, 2)?.contiguous();
+        let q = heads(&qkv.narrow(1, 0, d)?.contiguous()?, t)?;
+        let k = heads(&kc.narrow(1, 0, past + t)?, past + t)?;
+        let v = heads(&vc.narrow(1, 0, past + t)?, past + t)?;
+        self.attend(&q, &k, &v)
     }
 }
 
-fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, k: Kernels) -> Result<Tensor> {
-    match k {
-        Kernels::Fused => fused::layer_norm(x, w, b, LN_EPS as f64),
-        // Not candle_nn::ops::layer_norm: it records no backward in candle 0.11.1.
-        Kernels::Candle => candle_nn::ops::layer_norm_slow(x, w, b, LN_EPS),
+impl KvCache {
+    /// Writes the keys and values of `qkv (B*T, 3d)` at positions
+    /// `len..len+T` of layer `li`'s buffers (allocated at the first call)
+    /// and returns them.
+    fn write(&mut self, li: usize, qkv: &Tensor, b: usize, t: usize) -> Result<&(Tensor, Tensor)> {
+        let d = qkv.dim(1)? / 3;
+        let past = self.len;
+        if self.layers.len() <= li {
+            let zeros = || Tensor::zeros((b, self.cap, d), qkv.dtype(), qkv.device());
+            self.layers.push((zeros()?, zeros()?));
+        }
+        let (kc, vc) = &self.layers[li];
+        if kc.dim(0)? != b || past + t > self.cap {
+            candle_core::bail!(
+                "kv cache holds {} rows and {} positions; got {b} rows at {past}+{t}",
+                kc.dim(0)?,
+                self.cap
+            );
+        }
+        let new = |i: usize| qkv.narrow(1, i * d, d)?.contiguous()?.reshape((b, t, d));
+        kc.slice_set(&new(1)?, 1, past)?;
+        vc.slice_set(&new(2)?, 1, past)?;
+        Ok(&self.layers[li])
     }
-}
-
-fn gelu(x: &Tensor, k: Kernels) -> Result<Tensor> {
-    match k {
-        Kernels::Fused => fused::gelu(x),
-        Kernels::Candle => x.gelu_erf(),
-    }
-}
-
-/// Unfused attention: `q (B, H, Tq, hd)` against `k`, `v (B, H, Tk, hd)`
-/// with an additive mask; returns `(B*Tq, d)`.
-fn attention_candle(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let (b, h, t, hd) = q.dims4()?;
-    let scale = 1.0 / (hd as f64).sqrt();
-    let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-    // ops::softmax, not softmax_last_dim: the latter has no backward.
-    let att = candle_nn::ops::softmax(&att, D::Minus1)?;
-    att.matmul(v)?.transpose(1, 2)?.reshape((b * t, h * hd))
 }
 
 /// The shared forward. `tokens` is `(B, T)`; with [`Attention::Cached`],
@@ -420,126 +543,115 @@ pub(crate) fn forward(
     w: &Weights,
     tokens: &Tensor,
     positions: Positions,
-    mut attn: Attention,
+    attn: Attention,
     k: Kernels,
 ) -> Result<Tensor> {
-    let (b, t) = tokens.dims2()?;
-    let (d, h, hd) = (c.d_model, c.n_head, c.head_dim());
-    let (dtype, device) = (w.wte.dtype(), w.wte.device().clone());
-    let x = match k {
-        Kernels::Fused => {
-            let ids = tokens.flatten_all()?.to_vec1::<u32>()?;
-            let pos = match positions {
-                Positions::FromZero => (0..b * t).map(|r| (r % t) as u32).collect(),
-                Positions::PerRow(p) => p.flatten_all()?.to_vec1::<u32>()?,
-            };
-            fused::embed(&w.wte, &w.wpe, &ids, &pos)?
-        }
+    match k {
+        Kernels::Fast => gpt(&FastOps, c, w, tokens, &positions, attn),
         Kernels::Candle => {
-            let tok = w.wte.index_select(&tokens.flatten_all()?, 0)?;
-            let pos = match positions {
-                Positions::FromZero => w
-                    .wpe
-                    .narrow(0, 0, t)?
-                    .unsqueeze(0)?
-                    .broadcast_as((b, t, d))?
-                    .reshape((b * t, d))?,
-                Positions::PerRow(ids) => w.wpe.index_select(&ids.flatten_all()?, 0)?,
+            let t = tokens.dim(1)?;
+            let (dtype, device) = (w.p.emb.wte.dtype(), w.p.emb.wte.device());
+            let mask = match &attn {
+                Attention::Causal => causal_mask(t, 0, None, dtype, device)?,
+                Attention::Cached { cache, pad } => {
+                    causal_mask(t, cache.len(), Some(pad), dtype, device)?
+                }
             };
-            (tok + pos)?
+            gpt(&CandleOps { mask }, c, w, tokens, &positions, attn)
         }
-    };
-    // The unfused path's additive mask, built once for all layers.
-    let mask = match (&attn, k) {
-        (_, Kernels::Fused) => None,
-        (Attention::Causal, Kernels::Candle) => Some(causal_mask(t, 0, None, dtype, &device)?),
-        (Attention::Cached { cache, pad }, Kernels::Candle) => {
-            Some(causal_mask(t, cache.len(), Some(pad), dtype, &device)?)
-        }
-    };
+    }
+}
+
+/// nanoGPT's `GPT.forward` over `ops`: embeddings, the blocks, the final
+/// LayerNorm and the tied head.
+fn gpt<O: Ops>(
+    ops: &O,
+    c: &ModelConfig,
+    w: &Weights,
+    tokens: &Tensor,
+    positions: &Positions,
+    mut attn: Attention,
+) -> Result<Tensor> {
+    let (b, t) = tokens.dims2()?;
     // The residual stream as (B*T, d): every linear is then one 2-D matmul.
-    let mut x = x;
-    for (li, bw) in w.blocks.iter().enumerate() {
-        let hn = layer_norm(&x, &bw.ln1_w, &bw.ln1_b, k)?;
-        // (B*T, 3d) laid out as (B, T, 3, H, hd).
-        let wt = |i: usize| bw.t.as_ref().map(|t| &t[i]);
-        let qkv = linear(&hn, &bw.qkv_w, wt(0), &bw.qkv_b, k)?;
-        let y = match &mut attn {
-            Attention::Causal => match (k, &mask) {
-                (Kernels::Fused, _) => fused::causal_attention(&qkv, b, t, h)?,
-                (Kernels::Candle, Some(mask)) => {
-                    let qkv = qkv
-                        .reshape((b, t, 3, h, hd))?
-                        .permute((2, 0, 3, 1, 4))?
-                        .contiguous()?;
-                    attention_candle(&qkv.get(0)?, &qkv.get(1)?, &qkv.get(2)?, mask)?
-                }
-                (Kernels::Candle, None) => unreachable!("the unfused path builds a mask"),
-            },
-            Attention::Cached { cache, pad } => {
-                let past = cache.len;
-                if cache.layers.len() <= li {
-                    let zeros = || Tensor::zeros((b, cache.cap, d), dtype, &device);
-                    cache.layers.push((zeros()?, zeros()?));
-                }
-                let (kc, vc) = &cache.layers[li];
-                if kc.dim(0)? != b || past + t > cache.cap {
-                    candle_core::bail!(
-                        "kv cache holds {} rows and {} positions; got {b} rows at {past}+{t}",
-                        kc.dim(0)?,
-                        cache.cap
-                    );
-                }
-                let new = |i: usize| qkv.narrow(1, i * d, d)?.contiguous()?.reshape((b, t, d));
-                kc.slice_set(&new(1)?, 1, past)?;
-                vc.slice_set(&new(2)?, 1, past)?;
-                match (k, &mask) {
-                    (Kernels::Fused, _) => fused::cached_attention(&qkv, kc, vc, past, pad, h)?,
-                    (Kernels::Candle, Some(mask)) => {
-                        let heads = |x: &Tensor, len: usize| {
-                            x.reshape((b, len, h, hd))?.transpose(1, 2)?.contiguous()
-                        };
-                        let q = heads(&new(0)?, t)?;
-                        let kk = heads(&kc.narrow(1, 0, past + t)?, past + t)?;
-                        let vv = heads(&vc.narrow(1, 0, past + t)?, past + t)?;
-                        attention_candle(&q, &kk, &vv, mask)?
-                    }
-                    (Kernels::Candle, None) => unreachable!("the unfused path builds a mask"),
-                }
-            }
-        };
-        x = (x + linear(&y, &bw.proj_w, wt(1), &bw.proj_b, k)?)?;
-        let hn = layer_norm(&x, &bw.ln2_w, &bw.ln2_b, k)?;
-        let m = gelu(&linear(&hn, &bw.fc_w, wt(2), &bw.fc_b, k)?, k)?;
-        x = (x + linear(&m, &bw.mlp_proj_w, wt(3), &bw.mlp_proj_b, k)?)?;
+    let mut x = ops.embed(&w.p.emb, tokens, positions)?;
+    for (li, bw) in w.p.blocks.iter().enumerate() {
+        let wt = w.t.as_ref().map(|t| &t[li]);
+        x = block(ops, c, bw, wt, x, (b, t), li, &mut attn)?;
     }
     if let Attention::Cached { cache, .. } = attn {
         cache.len += t;
     }
-    let x = layer_norm(&x, &w.lnf_w, &w.lnf_b, k)?;
+    let x = ops.layer_norm(&x, &w.p.ln_f.ln_f_w, &w.p.ln_f.ln_f_b)?;
     // Tied head: logits against the token embedding.
-    let logits = match k {
-        Kernels::Fused => match &w.wte_t {
-            Some(wt) => fused::linear_t(&x, wt, None)?,
-            None => fused::linear(&x, &w.wte, None)?,
-        },
-        Kernels::Candle => x.matmul(&w.wte.t()?)?,
-    };
+    let logits = ops.linear(&x, &w.p.emb.wte, w.wte_t.as_ref(), None)?;
     logits.reshape((b, t, c.vocab))
+}
+
+/// nanoGPT's `Block.forward`: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
+/// `wt` holds the transposed matrices when the weights carry them; `x` is
+/// `(B*T, d)` for `bt = (B, T)`; `li` is the layer's index (its cache).
+#[allow(clippy::too_many_arguments)]
+fn block<O: Ops>(
+    ops: &O,
+    c: &ModelConfig,
+    w: &Block<Tensor>,
+    wt: Option<&Block<Option<Tensor>>>,
+    x: Tensor,
+    bt: (usize, usize),
+    li: usize,
+    attn: &mut Attention,
+) -> Result<Tensor> {
+    let h = ops.layer_norm(&x, &w.ln_1_w, &w.ln_1_b)?;
+    let x = (x + self_attention(ops, c, w, wt, &h, bt, li, attn)?)?;
+    let h = ops.layer_norm(&x, &w.ln_2_w, &w.ln_2_b)?;
+    let fc_t = wt.and_then(|t| t.fc_w.as_ref());
+    let m = ops.gelu(&ops.linear(&h, &w.fc_w, fc_t, Some(&w.fc_b))?)?;
+    let proj_t = wt.and_then(|t| t.mlp_proj_w.as_ref());
+    x + ops.linear(&m, &w.mlp_proj_w, proj_t, Some(&w.mlp_proj_b))?
+}
+
+/// nanoGPT's `CausalSelfAttention.forward` on the normalized stream `h`:
+/// the fused QKV projection, attention over this call's positions (and the
+/// cache's), the output projection.
+#[allow(clippy::too_many_arguments)]
+fn self_attention<O: Ops>(
+    ops: &O,
+    c: &ModelConfig,
+    w: &Block<Tensor>,
+    wt: Option<&Block<Option<Tensor>>>,
+    h: &Tensor,
+    (b, t): (usize, usize),
+    li: usize,
+    attn: &mut Attention,
+) -> Result<Tensor> {
+    // (B*T, 3d) laid out as (B, T, 3, H, hd).
+    let qkv_t = wt.and_then(|t| t.qkv_w.as_ref());
+    let qkv = ops.linear(h, &w.qkv_w, qkv_t, Some(&w.qkv_b))?;
+    let y = match attn {
+        Attention::Causal => ops.causal_attention(&qkv, b, t, c.n_head)?,
+        Attention::Cached { cache, pad } => {
+            let past = cache.len();
+            let (kc, vc) = cache.write(li, &qkv, b, t)?;
+            ops.cached_attention(&qkv, kc, vc, past, pad, c.n_head)?
+        }
+    };
+    let proj_t = wt.and_then(|t| t.proj_w.as_ref());
+    ops.linear(&y, &w.proj_w, proj_t, Some(&w.proj_b))
 }
 
 #[cfg(test)]
 mod tests {
-    //! The fused CPU path against candle's standard ops, through the whole
-    //! model: loss, every parameter's gradient, and greedy decoding with the
-    //! KV cache and left padding.
+    //! The fast backend's ops against candle's, through the whole model:
+    //! logits, and greedy decoding with the KV cache and left padding. (The
+    //! training step's loss and gradients: `cpu_train` and `train` tests.)
 
     use super::*;
     use crate::fused::tests::flat;
     use crate::{GenerateOptions, ModelConfig};
 
     #[test]
-    fn fused_model_matches_unfused_loss_gradients_and_decoding() {
+    fn fast_ops_match_candle_logits_and_decoding() {
         let cfg = ModelConfig {
             vocab: 11,
             context: 9,
@@ -554,41 +666,16 @@ mod tests {
         let inputs: Vec<u32> = (0..b)
             .flat_map(|r| ids[r * (t + 1)..][..t].to_vec())
             .collect();
-        let targets: Vec<u32> = (0..b)
-            .flat_map(|r| ids[r * (t + 1) + 1..][..t].to_vec())
-            .collect();
-        let weights: Vec<f64> = (0..b * t).map(|i| (i % 4 != 0) as u8 as f64).collect();
         let tokens = Tensor::from_slice(&inputs, (b, t), &Device::Cpu).unwrap();
 
-        let fused_logits = gpt.forward_with(&tokens, Kernels::Fused).unwrap();
-        let fused_loss = crate::fused::cross_entropy(
-            &fused_logits.reshape((b * t, cfg.vocab)).unwrap(),
-            &targets,
-            Some(&weights),
-        )
-        .unwrap();
-        let ref_logits = gpt.forward_with(&tokens, Kernels::Candle).unwrap();
-        let mask = Tensor::from_slice(&weights, (b, t), &Device::Cpu).unwrap();
-        let tg = Tensor::from_slice(&targets, (b, t), &Device::Cpu).unwrap();
-        let ref_loss = crate::train::masked_cross_entropy(&ref_logits, &tg, Some(&mask)).unwrap();
-        let (lf, lr) = (
-            fused_loss.to_scalar::<f64>().unwrap(),
-            ref_loss.to_scalar::<f64>().unwrap(),
-        );
-        assert!((lf - lr).abs() < 1e-12 * lr.abs(), "loss {lf} vs {lr}");
-
-        let (gf, gr) = (fused_loss.backward().unwrap(), ref_loss.backward().unwrap());
-        for p in &gpt.params {
-            let a = flat(gf.get(p.var.as_tensor()).expect("fused gradient"));
-            let r = flat(gr.get(p.var.as_tensor()).expect("reference gradient"));
-            let scale = r.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
-            let err = a
-                .iter()
-                .zip(&r)
-                .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
-            // GELU: candle's backward uses a 6-digit constant (see fused.rs).
-            assert!(err / scale < 1e-5, "{}: gradient error {err:e}", p.name);
-        }
+        let fast = flat(&gpt.forward_with(&tokens, Kernels::Fast).unwrap());
+        let reference = flat(&gpt.forward_with(&tokens, Kernels::Candle).unwrap());
+        let scale = reference.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+        let err = fast
+            .iter()
+            .zip(&reference)
+            .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+        assert!(err / scale < 1e-12, "logits differ by {err:e}");
 
         let prompts = vec![vec![1, 2, 3], vec![4], vec![5, 6, 7, 8, 9]];
         let mut inf = gpt.inference();
@@ -598,7 +685,7 @@ mod tests {
                 stop_tokens: vec![],
                 no_cache,
             };
-            inf.kernels = Kernels::Fused;
+            inf.kernels = Kernels::Fast;
             let fused = inf.generate(&prompts, &opts).unwrap();
             inf.kernels = Kernels::Candle;
             let reference = inf.generate(&prompts, &opts).unwrap();

@@ -63,8 +63,8 @@ impl AdamW {
         Some((clip, bc1, bc2))
     }
 
-    /// Applies one update and returns the global gradient norm before
-    /// clipping. A non-finite norm is returned without touching anything, so
+    /// Applies one update with candle's tensor ops (any device; the candle
+    /// backend) and returns the global gradient norm before clipping. A non-finite norm is returned without touching anything, so
     /// the caller can report divergence with the weights intact.
     pub fn step(
         &mut self,
@@ -73,15 +73,6 @@ impl AdamW {
         cfg: &TrainConfig,
         lr: f64,
     ) -> Result<f64> {
-        let dtype = params.first().map(|p| p.var.dtype());
-        if params.first().is_some_and(|p| p.var.device().is_cpu())
-            && matches!(dtype, Some(DType::F32 | DType::F64))
-        {
-            return match dtype {
-                Some(DType::F32) => self.step_cpu::<f32>(params, grads, cfg, lr),
-                _ => self.step_cpu::<f64>(params, grads, cfg, lr),
-            };
-        }
         // Detached: a gradient would otherwise keep the whole backward graph alive.
         let gs = params
             .iter()
@@ -119,30 +110,11 @@ impl AdamW {
         Ok(norm)
     }
 
-    /// The same update on the CPU as one loop per parameter over its flat
-    /// buffer (candle's tensor ops would allocate ~10 temporaries each).
-    fn step_cpu<T: Real>(
-        &mut self,
-        params: &mut [Param],
-        grads: &GradStore,
-        cfg: &TrainConfig,
-        lr: f64,
-    ) -> Result<f64> {
-        let mut flat = Vec::new();
-        for p in params.iter() {
-            match grads.get(p.var.as_tensor()) {
-                Some(g) => {
-                    with_slice::<T, _>(&g.detach().contiguous()?, |g| flat.extend_from_slice(g))?
-                }
-                None => flat.extend(std::iter::repeat_n(T::zero(), p.var.elem_count())),
-            }
-        }
-        self.step_flat(params, &flat, cfg, lr)
-    }
-
     /// [`AdamW::step`] with the gradients of all parameters concatenated in
-    /// parameter order (CPU, f32/f64). Element order and scalar rounding
-    /// follow the tensor version.
+    /// parameter order (CPU, f32/f64; the fast backend): one loop per
+    /// parameter over its flat buffer, where candle's tensor ops would
+    /// allocate ~10 temporaries each. Element order and scalar rounding
+    /// follow the tensor version (a test compares the two).
     pub(crate) fn step_flat<T: Real>(
         &mut self,
         params: &mut [Param],

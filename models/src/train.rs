@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::cpu_train;
-use crate::fused;
 use crate::model::{Gpt, Kernels};
 use crate::optim::AdamW;
 use crate::{Error, Result};
@@ -202,6 +201,12 @@ impl Trainer {
         })
     }
 
+    /// The same trainer on another backend (see [`Gpt::set_kernels`]).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Result<Self> {
+        self.model.set_kernels(kernels)?;
+        Ok(self)
+    }
+
     /// Completed optimizer steps.
     pub fn steps_done(&self) -> u64 {
         self.step
@@ -211,32 +216,57 @@ impl Trainer {
         self.tokens
     }
 
-    /// Loss of `batch` under the current weights (builds the graph).
+    /// Loss of `batch` under the current weights, computed with candle's ops
+    /// whatever the backend, as a graph that `backward` differentiates: the
+    /// candle backend's training loss, and the reference for the fast one.
     pub fn loss(&self, batch: &Batch) -> Result<Tensor> {
         batch.check()?;
         let dev = self.model.device();
         let shape = (batch.batch, batch.seq_len);
         let inputs = Tensor::from_slice(&batch.inputs, shape, dev)?;
-        let kernels = self.model.kernels();
-        let logits = self.model.forward_with(&inputs, kernels)?;
-        if kernels == Kernels::Fused {
-            let (b, t, v) = logits.dims3()?;
-            let weights: Option<Vec<f64>> = batch
-                .mask
-                .as_ref()
-                .map(|m| m.iter().map(|&x| x as f64).collect());
-            return Ok(fused::cross_entropy(
-                &logits.reshape((b * t, v))?,
-                &batch.targets,
-                weights.as_deref(),
-            )?);
-        }
+        let logits = self.model.forward_with(&inputs, Kernels::Candle)?;
         let targets = Tensor::from_slice(&batch.targets, shape, dev)?;
         let mask = match &batch.mask {
             Some(m) => Some(Tensor::from_slice(m, shape, dev)?.to_dtype(self.model.dtype())?),
             None => None,
         };
         Ok(masked_cross_entropy(&logits, &targets, mask.as_ref())?)
+    }
+
+    /// The loss of `batch` and every parameter's gradient (in
+    /// `model.params` order, as f64), computed the way [`Self::step`]
+    /// computes them on this trainer's backend. For tests and checks.
+    pub fn loss_and_gradients(&mut self, batch: &Batch) -> Result<(f64, Vec<Vec<f64>>)> {
+        batch.check()?;
+        if self.model.kernels() == Kernels::Candle {
+            let loss_t = self.loss(batch)?;
+            let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let grads = loss_t.backward()?;
+            let gs = self
+                .model
+                .params
+                .iter()
+                .map(|p| {
+                    let g = match grads.get(p.var.as_tensor()) {
+                        Some(g) => g.clone(),
+                        None => p.var.as_tensor().zeros_like()?,
+                    };
+                    Ok(g.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?)
+                })
+                .collect::<Result<_>>()?;
+            return Ok((loss, gs));
+        }
+        let (model, buffers) = (&self.model, &mut self.buffers);
+        let (loss, flat): (f64, Vec<f64>) = crate::device::in_pool(|| match model.dtype() {
+            DType::F32 => cpu_train::loss_and_grads::<f32>(model, batch, buffers)
+                .map(|(l, g)| (l, g.iter().map(|&x| x as f64).collect())),
+            _ => cpu_train::loss_and_grads::<f64>(model, batch, buffers),
+        })?;
+        let lay = cpu_train::FlatLayout::of(&model.params);
+        let gs = (0..model.params.len())
+            .map(|i| flat[lay.range(i)].to_vec())
+            .collect();
+        Ok((loss, gs))
     }
 
     /// One optimizer step. A non-finite loss or gradient is
@@ -249,8 +279,8 @@ impl Trainer {
         batch.check()?;
         let step = self.step + 1;
         let lr = self.train.lr_at(self.step);
-        let (loss, grad_norm) = if self.model.kernels() == Kernels::Fused {
-            // The CPU: loss and gradients without candle's autograd.
+        let (loss, grad_norm) = if self.model.kernels() == Kernels::Fast {
+            // Loss and gradients without candle's autograd.
             macro_rules! flat_step {
                 ($t:ty) => {{
                     let (loss, grads) =
@@ -306,5 +336,135 @@ impl Trainer {
 
     pub(crate) fn opt_mut(&mut self) -> &mut AdamW {
         &mut self.opt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The two backends against each other through whole training steps:
+    //! loss, gradients, AdamW (flat on the fast backend, tensors on candle's).
+
+    use super::*;
+
+    fn tiny() -> ModelConfig {
+        ModelConfig {
+            vocab: 11,
+            context: 12,
+            n_layer: 2,
+            d_model: 16,
+            n_head: 2,
+            d_ff: 24,
+        }
+    }
+
+    /// Batch `i` of a fixed sequence of batches (4 sequences, some masked).
+    fn batch(i: usize) -> Batch {
+        let seqs: Vec<Vec<u32>> = (0..4)
+            .map(|r| {
+                (0..13)
+                    .map(|j| ((j * 3 + r * 5 + i * 7) % 11) as u32)
+                    .collect()
+            })
+            .collect();
+        let masks: Vec<Vec<f32>> = (0..4)
+            .map(|r| (0..12).map(|j| ((j + r) % 4 != 0) as u8 as f32).collect())
+            .collect();
+        Batch::from_sequences(&seqs, Some(&masks)).unwrap()
+    }
+
+    fn pair(dtype: DType, train: TrainConfig) -> (Trainer, Trainer) {
+        let make = |k| {
+            Trainer::with_dtype(tiny(), train.clone(), &Device::Cpu, 3, dtype)
+                .unwrap()
+                .with_kernels(k)
+                .unwrap()
+        };
+        (make(Kernels::Fast), make(Kernels::Candle))
+    }
+
+    fn values(t: &Tensor) -> Vec<f64> {
+        t.to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    /// Largest absolute difference between the two trainers' weights, and
+    /// between their first and second moments.
+    fn max_diffs(a: &Trainer, b: &Trainer) -> [f64; 3] {
+        let diff = |x: &Tensor, y: &Tensor| {
+            values(x)
+                .iter()
+                .zip(values(y))
+                .fold(0f64, |m, (p, q)| m.max((p - q).abs()))
+        };
+        let mut out = [0f64; 3];
+        for (i, (p, q)) in a.model.params.iter().zip(&b.model.params).enumerate() {
+            out[0] = out[0].max(diff(p.var.as_tensor(), q.var.as_tensor()));
+            out[1] = out[1].max(diff(&a.opt().m[i], &b.opt().m[i]));
+            out[2] = out[2].max(diff(&a.opt().v[i], &b.opt().v[i]));
+        }
+        out
+    }
+
+    #[test]
+    fn one_step_gives_the_same_weights_and_moments_on_both_backends() {
+        // Weight decay and clipping both active (the norm is above 0.1).
+        let train = TrainConfig {
+            warmup_steps: 0,
+            grad_clip: 0.1,
+            ..TrainConfig::default()
+        };
+        let (mut fast, mut candle) = pair(DType::F64, train);
+        let (sf, sc) = (
+            fast.step(&batch(0)).unwrap(),
+            candle.step(&batch(0)).unwrap(),
+        );
+        assert!(
+            (sf.loss - sc.loss).abs() <= 1e-12 * sc.loss,
+            "{sf:?} vs {sc:?}"
+        );
+        assert!((sf.grad_norm - sc.grad_norm).abs() <= 1e-12 * sc.grad_norm);
+        assert!(sc.grad_norm > 0.1, "clipping is exercised");
+        let [w, m, v] = max_diffs(&fast, &candle);
+        assert!(
+            w <= 1e-10 && m <= 1e-10 && v <= 1e-10,
+            "weights {w:e}, m {m:e}, v {v:e}"
+        );
+        // The step changed the weights by far more than the tolerance.
+        let fresh = pair(DType::F64, TrainConfig::default()).0;
+        assert!(max_diffs(&fast, &fresh)[0] > 1e-4);
+    }
+
+    #[test]
+    fn two_hundred_f32_steps_agree_on_both_backends() {
+        let train = TrainConfig {
+            lr: 3e-3,
+            warmup_steps: 20,
+            total_steps: 200,
+            ..TrainConfig::default()
+        };
+        let (mut fast, mut candle) = pair(DType::F32, train);
+        let (mut first, mut last) = (0.0, (0.0, 0.0));
+        for i in 0..200 {
+            let (lf, lc) = (
+                fast.step(&batch(i % 16)).unwrap().loss,
+                candle.step(&batch(i % 16)).unwrap().loss,
+            );
+            if i == 0 {
+                first = lc;
+            }
+            assert!(
+                (lf - lc).abs() <= 2e-3 * lc.max(0.1),
+                "step {i}: loss {lf} vs {lc}"
+            );
+            last = (lf, lc);
+        }
+        // Both learned (the batches repeat), and ended in the same place.
+        assert!(last.1 < 0.5 * first, "loss {first} -> {}", last.1);
+        let [w, _, _] = max_diffs(&fast, &candle);
+        assert!(w < 1e-3, "weights differ by {w:e} after 200 steps");
     }
 }

@@ -1,9 +1,13 @@
-//! Gradients reach every parameter, and match finite differences in f64.
-//! (Guards against candle 0.11.1 ops that silently record no backward.)
+//! Gradients reach every parameter, and match finite differences in f64, on
+//! both backends: the gradients each one's training step uses. (Guards the
+//! hand-written backward, and candle 0.11.1 ops that silently record no
+//! backward.)
 
 mod common;
 
-use models::{DType, Device, ModelConfig, TrainConfig, Trainer};
+use models::{DType, Device, Kernels, ModelConfig, TrainConfig, Trainer};
+
+const BACKENDS: [Kernels; 2] = [Kernels::Fast, Kernels::Candle];
 
 fn tiny() -> ModelConfig {
     ModelConfig {
@@ -19,43 +23,50 @@ fn tiny() -> ModelConfig {
 #[test]
 fn every_parameter_gets_a_nonzero_gradient() {
     let cfg = tiny();
-    let t = Trainer::new(cfg, TrainConfig::default(), &Device::Cpu, 1).unwrap();
-    let batch = common::random_batch(&cfg, 3, cfg.context, 2, false);
-    let grads = t.loss(&batch).unwrap().backward().unwrap();
-    for p in &t.model.params {
-        let g = grads
-            .get(p.var.as_tensor())
-            .unwrap_or_else(|| panic!("{} received no gradient", p.name));
-        let norm: f64 = common::flat_f64(g)
-            .iter()
-            .map(|x| x * x)
-            .sum::<f64>()
-            .sqrt();
-        assert!(norm > 0.0, "{} has an all-zero gradient", p.name);
+    for k in BACKENDS {
+        let mut t = Trainer::new(cfg, TrainConfig::default(), &Device::Cpu, 1)
+            .unwrap()
+            .with_kernels(k)
+            .unwrap();
+        let batch = common::random_batch(&cfg, 3, cfg.context, 2, false);
+        let (_, grads) = t.loss_and_gradients(&batch).unwrap();
+        for (p, g) in t.model.params.iter().zip(&grads) {
+            let norm: f64 = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!(norm > 0.0, "{k}: {} has an all-zero gradient", p.name);
+        }
     }
 }
 
 #[test]
 fn finite_difference_gradient_check_f64() {
+    for k in BACKENDS {
+        finite_differences(k);
+    }
+}
+
+fn finite_differences(k: Kernels) {
     let cfg = tiny();
-    let t = Trainer::with_dtype(cfg, TrainConfig::default(), &Device::Cpu, 3, DType::F64).unwrap();
+    let mut t = Trainer::with_dtype(cfg, TrainConfig::default(), &Device::Cpu, 3, DType::F64)
+        .unwrap()
+        .with_kernels(k)
+        .unwrap();
     common::randomize(&t.model, 4, 0.4);
     // A masked loss, so the mask path is checked too.
     let batch = common::random_batch(&cfg, 2, cfg.context, 5, true);
-    let loss = |t: &Trainer| -> f64 { t.loss(&batch).unwrap().to_scalar::<f64>().unwrap() };
-    let grads = t.loss(&batch).unwrap().backward().unwrap();
+    let loss = |t: &mut Trainer| -> f64 { t.loss_and_gradients(&batch).unwrap().0 };
+    let (_, grads) = t.loss_and_gradients(&batch).unwrap();
     let h = 1e-5;
-    for p in &t.model.params {
-        let analytic = common::flat_f64(grads.get(p.var.as_tensor()).expect("gradient"));
+    let params = t.model.params.clone();
+    for (p, analytic) in params.iter().zip(grads) {
         let orig = common::flat_f64(p.var.as_tensor());
         let mut numeric = Vec::with_capacity(orig.len());
         for i in 0..orig.len() {
-            let probe = |delta: f64| {
+            let mut probe = |delta: f64| {
                 let mut w = orig.clone();
                 w[i] += delta;
                 let w = candle_core::Tensor::from_vec(w, p.var.dims(), &Device::Cpu).unwrap();
                 p.var.set(&w).unwrap();
-                loss(&t)
+                loss(&mut t)
             };
             let (up, down) = (probe(h), probe(-h));
             numeric.push((up - down) / (2.0 * h));
@@ -74,8 +85,8 @@ fn finite_difference_gradient_check_f64() {
             .sum::<f64>()
             .sqrt()
             .max(numeric.iter().map(|n| n * n).sum::<f64>().sqrt());
-        assert!(scale > 0.0, "{}: zero gradient", p.name);
+        assert!(scale > 0.0, "{k}: {}: zero gradient", p.name);
         let rel = diff / scale;
-        assert!(rel < 1e-4, "{}: relative error {rel:e}", p.name);
+        assert!(rel < 1e-4, "{k}: {}: relative error {rel:e}", p.name);
     }
 }

@@ -248,61 +248,50 @@ fn select_models(
     (used, final_step)
 }
 
-fn schema_of(cols: &[(&str, DataType)]) -> SchemaRef {
-    Arc::new(Schema::from_iter(
-        cols.iter().map(|(n, t)| Field::new((*n).into(), t.clone())),
-    ))
-}
-
-fn scan(path: &Path, cols: &[(&str, DataType)], header: &[&str]) -> Result<LazyFrame> {
-    debug_assert_eq!(cols.iter().map(|c| c.0).collect::<Vec<_>>(), header);
+/// A lazy frame over a CSV with the columns of `R::HEADER` (the schema's one
+/// list of names), typed by `types` in the same order.
+fn scan<R: CsvRow>(path: &Path, types: &[DataType]) -> Result<LazyFrame> {
+    assert_eq!(
+        R::HEADER.len(),
+        types.len(),
+        "{}: a type per column",
+        R::FILE
+    );
+    let schema = Schema::from_iter(
+        R::HEADER
+            .iter()
+            .zip(types)
+            .map(|(n, t)| Field::new((*n).into(), t.clone())),
+    );
     let p = PlRefPath::try_from_path(path)?;
     Ok(LazyCsvReader::new(p)
         .with_has_header(true)
-        .with_schema(Some(schema_of(cols)))
+        .with_schema(Some(Arc::new(schema)))
         .finish()?)
 }
 
 fn scores_frame(dir: &Path) -> Result<LazyFrame> {
     use DataType::*;
-    scan(
+    // model_id, step, task, mode, shots, metric, value, ci_lo, ci_hi, n, chance
+    scan::<ScoreRow>(
         &dir.join(files::SCORES),
         &[
-            ("model_id", String),
-            ("step", UInt64),
-            ("task", String),
-            ("mode", String),
-            ("shots", UInt32),
-            ("metric", String),
-            ("value", Float64),
-            ("ci_lo", Float64),
-            ("ci_hi", Float64),
-            ("n", UInt64),
-            ("chance", Float64),
+            String, UInt64, String, String, UInt32, String, Float64, Float64, Float64, UInt64,
+            Float64,
         ],
-        ScoreRow::HEADER,
     )
 }
 
 fn models_frame(dir: &Path) -> Result<LazyFrame> {
     use DataType::*;
-    scan(
+    // model_id, seed, n_layer, d_model, n_head, params, params_non_embedding,
+    // step, tokens, flops, train_loss, status
+    scan::<ModelRow>(
         &dir.join(files::MODELS),
         &[
-            ("model_id", String),
-            ("seed", UInt64),
-            ("n_layer", UInt32),
-            ("d_model", UInt32),
-            ("n_head", UInt32),
-            ("params", UInt64),
-            ("params_non_embedding", UInt64),
-            ("step", UInt64),
-            ("tokens", UInt64),
-            ("flops", Float64),
-            ("train_loss", Float64),
-            ("status", String),
+            String, UInt64, UInt32, UInt32, UInt32, UInt64, UInt64, UInt64, UInt64, Float64,
+            Float64, String,
         ],
-        ModelRow::HEADER,
     )
 }
 

@@ -1,4 +1,4 @@
-//! The run-folder CSV schema: one serde row struct per file of DESIGN.md's
+//! The run-folder CSV schema: one serde row struct per file of docs/DESIGN.md's
 //! run-folder table, with exactly its column names in its column order (serde
 //! writes struct fields in declaration order, so the field order here IS the
 //! file format). The sweep writes these rows; `analyze`, `plot` and `compare`
@@ -79,6 +79,8 @@ pub enum Mode {
 }
 
 impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Direct, Mode::Cot];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Direct => "direct",

@@ -193,7 +193,7 @@ impl Suite {
                         model_id: model_id.to_string(),
                         step,
                         task: task.name().to_string(),
-                        mode: mode_of(cell.mode),
+                        mode: cell.mode,
                         shots: cell.shots,
                         item_id: p.item_id.clone(),
                         prompt: p.prompt.clone(),
@@ -263,7 +263,7 @@ impl Suite {
                     model_id: model_id.to_string(),
                     step,
                     task: task.to_string(),
-                    mode: mode_of(cell.mode),
+                    mode: cell.mode,
                     shots: cell.shots,
                     metric: m.to_string(),
                     value: mean,
@@ -274,13 +274,6 @@ impl Suite {
                 }
             })
             .collect()
-    }
-}
-
-fn mode_of(m: Mode) -> results::Mode {
-    match m {
-        Mode::Direct => results::Mode::Direct,
-        Mode::Cot => results::Mode::Cot,
     }
 }
 

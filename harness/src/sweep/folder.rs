@@ -68,6 +68,8 @@ pub struct Manifest {
     pub git_revision: &'static str,
     pub candle_version: &'static str,
     pub device: String,
+    /// `fast` or `candle` (`--kernels`).
+    pub kernels: &'static str,
     pub threads: usize,
     pub seeds: Vec<u64>,
     pub host: String,

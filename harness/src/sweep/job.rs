@@ -14,9 +14,10 @@ use super::config::{Schedule, SweepConfig};
 use super::damage;
 use super::eval::Suite;
 use super::jobs::Job;
+use crate::backend::Backend;
 use crate::stream::Stream;
 use indicatif::{ProgressBar, ProgressStyle};
-use models::{Batch, Device, TrainConfig, Trainer};
+use models::{Batch, TrainConfig, Trainer};
 use results::read::read_csv_optional;
 use results::{CsvRow, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use serde::{Deserialize, Serialize};
@@ -59,7 +60,7 @@ pub struct Shared<'a> {
     pub cfg: &'a SweepConfig,
     pub stream: &'a Stream,
     pub suite: &'a Suite,
-    pub device: &'a Device,
+    pub backend: &'a Backend,
     pub threads: usize,
     /// Draw progress bars (stderr is a terminal).
     pub bars: bool,
@@ -273,7 +274,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
         tokens: trainer.tokens_seen(),
         train_seconds: prior_train + train_time.as_secs_f64(),
         eval_seconds: prior_eval + eval_time.as_secs_f64(),
-        device: models::device_name(shared.device),
+        device: models::device_name(&shared.backend.device),
         threads: shared.threads,
     };
     let json = serde_json::to_vec_pretty(&st).expect("status serializes");
@@ -288,13 +289,9 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
 }
 
 fn fresh_trainer(job: &Job, shared: &Shared) -> Result<Trainer, String> {
-    Trainer::new(
-        job.model,
-        train_config(shared.cfg, job),
-        shared.device,
-        job.seed,
-    )
-    .map_err(|e| format!("{}: {e}", job.model_id))
+    (shared.backend)
+        .trainer(job.model, train_config(shared.cfg, job), job.seed)
+        .map_err(|e| format!("{}: {e}", job.model_id))
 }
 
 /// Load `ckpt` into `trainer`, refusing a checkpoint that loads but cannot
@@ -381,11 +378,12 @@ pub fn rescore(
     dir: &Path,
     cfg: &SweepConfig,
     suite: &Suite,
-    device: &Device,
+    backend: &Backend,
 ) -> Result<u64, String> {
     let status = read_status(dir)?.ok_or_else(|| format!("{}: job not finished", dir.display()))?;
     let ckpt = dir.join(CHECKPOINT_DIR);
-    let mut trainer = Trainer::new(job.model, train_config(cfg, job), device, job.seed)
+    let mut trainer = backend
+        .trainer(job.model, train_config(cfg, job), job.seed)
         .map_err(|e| e.to_string())?;
     let info = trainer.load(&ckpt).map_err(|e| e.to_string())?;
     if info.step != status.step {
@@ -435,7 +433,7 @@ fn model_row(job: &Job, step: u64, tokens: u64, train_loss: f64, status: ModelSt
         params_non_embedding: m.params_non_embedding() as u64,
         step,
         tokens,
-        flops: 6.0 * m.params_non_embedding() as f64 * tokens as f64,
+        flops: m.training_flops(tokens),
         train_loss,
         status,
     }

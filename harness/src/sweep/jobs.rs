@@ -22,9 +22,9 @@ impl Job {
     pub fn tokens(&self, batch: usize) -> u64 {
         self.total_steps * (batch * self.model.context) as u64
     }
-    /// Training FLOPs of the whole job, 6·N·D with N non-embedding.
+    /// Training FLOPs of the whole job ([`models::ModelConfig::training_flops`]).
     pub fn flops(&self, batch: usize) -> f64 {
-        6.0 * self.model.params_non_embedding() as f64 * self.tokens(batch) as f64
+        self.model.training_flops(self.tokens(batch))
     }
 }
 

@@ -42,6 +42,7 @@ pub fn hostname() -> String {
 fn alive(pid: u32) -> bool {
     // Signal 0 checks existence without sending anything. EPERM means the
     // process exists but belongs to someone else.
+    // SAFETY: kill with signal 0 takes plain integers and touches no memory.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

@@ -22,6 +22,7 @@ pub mod plan;
 pub mod refine;
 pub mod runner;
 
+use crate::backend::Backend;
 use crate::output::say;
 use crate::stream::{MixtureEntry, Stream, StreamConfig};
 use clap::{Args, ValueEnum};
@@ -115,6 +116,11 @@ pub struct SweepArgs {
     /// CPU threads (overrides device.threads; 0 = all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Backend: `fast` (the CPU kernels and hand-written backward) or
+    /// `candle` (candle's ops and autograd, any device). Default: fast on
+    /// the CPU, candle elsewhere.
+    #[arg(long, value_name = "fast|candle")]
+    pub kernels: Option<models::Kernels>,
     /// Run only jobs whose index ≡ I (mod N), e.g. `--shard 0/4`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
@@ -249,7 +255,7 @@ struct HoursFit<'a> {
     shard: Option<(usize, usize)>,
     suite: &'a eval::Suite,
     stream: &'a Stream,
-    device: &'a models::Device,
+    backend: &'a Backend,
 }
 
 impl HoursFit<'_> {
@@ -278,7 +284,7 @@ impl HoursFit<'_> {
         let all = jobs::jobs(cfg);
         let refs: Vec<&jobs::Job> = all.iter().collect();
         let est =
-            plan::calibrate(cfg, &refs, self.stream, self.suite, self.device).map_err(fail)?;
+            plan::calibrate(cfg, &refs, self.stream, self.suite, self.backend).map_err(fail)?;
         let note = plan::fit_budget(cfg, &all, &est, hours).map_err(usage)?;
         Ok((note, Some(est)))
     }
@@ -298,7 +304,8 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         ));
     }
     let mut cfg = resolve(args)?;
-    let device = models::parse_device(&cfg.device.device).map_err(|e| usage(e.to_string()))?;
+    let backend = Backend::new(&cfg.device.device, args.kernels).map_err(usage)?;
+    let device = &backend.device;
     let threads = thread_count(cfg.device.threads);
     models::set_cpu_threads(threads).map_err(|e| usage(e.to_string()))?;
     let run_dir = args.runs_dir.join(&cfg.run.name);
@@ -328,7 +335,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
                 shard,
                 suite: &suite,
                 stream: &streams[0].1,
-                device: &device,
+                backend: &backend,
             };
             fit.apply(&mut cfg)?
         }
@@ -382,14 +389,14 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
             ", shard {i}/{n}: {}",
             mine.len()
         )),
-        models::device_name(&device),
+        models::device_name(device),
         threads,
         if threads == 1 { "" } else { "s" }
     ));
     // Step times do not depend on the budget: the hours' timings serve.
     let est = match timed {
         Some(est) => est,
-        None => plan::calibrate(&cfg, &todo, &streams[0].1, &suite, &device).map_err(fail)?,
+        None => plan::calibrate(&cfg, &todo, &streams[0].1, &suite, &backend).map_err(fail)?,
     };
     let (table, total) = plan::table(&cfg, &mine, &done_before, &est);
     say(&budget_note);
@@ -408,7 +415,8 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         emerge_version: env!("CARGO_PKG_VERSION"),
         git_revision: option_env!("EMERGE_GIT_REVISION").unwrap_or("unknown"),
         candle_version: folder::CANDLE_VERSION,
-        device: models::device_name(&device),
+        device: models::device_name(device),
+        kernels: backend.kernels.name(),
         threads,
         seeds: cfg.run.seeds.clone(),
         host: lock::hostname(),
@@ -426,7 +434,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         cfg: &cfg,
         streams: &streams,
         suite: &suite,
-        device: &device,
+        backend: &backend,
         threads,
         run_dir: &run_dir,
     };
@@ -467,7 +475,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
             cfg: &cfg,
             streams: &streams,
             suite: &suite,
-            device: &device,
+            backend: &backend,
             threads,
             run_dir: &run_dir,
         };

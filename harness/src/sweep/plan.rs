@@ -5,8 +5,9 @@ use super::config::SweepConfig;
 use super::eval::Suite;
 use super::job;
 use super::jobs::Job;
+use crate::backend::Backend;
 use crate::stream::Stream;
-use models::{Device, Trainer};
+use models::Trainer;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -30,7 +31,7 @@ pub fn calibrate(
     jobs: &[&Job],
     stream: &Stream,
     suite: &Suite,
-    device: &Device,
+    backend: &Backend,
 ) -> Result<BTreeMap<String, Estimate>, String> {
     let mut out = BTreeMap::new();
     let batch = job::batch_at(stream, 0, cfg.train.batch)?;
@@ -54,7 +55,8 @@ pub fn calibrate(
             );
             continue;
         }
-        let mut t = Trainer::new(j.model, job::train_config(cfg, j), device, j.seed)
+        let mut t = backend
+            .trainer(j.model, job::train_config(cfg, j), j.seed)
             .map_err(|e| e.to_string())?;
         // A step that diverges still took its time; the job itself will
         // record the divergence.

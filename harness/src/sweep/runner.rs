@@ -5,9 +5,9 @@ use super::eval::Suite;
 use super::job::{self, JobStatus};
 use super::jobs::Job;
 use super::{folder, plan};
+use crate::backend::Backend;
 use crate::output::say;
 use crate::stream::Stream;
-use models::Device;
 use results::ModelStatus;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -19,7 +19,7 @@ pub struct Setup<'a> {
     /// One training stream per seed.
     pub streams: &'a [(u64, Stream)],
     pub suite: &'a Suite,
-    pub device: &'a Device,
+    pub backend: &'a Backend,
     pub threads: usize,
     pub run_dir: &'a Path,
 }
@@ -49,7 +49,7 @@ pub fn run_jobs(s: &Setup, todo: &[&Job]) -> Result<Tally, String> {
             cfg: s.cfg,
             stream,
             suite: s.suite,
-            device: s.device,
+            backend: s.backend,
             threads: s.threads,
             bars,
         };

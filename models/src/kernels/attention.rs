@@ -20,6 +20,13 @@ impl Heads {
     pub(crate) fn scale(&self) -> f64 {
         1.0 / (self.hd as f64).sqrt()
     }
+
+    /// Asserts that a slice holds `len` elements: the kernels below index
+    /// raw pointers with offsets computed from these shapes.
+    #[track_caller]
+    fn check(&self, what: &str, got: usize, len: usize) {
+        assert_eq!(got, len, "{what}: {got} elements for shapes {self:?}");
+    }
 }
 
 /// Register tile of the small per-head products: `MR` rows by `NR` columns
@@ -39,7 +46,11 @@ const NR: usize = 16;
 /// tile in registers and reads the operands in place.
 ///
 /// # Safety
-/// The pointers must cover the matrices with these strides and ranges.
+/// For every row block `i0..i0+mr` (`mr <= MR`, the last one shorter), with
+/// `(k0, k1) = k_of(i0, i0+mr)` and `n = n_of(i0+mr)`: `A`'s elements
+/// `(i, e)` and `B`'s `(e, j)` for `e ∈ k0..k1`, `j < n` must be readable and
+/// `C`'s `(i, j)` writable at the strides of `ops`, `C` not overlapping `A`
+/// or `B`.
 #[inline(always)]
 unsafe fn small_mm<T: Real>(
     m: usize,
@@ -53,13 +64,19 @@ unsafe fn small_mm<T: Real>(
         let n = n_of(i0 + mr);
         for j0 in (0..n).step_by(NR) {
             let nr = NR.min(n - j0);
-            let at = ops.at(i0, 0, j0);
-            // Whole tiles get the sizes as constants, so their loops unroll
-            // and vectorize; the edges run the same code with runtime sizes.
-            if mr == MR && nr == NR {
-                tile(MR, NR, k0, k1, at);
-            } else {
-                tile(mr, nr, k0, k1, at);
+            // SAFETY: the caller guarantees this tile's rows `i0..i0+mr`,
+            // inner indices `k0..k1` and columns `j0..j0+nr` are inside the
+            // matrices (the function's contract).
+            unsafe {
+                let at = ops.at(i0, 0, j0);
+                // Whole tiles get the sizes as constants, so their loops
+                // unroll and vectorize; the edges run the same code with
+                // runtime sizes.
+                if mr == MR && nr == NR {
+                    tile(MR, NR, k0, k1, at);
+                } else {
+                    tile(mr, nr, k0, k1, at);
+                }
             }
         }
     }
@@ -67,20 +84,30 @@ unsafe fn small_mm<T: Real>(
 
 /// An `mr × nr` tile (at most [`MR`] × [`NR`]) of [`small_mm`] over inner
 /// indices `k0..k1`, accumulated in registers.
+///
+/// # Safety
+/// `mr <= MR` and `nr <= NR`; `A`'s elements `(r, e)` and `B`'s `(e, j)` for
+/// `r < mr`, `e ∈ k0..k1`, `j < nr` must be readable at the strides of `o`,
+/// and `C`'s `(r, j)` writable, not overlapping `A` or `B`.
 #[inline(always)]
 unsafe fn tile<T: Real>(mr: usize, nr: usize, k0: usize, k1: usize, o: Operands<T>) {
+    debug_assert!(mr <= MR && nr <= NR);
     let mut acc = [[T::zero(); NR]; MR];
     for e in k0..k1 {
-        let br = std::slice::from_raw_parts(o.b.add(e * o.ldb), nr);
+        // SAFETY: row `e` of B, columns `0..nr`, is readable (contract).
+        let br = unsafe { std::slice::from_raw_parts(o.b.add(e * o.ldb), nr) };
         for (r, row) in acc.iter_mut().enumerate().take(mr) {
-            let av = *o.a.add(r * o.a_rs + e * o.a_cs);
+            // SAFETY: element `(r, e)` of A is readable (contract).
+            let av = unsafe { *o.a.add(r * o.a_rs + e * o.a_cs) };
             for (x, &bv) in row.iter_mut().zip(br) {
                 *x = av.mul_add(bv, *x);
             }
         }
     }
     for (r, row) in acc.iter().enumerate().take(mr) {
-        std::ptr::copy_nonoverlapping(row.as_ptr(), o.c.add(r * o.ldc), nr);
+        // SAFETY: row `r` of C, columns `0..nr`, is writable and does not
+        // overlap the accumulator on the stack (contract).
+        unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), o.c.add(r * o.ldc), nr) };
     }
 }
 
@@ -94,16 +121,18 @@ fn causal_cols(t: usize, hi: usize) -> usize {
 /// `dst (hd × t) = srcᵀ` for a head's `(t, hd)` block with row stride `rs`.
 ///
 /// # Safety
-/// `src` must cover the block.
+/// `src` must be readable at `i·rs + e` for every `i < t`, `e < hd`.
 #[inline(always)]
 unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize, dst: &mut [T]) {
     assert!(dst.len() >= t * hd);
-    // Writes in order (reads strided): scattered stores were the slower way.
+    // Writes in order, reads strided: strided loads overlap each other,
+    // scattered stores would not.
     let dst = dst.as_mut_ptr();
     for e in 0..hd {
-        let (col, out) = (src.add(e), dst.add(e * t));
         for i in 0..t {
-            *out.add(i) = *col.add(i * rs);
+            // SAFETY: `src` is readable there (contract); `e·t + i < t·hd`
+            // is inside `dst` (asserted above).
+            unsafe { *dst.add(e * t + i) = *src.add(i * rs + e) };
         }
     }
 }
@@ -113,7 +142,8 @@ unsafe fn transpose_head<T: Real>(src: *const T, rs: usize, t: usize, hd: usize,
 /// by the caller); `yt` is scratch for `Yᵀ`.
 ///
 /// # Safety
-/// `x` and `y` must cover their blocks.
+/// `x` and `y` must be readable at `i·x_rs + e` (`i·y_rs + e`) for every
+/// `i < t`, `e < hd`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn causal_scores<T: Real>(
@@ -126,13 +156,20 @@ unsafe fn causal_scores<T: Real>(
     yt: &mut [T],
     c: &mut [T],
 ) {
-    transpose_head(y, y_rs, t, hd, yt);
-    small_mm(
-        t,
-        |hi| causal_cols(t, hi),
-        |_, _| (0, hd),
-        Operands::new(x, x_rs, 1, yt.as_ptr(), t, c.as_mut_ptr(), t),
-    );
+    assert!(c.len() >= t * t && yt.len() >= t * hd);
+    // SAFETY: `y` covers its block (contract); `yt` holds `t·hd` elements
+    // (asserted).
+    unsafe { transpose_head(y, y_rs, t, hd, yt) };
+    // SAFETY: A = X (t × hd, contract), B = Yᵀ (hd × t in `yt`), C (t × t in
+    // `c`, asserted); columns stop at `causal_cols(t, _) <= t`.
+    unsafe {
+        small_mm(
+            t,
+            |hi| causal_cols(t, hi),
+            |_, _| (0, hd),
+            Operands::new(x, x_rs, 1, yt.as_ptr(), t, c.as_mut_ptr(), t),
+        )
+    };
 }
 
 /// Scores `S = Q Kᵀ` of one (batch, head) into `p` (T×T), then the causal
@@ -140,11 +177,15 @@ unsafe fn causal_scores<T: Real>(
 /// of `T·hd` elements.
 ///
 /// # Safety
-/// `q` must point at the head's first q element of a `(T, 3d)` block.
+/// `q` must point at the head's first q element of a `(T, 3d)` block
+/// laid out as `(T, 3, H, hd)`.
 #[inline(always)]
 unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T], kt: &mut [T]) {
     let (t, d3) = (s.t, 3 * s.d());
-    causal_scores(t, s.hd, q, d3, q.add(s.d()), d3, kt, p);
+    assert!(p.len() >= t * t);
+    // SAFETY: this head's q and k columns, `d` apart, rows `3d` apart, are
+    // inside the block (contract).
+    unsafe { causal_scores(t, s.hd, q, d3, q.add(s.d()), d3, kt, p) };
     let scale: T = c(s.scale());
     for i in 0..t {
         let row = &mut p[i * t..(i + 1) * t];
@@ -169,14 +210,22 @@ unsafe fn probs<T: Real>(s: &Heads, q: *const T, p: &mut [T], kt: &mut [T]) {
 /// probabilities `(B, H, T, T)` are written there for the backward.
 pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&mut [T]>) {
     let (t, d, hd) = (s.t, s.d(), s.hd);
+    s.check("attn_fwd: qkv", qkv.len(), s.b * t * 3 * d);
+    s.check("attn_fwd: y", y.len(), s.b * t * d);
+    if let Some(p) = &keep {
+        s.check("attn_fwd: probabilities", p.len(), s.b * s.h * t * t);
+    }
     let yp = SendPtr(y.as_mut_ptr());
     let one = |bh: usize, p: &mut [T], kt: &mut [T]| {
         let (bi, hi) = (bh / s.h, bh % s.h);
         simd_wide(
             #[inline(always)]
             || {
-                // SAFETY: q/k/v of this head inside qkv; y columns of this
-                // head only.
+                // SAFETY: the lengths asserted above make this head's q/k/v
+                // (`t` rows of `hd`, row stride 3d, from column `hi·hd`)
+                // part of `qkv` and its output columns part of `y`; `p` and
+                // `kt` hold `t·t` and `t·hd`; no other task writes these
+                // columns of `y`.
                 unsafe {
                     let q = qkv.as_ptr().add(bi * t * 3 * d + hi * hd);
                     probs(&s, q, p, kt);
@@ -205,6 +254,12 @@ pub(crate) fn attn_fwd<T: Real>(s: Heads, qkv: &[T], y: &mut [T], keep: Option<&
 pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]>, dqkv: &mut [T]) {
     let (t, d, hd) = (s.t, s.d(), s.hd);
     let d3 = 3 * d;
+    s.check("attn_bwd: qkv", qkv.len(), s.b * t * d3);
+    s.check("attn_bwd: dy", dy.len(), s.b * t * d);
+    s.check("attn_bwd: dqkv", dqkv.len(), s.b * t * d3);
+    if let Some(p) = kept {
+        s.check("attn_bwd: probabilities", p.len(), s.b * s.h * t * t);
+    }
     let scale: T = c(s.scale());
     // A task per batch row, its heads in turn: the task owns the row's
     // block of dqkv.
@@ -217,9 +272,10 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
             let qkv_rows = &qkv[bi * t * d3..(bi + 1) * t * d3];
             let kept_rows = kept.map(|k| &k[bi * s.h * t * t..(bi + 1) * s.h * t * t]);
             // The row's q/k/v and probabilities, written in the forward,
-            // are in memory by now, and so is dqkv: the heads' strided
-            // accesses waited on memory; one sequential pass over each
-            // brings them into cache (prefetch instructions did less).
+            // are in memory by now, and so is dqkv. The heads read them with
+            // strides the hardware prefetcher does not follow; one
+            // sequential pass over each, which it does follow, brings them
+            // into cache first.
             stream_in(qkv_rows);
             stream_in(dqkv_rows);
             if let Some(kr) = kept_rows {
@@ -229,8 +285,12 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
                 simd_wide(
                     #[inline(always)]
                     || {
-                        // SAFETY: reads inside qkv/dy/kept; writes only this
-                        // head's columns of this row's block of dqkv.
+                        // SAFETY: the lengths asserted above make this head's
+                        // q/k/v and dq/dk/dv (`t` rows of `hd`, row stride
+                        // 3d) part of this row's blocks of `qkv` and `dqkv`,
+                        // and its dy columns part of `dy`; the scratch holds
+                        // `t·t` and `t·hd`; only this task writes this row's
+                        // block of `dqkv`.
                         unsafe {
                             let q = qkv_rows.as_ptr().add(hi * hd);
                             let (k, v) = (q.add(d), q.add(2 * d));
@@ -295,7 +355,16 @@ pub(crate) fn cached_attn<T: Real>(
     pad: &[usize],
     y: &mut [T],
 ) {
-    let (tq, _d) = (s.t, s.d());
+    let (tq, d) = (s.t, s.d());
+    s.check("cached_attn: qkv", qkv.len(), s.b * tq * 3 * d);
+    s.check("cached_attn: k cache", kc.len(), s.b * cap * d);
+    s.check("cached_attn: v cache", vc.len(), s.b * cap * d);
+    s.check("cached_attn: y", y.len(), s.b * tq * d);
+    assert!(
+        past + tq <= cap,
+        "cached_attn: {past} + {tq} positions exceed the cache ({cap})"
+    );
+    assert_eq!(pad.len(), s.b, "cached_attn: one padding length per row");
     let yp = SendPtr(y.as_mut_ptr());
     // Group heads so a task does at least ~32k multiply-adds.
     let per_head = tq * (past + tq) * s.hd * 2;
@@ -311,12 +380,15 @@ pub(crate) fn cached_attn<T: Real>(
                 let args = (s, qkv, kc, vc, past, cap, pad[bi], bi, hi);
                 #[cfg(target_arch = "x86_64")]
                 if avx2 {
-                    // SAFETY: the CPU has AVX2 and FMA.
+                    // SAFETY: the CPU has AVX2 and FMA (`has_avx2`); `y`
+                    // holds B·Tq·d elements (asserted above) and only this
+                    // task writes head `hi` of row `bi`.
                     unsafe { cached_head_avx2(args, sc, yp) };
                     return;
                 }
                 let _ = avx2;
-                // SAFETY: as above.
+                // SAFETY: `y` holds B·Tq·d elements (asserted above) and only
+                // this task writes head `hi` of row `bi`.
                 unsafe { cached_head(args, sc, yp) };
             },
         );
@@ -334,17 +406,22 @@ type CachedArgs<'a, T> = (
     usize,
 );
 
+/// [`cached_head`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA, and [`cached_head`]'s contract holds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn cached_head_avx2<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>) {
-    cached_head(a, sc, y)
+    // SAFETY: passed on from the caller.
+    unsafe { cached_head(a, sc, y) }
 }
 
 /// One (row, head) of [`cached_attn`] into `y (B*Tq, d)`.
 ///
 /// # Safety
-/// `y` must hold `B*Tq*d` elements, and no one else may touch this (row,
-/// head)'s outputs meanwhile.
+/// `bi < B` and `hi < H`; `y` must hold `B*Tq*d` elements, and no one else
+/// may touch this (row, head)'s outputs meanwhile.
 #[inline(always)]
 pub(crate) unsafe fn cached_head<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>) {
     let (s, qkv, kc, vc, past, cap, lo, bi, hi) = a;
@@ -367,7 +444,11 @@ pub(crate) unsafe fn cached_head<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y:
             *v = (*v - mx).exp_();
         }
         let sum = sum8(&sc[lo..end]);
-        let yr = std::slice::from_raw_parts_mut(y.get().add((bi * tq + i) * d + hi * hd), hd);
+        // SAFETY: `(bi·Tq + i)·d + hi·hd + hd <= B·Tq·d` for `bi < B`,
+        // `i < Tq`, `hi < H`, and nothing else touches these `hd` outputs
+        // (contract).
+        let yr =
+            unsafe { std::slice::from_raw_parts_mut(y.get().add((bi * tq + i) * d + hi * hd), hd) };
         for j in lo..end {
             let pj = sc[j] / sum;
             let v = &vc[(bi * cap + j) * d + hi * hd..][..hd];

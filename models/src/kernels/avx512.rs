@@ -20,8 +20,8 @@ pub(crate) const MR: usize = 8;
 /// Columns of the result per tile (two 16-float vectors).
 pub(crate) const NR: usize = 32;
 /// Inner-dimension block (a `KC × NR` block of B is 48 KB, in L2): the
-/// ladder's products up to d = 384 then read and write the result once;
-/// 128 re-read it too often at k = 1536 (measured).
+/// ladder's products up to d = 384 then read and write the result once,
+/// and the wider products (k = 4d) only every 384 terms.
 const KC: usize = 384;
 /// Row block: the `MC × KC` block of A (192 KB) stays in L2 while the
 /// column blocks pass over it.
@@ -76,20 +76,28 @@ pub(crate) unsafe fn mm_f32(
             // tiles, which read it 128 bytes per row, a stride the hardware
             // prefetcher did not follow from memory.
             for e in k0..k0 + kc {
-                super::stream_in(std::slice::from_raw_parts(b.add(e * ldb), n));
+                // SAFETY: row `e < k` of B, columns `0..n`, is readable
+                // (contract).
+                super::stream_in(unsafe { std::slice::from_raw_parts(b.add(e * ldb), n) });
             }
         }
         for i1 in (0..m).step_by(MC) {
             let mc = MC.min(m - i1);
             for j0 in (0..n).step_by(NR) {
                 for i0 in (i1..i1 + mc).step_by(MR) {
-                    let t = ops.at(i0, k0, j0);
                     let rows = MR.min(i1 + mc - i0);
-                    if rows == MR {
-                        tile_rows::<MR>(kc, t, acc);
-                    } else {
-                        for r in 0..rows {
-                            tile_rows::<1>(kc, t.at(r, 0, 0), acc);
+                    // SAFETY: rows `i0..i0+rows < m`, inner indices
+                    // `k0..k0+kc <= k` and columns `j0..j0+NR <= n` (`n` is
+                    // whole tiles: `fits`) are inside the matrices
+                    // (contract); the CPU has AVX-512F (contract).
+                    unsafe {
+                        let t = ops.at(i0, k0, j0);
+                        if rows == MR {
+                            tile_rows::<MR>(kc, t, acc);
+                        } else {
+                            for r in 0..rows {
+                                tile_rows::<1>(kc, t.at(r, 0, 0), acc);
+                            }
                         }
                     }
                 }
@@ -99,6 +107,11 @@ pub(crate) unsafe fn mm_f32(
 }
 
 /// `R` rows of a tile, accumulated in registers over `k` products.
+///
+/// # Safety
+/// The CPU must have AVX-512F; `A`'s elements `(r, e)` and `B`'s `(e, j)` for
+/// `r < R`, `e < k`, `j < NR` must be readable and `C`'s `(r, j)` writable
+/// at the strides of `t`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -116,25 +129,35 @@ unsafe fn tile_rows<const R: usize>(k: usize, t: Operands<f32>, accumulate: bool
     let mut ap = a;
     let mut bp = b;
     for _ in 0..k {
-        let b0 = _mm512_loadu_ps(bp);
-        let b1 = _mm512_loadu_ps(bp.add(16));
-        for (r, row) in acc.iter_mut().enumerate() {
-            let av = _mm512_set1_ps(*ap.add(r * a_rs));
-            row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+        // SAFETY: `ap` is at `A`'s `(0, e)` and `bp` at `B`'s `(e, 0)` for
+        // this `e < k`: row `e` of B (NR = 32 floats) and column `e` of A's
+        // `R` rows are readable (contract).
+        unsafe {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*ap.add(r * a_rs));
+                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+            }
         }
-        ap = ap.add(a_cs);
-        bp = bp.add(ldb);
+        // Wrapping: after the last product these point past the operands
+        // and are not read.
+        ap = ap.wrapping_add(a_cs);
+        bp = bp.wrapping_add(ldb);
     }
     for (r, row) in acc.iter().enumerate() {
-        let cp = c.add(r * ldc);
-        let (mut v0, mut v1) = (row[0], row[1]);
-        if accumulate {
-            v0 = _mm512_add_ps(_mm512_loadu_ps(cp), v0);
-            v1 = _mm512_add_ps(_mm512_loadu_ps(cp.add(16)), v1);
+        // SAFETY: row `r < R` of C, columns `0..32`, is writable (contract).
+        unsafe {
+            let cp = c.add(r * ldc);
+            let (mut v0, mut v1) = (row[0], row[1]);
+            if accumulate {
+                v0 = _mm512_add_ps(_mm512_loadu_ps(cp), v0);
+                v1 = _mm512_add_ps(_mm512_loadu_ps(cp.add(16)), v1);
+            }
+            _mm512_storeu_ps(cp, v0);
+            _mm512_storeu_ps(cp.add(16), v1);
         }
-        _mm512_storeu_ps(cp, v0);
-        _mm512_storeu_ps(cp.add(16), v1);
     }
 }
 

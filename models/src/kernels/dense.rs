@@ -53,18 +53,6 @@ pub(crate) fn gelu_rows<T: Real>(x: &[T], y: &mut [T], deriv: Option<&mut [T]>) 
     }
 }
 
-/// `out = a ∘ b`.
-pub(crate) fn mul<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
-    out.par_chunks_mut(ELEM_CHUNK)
-        .zip(a.par_chunks(ELEM_CHUNK))
-        .zip(b.par_chunks(ELEM_CHUNK))
-        .for_each(|((oc, ac), bc)| {
-            for ((o, &a), &b) in oc.iter_mut().zip(ac).zip(bc) {
-                *o = a * b;
-            }
-        });
-}
-
 // ---------------------------------------------------------------- linear
 
 /// `y (+)= x Wᵀ` for `x (n, k)`, `w (o, k)`, `y (n, o)`.
@@ -87,12 +75,13 @@ fn x_times_w<T: Real>(
     accumulate: bool,
     w_is_o_by_k: bool,
 ) {
-    let k = w.len() / o;
-    let n = x.len() / k;
-    debug_assert_eq!(y.len(), n * o);
+    let (n, k) = dims(x, w, o, "xw");
+    assert_eq!(y.len(), n * o, "xw: output length");
     // Strides of the (k, o) right-hand side: row (over k), column (over o).
     let (w_rs, w_cs) = if w_is_o_by_k { (1, k) } else { (o, 1) };
-    // SAFETY: the slices cover the matrices with these strides.
+    // SAFETY: x is (n, k) with row stride k, w holds k·o elements read with
+    // strides (w_rs, w_cs) inside them, y is (n, o) with row stride o: the
+    // asserts above checked all three lengths.
     unsafe {
         mm(
             n,
@@ -116,8 +105,13 @@ fn x_times_w<T: Real>(
 
 /// `wt (k, o) = wᵀ` for `w (o, k)`, in 8 × 8 blocks.
 pub(crate) fn transpose<T: Real>(w: &[T], o: usize, wt: &mut [T]) {
+    assert!(
+        o > 0 && w.len().is_multiple_of(o),
+        "transpose: {} elements in rows of {o}",
+        w.len()
+    );
     let k = w.len() / o;
-    debug_assert_eq!(wt.len(), w.len());
+    assert_eq!(wt.len(), w.len(), "transpose: output length");
     for i0 in (0..o).step_by(8) {
         for j0 in (0..k).step_by(8) {
             for i in i0..(i0 + 8).min(o) {
@@ -127,6 +121,23 @@ pub(crate) fn transpose<T: Real>(w: &[T], o: usize, wt: &mut [T]) {
             }
         }
     }
+}
+
+/// `(n, k)` for `x (n, k)` and a weight of `k·o` elements, asserting that
+/// the lengths divide: the products index raw pointers with these sizes.
+fn dims<T>(x: &[T], w: &[T], o: usize, what: &str) -> (usize, usize) {
+    assert!(
+        o > 0 && !w.is_empty() && w.len().is_multiple_of(o),
+        "{what}: weight of {} elements for {o} outputs",
+        w.len()
+    );
+    let k = w.len() / o;
+    assert!(
+        x.len().is_multiple_of(k),
+        "{what}: input of {} elements in rows of {k}",
+        x.len()
+    );
+    (x.len() / k, k)
 }
 
 /// `y = b + y` for every row of `y`: a linear layer's bias added to its
@@ -172,9 +183,18 @@ pub(crate) fn linear_bwd<T: Real>(
     dw_accumulate: bool,
     db: Option<&mut [T]>,
 ) {
-    let k = w.len() / o;
-    let n = x.len() / k;
-    // SAFETY: the slices cover the matrices with these strides.
+    let (n, k) = dims(x, w, o, "linear_bwd");
+    assert_eq!(g.len(), n * o, "linear_bwd: g length");
+    assert_eq!(dw.len(), o * k, "linear_bwd: dw length");
+    if let Some((dx, _)) = &dx {
+        assert_eq!(dx.len(), n * k, "linear_bwd: dx length");
+    }
+    if let Some(db) = &db {
+        assert_eq!(db.len(), o, "linear_bwd: db length");
+    }
+    // SAFETY: with the lengths asserted above, g is (n, o), w is (o, k), x is
+    // (n, k) and dx is (n, k), each with contiguous rows; dw is (o, k) and
+    // gᵀ is read as (o, n) with strides (1, o) inside g.
     unsafe {
         if let Some((dx, acc)) = dx {
             mm(

@@ -1,6 +1,9 @@
 //! f32 `exp`/`erf` as vectorizable polynomials, and the AVX2 and AVX-512
 //! dispatch.
 
+/// `erf` and `exp` for the elementwise kernels. f64 uses libm; f32 uses
+/// branch-free polynomial versions (within a few ulp of libm's, checked by a
+/// test) that the compiler can vectorize, unlike a call into libm.
 pub trait Erf {
     fn erf_(self) -> Self;
     fn exp_(self) -> Self;
@@ -95,12 +98,20 @@ pub(crate) fn has_avx2() -> bool {
     false
 }
 
+/// Runs `f` with AVX2 and FMA enabled (inlined closures compile for them).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA ([`has_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with AVX-512F, AVX2 and FMA enabled.
+///
+/// # Safety
+/// The CPU must have all three ([`super::avx512::has_avx512`], [`has_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(crate) unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
@@ -110,9 +121,8 @@ pub(crate) unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
 /// Runs `f` compiled for AVX-512 when the CPU has it (else as [`simd`]): 16
 /// lanes and 32 vector registers. For long chains of arithmetic per element
 /// (GELU's erf and exp, the attention heads) that halves the instructions
-/// and keeps the constants in registers: GELU with its derivative 655 →
-/// 385 µs per 512k elements here, though Zen 4 splits each 512-bit operation
-/// in two. The same operations in the same order, so the same results.
+/// and keeps the constants in registers (BENCHMARKS.md, "Measurements behind
+/// the code"). The same operations in the same order, so the same results.
 #[inline(always)]
 pub(crate) fn simd_wide<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]

@@ -44,11 +44,19 @@ pub(crate) fn f<T: Real>(x: T) -> f64 {
     <T as WithDType>::to_f64(x)
 }
 
-/// A raw pointer that rayon tasks may share; every use writes a disjoint region.
+/// A raw pointer that rayon tasks may share, for kernels whose tasks write
+/// disjoint parts of one output buffer (a head's columns, a block of
+/// columns) that slices cannot split.
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr<T>(pub(crate) *mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
+// SAFETY: the wrapper only carries the address between threads; every
+// dereference is in an `unsafe` block of a kernel whose tasks write disjoint
+// elements and read nothing another task writes, while the buffer's owner
+// (a `&mut [T]` borrowed for the kernel's whole parallel section) cannot
+// touch it. `T: Send` because elements are written from other threads.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+// SAFETY: as for `Send`: sharing `&SendPtr` only shares the address.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
 
 impl<T> SendPtr<T> {
     #[inline(always)]
@@ -123,14 +131,18 @@ impl<T> Operands<T> {
     /// The same product from row `i`, inner index `e` and column `j` on.
     ///
     /// # Safety
-    /// The new origins must be inside the matrices.
+    /// The new origins must be inside the matrices' allocations (`add`'s
+    /// rule).
     #[inline(always)]
     pub(crate) unsafe fn at(self, i: usize, e: usize, j: usize) -> Self {
-        Self {
-            a: self.a.add(i * self.a_rs + e * self.a_cs),
-            b: self.b.add(e * self.ldb + j),
-            c: self.c.add(i * self.ldc + j),
-            ..self
+        // SAFETY: the offsets stay inside the allocations (contract).
+        unsafe {
+            Self {
+                a: self.a.add(i * self.a_rs + e * self.a_cs),
+                b: self.b.add(e * self.ldb + j),
+                c: self.c.add(i * self.ldc + j),
+                ..self
+            }
         }
     }
 }
@@ -153,7 +165,9 @@ pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
 /// forward), so the tiles first stream each block of it into cache.
 ///
 /// # Safety
-/// The pointers must cover their matrices with these strides.
+/// `lhs` must be readable at `i·lhs_rs + e·lhs_cs`, `rhs` at
+/// `e·rhs_rs + j·rhs_cs` and `dst` writable at `i·dst_rs + j·dst_cs` for
+/// every `i < m`, `e < k`, `j < n`; `dst` must not overlap the operands.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) unsafe fn mm<T: Real>(
@@ -191,8 +205,9 @@ pub(crate) unsafe fn mm<T: Real>(
         let part = |p: usize| {
             let j0 = p * blocks / parts * avx512::NR;
             let j1 = (p + 1) * blocks / parts * avx512::NR;
-            // SAFETY: T is f32; the CPU has AVX-512F; the layout fits and
-            // the parts write disjoint columns.
+            // SAFETY: T is f32 (checked by TypeId); the CPU has AVX-512F and
+            // the layout fits (checked above); columns j0..j1 are inside the
+            // matrices (contract) and the parts write disjoint columns.
             unsafe {
                 let ops = Operands::new(
                     l.get() as *const f32,
@@ -213,27 +228,30 @@ pub(crate) unsafe fn mm<T: Real>(
         }
         return;
     }
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        dst_cs as isize,
-        dst_rs as isize,
-        accumulate,
-        lhs,
-        lhs_cs as isize,
-        lhs_rs as isize,
-        rhs,
-        rhs_cs as isize,
-        rhs_rs as isize,
-        T::one(),
-        T::one(),
-        false,
-        false,
-        false,
-        par,
-    )
+    // SAFETY: gemm's contract is this function's (column strides first).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs,
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        )
+    }
 }
 
 /// Reads one element per 64-byte line of `x`, in order: a sequential pass
@@ -267,9 +285,6 @@ pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     s
 }
 
-/// `erf` and `exp` for the elementwise kernels. f64 uses libm; f32 uses
-/// branch-free polynomial versions (within a few ulp of libm's, checked by a
-/// test) that the compiler can vectorize, unlike a call into libm.
 /// Sum with eight independent accumulators (vectorizes; fixed order).
 #[inline(always)]
 pub(crate) fn sum8<T: Real>(a: &[T]) -> T {
@@ -351,15 +366,17 @@ mod tests {
         let x: Vec<f32> = (-300_000..=300_000).map(|i| i as f32 * 4.1e-5).collect();
         let run = |how: u8| {
             let (mut y, mut d) = (vec![0f32; x.len()], vec![0f32; x.len()]);
-            // SAFETY: each variant runs only where the CPU has its features.
             match how {
                 0 => gelu_rows(&x, &mut y, Some(&mut d)),
+                // SAFETY: run(1) is called only where the CPU has AVX2 and FMA.
                 1 => unsafe {
                     with_avx2(
                         #[inline(always)]
                         || gelu_rows(&x, &mut y, Some(&mut d)),
                     )
                 },
+                // SAFETY: run(2) is called only where the CPU has AVX-512F,
+                // AVX2 and FMA.
                 _ => unsafe {
                     with_avx512(
                         #[inline(always)]

@@ -9,6 +9,7 @@
 use crate::format::Mode;
 use crate::stream::LossMask;
 use crate::tasks::TaskConfig;
+use models::TrainConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -162,7 +163,7 @@ pub struct TrainSection {
     #[serde(default = "default_eps")]
     pub eps: f64,
     /// Global gradient-norm clip; 0 disables it.
-    #[serde(default = "one")]
+    #[serde(default = "default_grad_clip")]
     pub grad_clip: f64,
     /// Share of training examples written with their chain of thought.
     pub cot_fraction: f64,
@@ -176,23 +177,27 @@ pub struct TrainSection {
     pub mixture: Vec<TaskEntry>,
 }
 
+// The optimizer's defaults are the model crate's (`models::TrainConfig`).
 fn default_min_lr_ratio() -> f64 {
-    0.1
+    TrainConfig::default().min_lr_ratio
 }
 fn default_schedule() -> Schedule {
     Schedule::Cosine
 }
 fn default_weight_decay() -> f64 {
-    0.1
+    TrainConfig::default().weight_decay
 }
 fn default_beta1() -> f64 {
-    0.9
+    TrainConfig::default().beta1
 }
 fn default_beta2() -> f64 {
-    0.95
+    TrainConfig::default().beta2
 }
 fn default_eps() -> f64 {
-    1e-8
+    TrainConfig::default().eps
+}
+fn default_grad_clip() -> f64 {
+    TrainConfig::default().grad_clip
 }
 fn default_loss_mask() -> LossMask {
     LossMask::Completion
