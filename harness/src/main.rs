@@ -24,6 +24,8 @@ enum Command {
     Bench(harness::cmd_bench::BenchArgs),
     /// Score every finished model of a run again from its last checkpoint, then refit and replot.
     Eval(harness::cmd_eval::EvalArgs),
+    /// Write a job's initial weights and first K batches (and, with --train, emerge's trace) for a replay in another framework.
+    Export(harness::cmd_export::ExportArgs),
     /// Fit every curve of a run folder (log-linear vs sigmoid, N*, breakthroughness) into fits.csv.
     Analyze(harness::cmd_analyze::AnalyzeArgs),
     /// Draw a run folder's curves as PNGs into its plots/ folder.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Tasks(args) => harness::cmd_tasks::run(&args),
         Command::Bench(args) => harness::cmd_bench::run(&args),
         Command::Eval(args) => harness::cmd_eval::run(&args),
+        Command::Export(args) => harness::cmd_export::run(&args),
         Command::Analyze(args) => harness::cmd_analyze::run(&args),
         Command::Plot(args) => harness::cmd_plot::run(&args),
         Command::Compare(args) => harness::cmd_compare::run(&args),

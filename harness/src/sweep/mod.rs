@@ -216,7 +216,7 @@ pub fn resolve(args: &SweepArgs) -> Result<SweepConfig, Failure> {
     Ok(cfg)
 }
 
-pub(crate) fn stream_for(cfg: &SweepConfig, seed: u64) -> Result<Stream, String> {
+pub fn stream_for(cfg: &SweepConfig, seed: u64) -> Result<Stream, String> {
     let mixture = cfg
         .train
         .mixture
