@@ -11,33 +11,16 @@
 //! same code covers 97.1 % and 95.7 %. The width bounds asserted below fail
 //! for an interval that simply spans the whole ladder.
 
+mod common;
+use common::observe;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use results::analyze::fit_shapes;
-use results::fit::Data;
-use results::stats::{median, wilson};
+use results::stats::median;
 use results::threshold::{threshold_interval, Method};
 
 const ITEMS: u64 = 300;
 const RUNS: usize = 200;
-
-/// Score each size on ITEMS Bernoulli items, with Wilson standard errors as
-/// the sweep records them.
-fn observe(x: &[f64], p: impl Fn(f64) -> f64, rng: &mut ChaCha8Rng) -> Data {
-    let mut y = Vec::new();
-    let mut sigma = Vec::new();
-    for &xi in x {
-        let k = (0..ITEMS).filter(|_| rng.gen::<f64>() < p(xi)).count() as u64;
-        let (lo, hi) = wilson(k, ITEMS);
-        y.push(k as f64 / ITEMS as f64);
-        sigma.push((hi - lo) / (2.0 * 1.96));
-    }
-    Data {
-        x: x.to_vec(),
-        y,
-        sigma,
-    }
-}
 
 struct Outcome {
     covered: usize,
@@ -60,6 +43,7 @@ fn coverage(x: &[f64], seed: u64) -> Outcome {
         let chance = if run % 2 == 0 { 0.0 } else { 0.1 };
         let d = observe(
             x,
+            ITEMS,
             |xi| chance + (ceiling - chance) / (1.0 + (-k * (xi - x0)).exp()),
             &mut rng,
         );

@@ -1,35 +1,17 @@
 //! Planted curves with binomial noise: thresholds recovered and the right
 //! shape preferred, through the same fitting and selection code `analyze` uses.
 
-use rand::{Rng, SeedableRng};
+mod common;
+use common::observe;
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use results::analyze::fit_shapes;
-use results::fit::Data;
-use results::stats::wilson;
 
 const ITEMS: u64 = 200;
 
 /// Eight sizes from 1e4 to 1e6.5 (0.36 decade apart), the quick-preset scale.
 fn ladder() -> Vec<f64> {
     (0..8).map(|i| 4.0 + 2.5 * i as f64 / 7.0).collect()
-}
-
-/// Score each size on ITEMS Bernoulli items, with Wilson standard errors as
-/// the sweep records them.
-fn observe(x: &[f64], p: impl Fn(f64) -> f64, rng: &mut ChaCha8Rng) -> Data {
-    let mut y = Vec::new();
-    let mut sigma = Vec::new();
-    for &xi in x {
-        let k = (0..ITEMS).filter(|_| rng.gen::<f64>() < p(xi)).count() as u64;
-        let (lo, hi) = wilson(k, ITEMS);
-        y.push(k as f64 / ITEMS as f64);
-        sigma.push((hi - lo) / (2.0 * 1.96));
-    }
-    Data {
-        x: x.to_vec(),
-        y,
-        sigma,
-    }
 }
 
 fn logistic(c: f64, d: f64, k: f64, x0: f64, x: f64) -> f64 {
@@ -47,7 +29,7 @@ fn planted_sigmoids_recovered_and_preferred() {
                 for i in 0..6 {
                     // Thresholds spread across the inside of the ladder.
                     let x0 = 4.6 + 1.3 * i as f64 / 5.0;
-                    let d = observe(&x, |x| logistic(chance, ceiling, k, x0, x), &mut rng);
+                    let d = observe(&x, ITEMS, |x| logistic(chance, ceiling, k, x0, x), &mut rng);
                     let f = fit_shapes(&d, chance, Some(1.0));
                     cases += 1;
                     let sg = f.sigmoid.expect("sigmoid fit");
@@ -81,7 +63,7 @@ fn planted_log_linear_curves_preferred() {
         for &chance in &[0.0, 0.05] {
             for _ in 0..10 {
                 let b = (hi - lo) / (x[7] - x[0]);
-                let d = observe(&x, |xi| lo + b * (xi - x[0]), &mut rng);
+                let d = observe(&x, ITEMS, |xi| lo + b * (xi - x[0]), &mut rng);
                 let f = fit_shapes(&d, chance, Some(1.0));
                 cases += 1;
                 if f.sigmoid_preferred == Some(false) {
