@@ -13,6 +13,10 @@
 #             ../shared/peers/install_torch_cpu.sh when it has no torch
 #   PEERS     folder of torch_gpt_bench.py (default ../shared/peers from the repo)
 #   EMERGE    an emerge binary to use instead of building one (cargo build --release)
+#   BASE      optional second emerge binary (say, a build of an older commit),
+#             run in the same rounds; the table then adds its tok/s and the
+#             ratio emerge/base (of the medians, and the median of the
+#             per-round ratios), so a refactor's speed is judged side by side
 #   THREADS   threads for both (default 2)
 #   LADDER    space-separated L,d,H (default: the issue's six sizes)
 #   MODES     "train generate" (default), or one of them
@@ -52,8 +56,14 @@ steps_for() { # mode L d
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-table="| mode | (L,d,H) | torch tok/s | emerge tok/s | emerge/torch |
+BASE=${BASE:-}
+if [ -n "$BASE" ]; then
+  table="| mode | (L,d,H) | torch tok/s | emerge tok/s | emerge/torch | base tok/s | emerge/base | median round emerge/base |
+|---|---|---|---|---|---|---|---|"
+else
+  table="| mode | (L,d,H) | torch tok/s | emerge tok/s | emerge/torch |
 |---|---|---|---|---|"
+fi
 echo "$(date -u '+%Y-%m-%d %H:%M UTC') | $(nproc) CPUs | threads=$THREADS | $("$PY" -c 'import torch; print("torch", torch.__version__)') | $EMERGE" >&2
 for mode in $MODES; do
   key=tokens_per_sec
@@ -63,19 +73,34 @@ for mode in $MODES; do
     read -r S W <<<"$(steps_for "$mode" "$L" "$D")"
     common=(--vocab 32 --layers "$L" --d-model "$D" --heads "$H" --context 64 --batch 32
       --steps "$S" --warmup-steps "$W" --threads "$THREADS")
-    t_all=() e_all=()
+    t_all=() e_all=() b_all=()
     for _ in $(seq "$REPS"); do
       t=$(OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS "$PY" "$PEERS/torch_gpt_bench.py" \
         --mode "$mode" "${common[@]}" | sed -n "s/^$key=//p")
       e=$("$EMERGE" bench "$mode" "${common[@]}" | sed -n "s/^$key=//p")
-      echo "   $mode ($cfg): torch $t  emerge $e" >&2
       t_all+=("$t") e_all+=("$e")
+      if [ -n "$BASE" ]; then
+        b=$("$BASE" bench "$mode" "${common[@]}" | sed -n "s/^$key=//p")
+        b_all+=("$b")
+        echo "   $mode ($cfg): torch $t  emerge $e  base $b" >&2
+      else
+        echo "   $mode ($cfg): torch $t  emerge $e" >&2
+      fi
     done
     tm=$(printf '%s\n' "${t_all[@]}" | median)
     em=$(printf '%s\n' "${e_all[@]}" | median)
     ratio=$(awk -v a="$em" -v b="$tm" 'BEGIN {printf "%.2f", a / b}')
+    row="| $mode | ($L,$D,$H) | $(printf '%.0f' "$tm") | $(printf '%.0f' "$em") | ${ratio}x |"
+    if [ -n "$BASE" ]; then
+      bm=$(printf '%s\n' "${b_all[@]}" | median)
+      bratio=$(awk -v a="$em" -v b="$bm" 'BEGIN {printf "%.2f", a / b}')
+      # Base and emerge run back to back in each round, so the per-round
+      # ratio cancels most of the machine's drift between rounds.
+      rr=$(for i in "${!e_all[@]}"; do awk -v a="${e_all[$i]}" -v b="${b_all[$i]}" 'BEGIN {print a / b}'; done | median)
+      row+=" $(printf '%.0f' "$bm") | ${bratio}x | $(printf '%.2f' "$rr")x |"
+    fi
     table+="
-| $mode | ($L,$D,$H) | $(printf '%.0f' "$tm") | $(printf '%.0f' "$em") | ${ratio}x |"
+$row"
   done
 done
 echo "$table"
