@@ -146,7 +146,7 @@ wait_job "$job2"
 log="$WORK/logs/${job2}_1.log"
 grep -q 'shard 1/2' "$log" || { cat "$log" >&2; echo "slurm-check: the resubmitted task did not run shard 1/2" >&2; exit 1; }
 grep -Eq '1 of them resumed' "$log" || { cat "$log" >&2; echo "slurm-check: the resubmitted task did not resume from a checkpoint" >&2; exit 1; }
-grep -E 'resum|summary' "$log" | sed 's/^/   /' >&2
+grep -E 'emerge-sweep:|resum|summary' "$log" | sed 's/^/   /' >&2
 "$EMERGE" sweep --config "$CFG" --runs-dir "$R" --name cancelled >"$WORK/logs/merge2.log" 2>&1
 "$EMERGE" sweep --config "$CFG" --runs-dir "$R" --name plain2 >"$WORK/logs/plain2.log" 2>&1
 same_results "$R/plain2" "$R/cancelled"
