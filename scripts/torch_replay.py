@@ -3,6 +3,7 @@
 
     torch_replay.py train DIR [--steps N] [--threads 2] [--dtype float32] [--tag torch]
     torch_replay.py compare DIR A B [--first 100]
+    torch_replay.py spread DIR... --tags fast,candle,torch [--window 100]
 
 `train` builds emerge's GPT in PyTorch (learned positional embeddings,
 pre-LayerNorm blocks with biases, eps 1e-5, exact-erf GELU, causal attention
@@ -23,6 +24,14 @@ all steps), the gradient-norm difference, and a tensor-by-tensor comparison of
 the final weights. Exit status 1 if the loss differs by more than 1e-4
 relative in the first N steps or 1% at the last step (the parity targets of
 VALIDATION.md).
+
+`spread` is for long runs, where single trajectories decorrelate: DIRs are
+exports of the same config with different seeds (initial weights and
+batches), each trained by several implementations (TAGS). It prints each
+trace's mean loss over its last `--window` steps, per implementation the mean
+and spread over seeds of log(final loss), and for every pair of
+implementations the paired difference of log(final loss) over seeds with a
+t interval and an exact sign-flip test (same seed = same weights and batches).
 
 Needs the peer venv (../shared/peers/install_torch_cpu.sh) for `train`;
 `compare` needs numpy only. safetensors files are read and written with
@@ -249,6 +258,43 @@ def compare(args):
     return 0 if ok else 1
 
 
+def spread(args):
+    tags = args.tags.split(",")
+    finals = {}  # tag -> [mean loss of the last window, per dir]
+    print(f"mean loss over the last {args.window} steps")
+    print("dir".ljust(28) + "".join(t.rjust(12) for t in tags))
+    for d in args.dirs:
+        row = []
+        for t in tags:
+            tr = read_trace(os.path.join(d, f"trace_{t}.csv"))
+            v = float(np.mean([r[1] for r in tr[-args.window :]]))
+            finals.setdefault(t, []).append(v)
+            row.append(v)
+        print(os.path.basename(os.path.normpath(d)).ljust(28) + "".join(f"{v:12.5f}" for v in row))
+    n = len(args.dirs)
+    logs = {t: np.log(np.array(v)) for t, v in finals.items()}
+    print(f"\nper implementation, over {n} seeds: geometric mean of the final loss, sd of its log")
+    for t in tags:
+        sd = logs[t].std(ddof=1) if n > 1 else float("nan")
+        print(f"  {t:10s} {math.exp(logs[t].mean()):.5f}  sd(log) {sd:.3f}")
+    # Student t 97.5 % quantiles for small n (df = n - 1).
+    tq = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+    print("\npaired over seeds: final-loss ratio A/B (geometric mean, 95 % t interval), sign-flip p")
+    for i, a in enumerate(tags):
+        for b in tags[i + 1 :]:
+            d = logs[a] - logs[b]
+            m = d.mean()
+            if n > 1:
+                half = tq.get(n - 1, 1.96) * d.std(ddof=1) / math.sqrt(n)
+                # Exact two-sided sign-flip test of mean(d) = 0: all 2^n sign patterns.
+                flips = [abs(sum(x if (k >> j) & 1 else -x for j, x in enumerate(d))) for k in range(2**n)]
+                p = sum(f >= abs(d.sum()) - 1e-12 for f in flips) / 2**n
+                print(f"  {a} / {b}: {math.exp(m):.3f} [{math.exp(m - half):.3f}, {math.exp(m + half):.3f}]  p = {p:.3f}")
+            else:
+                print(f"  {a} / {b}: {math.exp(m):.3f} (one seed: no interval)")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -265,9 +311,15 @@ def main():
     c.add_argument("b")
     c.add_argument("--first", type=int, default=100)
     c.add_argument("--verbose", action="store_true", help="every tensor's difference")
+    sp = sub.add_parser("spread", help="final losses of several seeds and implementations")
+    sp.add_argument("dirs", nargs="+")
+    sp.add_argument("--tags", default="fast,torch", help="comma-separated trace tags")
+    sp.add_argument("--window", type=int, default=100, help="mean over the last N steps")
     args = ap.parse_args()
     if args.cmd == "train":
         train(args)
+    elif args.cmd == "spread":
+        sys.exit(spread(args))
     else:
         sys.exit(compare(args))
 
