@@ -2,8 +2,10 @@
 # The GPU check: one script for a device machine (an H200 with driver 580,
 # python3 with torch for CUDA 13 and its nvidia-* wheels, no Rust, no
 # network), ending within 8 minutes. Build the binary first, on any Linux
-# machine, with scripts/cuda-build.sh (it leaves dist/emerge-cuda, ignored by
-# git, so it must be carried).
+# machine, with scripts/cuda-build.sh: it leaves dist/emerge-cuda and its xz
+# copy dist/emerge-cuda.xz (ignored by git, so carried; the stripped binary is
+# over 100 MiB, the xz copy about 18 MiB). Without dist/emerge-cuda this
+# script unpacks the xz copy (python's lzma) into a temporary folder.
 #
 #   scripts/gpu-check.sh OUTDIR
 #
@@ -11,13 +13,14 @@
 # root of a copy of the working tree, and what lands under $OUT comes back):
 #
 #   run(command="bash scripts/gpu-check.sh $OUT/gpu-check",
-#       carry=["dist/emerge-cuda"], timeout_s=500)
+#       carry=["dist/emerge-cuda.xz"], timeout_s=500)
 #
 # Steps, each under `timeout`, the whole under DEADLINE seconds (default 450;
 # a step that would start past its share is skipped and says so):
 #   1. setup: nvidia-smi, torch's CUDA view, LD_LIBRARY_PATH from the nvidia-*
-#      wheels in python3's site-packages plus the driver's folder, ldd, and a
-#      2-step `emerge bench` that opens the device;
+#      wheels in python3's site-packages, then a CUDA toolkit's lib64 (for
+#      what the wheels lack: recent torch wheels have no libcurand), then the
+#      driver's folder; ldd; and a 2-step `emerge bench` that opens the device;
 #   2. `emerge bench train|generate --device cuda:0` (candle's ops and
 #      autograd) over BENCHMARKS.md's CPU table (vocab 32, context 64,
 #      batch 32) and the `gpu` preset's ladder (vocab 98, context 256,
@@ -33,7 +36,7 @@
 # the sweep's CSVs and PNGs (no checkpoints), and one log per step.
 #
 # Environment (to test it elsewhere, e.g. on a CPU with a CPU build):
-#   EMERGE    emerge binary (default dist/emerge-cuda)
+#   EMERGE    emerge binary (default dist/emerge-cuda, else dist/emerge-cuda.xz unpacked)
 #   DEVICE    emerge's device (default cuda:0); TORCH_DEVICE the peer's (cuda)
 #   PYTHON    python with torch (default python3)
 #   DEADLINE  seconds for the whole script (default 450)
@@ -42,7 +45,6 @@ set -uo pipefail
 
 OUTDIR=${1:?usage: scripts/gpu-check.sh OUTDIR}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-EMERGE=${EMERGE:-$ROOT/dist/emerge-cuda}
 DEVICE=${DEVICE:-cuda:0}
 TORCH_DEVICE=${TORCH_DEVICE:-cuda}
 PY=${PYTHON:-python3}
@@ -53,6 +55,13 @@ mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 WORK=$(mktemp -d)
 LOG="$OUTDIR/gpu-check.log"
+if [ -z "${EMERGE:-}" ]; then
+  EMERGE=$ROOT/dist/emerge-cuda
+  if [ ! -x "$EMERGE" ] && [ -f "$EMERGE.xz" ]; then
+    "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+      "$EMERGE.xz" "$WORK/emerge-cuda" && chmod +x "$WORK/emerge-cuda" && EMERGE=$WORK/emerge-cuda
+  fi
+fi
 
 say() { echo "[$(($(date +%s) - START))s] $*" | tee -a "$LOG"; }
 elapsed() { echo $(($(date +%s) - START)); }
@@ -83,12 +92,19 @@ for r in roots:
 print(":".join(dirs))
 EOF
 )
+# A CUDA toolkit's libraries (the machine has nvcc 13.0), after the wheels'.
+toolkit=""
+for d in "$(dirname "$(command -v nvcc 2>/dev/null || echo /nonexistent/bin/nvcc)")/../lib64" \
+  ${CUDA_HOME:+"$CUDA_HOME/lib64"} /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
+  /usr/local/cuda/targets/x86_64-linux/lib; do
+  [ -e "$d/libcurand.so.10" ] && toolkit="${toolkit:+$toolkit:}$(cd "$d" && pwd)"
+done
 driver=$({ command -v ldconfig >/dev/null && ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | awk '/libcuda\.so\.1 / {print $NF; exit}')
 driver=${driver:+$(dirname "$driver")}
 for d in /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/nvidia/lib64 /usr/lib/wsl/lib; do
   [ -z "$driver" ] && [ -e "$d/libcuda.so.1" ] && driver=$d
 done
-export LD_LIBRARY_PATH="${nvlibs}${driver:+:$driver}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="${nvlibs}${toolkit:+:$toolkit}${driver:+:$driver}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 {
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   echo "== ldd $EMERGE"
@@ -96,7 +112,7 @@ export LD_LIBRARY_PATH="${nvlibs}${driver:+:$driver}${LD_LIBRARY_PATH:+:$LD_LIBR
 } >>"$OUTDIR/setup.log" 2>&1
 cat "$OUTDIR/setup.log" >>"$LOG"
 if [ ! -x "$EMERGE" ]; then
-  say "FATAL: no emerge binary at $EMERGE (build it with scripts/cuda-build.sh and carry dist/emerge-cuda)"
+  say "FATAL: no emerge binary at $EMERGE (build it with scripts/cuda-build.sh and carry dist/emerge-cuda.xz)"
   exit 1
 fi
 missing=$(ldd "$EMERGE" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' ')
