@@ -3,7 +3,7 @@
 # strips it, and leaves it at dist/emerge-cuda and dist/emerge-cuda.xz
 # (ignored by git) for scripts/gpu-check.sh. Not run by CI.
 #
-#   nice -n 15 scripts/cuda-build.sh          # about 40 minutes cold on 2 cores (BENCHMARKS.md)
+#   nice -n 15 scripts/cuda-build.sh          # 24 min on 2 loaded cores with the non-CUDA crates prebuilt (BENCHMARKS.md)
 #   scripts/cuda-build.sh --toolkit-only      # only find or install nvcc, print the settings
 #
 # What it does:
