@@ -150,3 +150,12 @@ echo "== needs: $(readelf -d "$out" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr 
 # the working tree): carry the xz copy; gpu-check.sh unpacks it.
 xz -T2 -6 -k -f "$out"
 echo "== $out.xz $(mib "$(size "$out.xz")") (carry this one)"
+# The PyTorch peer that gpu-check.sh runs beside emerge: copied, not committed,
+# so the one in ../shared/peers stays the only version (carry dist/peers too).
+PEERS_SRC=${PEERS_SRC:-$ROOT/../shared/peers}
+if [ -f "$PEERS_SRC/torch_gpt_bench.py" ]; then
+  mkdir -p "$ROOT/dist/peers" && cp "$PEERS_SRC/torch_gpt_bench.py" "$ROOT/dist/peers/"
+  echo "== dist/peers/torch_gpt_bench.py (from $PEERS_SRC; carry dist/peers)"
+else
+  echo "== no $PEERS_SRC/torch_gpt_bench.py: gpu-check.sh will skip the PyTorch peer (set PEERS_SRC)" >&2
+fi

@@ -13,7 +13,7 @@
 # root of a copy of the working tree, and what lands under $OUT comes back):
 #
 #   run(command="bash scripts/gpu-check.sh $OUT/gpu-check",
-#       carry=["dist/emerge-cuda.xz"], timeout_s=500)
+#       carry=["dist/emerge-cuda.xz", "dist/peers"], timeout_s=500)
 #
 # Steps, each under `timeout`, the whole under DEADLINE seconds (default 450;
 # a step that would start past its share is skipped and says so):
@@ -25,8 +25,8 @@
 #      autograd) over BENCHMARKS.md's CPU table (vocab 32, context 64,
 #      batch 32) and the `gpu` preset's ladder (vocab 98, context 256,
 #      batch 64);
-#   3. the PyTorch peer (scripts/peers/torch_gpt_bench.py, a copy of
-#      ../shared/peers/torch_gpt_bench.py) on the same shapes with --device
+#   3. the PyTorch peer (dist/peers/torch_gpt_bench.py, copied there from
+#      ../shared/peers/ by cuda-build.sh) on the same shapes with --device
 #      cuda, all in one python process (scripts/peers/torch_ladder.py);
 #   4. a short 3-size `gpu`-preset sweep end to end (train, score, fit, plot):
 #      harness/presets/gpu.toml with a smaller ladder and budget;
@@ -188,7 +188,9 @@ done
 # ---- 3. the PyTorch peer ---------------------------------------------------------
 t=$(budget 110 140)
 say "torch peer on $TORCH_DEVICE: one process, timeout ${t}s"
-if ((t > 10)); then
+if [ ! -f "${PEERS:-$ROOT/dist/peers}/torch_gpt_bench.py" ]; then
+  say "no ${PEERS:-$ROOT/dist/peers}/torch_gpt_bench.py (scripts/cuda-build.sh copies it; carry dist/peers): PyTorch peer skipped"
+elif ((t > 10)); then
   timeout "$t" "$PY" "$ROOT/scripts/peers/torch_ladder.py" "$SHAPES" --device "$TORCH_DEVICE" \
     </dev/null >"$OUTDIR/torch.log" 2>&1
   say "torch: exit status $?"

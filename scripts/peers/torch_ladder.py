@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs torch_gpt_bench.py (beside this file) over a list of shapes in one
+"""Runs the PyTorch peer torch_gpt_bench.py over a list of shapes in one
 process, so a GPU run pays for importing torch and creating the CUDA context
 once, not once per shape. Used by scripts/gpu-check.sh.
 
@@ -22,7 +22,11 @@ import os
 import sys
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The peer itself is not copied into the repository: scripts/cuda-build.sh
+# copies ../shared/peers/torch_gpt_bench.py to dist/peers/ (carried with the
+# binary); PEERS names another folder.
+_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.environ.get("PEERS") or os.path.join(_root, "dist", "peers"))
 import torch  # noqa: E402
 import torch_gpt_bench  # noqa: E402
 
