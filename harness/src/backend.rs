@@ -12,9 +12,13 @@ pub struct Backend {
 impl Backend {
     /// `kernels` on `device` (a spec as `--device` takes it); without
     /// `kernels`, the fast backend on the CPU and candle's elsewhere. Models
-    /// train in f32.
+    /// train in f32. When `auto` finds a CUDA build but no usable GPU, it
+    /// says so on stderr (one line) and uses the CPU.
     pub fn new(device: &str, kernels: Option<Kernels>) -> Result<Self, String> {
-        let device = models::parse_device(device).map_err(|e| e.to_string())?;
+        let (device, fallback) = models::resolve_device(device).map_err(|e| e.to_string())?;
+        if let Some(why) = fallback {
+            eprintln!("device auto: no usable GPU ({why}); using the CPU");
+        }
         let kernels = kernels.unwrap_or_else(|| Kernels::default_for(&device, DType::F32));
         if !kernels.supports(&device, DType::F32) {
             return Err(format!(

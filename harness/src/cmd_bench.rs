@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
+use crate::backend::Backend;
 use clap::{Args, ValueEnum};
-use models::{Batch, Device, GenerateOptions, ModelConfig, TrainConfig, Trainer};
+use models::{Batch, GenerateOptions, ModelConfig, TrainConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use results::stats::median;
@@ -40,10 +41,14 @@ pub struct BenchArgs {
     pub warmup_steps: usize,
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// cpu, cuda:N or auto (a CUDA build's GPU 0 when it opens, else the CPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Backend: `fast` (the CPU kernels and hand-written backward) or
-    /// `candle` (candle's ops and autograd).
-    #[arg(long, value_name = "fast|candle", default_value = "fast")]
-    pub kernels: models::Kernels,
+    /// `candle` (candle's ops and autograd, any device). Default: fast on
+    /// the CPU, candle elsewhere.
+    #[arg(long, value_name = "fast|candle")]
+    pub kernels: Option<models::Kernels>,
     /// generate: prompt length.
     #[arg(long, default_value_t = 16)]
     pub prompt_len: usize,
@@ -70,9 +75,11 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         args.heads,
     );
     cfg.validate().map_err(|e| e.to_string())?;
+    let backend = Backend::new(&args.device, args.kernels)?;
     println!(
-        "emerge bench: candle 0.11.1 | kernels={} | threads={} | layers={} d_model={} heads={} context={} batch={} vocab={}",
-        args.kernels,
+        "emerge bench: candle 0.11.1 | device={} | kernels={} | threads={} | layers={} d_model={} heads={} context={} batch={} vocab={}",
+        models::device_name(&backend.device),
+        backend.kernels,
         args.threads,
         args.layers,
         args.d_model,
@@ -87,12 +94,17 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         cfg.params_non_embedding()
     );
     match args.mode {
-        BenchMode::Train => bench_train(args, cfg),
-        BenchMode::Generate => bench_generate(args, cfg),
+        BenchMode::Train => bench_train(args, cfg, &backend),
+        BenchMode::Generate => bench_generate(args, cfg, &backend),
     }
 }
 
-fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
+/// Waits for the device's queued work (a GPU's), so a timing covers it.
+fn sync(backend: &Backend) -> Result<(), String> {
+    backend.device.synchronize().map_err(|e| e.to_string())
+}
+
+fn bench_train(args: &BenchArgs, cfg: ModelConfig, backend: &Backend) -> Result<(), String> {
     let (b, t) = (args.batch, args.context);
     // The peer's optimizer settings: AdamW lr 1e-3, betas (0.9, 0.95), wd 0.1.
     let train = TrainConfig {
@@ -102,8 +114,8 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
         total_steps: (args.warmup_steps + args.steps) as u64,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(cfg, train, &Device::Cpu, args.seed)
-        .and_then(|t| t.with_kernels(args.kernels))
+    let mut trainer = backend
+        .trainer(cfg, train, args.seed)
         .map_err(|e| e.to_string())?;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed + 1);
     let pool: Vec<Batch> = (0..8)
@@ -125,6 +137,7 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
         let stats = trainer
             .step(&pool[step % pool.len()])
             .map_err(|e| e.to_string())?;
+        sync(backend)?;
         let dt = t0.elapsed().as_secs_f64();
         if step == 0 {
             first = stats.loss;
@@ -154,7 +167,7 @@ fn bench_train(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
     Ok(())
 }
 
-fn bench_generate(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
+fn bench_generate(args: &BenchArgs, cfg: ModelConfig, backend: &Backend) -> Result<(), String> {
     let (b, p, g) = (args.batch, args.prompt_len, args.gen_tokens);
     if p + g > args.context {
         return Err(format!(
@@ -163,8 +176,8 @@ fn bench_generate(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
             args.context
         ));
     }
-    let trainer = Trainer::new(cfg, TrainConfig::default(), &Device::Cpu, args.seed)
-        .and_then(|t| t.with_kernels(args.kernels))
+    let trainer = backend
+        .trainer(cfg, TrainConfig::default(), args.seed)
         .map_err(|e| e.to_string())?;
     let inf = trainer.model.inference();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed + 2);
@@ -184,6 +197,7 @@ fn bench_generate(args: &BenchArgs, cfg: ModelConfig) -> Result<(), String> {
     for rep in 0..args.warmup_steps + args.steps {
         let t0 = Instant::now();
         let out = inf.generate(&prompts, &opts).map_err(|e| e.to_string())?;
+        sync(backend)?;
         let dt = t0.elapsed().as_secs_f64();
         debug_assert!(out.iter().all(|o| o.len() == g));
         if rep >= args.warmup_steps {

@@ -5,12 +5,24 @@ use candle_core::Device;
 use crate::{Error, Result};
 
 /// Parses a device spec. `auto` takes GPU 0 when this build has CUDA and the
-/// machine has a GPU, and the CPU otherwise (candle's `cuda_if_available`
-/// returns an error, not the CPU, when a CUDA build finds no GPU).
+/// machine has a usable GPU, and the CPU otherwise (candle's
+/// `cuda_if_available` returns an error, not the CPU, when a CUDA build finds
+/// no GPU).
 pub fn parse_device(spec: &str) -> Result<Device> {
+    resolve_device(spec).map(|(d, _)| d)
+}
+
+/// [`parse_device`], plus why `auto` fell back to the CPU in a CUDA build
+/// (`None` when it did not, or when the build has no CUDA): a caller can
+/// tell the user that the GPU it may have expected could not be opened.
+pub fn resolve_device(spec: &str) -> Result<(Device, Option<String>)> {
     match spec {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => Ok(Device::cuda_if_available(0).unwrap_or(Device::Cpu)),
+        "cpu" => Ok((Device::Cpu, None)),
+        "auto" if candle_core::utils::cuda_is_available() => match open_cuda(spec, 0) {
+            Ok(d) => Ok((d, None)),
+            Err(e) => Ok((Device::Cpu, Some(e.to_string()))),
+        },
+        "auto" => Ok((Device::Cpu, None)),
         s => {
             let ordinal = s
                 .strip_prefix("cuda:")
@@ -26,9 +38,60 @@ pub fn parse_device(spec: &str) -> Result<Device> {
                     "device {s:?} needs a build with the `cuda` feature (cargo build --features cuda)"
                 )));
             }
-            Device::new_cuda(ordinal).map_err(|e| Error::Device(format!("device {s:?}: {e}")))
+            Ok((open_cuda(s, ordinal)?, None))
         }
     }
+}
+
+/// Opens CUDA device `ordinal` (`spec` names it in errors). A failure, an
+/// error from the driver or a panic inside the CUDA bindings (cudarc panics
+/// when a library or symbol it loads is missing), becomes one line.
+fn open_cuda(spec: &str, ordinal: usize) -> Result<Device> {
+    catch_device(spec, || Device::new_cuda(ordinal))
+}
+
+/// Runs a device constructor with panics caught and the default panic
+/// message silenced, so a panic becomes one error line that names `spec`.
+/// (The panic hook is process-wide: a panic on another thread meanwhile
+/// would go unprinted; devices are opened once, before any work starts.)
+fn catch_device(
+    spec: &str,
+    make: impl FnOnce() -> candle_core::Result<Device> + std::panic::UnwindSafe,
+) -> Result<Device> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let made = std::panic::catch_unwind(make);
+    std::panic::set_hook(hook);
+    match made {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(Error::Device(format!(
+            "device {spec:?}: {}",
+            one_line(&e.to_string())
+        ))),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            Err(Error::Device(format!(
+                "device {spec:?}: the CUDA libraries could not be used: {}",
+                one_line(msg)
+            )))
+        }
+    }
+}
+
+/// Joins a multi-line message (candle appends backtraces to some errors)
+/// into one line, dropping empty lines and backtrace frames.
+fn one_line(msg: &str) -> String {
+    let lines: Vec<&str> = msg
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("stack backtrace") && !l.starts_with("0:"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ")
 }
 
 /// A short human-readable name for manifests and logs.
@@ -121,5 +184,35 @@ mod tests {
         }
         let e = parse_device("tpu").unwrap_err().to_string();
         assert!(e.contains("\"tpu\""), "{e}");
+    }
+
+    /// What cudarc does when a library it loads is missing (it panics) and
+    /// what the driver does without a GPU (an error with a backtrace
+    /// appended) both become one line naming the device, and the panic
+    /// message is not printed.
+    #[test]
+    fn device_failures_become_one_line() {
+        let e = catch_device("cuda:0", || {
+            panic!(
+                "Unable to dynamically load the \"cuda\" shared library - searched for library names: [\"libcuda.so\", \"libcuda.so.1\"]."
+            )
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("device \"cuda:0\": "), "{e}");
+        assert!(e.contains("libcuda.so"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        let e = catch_device("cuda:1", || {
+            Err(candle_core::Error::Msg(
+                "DriverError(CUDA_ERROR_NO_DEVICE, \"no CUDA-capable device is detected\")\nstack backtrace:\n   0: foo\n".into(),
+            ))
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "device \"cuda:1\": DriverError(CUDA_ERROR_NO_DEVICE, \"no CUDA-capable device is detected\")"
+        );
+        assert!(catch_device("cpu", || Ok(Device::Cpu)).unwrap().is_cpu());
     }
 }

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 pub use candle_core::{DType, Device};
 pub use checkpoint::CheckpointInfo;
 pub use config::{ConfigError, ModelConfig};
-pub use device::{device_name, parse_device, set_cpu_threads, tune_allocator};
+pub use device::{device_name, parse_device, resolve_device, set_cpu_threads, tune_allocator};
 pub use generate::{GenerateOptions, Inference, TokenScore};
 pub use model::{Gpt, Kernels};
 pub use train::{Batch, StepStats, TrainConfig, Trainer};

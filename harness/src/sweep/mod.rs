@@ -407,6 +407,9 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         todo.len(),
         if todo.len() == 1 { "" } else { "s" }
     ));
+    if !todo.is_empty() {
+        say(&plan::basis(&est, &backend, threads, &cfg.device.device));
+    }
     if args.plan_only {
         return Ok(0);
     }

@@ -15,6 +15,9 @@ use std::time::Instant;
 pub struct Estimate {
     pub step_secs: f64,
     pub eval_secs: f64,
+    /// The timed shape this one was scaled from by FLOPs per token, when it
+    /// was not timed itself.
+    pub scaled_from: Option<String>,
 }
 
 /// Shapes whose first step takes longer than this are not timed further:
@@ -37,20 +40,23 @@ pub fn calibrate(
     let batch = job::batch_at(stream, 0, cfg.train.batch)?;
     let mut ordered: Vec<&&Job> = jobs.iter().collect();
     ordered.sort_by_key(|j| j.model.flops_per_token());
-    let mut last: Option<(u64, f64, f64)> = None;
+    let mut last: Option<(u64, f64, f64, String)> = None;
     for j in ordered {
         let key = shape_key(j);
         if out.contains_key(&key) {
             continue;
         }
         let flops = j.model.flops_per_token();
-        if let Some((f0, step0, eval0)) = last.filter(|l| l.1 > TIMING_BUDGET_SECS) {
+        if let Some((f0, step0, eval0, from)) =
+            last.as_ref().filter(|l| l.1 > TIMING_BUDGET_SECS).cloned()
+        {
             let r = flops as f64 / f0 as f64;
             out.insert(
                 key,
                 Estimate {
                     step_secs: step0 * r,
                     eval_secs: eval0 * r,
+                    scaled_from: Some(from),
                 },
             );
             continue;
@@ -76,12 +82,13 @@ pub fn calibrate(
             t1.elapsed().as_secs_f64() / 2.0
         };
         let eval_secs = suite.time_one_batch(&t.model.inference())? * suite.batches() as f64;
-        last = Some((flops, step_secs.max(first), eval_secs));
+        last = Some((flops, step_secs.max(first), eval_secs, key.clone()));
         out.insert(
             key,
             Estimate {
                 step_secs,
                 eval_secs,
+                scaled_from: None,
             },
         );
     }
@@ -134,6 +141,48 @@ pub fn fit_budget(
         "budget for {hours} h on this machine: {what} ({scale:.3}x the config's; evaluation estimated at {})\n",
         human_secs(eval)
     ))
+}
+
+/// What the plan's time estimate rests on, for the line under the table:
+/// where the shapes were timed, how many were timed and how many scaled
+/// from which one. `asked` is the config's device spec: when it could mean a
+/// GPU (`auto`, `cuda:N`) but the estimate was timed on the CPU, the line
+/// says that a GPU run must be re-planned there.
+pub fn basis(
+    est: &BTreeMap<String, Estimate>,
+    backend: &Backend,
+    threads: usize,
+    asked: &str,
+) -> String {
+    let timed = est.values().filter(|e| e.scaled_from.is_none()).count();
+    let scaled: Vec<&str> = est
+        .values()
+        .filter_map(|e| e.scaled_from.as_deref())
+        .collect();
+    let device = models::device_name(&backend.device);
+    let on = if backend.device.is_cpu() {
+        format!("{device}, {} kernels, {threads} threads", backend.kernels)
+    } else {
+        format!("{device}, {} kernels", backend.kernels)
+    };
+    let mut s = format!(
+        "estimate based on: {timed} shape{} timed on this machine ({on}: 2 training steps after a warmup step, 1 decoding batch)",
+        if timed == 1 { "" } else { "s" }
+    );
+    if let Some(from) = scaled.first() {
+        s += &format!(
+            "; {} larger shape{} scaled from {from} by FLOPs per token",
+            scaled.len(),
+            if scaled.len() == 1 { "" } else { "s" }
+        );
+    }
+    s += "\n";
+    if backend.device.is_cpu() && asked != "cpu" {
+        s += &format!(
+            "device = {asked:?} resolved to the CPU here: this is a CPU estimate, not a GPU one; re-plan on the GPU (`--plan-only` there) before trusting it for a GPU run\n"
+        );
+    }
+    s
 }
 
 pub fn shape_key(j: &Job) -> String {
@@ -229,6 +278,7 @@ mod tests {
                     let e = Estimate {
                         step_secs: 1e-3,
                         eval_secs: 1.0,
+                        scaled_from: None,
                     };
                     (shape_key(j), e)
                 })
@@ -276,6 +326,7 @@ mod tests {
                 let e = Estimate {
                     step_secs: j.model.flops_per_token() as f64 * 1e-9,
                     eval_secs: 2.0,
+                    scaled_from: None,
                 };
                 (shape_key(j), e)
             })
