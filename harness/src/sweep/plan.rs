@@ -220,8 +220,14 @@ mod tests {
             let all = jobs::jobs(&cfg);
             assert!(!all.is_empty(), "{}", p.name());
             Suite::build(&cfg).unwrap_or_else(|e| panic!("{}: {e}", p.name()));
-            for &seed in &cfg.run.seeds {
-                crate::sweep::stream_for(&cfg, seed).unwrap_or_else(|e| panic!("{e}"));
+            let arms: Vec<Option<usize>> = match cfg.arms.len() {
+                0 => vec![None],
+                n => (0..n).map(Some).collect(),
+            };
+            for &arm in &arms {
+                for &seed in &cfg.run.seeds {
+                    crate::sweep::stream_for(&cfg, arm, seed).unwrap_or_else(|e| panic!("{e}"));
+                }
             }
             let est: BTreeMap<String, Estimate> = all
                 .iter()
