@@ -171,17 +171,39 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
     assert!(stdout.contains("paired McNemar tests"), "{stdout}");
 
     // The baseline arm trains on exactly the data of a plain sweep with the
-    // same mixture: only the data may differ between arms, so its scores
-    // are the plain run's, model ids aside.
+    // same mixture: only the data may differ between arms, so its models
+    // write the plain run's outputs item for item and score the same values
+    // (the bootstrap intervals of continuous metrics are seeded by model id).
     let plain = emerge(&refs(&args_for(&dir, "plain", &config(false), &[])));
     assert!(plain.status.success(), "{}", text(&plain));
-    let scores = read(&dir.join("runs/plain/scores.csv"));
-    let arm_scores: String = read(&run.join("scores.csv"))
-        .lines()
-        .filter(|l| !l.contains("@add+code,"))
-        .map(|l| l.replace("@add,", ",") + "\n")
+    let as_plain = |id: &str| id.strip_suffix("@add").map(str::to_string);
+    let samples = |d: &Path| -> Vec<results::SampleRow> {
+        results::read::read_csv(&d.join("samples.csv")).unwrap()
+    };
+    let baseline: Vec<results::SampleRow> = samples(&run)
+        .into_iter()
+        .filter_map(|mut r| {
+            r.model_id = as_plain(&r.model_id)?;
+            Some(r)
+        })
         .collect();
-    assert_eq!(scores, arm_scores);
+    assert_eq!(samples(&dir.join("runs/plain")), baseline);
+    let values = |d: &Path, keep: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
+        let rows: Vec<results::ScoreRow> = results::read::read_csv(&d.join("scores.csv")).unwrap();
+        rows.into_iter()
+            .filter_map(|r| {
+                let id = keep(&r.model_id)?;
+                Some(format!(
+                    "{id} {} {} {} {} {}",
+                    r.step, r.task, r.mode, r.metric, r.value
+                ))
+            })
+            .collect()
+    };
+    assert_eq!(
+        values(&dir.join("runs/plain"), &|id| Some(id.to_string())),
+        values(&run, &as_plain)
+    );
 
     // analyze and plot on their own redo the same files; compare refuses
     // to average the arms.

@@ -173,8 +173,15 @@ pub fn table(
     est: &BTreeMap<String, Estimate>,
 ) -> (String, f64) {
     let b = cfg.train.batch;
+    // Arms' ids (`L3-D96-H6-s0@word+commented`) widen the first column.
+    let w = jobs
+        .iter()
+        .map(|j| j.model_id.len())
+        .max()
+        .unwrap_or(0)
+        .max(18);
     let mut s = format!(
-        "{:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
+        "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
         "model", "params", "non-emb", "steps", "tokens", "flops", "evals", "est. time"
     );
     let mut total = 0.0;
@@ -189,7 +196,7 @@ pub fn table(
             "?".into()
         };
         s += &format!(
-            "{:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
+            "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
             j.model_id,
             si(j.model.params() as f64),
             si(j.model.params_non_embedding() as f64),
