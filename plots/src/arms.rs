@@ -71,11 +71,15 @@ pub fn plot_arms(
                 if let Some(r) = rows.iter().find(|r| {
                     r.task == task && r.mode == mode && r.shots == shots && &r.arm == name
                 }) {
-                    key.push(format!(
-                        "{mode} {name}: N* {}, shift {}",
-                        describe_n_star(r),
-                        describe_shift(r)
-                    ));
+                    key.push(if r.shift_kind == "baseline" {
+                        format!("{mode} {name} (baseline): N* {}", describe_n_star(r))
+                    } else {
+                        format!(
+                            "{mode} {name}: N* {}, shift {}",
+                            describe_n_star(r),
+                            describe_shift(r)
+                        )
+                    });
                 }
             }
             panel.chance = chance.into_iter().map(f64::from_bits).collect();
