@@ -6,13 +6,18 @@
 One row per per-task preset: chance, final exact match at the smallest and the
 largest size (direct / cot), N* per mode from fits.csv (sigmoid fit, params
 axis) with the shape AICc prefers, and the number behind the task's claim from
-claims.csv (for most tasks the largest chain-of-thought gain over the ladder). Standard library only.
+claims.csv (for most tasks the largest chain-of-thought gain over the ladder).
+Then, for each ablation preset copied into docs/gallery/<preset>/ with an
+arms.csv, a second table: per task, mode and arm, N*, its shift from the
+baseline arm, and the sizes where the paired test on identical items gives
+p < 0.05. Standard library only.
 """
 import csv
 import os
 import sys
 
 TASKS = ["add", "mul", "sort", "word", "modp", "icl", "hop"]
+ABLATIONS = ["code-ablation"]
 
 
 def rows(path):
@@ -134,6 +139,56 @@ def main(gallery):
         png = f"[{task}](docs/gallery/{task}/task_{task}.png), [claims](docs/gallery/{task}/claims.png)"
         print(f"| {label} | {chance:.3f} | {cell(lo)} at {si(lo)} | {cell(hi)} at {si(hi)} | {nd} | {nc} "
               f"| {pd} / {pc} | {num} | {png} |")
+
+    for name in ABLATIONS:
+        run = os.path.join(gallery, name)
+        if os.path.isfile(f"{run}/arms.csv"):
+            print()
+            arms_table(run, name)
+
+
+def n_star(r):
+    if not r["n_star"]:
+        return "not located"
+    lo, hi = r["n_star_lo"], r["n_star_hi"]
+    if r["n_star_method"] == "bracket":
+        return f"between {si(lo)} and {si(hi)}"
+    return f"{si(r['n_star'])} [{si(lo)}, {si(hi)}]"
+
+
+def shift(r):
+    kind = r["shift_kind"]
+    if kind == "baseline":
+        return "baseline"
+    if kind == "interval":
+        return f"{float(r['shift']):+.2f} [{float(r['shift_lo']):+.2f}, {float(r['shift_hi']):+.2f}]"
+    if kind == "bound":
+        return f"within [{float(r['shift_lo']):+.2f}, {float(r['shift_hi']):+.2f}] (bracketed)"
+    return "not located"
+
+
+def arms_table(run, name):
+    """The arms of one ablation run: N* and shift per (task, mode, arm)."""
+    paired = rows(f"{run}/arms_paired.csv")
+    print(f"| {name}: task | mode | arm | N* (exact match) | shift from baseline, decades (95 %) "
+          "| paired test: sizes with p < 0.05 (arm − baseline) | curves |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows(f"{run}/arms.csv"):
+        hits = [
+            f"{si(p['params_non_embedding'])} ({float(p['diff']):+.2f})"
+            for p in paired
+            if (p["task"], p["mode"], p["shots"], p["arm"]) == (r["task"], r["mode"], r["shots"], r["arm"])
+            and p["p_value"]
+            and float(p["p_value"]) < 0.05
+        ]
+        n_tests = sum(
+            1
+            for p in paired
+            if (p["task"], p["mode"], p["shots"], p["arm"]) == (r["task"], r["mode"], r["shots"], r["arm"])
+        )
+        tests = "—" if r["shift_kind"] == "baseline" else (", ".join(hits) or "none") + f" of {n_tests}"
+        png = f"[arms_{r['task']}](docs/gallery/{name}/arms_{r['task']}.png)"
+        print(f"| {r['task']} | {r['mode']} | {r['arm']} | {n_star(r)} | {shift(r)} | {tests} | {png} |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 //! `emerge analyze --run DIR`: fit every curve of a run and write `DIR/fits.csv`.
-//! The work is in `results::analyze`; this is the command-line shell.
+//! For a run of ablation arms, each arm is fitted on its own into
+//! `DIR/arms/<arm>/` and the arms are compared in `DIR/arms.csv`. The work is
+//! in `results::analyze` and `results::arms`; this is the command-line shell.
 
 use crate::output::{esay, say};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
@@ -12,7 +14,43 @@ pub struct AnalyzeArgs {
     pub run: PathBuf,
 }
 
+/// The arm names of the run's stored config, baseline first; empty for a
+/// run without arms (or a folder without a readable config, which
+/// `results` then loads as one run).
+pub fn arm_names(run: &Path) -> Vec<String> {
+    if !run.join(results::schema::files::CONFIG).is_file() {
+        return Vec::new();
+    }
+    crate::sweep::folder::read_config(run)
+        .map(|c| c.arms.into_iter().map(|a| a.name).collect())
+        .unwrap_or_default()
+}
+
 pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
+    let arms = arm_names(&args.run);
+    if !arms.is_empty() {
+        let a = results::arms::analyze_arms_run(&args.run, &arms).map_err(|e| e.to_string())?;
+        for (name, _, an) in &a.arms {
+            say(&format!("arm `{name}`:\n"));
+            say(&results::analyze::summary(an));
+            for n in &an.notes {
+                esay(&format!("note: {name}: {n}\n"));
+            }
+        }
+        say(&results::arms::summary(&a));
+        say(&format!(
+            "wrote {}/<arm>/fits.csv for {} arms, {} ({} rows), {} ({} rows)\n",
+            args.run.join(results::arms::DIR).display(),
+            a.arms.len(),
+            args.run
+                .join(<results::arms::ArmRow as results::CsvRow>::FILE)
+                .display(),
+            a.rows.len(),
+            args.run.join(results::arms::PAIRED_FILE).display(),
+            a.paired.len()
+        ));
+        return Ok(());
+    }
     let (analysis, path) = results::analyze::analyze_run(&args.run).map_err(|e| e.to_string())?;
     say(&results::analyze::summary(&analysis));
     for n in &analysis.notes {

@@ -156,10 +156,16 @@ fn job_for(cfg: &SweepConfig, shape: (usize, usize, usize), seed: u64) -> Result
         d_model,
         n_head,
     };
+    // A config with arms exports its first (baseline) arm's job.
+    let arm = (!cfg.arms.is_empty()).then_some(0);
     Ok(Job {
         index: 0,
-        model_id: jobs::model_id(&s, seed),
+        model_id: match arm {
+            Some(a) => jobs::arm_model_id(&s, seed, &cfg.arms[a].name),
+            None => jobs::model_id(&s, seed),
+        },
         seed,
+        arm,
         model,
         total_steps: total,
         eval_steps: vec![total],
@@ -280,7 +286,7 @@ pub fn run(args: &ExportArgs) -> Result<(), String> {
             .map_err(|e| format!("{}: {e}", p.name));
         rounded?;
     }
-    let stream = stream_for(&cfg, seed)?;
+    let stream = stream_for(&cfg, job.arm, seed)?;
     let batches = (0..steps)
         .map(|s| job::batch_at(&stream, s, cfg.train.batch))
         .collect::<Result<Vec<_>, _>>()?;

@@ -4,7 +4,7 @@
 use crate::output::{esay, say};
 use clap::Args;
 use results::schema::{files, FitRow};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
 pub struct PlotArgs {
@@ -14,6 +14,10 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: &PlotArgs) -> Result<(), String> {
+    let arms = crate::cmd_analyze::arm_names(&args.run);
+    if !arms.is_empty() {
+        return plot_arms(&args.run, &arms);
+    }
     let run = results::Run::load(&args.run).map_err(|e| e.to_string())?;
     run.require_scores().map_err(|e| e.to_string())?;
     let fits_path = args.run.join(files::FITS);
@@ -36,6 +40,67 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
     for n in notes {
         esay(&format!("note: {n}\n"));
     }
+    for p in &written {
+        say(&format!("wrote {}\n", p.display()));
+    }
+    Ok(())
+}
+
+/// An ablation run: every arm's own charts into `DIR/arms/<arm>/plots/`,
+/// then `DIR/plots/arms_<task>.png` with the arms overlaid. Uses the files
+/// `emerge analyze` wrote when present; otherwise analyzes in memory.
+fn plot_arms(dir: &Path, names: &[String]) -> Result<(), String> {
+    use results::arms::{self, ArmRow};
+    let err = |e: results::Error| e.to_string();
+    let rows_path = dir.join(<ArmRow as results::CsvRow>::FILE);
+    let analyzed = if rows_path.is_file()
+        && names
+            .iter()
+            .all(|n| arms::arm_dir(dir, n).join(files::FITS).is_file())
+    {
+        let mut out = Vec::new();
+        for n in names {
+            let run = results::Run::load_arm(dir, n).map_err(err)?;
+            let fits: Vec<FitRow> =
+                results::read::read_csv(&arms::arm_dir(dir, n).join(files::FITS)).map_err(err)?;
+            out.push((n.clone(), run, fits));
+        }
+        (
+            out,
+            results::read::read_csv::<ArmRow>(&rows_path).map_err(err)?,
+        )
+    } else {
+        eprintln!(
+            "note: {} missing; analyzing now (run `emerge analyze` to save it)",
+            rows_path.display()
+        );
+        let a = arms::analyze_arms(dir, names).map_err(err)?;
+        let out = a
+            .arms
+            .into_iter()
+            .map(|(n, run, an)| (n, run, an.fits))
+            .collect();
+        (out, a.rows)
+    };
+    let (per_arm, rows) = analyzed;
+    for (name, run, fits) in &per_arm {
+        let out = arms::arm_dir(dir, name).join(files::PLOTS_DIR);
+        let (written, notes) = plots::plot_run(run, fits, &out).map_err(|e| e.to_string())?;
+        for n in notes {
+            esay(&format!("note: {name}: {n}\n"));
+        }
+        say(&format!(
+            "wrote {} charts of arm `{name}` into {}\n",
+            written.len(),
+            out.display()
+        ));
+    }
+    let overlay: Vec<(String, &results::Run, &[FitRow])> = per_arm
+        .iter()
+        .map(|(n, r, f)| (n.clone(), r, f.as_slice()))
+        .collect();
+    let written = plots::plot_arms(&overlay, &rows, &dir.join(files::PLOTS_DIR))
+        .map_err(|e| e.to_string())?;
     for p in &written {
         say(&format!("wrote {}\n", p.display()));
     }

@@ -41,7 +41,7 @@ fn export_holds_the_jobs_weights_batches_and_trace() {
     let t = cfg.model.context;
     assert_eq!(tokens.shape(), &[3, 16, t + 1]);
     assert_eq!(mask.shape(), &[3, 16, t]);
-    let stream = stream_for(&cfg, 3).unwrap();
+    let stream = stream_for(&cfg, None, 3).unwrap();
     let mut batches = Vec::new();
     for k in 0..3 {
         let b = job::batch_at(&stream, k, 16).unwrap();

@@ -5,6 +5,7 @@
 //! `emerge plot` never leaves a torn PNG under a final name. Text uses the
 //! embedded DejaVu Sans (see `fonts/`), so no system font is needed.
 
+mod arms;
 mod claims;
 pub mod figures;
 mod mirage;
@@ -13,6 +14,7 @@ pub mod panel;
 pub mod style;
 mod training;
 
+pub use arms::plot_arms;
 pub use figures::plot_run;
 pub use overlay::plot_compare;
 

@@ -34,6 +34,20 @@ pub fn mode_color(mode: Mode) -> RGBColor {
     }
 }
 
+/// The colour of the i-th arm of an ablation: the baseline dark grey, then
+/// distinct hues (tab10), cycling.
+pub fn arm_color(i: usize) -> RGBColor {
+    const ARMS: [RGBColor; 6] = [
+        RGBColor(60, 60, 60),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+    ];
+    ARMS[i % ARMS.len()]
+}
+
 /// A lighter variant for the k-th extra shots setting of the same mode.
 pub fn shade(c: RGBColor, k: usize) -> RGBColor {
     lighten(c, (0.3 * k as f64).min(0.7))

@@ -10,9 +10,12 @@
 //!   rate, few-shot gain) per model size.
 //! - [`synth`]: synthetic run folders with planted curves (tests, eyeballing).
 //! - [`compare`]: two runs joined, differences and paired tests.
+//! - [`arms`]: the arms of an ablation run, each analyzed alone, then N*
+//!   shifts and paired tests between them (`arms.csv`, `arms_paired.csv`).
 //! - [`table`]: many runs in one tidy CSV (`emerge runs`).
 
 pub mod analyze;
+pub mod arms;
 pub mod bootstrap;
 pub mod claims;
 pub mod compare;

@@ -98,24 +98,66 @@ pub fn is_run_folder(dir: &Path) -> bool {
 }
 
 impl Run {
-    /// Load and aggregate the run folder `dir`.
+    /// Load and aggregate the run folder `dir`. A run of several ablation
+    /// arms is refused: averaging their models as if they were seeds would
+    /// describe no arm ([`Run::load_arm`] loads one).
     pub fn load(dir: &Path) -> Result<Run> {
+        let run = Run::load_where(dir, |_| true)?;
+        let arms: BTreeSet<&str> = run
+            .models
+            .iter()
+            .filter_map(|m| crate::arms::arm_of(&m.model_id))
+            .collect();
+        if arms.len() > 1 {
+            return Err(Error::Invalid(format!(
+                "{}: holds the ablation arms {}; each arm is analyzed and plotted on its own under {}/<arm>/ (`emerge analyze` and `emerge plot` do that), never averaged together",
+                dir.display(),
+                arms.into_iter().collect::<Vec<_>>().join(", "),
+                crate::arms::DIR
+            )));
+        }
+        Ok(run)
+    }
+
+    /// The models of one ablation arm of `dir` (model ids ending in
+    /// `@<arm>`) as a run of their own: every row of the other arms is left
+    /// out, so curves, fits, bootstraps and paired tests see this arm only.
+    pub fn load_arm(dir: &Path, arm: &str) -> Result<Run> {
+        let mut run = Run::load_where(dir, |id| crate::arms::arm_of(id) == Some(arm))?;
+        // Named after the arm (legends, titles): the folder its analysis goes to.
+        run.dir = crate::arms::arm_dir(dir, arm);
+        if run.models.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: no model of arm `{arm}` in {}",
+                dir.display(),
+                files::MODELS
+            )));
+        }
+        Ok(run)
+    }
+
+    /// Load `dir` keeping only the rows of models whose id passes `keep`.
+    fn load_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Run> {
         if !is_run_folder(dir) {
             return Err(Error::NotARunFolder(dir.to_path_buf()));
         }
-        let models: Vec<ModelRow> = read_csv(&dir.join(files::MODELS))?;
-        let scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES))?;
+        let mut models: Vec<ModelRow> = read_csv(&dir.join(files::MODELS))?;
+        let mut scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES))?;
         let mut notes = Vec::new();
-        let samples =
-            read_csv_optional::<SampleRow>(&dir.join(files::SAMPLES))?.unwrap_or_else(|| {
+        let mut samples = read_csv_optional::<SampleRow>(&dir.join(files::SAMPLES))?
+            .unwrap_or_else(|| {
                 notes.push(format!(
                     "{}: missing, no item-level bootstrap",
                     files::SAMPLES
                 ));
                 Vec::new()
             });
-        let train_log =
+        let mut train_log =
             read_csv_optional::<TrainLogRow>(&dir.join(files::TRAIN_LOG))?.unwrap_or_default();
+        models.retain(|r| keep(&r.model_id));
+        scores.retain(|r| keep(&r.model_id));
+        samples.retain(|r| keep(&r.model_id));
+        train_log.retain(|r| keep(&r.model_id));
 
         let (used, final_step) = select_models(&models, &scores, &mut notes);
         let mut run = Run {

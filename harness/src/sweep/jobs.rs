@@ -1,17 +1,22 @@
 //! The jobs of a sweep: the ladder resolved to concrete shapes, crossed with
-//! the seeds, each with its step budget and scored checkpoints.
+//! the arms (if any) and the seeds, each with its step budget and scored
+//! checkpoints.
 
 use super::config::{Geometric, Shape, SweepConfig};
 use models::ModelConfig;
 
-/// One model to train: a (shape, seed) pair.
+/// One model to train: a (shape, arm, seed) triple.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Position in the sweep's job list (what `--shard I/N` selects on).
     pub index: usize,
-    /// `L2-D64-H4-s0`: also the folder name under `jobs/`.
+    /// `L2-D64-H4-s0`, or `L2-D64-H4-s0@word+code` for an arm: also the
+    /// folder name under `jobs/`.
     pub model_id: String,
     pub seed: u64,
+    /// Index into `arms` of the arm whose mixture this job trains on; `None`
+    /// in a sweep without arms (`train.mixture`).
+    pub arm: Option<usize>,
     pub model: ModelConfig,
     pub total_steps: u64,
     /// Steps whose weights are scored (log-spaced, then the last), ascending.
@@ -30,6 +35,12 @@ impl Job {
 
 pub fn model_id(s: &Shape, seed: u64) -> String {
     format!("L{}-D{}-H{}-s{seed}", s.n_layer, s.d_model, s.n_head)
+}
+
+/// The id of an arm's model: the plain id, `@`, the arm's name
+/// (`results::arms::arm_of` reads it back; arm names never hold `@`).
+pub fn arm_model_id(s: &Shape, seed: u64, arm: &str) -> String {
+    format!("{}{}{arm}", model_id(s, seed), results::arms::SEPARATOR)
 }
 
 /// The ladder's shapes, smallest first.
@@ -127,22 +138,35 @@ pub fn eval_steps(total: u64, checkpoints: u32, log_every: u64) -> Vec<u64> {
 
 /// Every job: the ladder's shapes smallest first, then the refined ones in
 /// the order `--refine` added them (so a refinement never renumbers the jobs
-/// that `--shard` already split), each crossed with the seeds.
+/// that `--shard` already split), each crossed with the arms in their order
+/// (so the arms of one size finish together) and then the seeds. Every arm
+/// has the same shapes, steps and scored steps: only the data differ.
 pub fn jobs(cfg: &SweepConfig) -> Vec<Job> {
     let mut out = Vec::new();
     let refined = cfg.model.refined.iter().copied();
+    let arms: Vec<Option<usize>> = if cfg.arms.is_empty() {
+        vec![None]
+    } else {
+        (0..cfg.arms.len()).map(Some).collect()
+    };
     for s in shapes(cfg).into_iter().chain(refined) {
         let model = config_of(cfg, &s);
         let total = total_steps(cfg, model.params_non_embedding());
-        for &seed in &cfg.run.seeds {
-            out.push(Job {
-                index: out.len(),
-                model_id: model_id(&s, seed),
-                seed,
-                model,
-                total_steps: total,
-                eval_steps: eval_steps(total, cfg.eval.checkpoints, cfg.train.log_every),
-            });
+        for &arm in &arms {
+            for &seed in &cfg.run.seeds {
+                out.push(Job {
+                    index: out.len(),
+                    model_id: match arm {
+                        Some(a) => arm_model_id(&s, seed, &cfg.arms[a].name),
+                        None => model_id(&s, seed),
+                    },
+                    seed,
+                    arm,
+                    model,
+                    total_steps: total,
+                    eval_steps: eval_steps(total, cfg.eval.checkpoints, cfg.train.log_every),
+                });
+            }
         }
     }
     out

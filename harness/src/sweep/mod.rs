@@ -48,11 +48,13 @@ pub enum Preset {
     Modp,
     Icl,
     Hop,
+    /// Issue 18's ablation: `word` alone vs `word` + code vs `word` + commented code.
+    CodeAblation,
 }
 
 impl Preset {
     /// Every preset, in the order `--help` lists them.
-    pub const ALL: [Preset; 11] = [
+    pub const ALL: [Preset; 12] = [
         Preset::Smoke,
         Preset::Quick,
         Preset::Overnight,
@@ -64,6 +66,7 @@ impl Preset {
         Preset::Modp,
         Preset::Icl,
         Preset::Hop,
+        Preset::CodeAblation,
     ];
 
     pub fn text(self) -> &'static str {
@@ -79,6 +82,7 @@ impl Preset {
             Preset::Modp => include_str!("../../presets/modp.toml"),
             Preset::Icl => include_str!("../../presets/icl.toml"),
             Preset::Hop => include_str!("../../presets/hop.toml"),
+            Preset::CodeAblation => include_str!("../../presets/code-ablation.toml"),
         }
     }
 
@@ -95,6 +99,7 @@ impl Preset {
             Preset::Modp => "modp",
             Preset::Icl => "icl",
             Preset::Hop => "hop",
+            Preset::CodeAblation => "code-ablation",
         }
     }
 }
@@ -216,10 +221,10 @@ pub fn resolve(args: &SweepArgs) -> Result<SweepConfig, Failure> {
     Ok(cfg)
 }
 
-pub fn stream_for(cfg: &SweepConfig, seed: u64) -> Result<Stream, String> {
+/// The training stream of arm `arm` (`None`: `train.mixture`) and `seed`.
+pub fn stream_for(cfg: &SweepConfig, arm: Option<usize>, seed: u64) -> Result<Stream, String> {
     let mixture = cfg
-        .train
-        .mixture
+        .mixture(arm)
         .iter()
         .map(|e| {
             Ok(MixtureEntry {
@@ -320,11 +325,20 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     // items fails here, with nothing on disk. Neither depends on the
     // training budget, which `run.hours` may still change.
     let suite = eval::Suite::build(&cfg).map_err(usage)?;
-    let streams = cfg
-        .run
-        .seeds
+    if args.refine > 0 && !cfg.arms.is_empty() {
+        return Err(usage(
+            "--refine with [[arms]]: refinement picks sizes from one curve per task and mode, and arms have several; add sizes to model.ladder instead",
+        ));
+    }
+    let arms: Vec<Option<usize>> = if cfg.arms.is_empty() {
+        vec![None]
+    } else {
+        (0..cfg.arms.len()).map(Some).collect()
+    };
+    let streams = arms
         .iter()
-        .map(|&s| stream_for(&cfg, s).map(|st| (s, st)))
+        .flat_map(|&a| cfg.run.seeds.iter().map(move |&s| (a, s)))
+        .map(|(a, s)| stream_for(&cfg, a, s).map(|st| ((a, s), st)))
         .collect::<Result<Vec<_>, String>>()
         .map_err(usage)?;
     let (budget_note, timed) = match cfg.run.hours {

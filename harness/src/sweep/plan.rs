@@ -222,8 +222,15 @@ pub fn table(
     est: &BTreeMap<String, Estimate>,
 ) -> (String, f64) {
     let b = cfg.train.batch;
+    // Arms' ids (`L3-D96-H6-s0@word+commented`) widen the first column.
+    let w = jobs
+        .iter()
+        .map(|j| j.model_id.len())
+        .max()
+        .unwrap_or(0)
+        .max(18);
     let mut s = format!(
-        "{:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
+        "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
         "model", "params", "non-emb", "steps", "tokens", "flops", "evals", "est. time"
     );
     let mut total = 0.0;
@@ -238,7 +245,7 @@ pub fn table(
             "?".into()
         };
         s += &format!(
-            "{:<18} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
+            "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
             j.model_id,
             si(j.model.params() as f64),
             si(j.model.params_non_embedding() as f64),
@@ -269,8 +276,14 @@ mod tests {
             let all = jobs::jobs(&cfg);
             assert!(!all.is_empty(), "{}", p.name());
             Suite::build(&cfg).unwrap_or_else(|e| panic!("{}: {e}", p.name()));
-            for &seed in &cfg.run.seeds {
-                crate::sweep::stream_for(&cfg, seed).unwrap_or_else(|e| panic!("{e}"));
+            let arms: Vec<Option<usize>> = match cfg.arms.len() {
+                0 => vec![None],
+                n => (0..n).map(Some).collect(),
+            };
+            for &arm in &arms {
+                for &seed in &cfg.run.seeds {
+                    crate::sweep::stream_for(&cfg, arm, seed).unwrap_or_else(|e| panic!("{e}"));
+                }
             }
             let est: BTreeMap<String, Estimate> = all
                 .iter()

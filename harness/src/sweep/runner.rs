@@ -16,8 +16,8 @@ use std::time::Duration;
 /// Everything the jobs of one sweep share.
 pub struct Setup<'a> {
     pub cfg: &'a SweepConfig,
-    /// One training stream per seed.
-    pub streams: &'a [(u64, Stream)],
+    /// One training stream per (arm, seed); the arm is `None` without arms.
+    pub streams: &'a [((Option<usize>, u64), Stream)],
     pub suite: &'a Suite,
     pub backend: &'a Backend,
     pub threads: usize,
@@ -42,8 +42,8 @@ pub fn run_jobs(s: &Setup, todo: &[&Job]) -> Result<Tally, String> {
         let stream = &s
             .streams
             .iter()
-            .find(|(seed, _)| *seed == j.seed)
-            .expect("a stream per seed")
+            .find(|(key, _)| *key == (j.arm, j.seed))
+            .expect("a stream per arm and seed")
             .1;
         let shared = job::Shared {
             cfg: s.cfg,

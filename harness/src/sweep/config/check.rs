@@ -178,49 +178,10 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             ),
         ));
     }
-    if t.mixture.is_empty() {
-        p.push(problem("train.mixture", "must list at least one task"));
-    }
-    let mut mixture = Vec::new();
-    for (i, e) in t.mixture.iter().enumerate() {
-        let key = format!("train.mixture[{i}]");
-        if e.shots.is_some() {
-            p.push(problem(
-                format!("{key}.shots"),
-                "shot counts belong to evaluation entries (eval.tasks), not to the training mixture",
-            ));
-        }
-        match task_problem(e, &key, c.model.context) {
-            Ok(task) => {
-                if !(e.weight >= 0.0 && e.weight.is_finite()) {
-                    p.push(problem(
-                        format!("{key}.weight"),
-                        format!("{} must be >= 0", e.weight),
-                    ));
-                } else if let Ok(built) = task.build() {
-                    if built.eval_only() && e.weight > 0.0 {
-                        p.push(problem(
-                            format!("{key}.task"),
-                            format!("`{}` is evaluation-only and cannot be trained on", e.task),
-                        ));
-                    }
-                }
-                if mixture.iter().any(|t: &TaskConfig| t.name() == task.name()) {
-                    p.push(problem(
-                        format!("{key}.task"),
-                        format!("`{}` listed twice", e.task),
-                    ));
-                }
-                mixture.push(task);
-            }
-            Err(q) => p.push(q),
-        }
-    }
-    if !t.mixture.is_empty() && t.mixture.iter().all(|e| e.weight <= 0.0) {
-        p.push(problem(
-            "train.mixture",
-            "needs a task with positive weight",
-        ));
+    if c.arms.is_empty() {
+        check_mixture(&mut p, &t.mixture, "train.mixture", c.model.context);
+    } else {
+        check_arms(&mut p, c);
     }
 
     if let Some(h) = c.run.hours {
@@ -298,6 +259,103 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
         ));
     }
     p
+}
+
+/// The problems of one training mixture (`train.mixture` or an arm's).
+fn check_mixture(p: &mut Vec<Problem>, mixture: &[TaskEntry], key_prefix: &str, context: usize) {
+    let mut tasks = Vec::new();
+    if mixture.is_empty() {
+        p.push(problem(key_prefix, "must list at least one task"));
+    }
+    for (i, e) in mixture.iter().enumerate() {
+        let key = format!("{key_prefix}[{i}]");
+        if e.shots.is_some() {
+            p.push(problem(
+                format!("{key}.shots"),
+                "shot counts belong to evaluation entries (eval.tasks), not to the training mixture",
+            ));
+        }
+        match task_problem(e, &key, context) {
+            Ok(task) => {
+                if !(e.weight >= 0.0 && e.weight.is_finite()) {
+                    p.push(problem(
+                        format!("{key}.weight"),
+                        format!("{} must be >= 0", e.weight),
+                    ));
+                } else if let Ok(built) = task.build() {
+                    if built.eval_only() && e.weight > 0.0 {
+                        p.push(problem(
+                            format!("{key}.task"),
+                            format!("`{}` is evaluation-only and cannot be trained on", e.task),
+                        ));
+                    }
+                }
+                if tasks.iter().any(|t: &TaskConfig| t.name() == task.name()) {
+                    p.push(problem(
+                        format!("{key}.task"),
+                        format!("`{}` listed twice", e.task),
+                    ));
+                }
+                tasks.push(task);
+            }
+            Err(q) => p.push(q),
+        }
+    }
+    if !mixture.is_empty() && mixture.iter().all(|e| e.weight <= 0.0) {
+        p.push(problem(key_prefix, "needs a task with positive weight"));
+    }
+}
+
+/// `[[arms]]`: at least two, named for folder names and told apart, each
+/// mixture checked like `train.mixture`, which must then be empty (each
+/// arm's mixture replaces it; a shared one would be ambiguous).
+fn check_arms(p: &mut Vec<Problem>, c: &SweepConfig) {
+    if c.arms.len() < 2 {
+        p.push(problem(
+            "arms",
+            format!(
+                "{} arm: an ablation needs at least two (or remove [[arms]] and use train.mixture)",
+                c.arms.len()
+            ),
+        ));
+    }
+    if !c.train.mixture.is_empty() {
+        p.push(problem(
+            "train.mixture",
+            "with [[arms]], each arm gives its own mixture: remove train.mixture",
+        ));
+    }
+    for (i, arm) in c.arms.iter().enumerate() {
+        let key = format!("arms[{i}]");
+        let name_ok = !arm.name.is_empty()
+            && arm
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "_+-.".contains(ch))
+            && !arm.name.starts_with('.');
+        if !name_ok {
+            p.push(problem(
+                format!("{key}.name"),
+                format!(
+                    "{:?} must be a non-empty name of letters, digits, `_`, `+`, `-`, `.` (it becomes part of each job's folder name)",
+                    arm.name
+                ),
+            ));
+        }
+        if let Some(j) = c.arms[..i].iter().position(|a| a.name == arm.name) {
+            p.push(problem(
+                format!("{key}.name"),
+                format!("{:?} is also the name of arms[{j}]", arm.name),
+            ));
+        }
+        if let Some(j) = c.arms[..i].iter().position(|a| a.mixture == arm.mixture) {
+            p.push(problem(
+                format!("{key}.mixture"),
+                format!("is the mixture of arms[{j}]: the two arms would train the same models"),
+            ));
+        }
+        check_mixture(p, &arm.mixture, &format!("{key}.mixture"), c.model.context);
+    }
 }
 
 fn check_device(spec: &str) -> Result<(), String> {

@@ -31,7 +31,25 @@ pub struct SweepConfig {
     pub eval: EvalSection,
     #[serde(default)]
     pub device: DeviceSection,
+    /// Ablation arms (`[[arms]]`): two or more training mixtures, each run
+    /// on the same ladder, seeds, token budget and evaluation items. Empty
+    /// for an ordinary sweep, which trains on `train.mixture`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arms: Vec<Arm>,
 }
+
+/// One arm of an ablation: a name and the training mixture that replaces
+/// `train.mixture` for its jobs. Nothing else may differ between arms, so an
+/// arm has no other key ([`parse`] refuses one, naming it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Arm {
+    /// Part of every job's id (`L2-D64-H4-s0@word+code`): letters, digits, `_`, `+`, `-`, `.`.
+    pub name: String,
+    pub mixture: Vec<TaskEntry>,
+}
+
+/// The only keys an `[[arms]]` table may have.
+pub const ARM_KEYS: [&str; 2] = ["name", "mixture"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSection {
@@ -174,6 +192,9 @@ pub struct TrainSection {
     /// Steps per `train_log.csv` row.
     #[serde(default = "default_log_every")]
     pub log_every: u64,
+    /// Tasks trained on, with weights; empty (or absent) when `[[arms]]`
+    /// gives each arm its own.
+    #[serde(default)]
     pub mixture: Vec<TaskEntry>,
 }
 
@@ -350,6 +371,9 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
     let train = take("train", true, &mut problems);
     let eval = take("eval", true, &mut problems);
     let device = take("device", false, &mut problems);
+    let arms = table
+        .remove("arms")
+        .map(|v| arm_tables(v, &doc, text, &mut problems));
     for name in table.keys() {
         problems.push(Problem {
             key: name.clone(),
@@ -365,8 +389,12 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
         section::<EvalSection>("eval", eval, &doc, text, pr),
         section::<DeviceSection>("device", device, &doc, text, pr),
     );
-    let (Some(run), Some(model), Some(train), Some(eval), Some(device)) =
-        (run, model, train, eval, device)
+    let arms = match arms {
+        Some(v) => section::<Vec<Arm>>("arms", Some(v), &doc, text, pr),
+        None => Some(Vec::new()),
+    };
+    let (Some(run), Some(model), Some(train), Some(eval), Some(device), Some(arms)) =
+        (run, model, train, eval, device, arms)
     else {
         return Err(errs(problems));
     };
@@ -383,6 +411,7 @@ pub fn parse(text: &str, origin: &str) -> Result<SweepConfig, ConfigErrors> {
         train,
         eval,
         device,
+        arms,
     };
     for mut p in check(&cfg) {
         if p.at.is_none() {
@@ -441,13 +470,48 @@ fn section<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// `[[arms]]` with every key but `name` and `mixture` reported and removed:
+/// arms may differ in the training mixture alone, and a key such as `lr` or
+/// `tokens` in an arm would make the ablation compare two things at once.
+fn arm_tables(
+    mut value: toml::Value,
+    doc: &toml_edit::ImDocument<&str>,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> toml::Value {
+    if let toml::Value::Array(arms) = &mut value {
+        for (i, arm) in arms.iter_mut().enumerate() {
+            let toml::Value::Table(t) = arm else { continue };
+            let extra: Vec<String> = t
+                .keys()
+                .filter(|k| !ARM_KEYS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            for k in extra {
+                let v = t.remove(&k).expect("listed above");
+                let path = [Seg::Key("arms".into()), Seg::Index(i), Seg::Key(k.clone())];
+                problems.push(Problem {
+                    key: dotted(&path),
+                    at: locate_key(doc, text, &path),
+                    message: format!(
+                        "= {v}: arms may differ only in the training mixture; an arm sets `name` and `mixture`, and `{k}` belongs to the sections every arm shares"
+                    ),
+                });
+            }
+        }
+    }
+    value
+}
+
 /// Every task entry with all its parameters spelled out (defaults included),
 /// so `config.toml` records exactly what ran even if a default changes later.
 fn resolved(mut cfg: SweepConfig) -> SweepConfig {
+    let arms = cfg.arms.iter_mut().flat_map(|a| a.mixture.iter_mut());
     for e in cfg
         .train
         .mixture
         .iter_mut()
+        .chain(arms)
         .chain(cfg.eval.tasks.iter_mut())
     {
         if let Ok(t) = e.task_config() {
@@ -460,6 +524,15 @@ fn resolved(mut cfg: SweepConfig) -> SweepConfig {
 }
 
 impl SweepConfig {
+    /// The training mixture of arm `arm` (an index into `arms`), or
+    /// `train.mixture` in a sweep without arms.
+    pub fn mixture(&self, arm: Option<usize>) -> &[TaskEntry] {
+        match arm {
+            Some(i) => &self.arms[i].mixture,
+            None => &self.train.mixture,
+        }
+    }
+
     /// The config as `config.toml` stores it.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a sweep config serializes")

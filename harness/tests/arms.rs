@@ -1,0 +1,377 @@
+//! Ablation arms (`[[arms]]`) as a user runs them: a small two-arm sweep
+//! end to end, its jobs killed and resumed, split into shards and merged,
+//! and configs whose arms differ in anything but the mixture refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The smoke preset with room for `code` (context 112) and two arms: 2-digit
+/// addition alone, and addition with a quarter of the sequences replaced by
+/// code. `ARMS` replaces the `mixture = ...` line.
+const SMOKE: &str = include_str!("../presets/smoke.toml");
+const MIXTURE: &str = "mixture = [{ task = \"add\", digits = [2] }]";
+const ARMS: &str = r#"
+[[arms]]
+name = "add"
+mixture = [{ task = "add", digits = [2] }]
+
+[[arms]]
+name = "add+code"
+mixture = [
+  { task = "add", weight = 0.75, digits = [2] },
+  { task = "code", weight = 0.25, lines = [3], max_value = 9 },
+]
+"#;
+/// Files that must not differ between an interrupted and a clean run.
+const EXACT: [&str; 5] = [
+    "scores.csv",
+    "models.csv",
+    "samples.csv",
+    "arms.csv",
+    "arms_paired.csv",
+];
+
+/// The smoke config at context 112 (16 steps of 16 × 112 tokens), either
+/// plain or with the two arms. `[[arms]]` tables go last: TOML would read
+/// any later key as the last arm's.
+fn config(arms: bool) -> String {
+    let base = SMOKE
+        .replace("context = 48", "context = 112")
+        .replace("tokens = 12_288 ", "tokens = 28_672 ");
+    if arms {
+        format!("{}\n{ARMS}", base.replace(MIXTURE, ""))
+    } else {
+        base
+    }
+}
+
+fn emerge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .args(args)
+        .output()
+        .expect("run emerge")
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_emerge"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start emerge")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("emerge-arms-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Write `text` as `dir/name.toml` and return the sweep arguments for it.
+fn args_for(dir: &Path, name: &str, text: &str, extra: &[&str]) -> Vec<String> {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, text).unwrap();
+    let mut a: Vec<String> = [
+        "sweep",
+        "--config",
+        s(&cfg),
+        "--runs-dir",
+        s(&dir.join("runs")),
+        "--name",
+        name,
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect();
+    a.extend(extra.iter().map(|x| x.to_string()));
+    a
+}
+
+fn refs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+fn assert_same(a: &Path, b: &Path) {
+    for f in EXACT {
+        assert!(
+            read(&a.join(f)) == read(&b.join(f)),
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn an_arms_sweep_trains_every_arm_and_compares_them() {
+    let dir = scratch("complete");
+    let out = emerge(&refs(&args_for(&dir, "ab", &config(true), &[])));
+    assert!(out.status.success(), "{}", text(&out));
+    let run = dir.join("runs/ab");
+    // Every size in every arm: 4 sizes × 2 arms, the arm in the job id.
+    let mut ids: Vec<String> = std::fs::read_dir(run.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    for arm in ["add", "add+code"] {
+        let n = ids
+            .iter()
+            .filter(|i| results::arms::arm_of(i) == Some(arm))
+            .count();
+        assert_eq!(n, 4, "{arm}: {ids:?}");
+    }
+    let models: Vec<results::ModelRow> = results::read::read_csv(&run.join("models.csv")).unwrap();
+    assert_eq!(models.len(), 16, "8 jobs × 2 scored checkpoints");
+    for f in [
+        "arms.csv",
+        "arms_paired.csv",
+        "arms/add/fits.csv",
+        "arms/add+code/claims.csv",
+        "arms/add/plots/task_add.png",
+        "arms/add+code/plots/task_add.png",
+        "plots/arms_add.png",
+    ] {
+        assert!(run.join(f).is_file(), "missing {f}\n{}", text(&out));
+    }
+    // No fits that would average the arms together.
+    assert!(!run.join("fits.csv").exists());
+    let rows: Vec<results::arms::ArmRow> = results::read::read_csv(&run.join("arms.csv")).unwrap();
+    assert_eq!(rows.len(), 4, "add × (direct, cot) × 2 arms: {rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.baseline == "add" && (r.arm == "add") == (r.shift_kind == "baseline")));
+    // Paired tests at every size on the same 12 items.
+    let paired: Vec<results::arms::ArmPairRow> =
+        results::read::read_csv(&run.join("arms_paired.csv")).unwrap();
+    assert_eq!(paired.len(), 2 * 4, "{paired:?}");
+    assert!(paired
+        .iter()
+        .all(|p| p.arm == "add+code" && p.n_paired == 12 && p.p_value.is_some()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("paired McNemar tests"), "{stdout}");
+
+    // The baseline arm trains on exactly the data of a plain sweep with the
+    // same mixture: only the data may differ between arms, so its models
+    // write the plain run's outputs item for item and score the same values
+    // (the bootstrap intervals of continuous metrics are seeded by model id).
+    let plain = emerge(&refs(&args_for(&dir, "plain", &config(false), &[])));
+    assert!(plain.status.success(), "{}", text(&plain));
+    let as_plain = |id: &str| id.strip_suffix("@add").map(str::to_string);
+    let samples = |d: &Path| -> Vec<results::SampleRow> {
+        results::read::read_csv(&d.join("samples.csv")).unwrap()
+    };
+    let baseline: Vec<results::SampleRow> = samples(&run)
+        .into_iter()
+        .filter_map(|mut r| {
+            r.model_id = as_plain(&r.model_id)?;
+            Some(r)
+        })
+        .collect();
+    assert_eq!(samples(&dir.join("runs/plain")), baseline);
+    let values = |d: &Path, keep: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
+        let rows: Vec<results::ScoreRow> = results::read::read_csv(&d.join("scores.csv")).unwrap();
+        rows.into_iter()
+            .filter_map(|r| {
+                let id = keep(&r.model_id)?;
+                Some(format!(
+                    "{id} {} {} {} {} {}",
+                    r.step, r.task, r.mode, r.metric, r.value
+                ))
+            })
+            .collect()
+    };
+    assert_eq!(
+        values(&dir.join("runs/plain"), &|id| Some(id.to_string())),
+        values(&run, &as_plain)
+    );
+
+    // analyze and plot on their own redo the same files; compare refuses
+    // to average the arms.
+    let before = read(&run.join("arms.csv"));
+    let a = emerge(&["analyze", "--run", s(&run)]);
+    assert!(a.status.success(), "{}", text(&a));
+    assert_eq!(before, read(&run.join("arms.csv")));
+    let p = emerge(&["plot", "--run", s(&run)]);
+    assert!(p.status.success(), "{}", text(&p));
+    let c = emerge(&["compare", s(&run), s(&dir.join("runs/plain"))]);
+    assert!(!c.status.success());
+    assert!(
+        text(&c).contains("ablation arms add, add+code"),
+        "{}",
+        text(&c)
+    );
+}
+
+/// Wait until `ready` holds (or the process ends), then SIGKILL it.
+fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> (bool, String) {
+    let t0 = Instant::now();
+    let killed = loop {
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        if ready() || t0.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (killed, text)
+}
+
+#[test]
+fn arms_jobs_resume_after_kill_9_and_merge_from_shards_like_any_others() {
+    let dir = scratch("resume");
+    let clean = emerge(&refs(&args_for(&dir, "clean", &config(true), &[])));
+    assert!(clean.status.success(), "{}", text(&clean));
+
+    let args = args_for(&dir, "killed", &config(true), &[]);
+    let run = dir.join("runs/killed");
+    let job = |id: &str, f: &str| run.join("jobs").join(id).join(f);
+    let mut kills = 0;
+    let mut log = String::new();
+    let moments: Vec<Box<dyn Fn() -> bool>> = vec![
+        Box::new(|| job("L1-D16-H2-s0@add+code", "checkpoint").exists()),
+        Box::new(|| job("L1-D32-H2-s0@add+code", "train_log.csv").exists()),
+        Box::new(|| job("L2-D48-H4-s0@add", "checkpoint").exists()),
+    ];
+    for ready in moments {
+        let (killed, out) = kill_when(spawn(&refs(&args)), ready);
+        kills += usize::from(killed);
+        log += &out;
+    }
+    assert!(kills >= 2, "only {kills} kills landed\n{log}");
+    let last = emerge(&refs(&args));
+    log += &text(&last);
+    assert!(last.status.success(), "{log}");
+    assert!(log.contains("resumed at step"), "{log}");
+    assert_same(&dir.join("runs/clean"), &run);
+
+    // Two shards side by side, then an unsharded run that only merges.
+    let sh = |i: &str| spawn(&refs(&args_for(&dir, "sh", &config(true), &["--shard", i])));
+    for c in [sh("0/2"), sh("1/2")] {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let merged = emerge(&refs(&args_for(&dir, "sh", &config(true), &[])));
+    assert!(merged.status.success(), "{}", text(&merged));
+    assert!(text(&merged).contains("0 ran now"), "{}", text(&merged));
+    assert_same(&dir.join("runs/clean"), &dir.join("runs/sh"));
+}
+
+/// A refused config: exit status 2, the problem named, nothing written.
+fn refused(name: &str, text_: &str, needles: &[&str]) {
+    let dir = scratch(name);
+    let out = emerge(&refs(&args_for(&dir, name, text_, &[])));
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    for n in needles {
+        assert!(msg.contains(n), "`{n}` not in: {msg}");
+    }
+    assert!(!dir.join("runs").exists(), "something was written: {msg}");
+}
+
+#[test]
+fn arms_that_differ_in_anything_but_the_mixture_are_refused() {
+    // An arm with its own learning rate: the key and its value, on its line.
+    let lr = config(true).replace("name = \"add+code\"\n", "name = \"add+code\"\nlr = 0.01\n");
+    let line = lr.lines().position(|l| l == "lr = 0.01").unwrap() + 1;
+    let dir = scratch("lr");
+    let out = emerge(&refs(&args_for(&dir, "lr", &lr, &[])));
+    let msg = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{msg}");
+    let problem: Vec<&str> = msg.lines().filter(|l| l.contains("arms[1].lr")).collect();
+    assert_eq!(problem.len(), 1, "{msg}");
+    assert!(
+        problem[0].contains(&format!("lr.toml:{line}:"))
+            && problem[0].contains("= 0.01")
+            && problem[0].contains("only in the training mixture"),
+        "{msg}"
+    );
+    assert!(!dir.join("runs").exists());
+
+    // Another ladder or budget in an arm: the same refusal.
+    refused(
+        "tokens",
+        &config(true).replace("name = \"add\"\n", "name = \"add\"\ntokens = 999\n"),
+        &["arms[0].tokens", "= 999"],
+    );
+    // One arm is no ablation; two arms with one mixture train the same models.
+    let one = format!(
+        "{}\n[[arms]]\nname = \"add\"\n{MIXTURE}\n",
+        config(false).replace(MIXTURE, "")
+    );
+    refused("one", &one, &["`arms`", "at least two"]);
+    let same = config(true).replace(
+        "mixture = [\n  { task = \"add\", weight = 0.75, digits = [2] },\n  { task = \"code\", weight = 0.25, lines = [3], max_value = 9 },\n]",
+        MIXTURE,
+    );
+    refused("same", &same, &["arms[1].mixture", "arms[0]"]);
+    // A shared mixture beside the arms would be ambiguous.
+    let both = config(true).replace("log_every = 2\n", &format!("log_every = 2\n{MIXTURE}\n"));
+    refused("both", &both, &["train.mixture", "each arm gives its own"]);
+    // Arm names become folder names.
+    refused(
+        "slash",
+        &config(true).replace("name = \"add+code\"", "name = \"add/code\""),
+        &["arms[1].name"],
+    );
+    // A code arm whose programs do not fit the context.
+    refused(
+        "long",
+        &config(true).replace("lines = [3], max_value = 9", "lines = [5], comments = true"),
+        &["arms[1].mixture[1].task", "model.context = 112"],
+    );
+}
+
+#[test]
+fn an_arms_run_refuses_a_changed_arm_on_resume() {
+    let dir = scratch("changed");
+    let out = emerge(&refs(&args_for(&dir, "r", &config(true), &["--plan-only"])));
+    assert!(out.status.success(), "{}", text(&out));
+    // --plan-only writes nothing; a real start stores the config.
+    let quick = config(true).replace("tokens = 28_672 ", "tokens = 3_584 ");
+    let out = emerge(&refs(&args_for(&dir, "r", &quick, &[])));
+    assert!(out.status.success(), "{}", text(&out));
+    let changed = quick.replace("weight = 0.25", "weight = 0.5");
+    let out = emerge(&refs(&args_for(&dir, "r", &changed, &[])));
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("arms[1].mixture[1].weight: 0.25 -> 0.5"),
+        "{}",
+        text(&out)
+    );
+    // --refine picks sizes from one curve; with arms it is refused.
+    let out = emerge(&refs(&args_for(&dir, "r", &quick, &["--refine", "2"])));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--refine with [[arms]]"),
+        "{}",
+        text(&out)
+    );
+}

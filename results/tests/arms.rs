@@ -1,0 +1,198 @@
+//! The arms comparison on planted curves: an arm whose transition is planted
+//! 0.7 decade earlier is found earlier, with an interval that excludes no
+//! shift, and with paired tests that see it near the threshold; arms planted
+//! equal get a shift interval around zero and no paired difference.
+
+use results::arms::{analyze_arms_run, ArmPairRow, ArmRow};
+use results::read::read_csv;
+use results::schema::{files, Mode, ModelRow, SampleRow, ScoreRow, TrainLogRow};
+use results::synth::{write_run, Planted, SynthSpec, SynthTask};
+use results::{write_csv, CsvRow, Run};
+use std::path::Path;
+
+fn spec(cot_x0: f64, rng_seed: u64) -> SynthSpec {
+    // Twelve sizes over 2.5 decades, 300 items: the threshold is located.
+    let sizes = (0..12)
+        .map(|i| 10f64.powf(4.0 + 2.5 * i as f64 / 11.0).round() as u64)
+        .collect();
+    SynthSpec {
+        sizes,
+        seeds: vec![0],
+        items: 300,
+        tasks: vec![SynthTask {
+            name: "word".into(),
+            chance: 0.0,
+            direct: Planted::Sigmoid {
+                ceiling: 0.8,
+                k: 6.0,
+                x0: 5.4,
+            },
+            cot: Planted::Sigmoid {
+                ceiling: 0.95,
+                k: 6.0,
+                x0: cot_x0,
+            },
+            shots: vec![0],
+        }],
+        steps: vec![1000],
+        tokens_per_step: 4096,
+        with_samples: true,
+        rng_seed,
+    }
+}
+
+/// Rows of `file` in `from`, each model id given the arm's suffix.
+fn rows_as_arm<T: CsvRow>(from: &Path, arm: &str, id: impl Fn(&mut T) -> &mut String) -> Vec<T> {
+    let mut rows: Vec<T> = read_csv(&from.join(T::FILE)).unwrap();
+    for r in &mut rows {
+        let m = id(r);
+        *m = format!("{m}@{arm}");
+    }
+    rows
+}
+
+/// One run folder holding a synthetic run per arm, as an arms sweep writes it.
+fn arms_run(dir: &Path, arms: &[(&str, SynthSpec)]) {
+    let (mut models, mut scores, mut samples, mut log) = (vec![], vec![], vec![], vec![]);
+    for (arm, spec) in arms {
+        let one = dir.join(format!("synth-{arm}"));
+        write_run(&one, spec).unwrap();
+        models.extend(rows_as_arm::<ModelRow>(&one, arm, |r| &mut r.model_id));
+        scores.extend(rows_as_arm::<ScoreRow>(&one, arm, |r| &mut r.model_id));
+        samples.extend(rows_as_arm::<SampleRow>(&one, arm, |r| &mut r.model_id));
+        log.extend(rows_as_arm::<TrainLogRow>(&one, arm, |r| &mut r.model_id));
+    }
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join(files::CONFIG), "# synthetic arms run\n").unwrap();
+    write_csv(&run.join(files::MODELS), &models).unwrap();
+    write_csv(&run.join(files::SCORES), &scores).unwrap();
+    write_csv(&run.join(files::SAMPLES), &samples).unwrap();
+    write_csv(&run.join(files::TRAIN_LOG), &log).unwrap();
+}
+
+fn row<'a>(rows: &'a [ArmRow], arm: &str, mode: Mode) -> &'a ArmRow {
+    rows.iter()
+        .find(|r| r.arm == arm && r.mode == mode)
+        .unwrap_or_else(|| panic!("no row for {arm} {mode}: {rows:?}"))
+}
+
+fn contains_zero(r: &ArmRow) -> bool {
+    r.shift_lo.unwrap() <= 0.0 && 0.0 <= r.shift_hi.unwrap()
+}
+
+fn significant(paired: &[ArmPairRow], mode: Mode, alpha: f64) -> usize {
+    paired
+        .iter()
+        .filter(|p| p.mode == mode && p.p_value.is_some_and(|p| p < alpha))
+        .count()
+}
+
+#[test]
+fn an_arm_planted_earlier_shifts_n_star_down_with_an_interval_that_excludes_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `code` learns the cot task 0.7 decade earlier; direct is planted equal.
+    arms_run(
+        tmp.path(),
+        &[("word", spec(5.2, 1)), ("code", spec(4.5, 2))],
+    );
+    let run = tmp.path().join("run");
+    let names = vec!["word".to_string(), "code".to_string()];
+    let a = analyze_arms_run(&run, &names).unwrap();
+
+    let cot = row(&a.rows, "code", Mode::Cot);
+    assert_eq!(cot.shift_kind, "interval", "{cot:?}");
+    let s = cot.shift.unwrap();
+    assert!(
+        (s + 0.7).abs() < 0.2,
+        "shift {s} for a planted -0.7: {cot:?}"
+    );
+    assert!(cot.shift_lo.unwrap() < s && s < cot.shift_hi.unwrap());
+    assert!(cot.shift_hi.unwrap() < 0.0, "excludes no shift: {cot:?}");
+    let direct = row(&a.rows, "code", Mode::Direct);
+    assert_eq!(direct.shift_kind, "interval", "{direct:?}");
+    assert!(contains_zero(direct), "{direct:?}");
+    let base = row(&a.rows, "word", Mode::Cot);
+    assert_eq!(base.shift_kind, "baseline");
+    assert!(base.shift.is_none() && base.n_star.is_some());
+
+    // Paired tests at every size on all 300 items; near the planted gap
+    // (cot) the code arm is right on many items the baseline misses.
+    assert_eq!(a.paired.len(), 2 * 12);
+    assert!(a.paired.iter().all(|p| p.n_paired == 300));
+    assert!(
+        significant(&a.paired, Mode::Cot, 0.001) >= 3,
+        "{:?}",
+        a.paired
+    );
+    assert!(
+        significant(&a.paired, Mode::Direct, 0.01) <= 1,
+        "{:?}",
+        a.paired
+    );
+
+    // Written where the plots and the README look for them.
+    let rows: Vec<ArmRow> = read_csv(&run.join("arms.csv")).unwrap();
+    assert_eq!(rows, a.rows);
+    let paired: Vec<ArmPairRow> = read_csv(&run.join("arms_paired.csv")).unwrap();
+    assert_eq!(paired, a.paired);
+    for arm in ["word", "code"] {
+        assert!(run.join("arms").join(arm).join("fits.csv").is_file());
+    }
+    // Each arm alone is an ordinary run; the whole folder is refused.
+    assert_eq!(Run::load_arm(&run, "code").unwrap().sizes().len(), 12);
+    let err = Run::load(&run).unwrap_err().to_string();
+    assert!(err.contains("ablation arms code, word"), "{err}");
+}
+
+#[test]
+fn arms_planted_equal_show_no_shift_and_no_paired_difference() {
+    let tmp = tempfile::tempdir().unwrap();
+    arms_run(
+        tmp.path(),
+        &[("word", spec(5.2, 1)), ("same", spec(5.2, 2))],
+    );
+    let run = tmp.path().join("run");
+    let a = analyze_arms_run(&run, &["word".to_string(), "same".to_string()]).unwrap();
+    for mode in [Mode::Direct, Mode::Cot] {
+        let r = row(&a.rows, "same", mode);
+        assert_eq!(r.shift_kind, "interval", "{r:?}");
+        assert!(contains_zero(r), "{r:?}");
+        assert!(r.shift.unwrap().abs() < 0.15, "{r:?}");
+        assert!(significant(&a.paired, mode, 0.01) <= 1, "{:?}", a.paired);
+    }
+}
+
+#[test]
+fn a_bracketed_or_missing_threshold_gives_a_bound_or_nothing_never_a_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A jump so steep it falls between two sizes (bracket) in `steep`, and
+    // no transition at all (flat at chance) in `flat`.
+    let mut steep = spec(5.2, 2);
+    steep.tasks[0].cot = Planted::Sigmoid {
+        ceiling: 1.0,
+        k: 200.0,
+        x0: 5.25,
+    };
+    let mut flat = spec(5.2, 3);
+    flat.tasks[0].cot = Planted::LogLinear { a: 0.0, b: 0.0 };
+    arms_run(
+        tmp.path(),
+        &[("word", spec(5.2, 1)), ("steep", steep), ("flat", flat)],
+    );
+    let run = tmp.path().join("run");
+    let names: Vec<String> = ["word", "steep", "flat"].map(String::from).to_vec();
+    let a = analyze_arms_run(&run, &names).unwrap();
+    let steep = row(&a.rows, "steep", Mode::Cot);
+    assert_eq!(steep.n_star_method, "bracket", "{steep:?}");
+    assert_eq!(steep.shift_kind, "bound", "{steep:?}");
+    assert!(
+        steep.shift.is_none(),
+        "a bound has no point value: {steep:?}"
+    );
+    assert!(steep.shift_lo.unwrap() < steep.shift_hi.unwrap());
+    let flat = row(&a.rows, "flat", Mode::Cot);
+    assert_eq!(flat.shift_kind, "not_located", "{flat:?}");
+    assert!(flat.shift.is_none() && flat.shift_lo.is_none() && flat.n_star.is_none());
+    assert!(flat.note.starts_with("flat: "), "{flat:?}");
+}
