@@ -5,22 +5,11 @@ use results::synth::{write_run, Planted, SynthSpec};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn emerge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_emerge"))
-        .args(args)
-        .output()
-        .expect("run emerge")
-}
+mod common;
+use common::{emerge, s};
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("emerge-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+    common::scratch("cli", name)
 }
 
 fn one_line_error(out: &Output) -> String {

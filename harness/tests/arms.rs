@@ -3,8 +3,15 @@
 //! and configs whose arms differ in anything but the mixture refused.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{emerge, read, s, spawn, text};
+
+fn scratch(name: &str) -> PathBuf {
+    common::scratch("arms", name)
+}
 
 /// The smoke preset with room for `code` (context 112) and two arms: 2-digit
 /// addition alone, and addition with a quarter of the sequences replaced by
@@ -44,45 +51,6 @@ fn config(arms: bool) -> String {
     } else {
         base
     }
-}
-
-fn emerge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_emerge"))
-        .args(args)
-        .output()
-        .expect("run emerge")
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_emerge"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start emerge")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("emerge-arms-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// Write `text` as `dir/name.toml` and return the sweep arguments for it.

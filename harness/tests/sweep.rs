@@ -2,47 +2,19 @@
 //! several moments and resume, shards, locks, bad configs and divergence.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{emerge, read, s, spawn, text};
+
+fn scratch(name: &str) -> PathBuf {
+    common::scratch("sweep", name)
+}
 
 const SMOKE: &str = include_str!("../presets/smoke.toml");
 /// Files that must not differ between an interrupted and a clean run.
 const EXACT: [&str; 3] = ["scores.csv", "models.csv", "samples.csv"];
-
-fn emerge(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_emerge"))
-        .args(args)
-        .output()
-        .expect("run emerge")
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_emerge"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start emerge")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("emerge-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// `emerge sweep --preset smoke` into `runs/name`, plus `extra` flags.
 fn smoke_args<'a>(runs: &'a Path, name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
@@ -68,10 +40,6 @@ fn sweep_config(cfg: &Path, runs: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["sweep", "--config", s(cfg), "--runs-dir", s(runs)];
     args.extend_from_slice(extra);
     emerge(&args)
-}
-
-fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// `train_log.csv` without its timing column.
