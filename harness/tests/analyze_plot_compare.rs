@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 mod common;
 use common::{emerge, s};
 
-fn scratch(name: &str) -> PathBuf {
+fn scratch(name: &str) -> common::Scratch {
     common::scratch("cli", name)
 }
 
@@ -126,7 +126,6 @@ fn analyze_plot_compare_end_to_end() {
     ]));
     assert!(err.contains("expected a folder"), "{err}");
     assert!(!tmp.join("c.csv").exists());
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -202,7 +201,6 @@ fn bad_input_is_a_one_line_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("only 1 model size"));
     let fits = std::fs::read_to_string(one.join("fits.csv")).unwrap();
     assert!(fits.lines().skip(1).all(|l| l.contains("too_few_points")));
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// Rows of a CSV file as header-keyed maps.
@@ -381,5 +379,4 @@ fn runs_writes_one_tidy_table_over_three_run_folders() {
     let err = one_line_error(&emerge(&["runs", s(&runs), "--out", s(&tmp.join("x.csv"))]));
     assert!(err.contains("b/scores.csv:2:"), "{err}");
     assert!(!tmp.join("x.csv").exists());
-    let _ = std::fs::remove_dir_all(&tmp);
 }

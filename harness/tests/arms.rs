@@ -2,14 +2,12 @@
 //! end to end, its jobs killed and resumed, split into shards and merged,
 //! and configs whose arms differ in anything but the mixture refused.
 
-use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 mod common;
-use common::{emerge, read, s, spawn, text};
+use common::{emerge, kill_when, read, s, spawn, text};
 
-fn scratch(name: &str) -> PathBuf {
+fn scratch(name: &str) -> common::Scratch {
     common::scratch("arms", name)
 }
 
@@ -188,28 +186,43 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
         "{}",
         text(&c)
     );
-}
 
-/// Wait until `ready` holds (or the process ends), then SIGKILL it.
-fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> (bool, String) {
-    let t0 = Instant::now();
-    let killed = loop {
-        if child.try_wait().unwrap().is_some() {
-            break false;
+    // `emerge runs` takes each arm's fits and names the arm on every row of
+    // the arms run, and on none of the plain run's.
+    let table = dir.join("table.csv");
+    let r = emerge(&[
+        "runs",
+        s(&run),
+        s(&dir.join("runs/plain")),
+        "--out",
+        s(&table),
+    ]);
+    assert!(r.status.success(), "{}", text(&r));
+    assert!(!text(&r).contains("no fits.csv"), "{}", text(&r));
+    let mut rdr = csv::Reader::from_path(&table).unwrap();
+    let head = rdr.headers().unwrap().clone();
+    let at = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let (row, run_col, arm, task) = (at("row"), at("run"), at("arm"), at("task"));
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    for wanted in ["add", "add+code"] {
+        let arm_fits = |from: &Path| -> usize {
+            let fits: Vec<results::FitRow> = results::read::read_csv(from).unwrap();
+            fits.len()
+        };
+        let n = rows
+            .iter()
+            .filter(|r| &r[row] == "fit" && &r[arm] == wanted && &r[task] == "add")
+            .count();
+        assert_eq!(n, arm_fits(&run.join(format!("arms/{wanted}/fits.csv"))));
+        assert!(n > 0);
+    }
+    for r in &rows {
+        let arm_of_row = &r[arm];
+        match &r[run_col] {
+            "ab" => assert!(arm_of_row == "add" || arm_of_row == "add+code", "{r:?}"),
+            _ => assert_eq!(arm_of_row, "", "{r:?}"),
         }
-        if ready() || t0.elapsed() > Duration::from_secs(120) {
-            child.kill().unwrap();
-            break true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (killed, text)
+    }
 }
 
 #[test]

@@ -2,13 +2,12 @@
 //! several moments and resume, shards, locks, bad configs and divergence.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 mod common;
-use common::{emerge, read, s, spawn, text};
+use common::{emerge, kill_when, read, s, spawn, text};
 
-fn scratch(name: &str) -> PathBuf {
+fn scratch(name: &str) -> common::Scratch {
     common::scratch("sweep", name)
 }
 
@@ -148,24 +147,6 @@ fn smoke_sweep_writes_a_complete_run_folder() {
     );
     let after: Vec<String> = EXACT.iter().map(|f| read(&run.join(f))).collect();
     assert_eq!(before, after);
-}
-
-/// Wait until `ready` holds (or the process ends), then SIGKILL it. Returns
-/// whether the kill landed, and everything the process printed.
-fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> (bool, String) {
-    let t0 = Instant::now();
-    let killed = loop {
-        if child.try_wait().unwrap().is_some() {
-            break false;
-        }
-        if ready() || t0.elapsed() > Duration::from_secs(120) {
-            child.kill().unwrap();
-            break true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    let out = child.wait_with_output().unwrap();
-    (killed, text(&out))
 }
 
 #[test]

@@ -3,11 +3,15 @@
 //!
 //! One `score` row per (run, config hash, task, mode, shots, metric, size,
 //! seed, step) with its value and interval, and one `fit` row per row of each
-//! run's `fits.csv` (shape, N*, its interval, ...). `fits.csv` is read
-//! through [`FitRow`] and its columns are taken from [`FitRow::HEADER`], so a
-//! column added to the fits appears here without a change to this module.
+//! run's `fits.csv` (shape, N*, its interval, ...). A run with ablation arms
+//! has one `fits.csv` per arm (`arms/<arm>/fits.csv`); the `arm` column says
+//! which arm a score or fit row belongs to, and is empty for ordinary runs.
+//! `fits.csv` is read through [`FitRow`] and its columns are taken from
+//! [`FitRow::HEADER`], so a column added to the fits appears here without a
+//! change to this module.
 //! polars joins scores with models and sorts; only plain Rust types leave.
 
+use crate::arms::{arm_dir, arm_of};
 use crate::error::{Error, Result};
 use crate::load::is_run_folder;
 use crate::read::{read_csv, read_csv_optional};
@@ -16,7 +20,7 @@ use polars::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// The leading columns, shared by score and fit rows where they apply.
-pub const LEADING: [&str; 20] = [
+pub const LEADING: [&str; 21] = [
     "row",
     "run",
     "run_dir",
@@ -29,6 +33,7 @@ pub const LEADING: [&str; 20] = [
     "seed",
     "step",
     "model_id",
+    "arm",
     "value",
     "ci_lo",
     "ci_hi",
@@ -138,6 +143,7 @@ fn score_frame(
     }
     cols.extend([
         take!(scores, "model_id", |r| r.model_id.as_str()),
+        take!(scores, "arm", |r| arm_of(&r.model_id)),
         take!(scores, "step", |r| r.step),
         take!(scores, "task", |r| r.task.as_str()),
         take!(scores, "mode", |r| r.mode.as_str()),
@@ -170,11 +176,13 @@ fn score_frame(
 }
 
 /// The fit rows as text columns, exactly as `fits.csv` spells them (after a
-/// round trip through [`FitRow`], which checks every cell).
+/// round trip through [`FitRow`], which checks every cell); `arm` is the
+/// arm whose `fits.csv` they come from, if any.
 fn fit_frame(
     run_index: u32,
     dir: &Path,
     hash: &Option<String>,
+    arm: Option<&str>,
     fits: &[FitRow],
 ) -> Result<LazyFrame> {
     let bytes = crate::write::csv_bytes(fits).map_err(|e| Error::io(dir.join(files::FITS), e))?;
@@ -188,6 +196,7 @@ fn fit_frame(
     let n = records.len();
     let mut cols = identity(run_index, dir, hash, n);
     cols.push(Column::new("row".into(), vec!["fit"; n]));
+    cols.push(Column::new("arm".into(), vec![arm; n]));
     for (i, name) in FitRow::HEADER.iter().enumerate() {
         let vals: Vec<Option<&str>> = records
             .iter()
@@ -240,23 +249,33 @@ pub fn write_runs_table(dirs: &[PathBuf], out: &Path) -> Result<TableSummary> {
     for (i, dir) in runs.iter().enumerate() {
         let models: Vec<ModelRow> = read_csv(&dir.join(files::MODELS))?;
         let scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES))?;
-        let fits = read_csv_optional::<FitRow>(&dir.join(files::FITS))?;
         let hash = match std::fs::read_to_string(dir.join(files::CONFIG)) {
             Ok(t) => Some(config_hash(&t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io(dir.join(files::CONFIG), e)),
         };
         frames.push(score_frame(i as u32, dir, &hash, &scores, &models)?);
-        match fits {
-            Some(f) => {
-                summary.fit_rows += f.len();
-                frames.push(fit_frame(i as u32, dir, &hash, &f)?);
+        // An ordinary run has one fits.csv; a run with arms one per arm.
+        let arms: std::collections::BTreeSet<&str> =
+            models.iter().filter_map(|m| arm_of(&m.model_id)).collect();
+        let sources: Vec<(Option<&str>, PathBuf)> = if arms.is_empty() {
+            vec![(None, dir.clone())]
+        } else {
+            arms.iter().map(|a| (Some(*a), arm_dir(dir, a))).collect()
+        };
+        for (arm, from) in sources {
+            match read_csv_optional::<FitRow>(&from.join(files::FITS))? {
+                Some(f) => {
+                    summary.fit_rows += f.len();
+                    frames.push(fit_frame(i as u32, dir, &hash, arm, &f)?);
+                }
+                None => summary.notes.push(format!(
+                    "{}: no {} (run `emerge analyze --run {}`): scores only",
+                    from.display(),
+                    files::FITS,
+                    dir.display()
+                )),
             }
-            None => summary.notes.push(format!(
-                "{}: no {} (run `emerge analyze --run {0}`): scores only",
-                dir.display(),
-                files::FITS
-            )),
         }
     }
     let dtypes: Vec<(String, DataType)> = {
@@ -275,6 +294,7 @@ pub fn write_runs_table(dirs: &[PathBuf], out: &Path) -> Result<TableSummary> {
     let sort_by = [
         "run_index",
         "row",
+        "arm",
         "task",
         "mode",
         "shots",
