@@ -309,7 +309,7 @@ fn block_forward<T: Real>(
 ) {
     let Dims { b, t, d, h, ff, .. } = dims;
     let n = dims.n();
-    let eps = LN_EPS as f64;
+    let eps = LN_EPS;
     let ln1 = sized(&mut a.ln1, n * d);
     let ln1_stats = sized(&mut a.ln1_stats, 2 * n);
     let qkv = sized(&mut a.qkv, n * 3 * d);
@@ -373,14 +373,7 @@ fn head_forward<T: Real>(s: &Slice, w: &Params<&[T]>, x: &[T], hb: &mut HeadBuff
     let (n, d, v) = (s.dims.n(), s.dims.d, s.dims.vocab);
     let hf = sized(&mut hb.hf, n * d);
     let hf_stats = sized(&mut hb.hf_stats, 2 * n);
-    k::ln_fwd(
-        x,
-        w.ln_f.ln_f_w,
-        w.ln_f.ln_f_b,
-        LN_EPS as f64,
-        hf,
-        Some(hf_stats),
-    );
+    k::ln_fwd(x, w.ln_f.ln_f_w, w.ln_f.ln_f_b, LN_EPS, hf, Some(hf_stats));
     let logits = sized(&mut hb.logits, n * v);
     k::xwt(hf, w.emb.wte, v, logits, false);
     let dlogits = sized(&mut hb.dlogits, n * v);
@@ -417,7 +410,7 @@ fn head_backward<T: Real>(
         x,
         w.ln_f.ln_f_w,
         dhf,
-        LN_EPS as f64,
+        LN_EPS,
         Some(&hb.hf_stats),
         dx,
         gw,
@@ -437,7 +430,7 @@ fn block_backward<T: Real>(
 ) {
     let Dims { d, ff, .. } = dims;
     let n = dims.n();
-    let eps = LN_EPS as f64;
+    let eps = LN_EPS;
     let scratch_d = sized(&mut s.d, n * d);
     let scratch_ff = sized(&mut s.ff, n * ff);
     let dqkv = sized(&mut s.dqkv, n * 3 * d);

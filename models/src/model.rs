@@ -14,7 +14,10 @@ use crate::block::{self, Block, Embeddings, Init, Params};
 use crate::config::ModelConfig;
 use crate::fused;
 
-pub const LN_EPS: f32 = 1e-5;
+/// LayerNorm's epsilon, PyTorch's default. An f64 so that f64 runs add
+/// exactly 1e-5 as PyTorch does (`1e-5f32 as f64` is 1e-5·(1 − 2.5e-8), which
+/// moves the f64 loss by ~1e-13); f32 runs round either to the same f32.
+pub const LN_EPS: f64 = 1e-5;
 /// Additive mask value. Finite on purpose: a fully masked row (a padding query)
 /// then softmaxes to a uniform row instead of NaN.
 const MASK_NEG: f64 = -1e9;
@@ -376,7 +379,7 @@ impl Ops for FastOps {
     }
 
     fn layer_norm(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-        fused::layer_norm(x, w, b, LN_EPS as f64)
+        fused::layer_norm(x, w, b, LN_EPS)
     }
 
     fn linear(
@@ -449,8 +452,15 @@ impl Ops for CandleOps {
     }
 
     fn layer_norm(&self, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-        // Not candle_nn::ops::layer_norm: it records no backward in candle 0.11.1.
-        candle_nn::ops::layer_norm_slow(x, w, b, LN_EPS)
+        // candle_nn::ops::layer_norm_slow's ops in its order, with an f64 eps
+        // (it takes an f32). Not candle_nn::ops::layer_norm: it records no
+        // backward in candle 0.11.1.
+        let d = x.dim(D::Minus1)? as f64;
+        let x = x.broadcast_sub(&(x.sum_keepdim(D::Minus1)? / d)?)?;
+        let var = (x.sqr()?.sum_keepdim(D::Minus1)? / d)?;
+        x.broadcast_div(&(var + LN_EPS)?.sqrt()?)?
+            .broadcast_mul(w)?
+            .broadcast_add(b)
     }
 
     fn linear(
