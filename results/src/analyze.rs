@@ -477,12 +477,19 @@ fn fit_rows(
 pub fn analyze_run(dir: &Path) -> Result<(Analysis, PathBuf)> {
     let run = Run::load(dir)?;
     let analysis = analyze(&run)?;
+    let path = write_analysis(dir, &analysis)?;
+    Ok((analysis, path))
+}
+
+/// Write `analysis` whole into `dir` as `fits.csv` and `claims.csv` (a run
+/// folder, or an arm's folder under it). Returns the path of `fits.csv`.
+pub fn write_analysis(dir: &Path, analysis: &Analysis) -> Result<PathBuf> {
     let path = dir.join(files::FITS);
     crate::write::write_csv(&path, &analysis.fits).map_err(|e| Error::io(&path, e))?;
     let claims_path = dir.join(files::CLAIMS);
     crate::write::write_csv(&claims_path, &analysis.claims)
         .map_err(|e| Error::io(&claims_path, e))?;
-    Ok((analysis, path))
+    Ok(path)
 }
 
 pub use crate::summary::summary;

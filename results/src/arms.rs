@@ -23,11 +23,11 @@
 //! (log-linear preferred, N* or its interval beyond the ladder) there is no
 //! shift, and the note says why.
 
-use crate::analyze::{analyze, Analysis};
+use crate::analyze::{analyze, write_analysis, Analysis};
 use crate::compare::compare;
 use crate::error::{Error, Result};
 use crate::load::{CurveKey, Run};
-use crate::schema::{files, metric, shape, x_axis, CsvRow, FitRow, Mode};
+use crate::schema::{metric, shape, x_axis, CsvRow, FitRow, Mode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -153,21 +153,23 @@ pub enum Located {
     Not(String),
 }
 
+/// The sigmoid fit of one curve on the parameter axis, where N* is read.
+fn sigmoid_fit<'a>(fits: &'a [FitRow], key: &CurveKey) -> Option<&'a FitRow> {
+    fits.iter().find(|r| {
+        r.task == key.task
+            && r.mode == key.mode
+            && r.shots == key.shots
+            && r.metric == key.metric
+            && r.x_axis == x_axis::PARAMS
+            && r.shape == shape::SIGMOID
+    })
+}
+
 /// Read an arm's N* for one curve from its fits (exact match, parameter
 /// axis): located only when the sigmoid is the preferred shape and N* with
 /// both ends of its interval lies within the ladder `(smallest, largest)`.
 pub fn locate(fits: &[FitRow], key: &CurveKey, ladder: (f64, f64)) -> Located {
-    let rows: Vec<&FitRow> = fits
-        .iter()
-        .filter(|r| {
-            r.task == key.task
-                && r.mode == key.mode
-                && r.shots == key.shots
-                && r.metric == key.metric
-                && r.x_axis == x_axis::PARAMS
-        })
-        .collect();
-    let Some(sg) = rows.iter().find(|r| r.shape == shape::SIGMOID) else {
+    let Some(sg) = sigmoid_fit(fits, key) else {
         return Located::Not("no fit".into());
     };
     if sg.status != "ok" {
@@ -308,15 +310,8 @@ pub fn compare_arms(arms: &[(String, Run, Analysis)]) -> Result<(Vec<ArmRow>, Ve
                 shift_kind: String::new(),
                 note: String::new(),
             };
-            if let Some(sg) = an.fits.iter().find(|r| {
-                r.task == key.task
-                    && r.mode == key.mode
-                    && r.shots == key.shots
-                    && r.metric == key.metric
-                    && r.x_axis == x_axis::PARAMS
-                    && r.shape == shape::SIGMOID
-            }) {
-                if !matches!(here, Located::Not(_)) {
+            if !matches!(here, Located::Not(_)) {
+                if let Some(sg) = sigmoid_fit(&an.fits, key) {
                     row.n_star = sg.threshold_params;
                     row.n_star_lo = sg.threshold_lo;
                     row.n_star_hi = sg.threshold_hi;
@@ -377,11 +372,7 @@ pub fn analyze_arms_run(dir: &Path, names: &[String]) -> Result<ArmsAnalysis> {
     for (name, _, an) in &a.arms {
         let out = arm_dir(dir, name);
         std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-        let w = |path: PathBuf, r: std::io::Result<()>| r.map_err(|e| Error::io(&path, e));
-        let fits = out.join(files::FITS);
-        w(fits.clone(), crate::write::write_csv(&fits, &an.fits))?;
-        let claims = out.join(files::CLAIMS);
-        w(claims.clone(), crate::write::write_csv(&claims, &an.claims))?;
+        write_analysis(&out, an)?;
     }
     let rows = dir.join(ArmRow::FILE);
     crate::write::write_csv(&rows, &a.rows).map_err(|e| Error::io(&rows, e))?;
