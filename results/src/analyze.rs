@@ -10,10 +10,10 @@
 use crate::bootstrap::{ItemIndex, Member};
 use crate::error::{Error, Result};
 use crate::fit::{aicc, bic, fit_log_linear, fit_sigmoid, Data, LogLinear, Sigmoid};
-use crate::load::{CurveKey, CurvePoint, Run};
+use crate::load::{CurveKey, CurvePoint, Run, SeedPoint};
 use crate::schema::{files, metric, shape, x_axis, FitRow};
-use crate::stats::{breakthroughness, percentile, stable_hash};
-use crate::threshold::{threshold_interval, Interval, Method};
+use crate::stats::{breakthroughness, stable_hash};
+use crate::threshold::{self, Fitted, Verdict};
 use crate::verdicts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -208,82 +208,213 @@ pub fn fit_shapes(data: &Data, chance: f64, ceiling_max: Option<f64>) -> CurveFi
     }
 }
 
-/// Bootstrap 95 % interval of the sigmoid midpoint (log10), resampling the
-/// seeds of every size and the items within each seed, each replicate
-/// refitted. `None` when items are missing or most refits fail.
-pub fn seed_bootstrap_interval(
-    s: &Series,
-    fit: &Sigmoid,
-    items: &ItemIndex,
-    rng: &mut ChaCha8Rng,
-) -> Option<(f64, f64)> {
-    let series_items = items.series_items(&s.key, &s.members)?;
-    let mut mids = Vec::with_capacity(BOOTSTRAP_REPS);
-    for _ in 0..BOOTSTRAP_REPS {
-        let (y, sigma) = series_items.resample(rng, true);
-        let sigma = sigma
-            .iter()
-            .zip(&s.data.sigma)
-            .map(|(b, o)| {
-                if b.is_finite() {
-                    b.max(s.sigma_floor)
-                } else {
-                    *o
-                }
-            })
-            .collect();
-        let d = Data {
-            x: s.data.x.clone(),
-            y,
-            sigma,
-        };
-        if let Some(f) = fit_sigmoid(&d, s.chance, ceiling_max(&s.key.metric), Some(fit)) {
-            mids.push(f.midpoint);
-        }
-    }
-    if mids.len() * 2 < BOOTSTRAP_REPS {
-        return None;
-    }
-    Some((percentile(&mut mids, 0.025), percentile(&mut mids, 0.975)))
+/// Whether a metric's curves get a level, N* and a verdict: the
+/// proportions that rise with skill (exact match, edit similarity, token
+/// accuracy). A log-probability has no level to cross, and extraction
+/// failures and parrot rates fall with skill.
+pub fn has_level(metric_name: &str) -> bool {
+    matches!(
+        metric_name,
+        metric::EXACT_MATCH | metric::EDIT_SIMILARITY | metric::TOKEN_ACCURACY
+    )
 }
 
-/// N*'s interval for one fitted series (log10), as `fits.csv` records it:
-/// [`threshold_interval`], and with several seeds also the seed-and-item
-/// bootstrap. The second value is a note for the user, empty if none.
-pub fn series_threshold(
-    s: &Series,
-    fit: &Sigmoid,
-    items: &ItemIndex,
-    rng: &mut ChaCha8Rng,
-) -> (Option<Interval>, String) {
-    let Some(mut iv) = threshold_interval(&s.data, fit, ceiling_max(&s.key.metric)) else {
-        return (None, "no N* interval: too few points".into());
+/// [`BOOTSTRAP_REPS`] replicates of a series' values and standard errors
+/// (floored like the series'), resampling the seeds of every point (with
+/// several) and the items of every seed; empty when `samples.csv` lacks the
+/// items.
+pub fn replicates(s: &Series, items: &ItemIndex, rng: &mut ChaCha8Rng) -> Vec<Data> {
+    let Some(si) = items.series_items(&s.key, &s.members) else {
+        return Vec::new();
     };
-    let mut note = String::new();
-    if several_seeds(s) {
-        match seed_bootstrap_interval(s, fit, items, rng) {
-            Some((lo, hi)) => iv.widen(lo, hi, Method::Bootstrap),
-            None => {
-                note = "no seed bootstrap (items missing from samples.csv): the seed spread enters N*'s interval through the points' standard errors only".into()
+    let seeds = several_seeds(s);
+    (0..BOOTSTRAP_REPS)
+        .map(|_| {
+            let (y, sigma) = si.resample(rng, seeds);
+            let sigma = sigma
+                .iter()
+                .zip(&s.data.sigma)
+                .map(|(b, o)| {
+                    if b.is_finite() {
+                        b.max(s.sigma_floor)
+                    } else {
+                        *o
+                    }
+                })
+                .collect();
+            Data {
+                x: s.data.x.clone(),
+                y,
+                sigma,
+            }
+        })
+        .collect()
+}
+
+/// One seed's own curve as fit data (x = log10 size), each point's standard
+/// error from its interval, floored like the seed mean's.
+fn seed_data(points: &[SeedPoint], floor: f64) -> Data {
+    Data {
+        x: points.iter().map(|p| (p.0 as f64).log10()).collect(),
+        y: points.iter().map(|p| p.1).collect(),
+        sigma: points
+            .iter()
+            .map(|p| {
+                let s = (p.3 - p.2) / (2.0 * 1.96);
+                if s.is_finite() {
+                    s.max(floor)
+                } else {
+                    floor
+                }
+            })
+            .collect(),
+    }
+}
+
+/// What [`fit_rows`] needs besides the series: the items to resample, the
+/// level as a fraction of the way from chance to 1, and each seed's own
+/// curve (parameter axis only).
+struct Context<'a> {
+    items: &'a ItemIndex<'a>,
+    level_fraction: f64,
+    seeds: Option<&'a BTreeMap<u64, Vec<SeedPoint>>>,
+}
+
+/// N* of curve `d` at `level` and its interval from the bootstrap
+/// replicates `reps` of its values (see [`crate::threshold`]): read off the
+/// preferred shape of `f`, which every replicate refits (the sigmoid from
+/// `f`'s, the log-linear curve in closed form) to read its own N* the same
+/// way. `Err` with the crossing when the curve is not located.
+pub fn n_star(
+    d: &Data,
+    chance: f64,
+    level: f64,
+    f: &CurveFit,
+    ceiling_max: Option<f64>,
+    reps: &[Data],
+) -> std::result::Result<(threshold::Estimate, threshold::Interval), threshold::Crossing> {
+    let preferred = match f.sigmoid_preferred {
+        Some(true) => f.sigmoid.map(Fitted::Sigmoid),
+        Some(false) => f.log_linear.map(Fitted::LogLinear),
+        None => None,
+    };
+    let e = threshold::estimate(d, level, preferred)?;
+    let refit = |r: &Data| match preferred {
+        Some(Fitted::Sigmoid(g)) => {
+            fit_sigmoid(r, chance, ceiling_max, Some(&g)).map(Fitted::Sigmoid)
+        }
+        Some(Fitted::LogLinear(_)) => fit_log_linear(r).map(Fitted::LogLinear),
+        None => None,
+    };
+    let xs: Vec<f64> = reps
+        .iter()
+        .map(|r| threshold::replicate_x(threshold::estimate(r, level, refit(r))))
+        .collect();
+    // The upper plateau a size on the slope must stay clear of.
+    let top = match (f.sigmoid_preferred, f.sigmoid) {
+        (Some(true), Some(g)) => g.ceiling,
+        _ => d.y.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+    };
+    Ok((e, threshold::interval(d, &e, chance, top, &xs)))
+}
+
+/// N*, its interval and the verdict onto both rows of one fitted curve.
+fn level_columns(
+    s: &Series,
+    f: &CurveFit,
+    ctx: &Context,
+    rng: &mut ChaCha8Rng,
+    rows: [&mut FitRow; 2],
+) {
+    let level = threshold::level(s.chance, ctx.level_fraction);
+    let sigmoid_preferred = f.sigmoid_preferred == Some(true);
+    let [ll, sg] = rows;
+    ll.level = Some(level);
+    sg.level = Some(level);
+    let mut notes = Vec::new();
+    // Replicates are drawn only for a located curve, so a flat one costs nothing.
+    let located = matches!(
+        threshold::crossing(&s.data.y, level),
+        threshold::Crossing::Up { .. }
+    );
+    let reps = if located {
+        replicates(s, ctx.items, rng)
+    } else {
+        Vec::new()
+    };
+    match n_star(
+        &s.data,
+        s.chance,
+        level,
+        f,
+        ceiling_max(&s.key.metric),
+        &reps,
+    ) {
+        Ok((e, iv)) => {
+            if reps.is_empty() {
+                notes.push("no items in samples.csv: N*'s interval is the gap between the two sizes around it".to_string());
+            }
+            for (side, open) in [("below", iv.lo.is_none()), ("above", iv.hi.is_none())] {
+                if open {
+                    notes.push(format!("N* interval open {side}: over 2.5 % of bootstrap replicates are not located on that side of the ladder"));
+                }
+            }
+            for r in [&mut *ll, &mut *sg] {
+                r.threshold_params = Some(s.scale_at(e.x));
+                r.threshold_lo = iv.lo.map(|v| s.scale_at(v));
+                r.threshold_hi = iv.hi.map(|v| s.scale_at(v));
+                r.threshold_method = e.method.into();
+                r.interval_method = iv.method.into();
+                r.threshold_below = Some(s.scale_at(s.data.x[e.below]));
+                r.threshold_above = Some(s.scale_at(s.data.x[e.below + 1]));
+            }
+        }
+        Err(c) => {
+            notes.push(format!("not located: {}", c.why()));
+            for r in [&mut *ll, &mut *sg] {
+                r.threshold_method = "not_located".into();
             }
         }
     }
-    if iv.open_lo || iv.open_hi {
-        let side = match (iv.open_lo, iv.open_hi) {
-            (true, true) => "either side",
-            (true, false) => "below",
-            _ => "above",
-        };
-        let open = format!(
-            "N* interval open {side}: the data do not bound it within a decade of the ladder"
-        );
-        note = if note.is_empty() {
-            open
-        } else {
-            format!("{open}; {note}")
-        };
+    if s.axis == x_axis::PARAMS {
+        let mean = threshold::verdict(&s.data.y, s.chance, level, sigmoid_preferred);
+        let per_seed: Vec<Verdict> = ctx
+            .seeds
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|pts| pts.len() >= MIN_SIZES)
+            .map(|pts| {
+                let d = seed_data(pts, s.sigma_floor);
+                let g = fit_shapes(&d, s.chance, ceiling_max(&s.key.metric));
+                threshold::verdict(&d.y, s.chance, level, g.sigmoid_preferred == Some(true))
+            })
+            .collect();
+        let (v, agree) = threshold::combine(mean, &per_seed);
+        if mean == Verdict::Emergent && v != Verdict::Emergent {
+            notes.push(format!(
+                "emergent in the seed mean but in fewer than two thirds of the seeds ({} of {})",
+                per_seed.iter().filter(|&&v| v == Verdict::Emergent).count(),
+                per_seed.len()
+            ));
+        }
+        for r in [&mut *ll, &mut *sg] {
+            r.verdict = v.as_str().into();
+            r.verdict_seeds = format!("{agree} of {}", per_seed.len());
+        }
     }
-    (Some(iv), note)
+    for r in [ll, sg] {
+        for n in &notes {
+            push_note(r, n);
+        }
+    }
+}
+
+fn push_note(r: &mut FitRow, note: &str) {
+    if r.note.is_empty() {
+        r.note = note.to_string();
+    } else {
+        r.note = format!("{}; {note}", r.note);
+    }
 }
 
 /// Whether any point of the series averages several seeds.
@@ -315,6 +446,7 @@ pub fn analyze(run: &Run) -> Result<Analysis> {
         ));
     }
     let items = ItemIndex::new(&run.samples);
+    let seed_curves = run.seed_curves();
     let mut rows = Vec::new();
     let mut axes = vec![x_axis::PARAMS];
     // A FLOPs axis only adds information when intermediate checkpoints were scored.
@@ -329,7 +461,14 @@ pub fn analyze(run: &Run) -> Result<Analysis> {
         for s in &series {
             let mut rng =
                 ChaCha8Rng::seed_from_u64(BOOTSTRAP_SEED ^ stable_hash(&key_text(&s.key, axis)));
-            let new = fit_rows(s, &items, &mut rng, &mut failed);
+            let ctx = Context {
+                items: &items,
+                level_fraction: run.threshold_level,
+                seeds: (axis == x_axis::PARAMS)
+                    .then(|| seed_curves.get(&s.key))
+                    .flatten(),
+            };
+            let new = fit_rows(s, &ctx, &mut rng, &mut failed);
             if let Some(p) = new.iter().find(|r| r.preferred) {
                 preferred_sigmoid.insert((s.key.clone(), axis), p.shape == shape::SIGMOID);
             }
@@ -354,48 +493,17 @@ pub fn analyze(run: &Run) -> Result<Analysis> {
 
 fn empty_row(s: &Series, shape_name: &str) -> FitRow {
     FitRow {
-        task: s.key.task.clone(),
-        mode: s.key.mode,
-        shots: s.key.shots,
-        metric: s.key.metric.clone(),
-        x_axis: s.axis.to_string(),
-        shape: shape_name.to_string(),
-        intercept: None,
-        slope: None,
-        floor: None,
-        ceiling: None,
-        steepness: None,
-        midpoint: None,
-        aicc: None,
-        bic: None,
-        threshold_params: None,
-        threshold_lo: None,
-        threshold_hi: None,
-        breakthroughness: None,
-        preferred: false,
-        status: "ok".into(),
         n_points: s.data.len() as u32,
-        wrss: None,
-        threshold_method: String::new(),
-        threshold_below: None,
-        threshold_above: None,
         interval_noise: interval_noise(s).into(),
-        cot_overtakes: None,
-        cot_overtakes_lo: None,
-        cot_overtakes_hi: None,
-        cot_overtakes_method: String::new(),
-        cot_note: String::new(),
-        mirage: String::new(),
-        note: String::new(),
+        ..FitRow::empty(
+            (&s.key.task, s.key.mode, s.key.shots, &s.key.metric),
+            s.axis,
+            shape_name,
+        )
     }
 }
 
-fn fit_rows(
-    s: &Series,
-    items: &ItemIndex,
-    rng: &mut ChaCha8Rng,
-    failed: &mut usize,
-) -> Vec<FitRow> {
+fn fit_rows(s: &Series, ctx: &Context, rng: &mut ChaCha8Rng, failed: &mut usize) -> Vec<FitRow> {
     let mut ll = empty_row(s, shape::LOG_LINEAR);
     let mut sg = empty_row(s, shape::SIGMOID);
     if s.n_sizes < MIN_SIZES {
@@ -427,27 +535,6 @@ fn fit_rows(
             sg.steepness = Some(g.steepness);
             sg.midpoint = Some(g.midpoint);
             sg.wrss = Some(g.wrss);
-            sg.threshold_params = Some(10f64.powf(g.midpoint));
-            let (x_lo, x_hi) = (s.data.x[0], s.data.x[s.data.len() - 1]);
-            if g.midpoint < x_lo || g.midpoint > x_hi {
-                sg.note = "threshold outside the measured range (extrapolated)".into();
-            }
-            let (iv, note) = series_threshold(s, &g, items, rng);
-            if let Some(iv) = iv {
-                let scale = |v: f64| s.scale_at(v);
-                sg.threshold_lo = Some(scale(iv.lo));
-                sg.threshold_hi = Some(scale(iv.hi));
-                sg.threshold_method = iv.method.as_str().into();
-                sg.threshold_below = iv.straddle.map(|(a, _)| scale(a));
-                sg.threshold_above = iv.straddle.map(|(_, b)| scale(b));
-            }
-            if !note.is_empty() {
-                sg.note = if sg.note.is_empty() {
-                    note
-                } else {
-                    format!("{}; {note}", sg.note)
-                };
-            }
         }
         None => {
             *failed += 1;
@@ -468,6 +555,9 @@ fn fit_rows(
                 r.note = f.note.clone();
             }
         }
+    }
+    if has_level(&s.key.metric) {
+        level_columns(s, &f, ctx, rng, [&mut ll, &mut sg]);
     }
     vec![ll, sg]
 }

@@ -14,14 +14,13 @@
 //! independent: each side's half-width is the root sum of squares of the
 //! two facing half-widths, in log10. The arms are scored on the same items,
 //! whose noise therefore moves both curves the same way and partly cancels
-//! in the difference, so this errs wide (conservative). A bootstrap over
-//! items would need every arm refitted per replicate, and over seeds a
-//! sweep of several seeds; the profile intervals are already what each N*
-//! reports. When either N* is only bracketed (the jump falls between two
+//! in the difference, so this errs wide (conservative). Each N* interval
+//! already covers its arm's seed and item noise. When either N* is only bracketed (the jump falls between two
 //! sizes) the shift is only a bound: the interval arithmetic of the two
-//! brackets, with no point value. When either is not located at all
-//! (log-linear preferred, N* or its interval beyond the ladder) there is no
-//! shift, and the note says why.
+//! brackets, with no point value. When either is not located at all (the
+//! curve never crosses its level, or N*'s interval is open or runs past the
+//! ladder) there is no shift, and the note says why. N* is the fixed-level
+//! threshold of [`crate::threshold`], as in every `fits.csv`.
 
 use crate::analyze::{analyze, write_analysis, Analysis};
 use crate::compare::compare;
@@ -63,11 +62,11 @@ pub struct ArmRow {
     pub n_star: Option<f64>,
     pub n_star_lo: Option<f64>,
     pub n_star_hi: Option<f64>,
-    /// `profile`, `bracket` or `bootstrap` (see `FitRow::threshold_method`).
+    /// `bracket` or `bootstrap` (see `FitRow::interval_method`).
     pub n_star_method: String,
     /// log10(N*_arm) − log10(N*_baseline) in decades: negative means this
     /// arm's transition comes at a smaller size. Empty unless both N* are
-    /// located with a profile (or bootstrap) interval.
+    /// located with a bootstrap interval (not a bracket).
     pub shift: Option<f64>,
     /// 95 % interval of the shift in decades, or, when `shift_kind` is
     /// `bound`, the bounds the two brackets allow.
@@ -166,33 +165,39 @@ fn sigmoid_fit<'a>(fits: &'a [FitRow], key: &CurveKey) -> Option<&'a FitRow> {
 }
 
 /// Read an arm's N* for one curve from its fits (exact match, parameter
-/// axis): located only when the sigmoid is the preferred shape and N* with
-/// both ends of its interval lies within the ladder `(smallest, largest)`.
+/// axis): the fixed-level N* ([`crate::threshold`]), located when the curve
+/// crosses its level and both ends of the interval are closed and within
+/// the ladder `(smallest, largest)`.
 pub fn locate(fits: &[FitRow], key: &CurveKey, ladder: (f64, f64)) -> Located {
     let Some(sg) = sigmoid_fit(fits, key) else {
         return Located::Not("no fit".into());
     };
-    if sg.status != "ok" {
-        return Located::Not(format!("sigmoid fit {}", sg.status));
-    }
-    if !sg.preferred {
-        return Located::Not("log-linear preferred: no transition".into());
+    match sg.threshold_method.as_str() {
+        "" => return Located::Not(format!("no N* ({})", sg.status.replace('_', " "))),
+        "not_located" => {
+            let why = sg
+                .note
+                .split("; ")
+                .find_map(|n| n.strip_prefix("not located: "))
+                .unwrap_or("does not cross its level");
+            return Located::Not(format!("not located: {why}"));
+        }
+        _ => {}
     }
     let (Some(n), Some(lo), Some(hi)) = (sg.threshold_params, sg.threshold_lo, sg.threshold_hi)
     else {
-        return Located::Not("N* has no interval".into());
+        return Located::Not(
+            "N* interval open: not located on one side in over 2.5 % of replicates".into(),
+        );
     };
     // A relative slack: sizes pass through f64 and back.
     let inside = |v: f64| v >= ladder.0 * (1.0 - 1e-9) && v <= ladder.1 * (1.0 + 1e-9);
-    if !inside(n) {
-        return Located::Not("N* outside the ladder".into());
-    }
-    if !inside(lo) || !inside(hi) {
+    if !inside(n) || !inside(lo) || !inside(hi) {
         return Located::Not(format!(
             "N* interval [{lo:.3e}, {hi:.3e}] runs past the ladder"
         ));
     }
-    if sg.threshold_method == "bracket" {
+    if sg.interval_method == "bracket" {
         Located::Bracket {
             lo: lo.log10(),
             hi: hi.log10(),
@@ -315,7 +320,7 @@ pub fn compare_arms(arms: &[(String, Run, Analysis)]) -> Result<(Vec<ArmRow>, Ve
                     row.n_star = sg.threshold_params;
                     row.n_star_lo = sg.threshold_lo;
                     row.n_star_hi = sg.threshold_hi;
-                    row.n_star_method = sg.threshold_method.clone();
+                    row.n_star_method = sg.interval_method.clone();
                 }
             }
             let mut why = Vec::new();

@@ -26,11 +26,31 @@ fn table<'a>(run: &'a Run, metric_name: &str) -> Table<'a> {
         .collect()
 }
 
-/// `a − b` with the two 95 % half-widths added in quadrature.
+/// A point's 95 % interval as (value − low, high − value): its item
+/// interval, with several seeds combined with the spread between them as
+/// [`CurvePoint::sigma`] does, and clipped to [0, 1] (proportions only).
+fn arms(p: &CurvePoint) -> (f64, f64) {
+    let k = p.n_seeds.max(1) as f64;
+    let seed = 1.96 * p.seed_sd;
+    let widen = |item: f64| {
+        if p.n_seeds > 1 {
+            ((item * item + seed * seed) / k).sqrt()
+        } else {
+            item
+        }
+    };
+    let lo = widen(p.value - p.ci_lo).min(p.value).max(0.0);
+    let hi = widen(p.ci_hi - p.value).min(1.0 - p.value).max(0.0);
+    (lo, hi)
+}
+
+/// `a − b` with Newcombe's interval for a difference of proportions: the
+/// lower arm combines a's lower and b's upper arms in quadrature, and the
+/// upper arm the other two. Each arm is at most the distance to 0 or 1, so
+/// the interval stays within [−1, 1].
 fn difference(name: &str, key: (&str, Mode, u32, u64), a: &CurvePoint, b: &CurvePoint) -> ClaimRow {
-    let half = |p: &CurvePoint| 0.5 * (p.ci_hi - p.ci_lo);
+    let ((al, au), (bl, bu)) = (arms(a), arms(b));
     let value = a.value - b.value;
-    let h = half(a).hypot(half(b));
     ClaimRow {
         claim: name.to_string(),
         task: key.0.to_string(),
@@ -38,8 +58,8 @@ fn difference(name: &str, key: (&str, Mode, u32, u64), a: &CurvePoint, b: &Curve
         shots: key.2,
         params_non_embedding: key.3,
         value,
-        ci_lo: value - h,
-        ci_hi: value + h,
+        ci_lo: value - al.hypot(bu),
+        ci_hi: value + au.hypot(bl),
         n_seeds: a.n_seeds.min(b.n_seeds),
     }
 }
@@ -79,6 +99,7 @@ pub fn claims(run: &Run) -> Vec<ClaimRow> {
         }
     }
     for (&(task, mode, shots, size), &p) in &table(run, metric::PARROT) {
+        let (lo, hi) = arms(p);
         out.push(ClaimRow {
             claim: claim::PARROT.to_string(),
             task: task.to_string(),
@@ -86,8 +107,8 @@ pub fn claims(run: &Run) -> Vec<ClaimRow> {
             shots,
             params_non_embedding: size,
             value: p.value,
-            ci_lo: p.ci_lo,
-            ci_hi: p.ci_hi,
+            ci_lo: p.value - lo,
+            ci_hi: p.value + hi,
             n_seeds: p.n_seeds,
         });
     }
@@ -108,9 +129,10 @@ mod tests {
     use super::*;
     use crate::synth;
 
-    #[test]
-    fn differences_and_intervals() {
-        let p = |value: f64, lo: f64, hi: f64| CurvePoint {
+    /// An exact-match point of `n_seeds` seeds with item interval [lo, hi]
+    /// and standard deviation `sd` across seeds.
+    fn point(value: f64, lo: f64, hi: f64, sd: f64, n_seeds: u32) -> CurvePoint {
+        CurvePoint {
             task: "t".into(),
             mode: Mode::Cot,
             shots: 0,
@@ -121,11 +143,16 @@ mod tests {
             value,
             ci_lo: lo,
             ci_hi: hi,
-            seed_sd: 0.0,
-            n_seeds: 2,
-            n: 100,
+            seed_sd: sd,
+            n_seeds,
+            n: 200 * n_seeds as u64,
             chance: 0.0,
-        };
+        }
+    }
+
+    #[test]
+    fn differences_and_intervals() {
+        let p = |value: f64, lo: f64, hi: f64| point(value, lo, hi, 0.0, 2);
         let r = difference(
             claim::COT_GAIN,
             ("t", Mode::Cot, 0, 10),
@@ -133,9 +160,53 @@ mod tests {
             &p(0.2, 0.17, 0.23),
         );
         assert!((r.value - 0.7).abs() < 1e-12);
-        let h = (0.1f64.powi(2) + 0.03f64.powi(2)).sqrt();
-        assert!((r.ci_lo - (0.7 - h)).abs() < 1e-12 && (r.ci_hi - (0.7 + h)).abs() < 1e-12);
+        // Lower arm: a's 0.1 below with b's 0.03 above (zero seed spread:
+        // the item arms shrink by sqrt(2) over two seeds); upper arm: a's 0.1
+        // above (clipped at 1 − 0.9) with b's 0.03 below.
+        let k = 2f64.sqrt();
+        let lo = 0.7 - (0.1 / k).hypot(0.03 / k);
+        let hi = 0.7 + (0.1 / k).hypot(0.03 / k);
+        assert!(
+            (r.ci_lo - lo).abs() < 1e-12 && (r.ci_hi - hi).abs() < 1e-12,
+            "{r:?}"
+        );
         assert_eq!(r.n_seeds, 2);
+    }
+
+    #[test]
+    fn claim_intervals_stay_within_the_possible_range() {
+        // The "+0.99 [+0.97, +1.01]": a near-perfect cot against a
+        // direct at zero, with wide seed spread; and the mirror image.
+        let p = |value: f64, lo: f64, hi: f64, sd: f64| point(value, lo, hi, sd, 3);
+        let key = ("t", Mode::Cot, 0, 10);
+        for (a, b) in [
+            (p(0.99, 0.96, 1.0, 0.2), p(0.0, 0.0, 0.02, 0.0)),
+            (p(0.0, 0.0, 0.02, 0.3), p(1.0, 0.98, 1.0, 0.4)),
+            (p(0.5, 0.43, 0.57, 0.45), p(0.5, 0.43, 0.57, 0.45)),
+        ] {
+            let r = difference(claim::COT_GAIN, key, &a, &b);
+            assert!(
+                -1.0 <= r.ci_lo && r.ci_lo <= r.value && r.value <= r.ci_hi && r.ci_hi <= 1.0,
+                "{r:?}"
+            );
+        }
+        // Seed spread widens the interval: same items, more disagreement.
+        let narrow = difference(
+            claim::COT_GAIN,
+            key,
+            &p(0.6, 0.53, 0.67, 0.0),
+            &p(0.2, 0.15, 0.26, 0.0),
+        );
+        let wide = difference(
+            claim::COT_GAIN,
+            key,
+            &p(0.6, 0.53, 0.67, 0.25),
+            &p(0.2, 0.15, 0.26, 0.0),
+        );
+        assert!(
+            wide.ci_hi - wide.ci_lo > narrow.ci_hi - narrow.ci_lo + 0.1,
+            "{narrow:?} {wide:?}"
+        );
     }
 
     #[test]

@@ -87,7 +87,13 @@ pub struct Run {
     pub checkpoint_points: Vec<CurvePoint>,
     /// Human-readable notes: jobs left out and why, missing optional files.
     pub notes: Vec<String>,
+    /// Where N* is read, as a fraction of the way from chance to 1: the
+    /// run's `eval.threshold_level` (`config.toml`), else the default.
+    pub threshold_level: f64,
 }
+
+/// One seed's final value at one size: (size, value, interval low, high).
+pub type SeedPoint = (u64, f64, f64, f64);
 
 /// Does `dir` look like a run folder at all?
 pub fn is_run_folder(dir: &Path) -> bool {
@@ -160,6 +166,7 @@ impl Run {
         train_log.retain(|r| keep(&r.model_id));
 
         let (used, final_step) = select_models(&models, &scores, &mut notes);
+        let threshold_level = threshold_level(dir)?;
         let mut run = Run {
             dir: dir.to_path_buf(),
             models,
@@ -171,6 +178,7 @@ impl Run {
             final_points: Vec::new(),
             checkpoint_points: Vec::new(),
             notes,
+            threshold_level,
         };
         if !run.used_models.is_empty() {
             run.final_points = aggregate(dir, &run.final_step, true)?;
@@ -223,12 +231,75 @@ impl Run {
         self.final_points.iter().map(|p| p.task.clone()).collect()
     }
 
+    /// Each seed's own final curve of every (task, mode, shots, metric):
+    /// per seed, its points by size ascending (used models only).
+    pub fn seed_curves(&self) -> BTreeMap<CurveKey, BTreeMap<u64, Vec<SeedPoint>>> {
+        let model: BTreeMap<&str, &ModelRow> = self
+            .models
+            .iter()
+            .filter(|m| self.final_step.get(&m.model_id) == Some(&m.step))
+            .map(|m| (m.model_id.as_str(), m))
+            .collect();
+        let mut out: BTreeMap<CurveKey, BTreeMap<u64, Vec<SeedPoint>>> = BTreeMap::new();
+        for s in &self.scores {
+            let Some(m) = model.get(s.model_id.as_str()) else {
+                continue;
+            };
+            if s.step != m.step || !s.value.is_finite() {
+                continue;
+            }
+            let key = CurveKey {
+                task: s.task.clone(),
+                mode: s.mode,
+                shots: s.shots,
+                metric: s.metric.clone(),
+            };
+            out.entry(key)
+                .or_default()
+                .entry(m.seed)
+                .or_default()
+                .push((m.params_non_embedding, s.value, s.ci_lo, s.ci_hi));
+        }
+        for seeds in out.values_mut() {
+            for pts in seeds.values_mut() {
+                pts.sort_by_key(|p| p.0);
+            }
+        }
+        out
+    }
+
     /// Size (non-embedding parameters) of every model id.
     pub fn size_of(&self) -> BTreeMap<String, u64> {
         self.models
             .iter()
             .map(|m| (m.model_id.clone(), m.params_non_embedding))
             .collect()
+    }
+}
+
+/// `eval.threshold_level` of the run's `config.toml`: a fraction strictly
+/// between 0 and 1; the default when the file or the key is absent.
+fn threshold_level(dir: &Path) -> Result<f64> {
+    const KEY: &str = "eval.threshold_level";
+    let path = dir.join(files::CONFIG);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(crate::threshold::DEFAULT_LEVEL_FRACTION)
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{}: {}", path.display(), e.message())))?;
+    let Some(v) = table.get("eval").and_then(|e| e.get("threshold_level")) else {
+        return Ok(crate::threshold::DEFAULT_LEVEL_FRACTION);
+    };
+    match v.as_float() {
+        Some(f) if f > 0.0 && f < 1.0 => Ok(f),
+        _ => Err(Error::Invalid(format!(
+            "{}: {KEY} = {v}: must be a number strictly between 0 and 1",
+            path.display()
+        ))),
     }
 }
 

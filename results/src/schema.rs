@@ -268,14 +268,17 @@ pub struct FitRow {
     pub midpoint: Option<f64>,
     pub aicc: Option<f64>,
     pub bic: Option<f64>,
-    /// sigmoid only: N* = 10^midpoint (FLOPs when `x_axis` is `flops`).
+    /// N*: where the seed-mean curve crosses `level` for the last time
+    /// going up (non-embedding parameters, or FLOPs when `x_axis` is
+    /// `flops`); proportion metrics that rise only (exact match, edit
+    /// similarity, token accuracy), the same on both shape rows. Empty when
+    /// `threshold_method` is `not_located` ([`crate::threshold`]).
     pub threshold_params: Option<f64>,
-    /// 95 % interval of N*: the profile likelihood over the midpoint,
-    /// never narrower than the gap between the two sizes that straddle it
-    /// when neither lies on the slope, and with several seeds widened by a
-    /// bootstrap over seeds and items ([`crate::threshold`]). A bound one
-    /// decade beyond the ladder is the fit's own limit: the data leave that
-    /// side open (`note` says so).
+    /// 95 % interval of N*: a bootstrap over seeds and items, never narrower
+    /// than the gap between `threshold_below` and `threshold_above` when
+    /// neither lies on the slope (`interval_method`). An empty bound is
+    /// open: in over 2.5 % of replicates the curve is not located on that
+    /// side of the ladder.
     pub threshold_lo: Option<f64>,
     pub threshold_hi: Option<f64>,
     /// BIG-bench breakthroughness of the observed curve (same on both shapes).
@@ -288,14 +291,12 @@ pub struct FitRow {
     pub n_points: u32,
     /// Weighted residual sum of squares (chi-square with the intervals' variances).
     pub wrss: Option<f64>,
-    /// What set N*'s interval: `profile` (the profile likelihood),
-    /// `bracket` (exactly the gap between `threshold_below` and
-    /// `threshold_above`: all the data say is "between these two sizes") or
-    /// `bootstrap` (widened by the bootstrap over seeds and items). Empty
-    /// without an interval.
+    /// How N* was read: `fit` (where the preferred fitted curve reaches
+    /// the level between the two sizes around the crossing),
+    /// `interpolated` (linearly in log size between them) or `not_located`
+    /// (`note` says why). Empty for metrics without a level.
     pub threshold_method: String,
-    /// The two ladder values of the x axis (sizes, or FLOPs) that straddle
-    /// N*; empty when N* lies outside the measured range.
+    /// The two ladder values of the x axis (sizes, or FLOPs) around N*.
     pub threshold_below: Option<f64>,
     pub threshold_above: Option<f64>,
     /// The noise this row's intervals (N*, cot overtakes) cover: `items`
@@ -322,8 +323,66 @@ pub struct FitRow {
     /// sigmoid), `mixed` (one does), `mirage` (neither does), `no_transition`
     /// (exact match itself prefers log_linear) or empty.
     pub mirage: String,
+    /// The level N* is read at: chance + `eval.threshold_level`·(1 − chance).
+    pub level: Option<f64>,
+    /// What set N*'s interval: `bracket` (exactly the gap between the two
+    /// sizes around N*: all the data say) or `bootstrap`.
+    pub interval_method: String,
+    /// `params` rows of a metric with a level: `emergent`, `smooth` or
+    /// `not_located`, by the rule of [`crate::threshold::verdict`] on the
+    /// seed mean and on every seed ([`crate::threshold::combine`]).
+    pub verdict: String,
+    /// How many seeds' own curves give that verdict: `2 of 3`.
+    pub verdict_seeds: String,
     /// Free text: why a value is missing.
     pub note: String,
+}
+
+impl FitRow {
+    /// A row of one curve (task, mode, shots, metric) and shape with every
+    /// value empty, status `ok`.
+    pub fn empty(curve: (&str, Mode, u32, &str), x_axis: &str, shape: &str) -> FitRow {
+        let (task, mode, shots, metric) = curve;
+        FitRow {
+            task: task.to_string(),
+            mode,
+            shots,
+            metric: metric.to_string(),
+            x_axis: x_axis.to_string(),
+            shape: shape.to_string(),
+            intercept: None,
+            slope: None,
+            floor: None,
+            ceiling: None,
+            steepness: None,
+            midpoint: None,
+            aicc: None,
+            bic: None,
+            threshold_params: None,
+            threshold_lo: None,
+            threshold_hi: None,
+            breakthroughness: None,
+            preferred: false,
+            status: "ok".into(),
+            n_points: 0,
+            wrss: None,
+            threshold_method: String::new(),
+            threshold_below: None,
+            threshold_above: None,
+            interval_noise: String::new(),
+            cot_overtakes: None,
+            cot_overtakes_lo: None,
+            cot_overtakes_hi: None,
+            cot_overtakes_method: String::new(),
+            cot_note: String::new(),
+            mirage: String::new(),
+            level: None,
+            interval_method: String::new(),
+            verdict: String::new(),
+            verdict_seeds: String::new(),
+            note: String::new(),
+        }
+    }
 }
 
 /// `claims.csv`: the number behind each claim of the literature that a run
@@ -338,9 +397,11 @@ pub struct FitRow {
 /// - `shot_gain`: exact match at `shots` minus at the fewest shots scored,
 ///   per mode: does few-shot learning appear with scale?
 ///
-/// Differences carry a 95 % interval from the two points' intervals combined
-/// as independent (their half-widths added in quadrature); `parrot` keeps
-/// its Wilson interval.
+/// Every interval starts from each point's item interval (Wilson), which
+/// with several seeds is combined with the spread between seeds. Differences
+/// carry Newcombe's interval for a difference of proportions (the facing
+/// arms in quadrature), so no interval leaves [−1, 1]; `parrot` its point's
+/// interval, within [0, 1].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimRow {
     pub claim: String,
@@ -465,6 +526,10 @@ impl CsvRow for FitRow {
         "cot_overtakes_method",
         "cot_note",
         "mirage",
+        "level",
+        "interval_method",
+        "verdict",
+        "verdict_seeds",
         "note",
     ];
 }
@@ -595,7 +660,7 @@ mod tests {
             status: "ok".into(),
             n_points: 6,
             wrss: Some(3.2),
-            threshold_method: "bracket".into(),
+            threshold_method: "interpolated".into(),
             threshold_below: Some(100_096.0),
             threshold_above: Some(335_712.0),
             interval_noise: "items".into(),
@@ -605,6 +670,10 @@ mod tests {
             cot_overtakes_method: "bootstrap".into(),
             cot_note: "overtakes".into(),
             mirage: "survives".into(),
+            level: Some(0.5),
+            interval_method: "bracket".into(),
+            verdict: "emergent".into(),
+            verdict_seeds: "2 of 3".into(),
             note: String::new(),
         });
     }

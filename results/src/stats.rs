@@ -58,8 +58,16 @@ pub fn percentile(v: &mut [f64], q: f64) -> f64 {
     }
     let pos = q * (v.len() - 1) as f64;
     let (i, frac) = (pos.floor() as usize, pos - pos.floor());
-    if i + 1 >= v.len() || frac == 0.0 {
+    if i + 1 >= v.len() || frac == 0.0 || v[i] == v[i + 1] {
         return v[i.min(v.len() - 1)];
+    }
+    // Between a finite value and an infinite one the percentile is the
+    // infinite one: an interval bound reaching past the ladder is open.
+    if v[i].is_infinite() {
+        return v[i];
+    }
+    if v[i + 1].is_infinite() {
+        return v[i + 1];
     }
     v[i] + frac * (v[i + 1] - v[i])
 }

@@ -1,7 +1,7 @@
 //! The analysis as a table for the terminal (`emerge analyze`).
 
 use crate::analyze::Analysis;
-use crate::schema::{shape, x_axis, FitRow};
+use crate::schema::{x_axis, FitRow};
 use std::collections::BTreeSet;
 
 fn sci(v: Option<f64>) -> String {
@@ -14,7 +14,7 @@ pub fn summary(a: &Analysis) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<10} {:<6} {:>5} {:<16} {:<10} {:>10} {:>27} {:>6} {:<34} {:<13}",
+        "{:<10} {:<6} {:>5} {:<16} {:<10} {:>11} {:>27} {:<22} {:>6} {:<34} {:<13}",
         "task",
         "mode",
         "shots",
@@ -22,6 +22,7 @@ pub fn summary(a: &Analysis) -> String {
         "preferred",
         "N*",
         "N* 95% interval",
+        "verdict (seeds)",
         "B",
         "cot overtakes direct",
         "mirage"
@@ -46,14 +47,11 @@ pub fn summary(a: &Analysis) -> String {
             Some(b) => b.shape.clone(),
             None => rows.first().map(|q| q.status.clone()).unwrap_or_default(),
         };
-        let sig = rows
-            .iter()
-            .find(|q| q.shape == shape::SIGMOID && q.preferred);
-        let interval = match sig {
-            Some(q) if q.threshold_lo.is_some() => {
-                interval_text(&q.threshold_method, q.threshold_lo, q.threshold_hi)
-            }
-            _ => "-".into(),
+        let (n_star, interval) = n_star_text(r);
+        let verdict = if r.verdict.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{} ({})", r.verdict.replace('_', " "), r.verdict_seeds)
         };
         let cot = match (r.cot_note.as_str(), r.cot_overtakes) {
             ("overtakes", Some(_)) if r.cot_overtakes_method == "bracket" => interval_text(
@@ -70,6 +68,8 @@ pub fn summary(a: &Analysis) -> String {
                     r.cot_overtakes_hi
                 )
             ),
+            ("ahead_throughout", _) => "not located (ahead throughout)".into(),
+            ("never_in_range", _) => "not located (never ahead)".into(),
             (note, _) => note.replace('_', " "),
         };
         if r.interval_noise == "items" {
@@ -77,14 +77,15 @@ pub fn summary(a: &Analysis) -> String {
         }
         let _ = writeln!(
             s,
-            "{:<10} {:<6} {:>5} {:<16} {:<10} {:>10} {:>27} {:>6} {:<34} {:<13}",
+            "{:<10} {:<6} {:>5} {:<16} {:<10} {:>11} {:>27} {:<22} {:>6} {:<34} {:<13}",
             r.task,
             r.mode,
             r.shots,
             r.metric,
             shape,
-            sci(sig.and_then(|q| q.threshold_params)),
+            n_star,
             interval,
+            verdict,
             r.breakthroughness
                 .map(|b| format!("{b:.1}"))
                 .unwrap_or_else(|| "-".into()),
@@ -106,16 +107,33 @@ pub fn summary(a: &Analysis) -> String {
 }
 
 /// How N* and its interval are obtained, in one paragraph (the summary's
-/// footer; README.md says the same at more length).
-pub const INTERVALS: &str = "N* is the midpoint of the sigmoid fitted by weighted least squares \
-(each size weighted by its standard error) in log10 size. Its 95 % interval is the set of \
-midpoints whose best fit, re-optimizing ceiling and steepness, is within 3.84 (chi-square, one \
-degree of freedom, scaled up when the points scatter more than their error bars allow) of the \
-best fit overall: a profile likelihood. When the two sizes around \
-N* each sit on the floor or on the ceiling, the data only say the jump lies between them, so \
-the interval is never narrower than that gap (shown as \"between A and B\"). With several \
-seeds it is also widened to a bootstrap over seeds and items. The cot-overtakes scale is \
-interpolated between two sizes, so its interval always spans that gap.";
+/// footer; docs/DESIGN.md says the same at more length).
+pub const INTERVALS: &str = "N* is the size at which the seed-mean score crosses a fixed level \
+(halfway between chance and 1 unless eval.threshold_level says otherwise) for the last time going \
+up: read off the preferred fit where it reaches the level between the two sizes around the \
+crossing, else interpolated in log size between them. A curve that never reaches the level, \
+starts above it or falls back below it is not located. Its 95 % interval is a bootstrap over \
+the seeds of every size and the items of every seed; when neither size around N* lies on the \
+slope, the data only say the jump lies between them, so the interval is never narrower than \
+that gap (\"between A and B\"). Verdict: emergent when the sigmoid is preferred and some size \
+below N* is within 0.05 of chance, in the seed mean and in at least two thirds of the seeds; \
+smooth when located otherwise. The cot-overtakes scale is interpolated between two sizes, so \
+its interval always spans that gap.";
+
+/// N* and its interval as the tables print them: `5.0e4` and `[3.1e4,
+/// 7.7e4]`, `between 2.6e4 and 1.0e5`, or `not located`.
+pub fn n_star_text(r: &FitRow) -> (String, String) {
+    if r.threshold_method == "not_located" {
+        return ("not located".into(), "-".into());
+    }
+    match r.threshold_params {
+        Some(n) => (
+            sci(Some(n)),
+            interval_text(&r.interval_method, r.threshold_lo, r.threshold_hi),
+        ),
+        None => ("-".into(), "-".into()),
+    }
+}
 
 /// `text` split at spaces into lines of at most `width` characters.
 fn wrap(text: &str, width: usize) -> Vec<String> {
@@ -135,14 +153,17 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// "between A and B" for an interval that is exactly a gap between two
-/// sizes, "[lo, hi]" otherwise (an empty upper bound is "beyond").
+/// sizes, "[lo, hi]" otherwise (an empty bound is open: "below", "beyond").
 fn interval_text(method: &str, lo: Option<f64>, hi: Option<f64>) -> String {
     let hi_text = hi
         .map(|h| format!("{h:.3e}"))
         .unwrap_or_else(|| "beyond".into());
+    let lo_text = lo
+        .map(|h| format!("{h:.3e}"))
+        .unwrap_or_else(|| "below".into());
     if method == "bracket" {
-        format!("between {} and {hi_text}", sci(lo))
+        format!("between {lo_text} and {hi_text}")
     } else {
-        format!("[{}, {hi_text}]", sci(lo))
+        format!("[{lo_text}, {hi_text}]")
     }
 }

@@ -58,6 +58,10 @@ pub struct SynthSpec {
     /// Write `samples.csv` (item rows) too.
     pub with_samples: bool,
     pub rng_seed: u64,
+    /// How far apart (in decades) the seeds' curves lie: seed i of n is
+    /// planted as if its size were shifted by spread·(i − (n − 1)/2), so
+    /// training noise that moves a transition can be planted.
+    pub seed_spread: f64,
 }
 
 impl SynthSpec {
@@ -95,6 +99,7 @@ impl SynthSpec {
             tokens_per_step: 4096,
             with_samples: true,
             rng_seed: 7,
+            seed_spread: 0.0,
         }
     }
 }
@@ -118,8 +123,9 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         // A plausible geometry for the size: 12·L·d² non-embedding params.
         let n_layer = 2 + (x as u32).saturating_sub(4);
         let d_model = ((size as f64 / (12.0 * n_layer as f64)).sqrt().round() as u32).max(8);
-        for &seed in &spec.seeds {
+        for (si, &seed) in spec.seeds.iter().enumerate() {
             let model_id = format!("N{size}-s{seed}");
+            let shift = spec.seed_spread * (si as f64 - (spec.seeds.len() - 1) as f64 / 2.0);
             for (li, step) in (1..=final_step)
                 .step_by((final_step as usize / 20).max(1))
                 .enumerate()
@@ -156,7 +162,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                     status: ModelStatus::Ok,
                 });
                 // Earlier checkpoints behave like a smaller model.
-                let xe = x + 0.8 * (step as f64 / final_step as f64).log10();
+                let xe = x + shift + 0.8 * (step as f64 / final_step as f64).log10();
                 for task in &spec.tasks {
                     for mode in [Mode::Direct, Mode::Cot] {
                         let planted = if mode == Mode::Cot {

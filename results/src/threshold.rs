@@ -1,276 +1,293 @@
-//! The 95 % interval of a sigmoid's threshold N* that a sparse ladder cannot
-//! fool: a profile likelihood over the midpoint, widened by the bracket rule.
+//! N*, the size at which a curve crosses a fixed level, its 95 % interval,
+//! and the verdict on a curve: `emergent`, `smooth` or `not located`.
 //!
-//! Why not the item bootstrap alone: resampling items cannot move a size
-//! scored 0/300 or 300/300, and when the jump falls between two sizes the
-//! fit's steepness runs to its bound and the midpoint can slide anywhere in
-//! the gap at no cost in fit. An item bootstrap then reports a sliver.
+//! Why a fixed level and not the sigmoid's midpoint: the midpoint mixes where
+//! a curve rises with how high it gets. Two curves that cross 0.5 exact match
+//! at the same size but plateau at 0.77 and 1.0 have midpoints a decade
+//! apart, and a curve that plateaus at 0.26 gets a "threshold" although it
+//! never does what the task asks half the time. The level is
+//! `chance + fraction·(1 − chance)` (fraction 0.5 by default, the config's
+//! `eval.threshold_level`).
 //!
-//! - **Profile likelihood.** For every candidate midpoint x0 the other two
-//!   free parameters (ceiling, steepness) are re-optimized, giving the best
-//!   chi-square χ²(x0) the curve can reach with its threshold at x0. The
-//!   interval is every x0 with χ²(x0) ≤ min χ² + 3.84 (the 95 % quantile of
-//!   χ² with one degree of freedom), closed over gaps. The chi-square is the
-//!   same weighted residual sum the fit minimizes ([`crate::fit`]), so the
-//!   weights carry each point's standard error, seed spread included. When
-//!   the best fit's χ² exceeds its degrees of freedom, the error bars
-//!   understate the scatter and the cut-off grows by that ratio.
-//! - **Bracket rule.** When neither of the two sizes that straddle the
-//!   fitted midpoint lies on the slope (each is within its own 95 % band of
-//!   the floor or of the ceiling), the data only say "between these two
-//!   sizes": the interval is widened to cover the whole gap. The steepness
-//!   bound would otherwise shave ~0.1 decade off each end.
-//!
-//! [`threshold_interval`] works on bare [`Data`] so planted-curve tests can
-//! call it without a run folder; [`transitions`] reads an analysis back for a
-//! ladder-refinement loop (which sizes straddle each N*, and is it located).
+//! - **Located.** The seed-mean curve (sizes ascending) is below the level
+//!   at its smallest size and at or above it at its largest. N* is the last
+//!   upward crossing: from the size above it on, every size is at or above
+//!   the level. A curve that never reaches the level, starts above it, or
+//!   falls back below it by the largest size is **not located** and has no
+//!   N* (the reason is recorded).
+//! - **Point.** Read from the preferred fitted curve where it reaches the
+//!   level between the two sizes around the crossing (`fit`); otherwise
+//!   interpolated linearly in log size between them (`interpolated`).
+//! - **Interval.** A bootstrap over the seeds of every size and the items
+//!   of every seed: each replicate's N* is read the same way, its preferred
+//!   shape refitted (a replicate with no crossing counts as beyond the
+//!   ladder on its side, so more than 2.5 % of those leave that side open);
+//!   the percentile interval is joined with the point. **Bracket rule:**
+//!   resampling cannot move a size scored 0/300, and a jump between two
+//!   sizes has no measurable slope: unless both sizes around the crossing
+//!   lie on the slope (each more than 1.96 standard errors from chance and
+//!   from the top), where the curve crosses inside the gap rests on the
+//!   fitted shape alone, so the interval covers the whole gap between them.
+//! - **Verdict.** [`verdict`] is the rule, written once (docs/DESIGN.md
+//!   states it in words): a located curve is `emergent` when the sigmoid is
+//!   the preferred shape and some size below N* scores within
+//!   [`NEAR_CHANCE`] of chance (the jump starts from nothing inside the
+//!   ladder), `smooth` otherwise. The same rule runs on each seed's own
+//!   curve; a curve is called emergent only when its seed mean is and at
+//!   least two thirds of its seeds are ([`combine`]).
 
-use crate::error::Result;
-use crate::fit::{Data, Sigmoid, MAX_STEEPNESS, MIDPOINT_MARGIN, MIN_STEEPNESS};
-use crate::load::{CurveKey, Run};
+use crate::fit::{Data, LogLinear, Sigmoid};
+use crate::load::CurveKey;
 use crate::schema::{shape, x_axis, FitRow};
+use crate::stats::percentile;
 
-/// 95 % quantile of χ² with one degree of freedom.
-pub const CHI2_95_1DF: f64 = 3.841_458_820_694_124;
-/// Width (in decades) under which a refinement loop may stop: the issue's
-/// "N* located to within 0.2 decade" is read as the whole interval spanning
-/// at most this much.
+/// The default level: halfway between chance and a perfect score.
+pub const DEFAULT_LEVEL_FRACTION: f64 = 0.5;
+/// A size "at chance" for the verdict: within this much of the chance level
+/// (the bracket definition of docs/CALIBRATION.md).
+pub const NEAR_CHANCE: f64 = 0.05;
+/// Width (in decades) under which a refinement loop may stop: "N* located
+/// to within 0.2 decade" is read as the whole interval spanning at most this.
 pub const LOCATED_DECADES: f64 = 0.2;
 
-/// Which rule set the interval's bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// The profile likelihood's set.
-    Profile,
-    /// Exactly the gap between the two straddling sizes: all the data say.
-    Bracket,
-    /// Widened by a bootstrap over seeds and items (several seeds).
-    Bootstrap,
+/// The absolute level for a curve with this chance level.
+pub fn level(chance: f64, fraction: f64) -> f64 {
+    chance + fraction * (1.0 - chance)
 }
 
-impl Method {
-    /// The `fits.csv` spelling.
-    pub fn as_str(self) -> &'static str {
+/// How a curve (values over sizes ascending) meets the level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crossing {
+    /// Below the level at index `below`, at or above it at every larger index.
+    Up { below: usize },
+    /// Below the level at every size.
+    NeverReaches,
+    /// At or above the level already at the smallest size.
+    StartsAbove,
+    /// Reaches the level, then is below it again at the largest size.
+    FallsBack,
+}
+
+impl Crossing {
+    /// Why a curve is not located, in a few words (empty for `Up`).
+    pub fn why(&self) -> &'static str {
         match self {
-            Method::Profile => "profile",
-            Method::Bracket => "bracket",
-            Method::Bootstrap => "bootstrap",
+            Crossing::Up { .. } => "",
+            Crossing::NeverReaches => "never reaches the level",
+            Crossing::StartsAbove => "at or above the level from the smallest size",
+            Crossing::FallsBack => "falls back below the level by the largest size",
         }
     }
 }
 
-/// A threshold interval in log10 units.
+/// The last upward crossing of `level` by `y` (not empty).
+pub fn crossing(y: &[f64], level: f64) -> Crossing {
+    let n = y.len();
+    if y.iter().all(|&v| v < level) {
+        return Crossing::NeverReaches;
+    }
+    if y[0] >= level {
+        return Crossing::StartsAbove;
+    }
+    if y[n - 1] < level {
+        return Crossing::FallsBack;
+    }
+    let mut j = n - 1;
+    while y[j - 1] >= level {
+        j -= 1;
+    }
+    Crossing::Up { below: j - 1 }
+}
+
+/// The crossing interpolated linearly in x between `below` and `below + 1`.
+pub fn interpolate(x: &[f64], y: &[f64], below: usize, level: f64) -> f64 {
+    let (x0, x1, y0, y1) = (x[below], x[below + 1], y[below], y[below + 1]);
+    x0 + (level - y0) / (y1 - y0) * (x1 - x0)
+}
+
+/// A fitted shape, as far as reading a level off it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Fitted {
+    LogLinear(LogLinear),
+    Sigmoid(Sigmoid),
+}
+
+impl Fitted {
+    /// Where the curve takes the value `level`, if it ever does.
+    pub fn x_at(&self, level: f64) -> Option<f64> {
+        let x = match *self {
+            Fitted::LogLinear(l) => (l.slope != 0.0).then(|| (level - l.intercept) / l.slope)?,
+            Fitted::Sigmoid(s) => {
+                let t = (level - s.floor) / (s.ceiling - s.floor);
+                if !(t > 0.0 && t < 1.0) {
+                    return None;
+                }
+                s.midpoint - (1.0 / t - 1.0).ln() / s.steepness
+            }
+        };
+        x.is_finite().then_some(x)
+    }
+}
+
+/// N* of one curve: where, how it was read, and the sizes around it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// log10 of N*.
+    pub x: f64,
+    /// `fit` or `interpolated`.
+    pub method: &'static str,
+    /// Index of the size just below the crossing.
+    pub below: usize,
+}
+
+/// N* of the curve `d` at `level`: from `fit` where it reaches the level
+/// between the two sizes around the crossing, else interpolated. `Err` with
+/// the crossing when the curve is not located.
+pub fn estimate(d: &Data, level: f64, fit: Option<Fitted>) -> Result<Estimate, Crossing> {
+    let c = crossing(&d.y, level);
+    let Crossing::Up { below } = c else {
+        return Err(c);
+    };
+    let (a, b) = (d.x[below], d.x[below + 1]);
+    if let Some(x) = fit
+        .and_then(|f| f.x_at(level))
+        .filter(|x| (a..=b).contains(x))
+    {
+        return Ok(Estimate {
+            x,
+            method: "fit",
+            below,
+        });
+    }
+    Ok(Estimate {
+        x: interpolate(&d.x, &d.y, below, level),
+        method: "interpolated",
+        below,
+    })
+}
+
+/// N*'s 95 % interval in log10; `None` on a side means open: in more than
+/// 2.5 % of replicates the curve is not located on that side of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
-    pub lo: f64,
-    pub hi: f64,
-    pub method: Method,
-    /// The two x values (log10) around the fitted midpoint; `None` when the
-    /// midpoint lies outside the measured range.
-    pub straddle: Option<(f64, f64)>,
-    /// A bound reached the fit's own limit (one decade beyond the ladder):
-    /// the data do not close the interval on that side.
-    pub open_lo: bool,
-    pub open_hi: bool,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    /// `bracket` (exactly the gap between the two sizes around N*: all the
+    /// data say) or `bootstrap`.
+    pub method: &'static str,
 }
 
 impl Interval {
-    /// Width in decades.
+    /// Width in decades (infinite when open).
     pub fn width(&self) -> f64 {
-        self.hi - self.lo
-    }
-
-    /// Whether N* is pinned to within `decades` (closed on both sides).
-    pub fn located(&self, decades: f64) -> bool {
-        !self.open_lo && !self.open_hi && self.width() <= decades
-    }
-
-    /// The hull with `[lo, hi]`; the method becomes `method` if that widened it.
-    pub fn widen(&mut self, lo: f64, hi: f64, method: Method) {
-        if lo < self.lo || hi > self.hi {
-            self.lo = self.lo.min(lo);
-            self.hi = self.hi.max(hi);
-            self.method = method;
+        match (self.lo, self.hi) {
+            (Some(lo), Some(hi)) => hi - lo,
+            _ => f64::INFINITY,
         }
     }
 }
 
-/// The chi-square of the best curve with steepness `k` and midpoint `x0`:
-/// the model is linear in the ceiling, so it comes in closed form (capped at
-/// `ceiling_max`, as the fit caps it).
-fn best_ceiling_wrss(d: &Data, floor: f64, ceiling_max: f64, k: f64, x0: f64) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for i in 0..d.len() {
-        let s = 1.0 / (1.0 + (-k * (d.x[i] - x0)).exp());
-        let w = 1.0 / (d.sigma[i] * d.sigma[i]);
-        num += w * (d.y[i] - floor) * s;
-        den += w * s * s;
-    }
-    let c = if den > 0.0 { floor + num / den } else { floor };
-    let c = c.min(ceiling_max);
-    (0..d.len())
-        .map(|i| {
-            let s = 1.0 / (1.0 + (-k * (d.x[i] - x0)).exp());
-            ((d.y[i] - floor - (c - floor) * s) / d.sigma[i]).powi(2)
-        })
-        .sum()
+/// Whether the size at index `i` lies on the slope: its value is more than
+/// 1.96 standard errors from both chance and `top`.
+fn on_slope(d: &Data, i: usize, chance: f64, top: f64) -> bool {
+    let band = 1.96 * d.sigma[i];
+    (d.y[i] - chance).abs() > band && (d.y[i] - top).abs() > band
 }
 
-/// Steepness grid (log-spaced between the fit's bounds) for the profile.
-const K_GRID: usize = 33;
-/// Golden-section refinements of the best steepness cell.
-const K_REFINE: usize = 24;
-
-/// The profile chi-square at midpoint `x0`: minimized over steepness (log
-/// grid, then golden section around the best cell) and ceiling.
-pub fn profile_wrss(d: &Data, floor: f64, ceiling_max: Option<f64>, x0: f64) -> f64 {
-    let cmax = ceiling_max.unwrap_or(f64::INFINITY);
-    let (a, b) = (MIN_STEEPNESS.ln(), MAX_STEEPNESS.ln());
-    let step = (b - a) / (K_GRID - 1) as f64;
-    let f = |lk: f64| best_ceiling_wrss(d, floor, cmax, lk.exp(), x0);
-    let (mut best_i, mut best) = (0, f64::INFINITY);
-    for i in 0..K_GRID {
-        let v = f(a + step * i as f64);
-        if v < best {
-            (best_i, best) = (i, v);
-        }
+/// A bootstrap replicate's N* (log10) for [`interval`]: a replicate that
+/// is not located lies beyond the ladder on its side (−∞ when it starts
+/// above the level, +∞ otherwise).
+pub fn replicate_x(r: Result<Estimate, Crossing>) -> f64 {
+    match r {
+        Ok(e) => e.x,
+        Err(Crossing::StartsAbove) => f64::NEG_INFINITY,
+        Err(_) => f64::INFINITY,
     }
-    let mut lo = a + step * best_i.saturating_sub(1) as f64;
-    let mut hi = (a + step * (best_i + 1) as f64).min(b);
-    let g = 0.5 * (5f64.sqrt() - 1.0);
-    for _ in 0..K_REFINE {
-        let (m1, m2) = (hi - g * (hi - lo), lo + g * (hi - lo));
-        let (f1, f2) = (f(m1), f(m2));
-        best = best.min(f1).min(f2);
-        if f1 < f2 {
-            hi = m2;
+}
+
+/// The interval of `est` from the N* of bootstrap replicates (`reps`,
+/// log10, see [`replicate_x`]; none without item data), joined with the
+/// point, with the bracket rule. `top` is the curve's upper plateau (the
+/// sigmoid's ceiling, or the largest value).
+pub fn interval(d: &Data, est: &Estimate, chance: f64, top: f64, reps: &[f64]) -> Interval {
+    let (a, b) = (d.x[est.below], d.x[est.below + 1]);
+    let (mut lo, mut hi) = (est.x, est.x);
+    if !reps.is_empty() {
+        let mut xs = reps.to_vec();
+        lo = lo.min(percentile(&mut xs, 0.025));
+        hi = hi.max(percentile(&mut xs, 0.975));
+    }
+    // Inside the gap, where the curve crosses is read off the points on
+    // each side; with a side at chance or at the top, the crossing's place
+    // in the gap rests on the fitted shape alone, which no bootstrap tests.
+    let bracket = reps.is_empty()
+        || !on_slope(d, est.below, chance, top)
+        || !on_slope(d, est.below + 1, chance, top);
+    if bracket {
+        lo = lo.min(a);
+        hi = hi.max(b);
+    }
+    Interval {
+        lo: lo.is_finite().then_some(lo),
+        hi: hi.is_finite().then_some(hi),
+        method: if lo == a && hi == b {
+            "bracket"
         } else {
-            lo = m1;
-        }
+            "bootstrap"
+        },
     }
-    best
 }
 
-/// Midpoint grid step of the profile scan (decades); edges are then bisected.
-const X_STEP: f64 = 0.02;
-const EDGE_BISECTIONS: usize = 12;
+/// What a curve shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Emergent,
+    Smooth,
+    NotLocated,
+}
 
-/// The profile-likelihood 95 % set of the midpoint, closed over gaps, within
-/// the fit's own bounds. Returns (lo, hi, open_lo, open_hi).
-pub fn profile_interval(
-    d: &Data,
-    fit: &Sigmoid,
-    ceiling_max: Option<f64>,
-) -> Option<(f64, f64, bool, bool)> {
-    if d.len() < 3 {
-        return None;
+impl Verdict {
+    /// The `fits.csv` spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Emergent => "emergent",
+            Verdict::Smooth => "smooth",
+            Verdict::NotLocated => "not_located",
+        }
     }
-    let xmin = d.x.iter().cloned().fold(f64::INFINITY, f64::min);
-    let xmax = d.x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let (a, b) = (xmin - MIDPOINT_MARGIN, xmax + MIDPOINT_MARGIN);
-    let n = ((b - a) / X_STEP).ceil() as usize;
-    let grid: Vec<f64> = (0..=n).map(|i| a + (b - a) * i as f64 / n as f64).collect();
-    let p = |x0: f64| profile_wrss(d, fit.floor, ceiling_max, x0);
-    let prof: Vec<f64> = grid.iter().map(|&x| p(x)).collect();
-    let best = prof.iter().cloned().fold(fit.wrss, f64::min);
-    if !best.is_finite() {
-        return None;
-    }
-    // More scatter about the best fit than the error bars allow (χ² above
-    // its degrees of freedom) means the bars understate the noise: the
-    // cut-off grows by that ratio, as a quasi-likelihood's dispersion does.
-    let dof = d.len().saturating_sub(Sigmoid::N_PARAMS).max(1) as f64;
-    let cut = best + CHI2_95_1DF * (best / dof).max(1.0);
-    let inside = |v: f64| v <= cut;
-    // The fitted midpoint always belongs: the grid may step over a narrow dip.
-    let first = prof.iter().position(|&v| inside(v));
-    let last = prof.iter().rposition(|&v| inside(v));
-    let (mut lo, mut hi, open_lo, open_hi) = match (first, last) {
-        (Some(i), Some(j)) => {
-            let lo = if i == 0 {
-                a
+}
+
+/// The verdict rule on one curve (a seed mean or one seed's): not located
+/// unless it crosses `level` (see [`crossing`]); then emergent when the
+/// sigmoid is preferred and some size below the crossing is within
+/// [`NEAR_CHANCE`] of `chance`; smooth otherwise.
+pub fn verdict(y: &[f64], chance: f64, level: f64, sigmoid_preferred: bool) -> Verdict {
+    match crossing(y, level) {
+        Crossing::Up { below } => {
+            let from_chance = y[..=below].iter().any(|&v| v <= chance + NEAR_CHANCE);
+            if sigmoid_preferred && from_chance {
+                Verdict::Emergent
             } else {
-                bisect(&p, grid[i - 1], grid[i], cut)
-            };
-            let hi = if j == n {
-                b
-            } else {
-                bisect(&p, grid[j + 1], grid[j], cut)
-            };
-            (lo, hi, i == 0, j == n)
-        }
-        _ => (fit.midpoint, fit.midpoint, false, false),
-    };
-    lo = lo.min(fit.midpoint);
-    hi = hi.max(fit.midpoint);
-    Some((lo, hi, open_lo, open_hi))
-}
-
-/// The boundary of {x : f(x) ≤ cut} between `out` (above the cut) and `inn`
-/// (at or below it).
-fn bisect(f: &impl Fn(f64) -> f64, mut out: f64, mut inn: f64, cut: f64) -> f64 {
-    for _ in 0..EDGE_BISECTIONS {
-        let m = 0.5 * (out + inn);
-        if f(m) <= cut {
-            inn = m;
-        } else {
-            out = m;
-        }
-    }
-    inn
-}
-
-/// The distinct x values just below-or-at and just above `x0`, if any.
-pub fn straddling(x: &[f64], x0: f64) -> Option<(f64, f64)> {
-    let below = x
-        .iter()
-        .cloned()
-        .filter(|&v| v <= x0)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))?;
-    let above = x
-        .iter()
-        .cloned()
-        .filter(|&v| v > x0)
-        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))))?;
-    Some((below, above))
-}
-
-/// Whether the points at x value `xv` are on the slope of `fit`: their
-/// (averaged) value is outside its 95 % band around both the floor and the
-/// ceiling.
-fn on_slope(d: &Data, fit: &Sigmoid, xv: f64) -> bool {
-    d.x.iter()
-        .zip(&d.y)
-        .zip(&d.sigma)
-        .filter(|((&x, _), _)| x == xv)
-        .any(|((_, &y), &s)| (y - fit.floor).abs() > 1.96 * s && (y - fit.ceiling).abs() > 1.96 * s)
-}
-
-/// N*'s 95 % interval (log10): the profile-likelihood set, widened to the
-/// gap between the straddling sizes when neither lies on the slope.
-pub fn threshold_interval(d: &Data, fit: &Sigmoid, ceiling_max: Option<f64>) -> Option<Interval> {
-    let (lo, hi, open_lo, open_hi) = profile_interval(d, fit, ceiling_max)?;
-    let straddle = straddling(&d.x, fit.midpoint);
-    let mut iv = Interval {
-        lo,
-        hi,
-        method: Method::Profile,
-        straddle,
-        open_lo,
-        open_hi,
-    };
-    if let Some((a, b)) = straddle {
-        if !on_slope(d, fit, a) && !on_slope(d, fit, b) {
-            iv.lo = iv.lo.min(a);
-            iv.hi = iv.hi.max(b);
-            // "Bracket" only when the gap is the whole interval: then the
-            // data say nothing but "between these two sizes".
-            if iv.lo == a && iv.hi == b {
-                iv.method = Method::Bracket;
+                Verdict::Smooth
             }
         }
+        _ => Verdict::NotLocated,
     }
-    Some(iv)
+}
+
+/// The curve's verdict from its seed mean's and each seed's: emergent only
+/// when the mean is and at least two thirds of the seeds are (2 of 3);
+/// a mean that is emergent without that agreement is called smooth. Returns
+/// the verdict and how many seeds agree with it.
+pub fn combine(mean: Verdict, seeds: &[Verdict]) -> (Verdict, usize) {
+    let n = seeds.len();
+    let emergent = seeds.iter().filter(|&&v| v == Verdict::Emergent).count();
+    let v = match mean {
+        Verdict::Emergent if 3 * emergent >= 2 * n => Verdict::Emergent,
+        Verdict::Emergent => Verdict::Smooth,
+        v => v,
+    };
+    (v, seeds.iter().filter(|&&s| s == v).count())
 }
 
 /// A transition on a run's parameter axis, as a ladder-refinement loop
@@ -281,30 +298,24 @@ pub struct Transition {
     pub key: CurveKey,
     /// N* in non-embedding parameters.
     pub n_star: f64,
-    /// Its 95 % interval (parameters), as in `fits.csv`.
-    pub lo: f64,
-    pub hi: f64,
-    /// `fits.csv`'s `threshold_method`.
+    /// Its 95 % interval (parameters), as in `fits.csv`; `None` when open.
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    /// `fits.csv`'s `interval_method`.
     pub method: String,
-    /// The ladder sizes around N* (non-embedding parameters); `None` when
-    /// N* lies outside the ladder, where a new size belongs beyond its end.
+    /// The ladder sizes around N* (non-embedding parameters).
     pub straddle: Option<(u64, u64)>,
-    /// The interval spans at most [`LOCATED_DECADES`].
+    /// The interval is closed and spans at most [`LOCATED_DECADES`].
     pub located: bool,
 }
 
-/// Every transition of an analysis: the curves on the parameter axis whose
-/// preferred shape is the sigmoid and whose N* has an interval.
+/// Every located N* of an analysis on the parameter axis (one per curve:
+/// both shape rows carry it, the sigmoid's is read).
 pub fn transitions(fits: &[FitRow]) -> Vec<Transition> {
     fits.iter()
-        .filter(|r| {
-            r.x_axis == x_axis::PARAMS
-                && r.shape == shape::SIGMOID
-                && r.preferred
-                && r.status == "ok"
-        })
+        .filter(|r| r.x_axis == x_axis::PARAMS && r.shape == shape::SIGMOID)
         .filter_map(|r| {
-            let (n_star, lo, hi) = (r.threshold_params?, r.threshold_lo?, r.threshold_hi?);
+            let n_star = r.threshold_params?;
             Some(Transition {
                 key: CurveKey {
                     task: r.task.clone(),
@@ -313,22 +324,20 @@ pub fn transitions(fits: &[FitRow]) -> Vec<Transition> {
                     metric: r.metric.clone(),
                 },
                 n_star,
-                lo,
-                hi,
-                method: r.threshold_method.clone(),
+                lo: r.threshold_lo,
+                hi: r.threshold_hi,
+                method: r.interval_method.clone(),
                 straddle: r
                     .threshold_below
                     .zip(r.threshold_above)
                     .map(|(a, b)| (a.round() as u64, b.round() as u64)),
-                located: (hi / lo).log10() <= LOCATED_DECADES,
+                located: r
+                    .threshold_lo
+                    .zip(r.threshold_hi)
+                    .is_some_and(|(lo, hi)| (hi / lo).log10() <= LOCATED_DECADES + 1e-9),
             })
         })
         .collect()
-}
-
-/// [`transitions`] of a loaded run (fits it first).
-pub fn run_transitions(run: &Run) -> Result<Vec<Transition>> {
-    Ok(transitions(&crate::analyze::analyze(run)?.fits))
 }
 
 #[cfg(test)]
@@ -344,52 +353,132 @@ mod tests {
         }
     }
 
+    /// Replicate values to replicate N*s, interpolated.
+    fn rep_x(x: &[f64], reps: &[Vec<f64>], level: f64) -> Vec<f64> {
+        reps.iter()
+            .map(|y| replicate_x(estimate(&data(x, y, 0.01), level, None)))
+            .collect()
+    }
+
     #[test]
-    fn a_jump_between_two_sizes_gives_the_whole_gap() {
-        // 0 at 1e5, ~1 at 10^5.5: the issue's cot curve.
+    fn crossings() {
+        assert_eq!(
+            crossing(&[0.0, 0.1, 0.6, 0.9], 0.5),
+            Crossing::Up { below: 1 }
+        );
+        // The last upward crossing: a dip back below moves it up.
+        assert_eq!(
+            crossing(&[0.0, 0.6, 0.4, 0.9], 0.5),
+            Crossing::Up { below: 2 }
+        );
+        assert_eq!(crossing(&[0.0, 0.1, 0.2], 0.5), Crossing::NeverReaches);
+        assert_eq!(crossing(&[0.9, 0.6, 0.2], 0.5), Crossing::StartsAbove);
+        assert_eq!(crossing(&[0.6, 0.7, 0.9], 0.5), Crossing::StartsAbove);
+        assert_eq!(crossing(&[0.1, 0.7, 0.3], 0.5), Crossing::FallsBack);
+    }
+
+    #[test]
+    fn the_ceiling_no_longer_moves_n_star() {
+        // Two sigmoids that cross 0.5 at the same size, with ceilings 0.77
+        // and 1.0: their midpoints differ, their N* at the level does not.
+        let x: Vec<f64> = (0..9).map(|i| 3.5 + 0.25 * i as f64).collect();
+        let n_star = 4.6;
+        let mut found = Vec::new();
+        for ceiling in [0.77, 1.0] {
+            // Midpoint chosen so that the curve is 0.5 at n_star (k = 6).
+            let k = 6.0;
+            let t = 0.5 / ceiling;
+            let x0 = n_star + (1.0f64 / t - 1.0).ln() / k;
+            let y: Vec<f64> = x
+                .iter()
+                .map(|&v| ceiling / (1.0 + (-k * (v - x0)).exp()))
+                .collect();
+            let d = data(&x, &y, 0.01);
+            let f = fit_sigmoid(&d, 0.0, Some(1.0), None).unwrap();
+            let e = estimate(&d, 0.5, Some(Fitted::Sigmoid(f))).unwrap();
+            assert_eq!(e.method, "fit");
+            found.push((f.midpoint, e.x));
+        }
+        assert!((found[0].1 - n_star).abs() < 0.01, "{found:?}");
+        assert!((found[1].1 - n_star).abs() < 0.01, "{found:?}");
+        assert!((found[0].0 - found[1].0).abs() > 0.1, "{found:?}");
+    }
+
+    #[test]
+    fn interpolated_when_the_fit_misses_the_gap_and_a_jump_gives_the_whole_gap() {
         let x = [3.5, 4.0, 4.5, 5.0, 5.5, 6.0];
         let d = data(&x, &[0.0, 0.0, 0.0, 0.0, 0.997, 1.0], 0.004);
-        let f = fit_sigmoid(&d, 0.0, Some(1.0), None).unwrap();
-        let iv = threshold_interval(&d, &f, Some(1.0)).unwrap();
-        assert_eq!(iv.method, Method::Bracket, "{iv:?}");
-        assert_eq!((iv.lo, iv.hi), (5.0, 5.5));
-        assert_eq!(iv.straddle, Some((5.0, 5.5)));
-        assert!(!iv.located(LOCATED_DECADES));
+        let e = estimate(&d, 0.5, None).unwrap();
+        assert_eq!((e.method, e.below), ("interpolated", 3));
+        assert!((e.x - (5.0 + 0.5 / 0.997 * 0.5)).abs() < 1e-12);
+        // Replicates cannot move 0/300 or 300/300: still the whole gap.
+        let reps = rep_x(&x, &vec![d.y.clone(); 50], 0.5);
+        let iv = interval(&d, &e, 0.0, 1.0, &reps);
+        assert_eq!(iv.method, "bracket");
+        assert_eq!((iv.lo, iv.hi), (Some(5.0), Some(5.5)));
     }
 
     #[test]
-    fn a_point_on_the_slope_pins_the_threshold() {
-        // A dense, smooth curve: the profile is narrower than any gap would be.
-        let x: Vec<f64> = (0..13).map(|i| 4.0 + 0.2 * i as f64).collect();
-        let y: Vec<f64> = x
-            .iter()
-            .map(|&x| 0.9 / (1.0 + (-4.0 * (x - 5.1f64)).exp()))
+    fn a_size_on_the_slope_narrows_the_interval_below_the_gap() {
+        let x = [4.0, 4.5, 5.0, 5.5];
+        let d = data(&x, &[0.0, 0.3, 0.7, 1.0], 0.02);
+        let e = estimate(&d, 0.5, None).unwrap();
+        // Replicates jitter both slope points by about their error.
+        let reps: Vec<Vec<f64>> = (0..200)
+            .map(|i| {
+                let j = (i as f64 / 199.0 - 0.5) * 0.06;
+                vec![0.0, 0.3 + j, 0.7 + j, 1.0]
+            })
             .collect();
-        let d = data(&x, &y, 0.01);
-        let f = fit_sigmoid(&d, 0.0, Some(1.0), None).unwrap();
-        let iv = threshold_interval(&d, &f, Some(1.0)).unwrap();
-        assert_eq!(iv.method, Method::Profile, "{iv:?}");
-        assert!(iv.lo < 5.1 && 5.1 < iv.hi && iv.width() < 0.1, "{iv:?}");
-        assert!(iv.located(LOCATED_DECADES));
+        let iv = interval(&d, &e, 0.0, 1.0, &rep_x(&x, &reps, 0.5));
+        assert_eq!(iv.method, "bootstrap");
+        let (lo, hi) = (iv.lo.unwrap(), iv.hi.unwrap());
+        assert!(lo > 4.5 && hi < 5.0 && lo < e.x && e.x < hi, "{iv:?} {e:?}");
     }
 
     #[test]
-    fn a_curve_that_stops_on_the_slope_stays_open() {
-        // The issue's direct curve: 0 up to 1e5, 0.37 at the largest size.
-        let x = [3.5, 4.0, 4.5, 5.0, 5.5];
-        let d = data(&x, &[0.0, 0.0, 0.0, 0.0, 0.37], 0.028);
-        let f = fit_sigmoid(&d, 0.0, Some(1.0), None).unwrap();
-        let iv = threshold_interval(&d, &f, Some(1.0)).unwrap();
-        // The ceiling may lie anywhere up to 1, so N* may lie beyond the ladder.
-        assert!(iv.hi > 5.5 && iv.lo <= 5.0, "{iv:?}");
-    }
-
-    #[test]
-    fn straddling_sizes() {
+    fn replicates_that_are_not_located_open_the_interval() {
         let x = [4.0, 4.5, 5.0];
-        assert_eq!(straddling(&x, 4.7), Some((4.5, 5.0)));
-        assert_eq!(straddling(&x, 4.5), Some((4.5, 5.0)));
-        assert_eq!(straddling(&x, 3.9), None);
-        assert_eq!(straddling(&x, 5.0), None);
+        let d = data(&x, &[0.0, 0.3, 0.55], 0.03);
+        let e = estimate(&d, 0.5, None).unwrap();
+        // A tenth of the replicates never reach the level: open above.
+        let reps: Vec<Vec<f64>> = (0..100)
+            .map(|i| {
+                if i % 10 == 0 {
+                    vec![0.0, 0.3, 0.45]
+                } else {
+                    vec![0.0, 0.3, 0.55]
+                }
+            })
+            .collect();
+        let iv = interval(&d, &e, 0.0, 0.55, &rep_x(&x, &reps, 0.5));
+        assert_eq!(iv.hi, None, "{iv:?}");
+        assert!(iv.lo.is_some() && iv.width().is_infinite());
+    }
+
+    #[test]
+    fn verdicts_and_seed_agreement() {
+        let v = |y: &[f64], pref: bool| verdict(y, 0.0, 0.5, pref);
+        assert_eq!(v(&[0.0, 0.0, 0.9, 1.0], true), Verdict::Emergent);
+        // Log-linear preferred, or no size near chance: smooth.
+        assert_eq!(v(&[0.0, 0.3, 0.6, 0.9], false), Verdict::Smooth);
+        assert_eq!(v(&[0.2, 0.3, 0.6, 0.9], true), Verdict::Smooth);
+        assert_eq!(v(&[0.0, 0.1, 0.2, 0.3], true), Verdict::NotLocated);
+        assert_eq!(v(&[0.9, 0.6, 0.2, 0.0], true), Verdict::NotLocated);
+        use Verdict::*;
+        assert_eq!(
+            combine(Emergent, &[Emergent, Emergent, Smooth]),
+            (Emergent, 2)
+        );
+        assert_eq!(combine(Emergent, &[Emergent, Smooth, Smooth]), (Smooth, 2));
+        assert_eq!(
+            combine(Smooth, &[Emergent, Emergent, Emergent]),
+            (Smooth, 0)
+        );
+        assert_eq!(
+            combine(NotLocated, &[NotLocated, Smooth, NotLocated]),
+            (NotLocated, 2)
+        );
+        assert_eq!(combine(Emergent, &[Emergent]), (Emergent, 1));
     }
 }

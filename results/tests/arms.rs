@@ -38,6 +38,7 @@ fn spec(cot_x0: f64, rng_seed: u64) -> SynthSpec {
         tokens_per_step: 4096,
         with_samples: true,
         rng_seed,
+        seed_spread: 0.0,
     }
 }
 

@@ -209,6 +209,14 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
     if e.batch == 0 {
         p.push(problem("eval.batch", "must be positive"));
     }
+    if let Some(l) = e.threshold_level.filter(|l| !(*l > 0.0 && *l < 1.0)) {
+        p.push(problem(
+            "eval.threshold_level",
+            format!(
+                "{l} must be strictly between 0 and 1 (a fraction of the way from chance to 1)"
+            ),
+        ));
+    }
     if e.checkpoints > 20 {
         p.push(problem(
             "eval.checkpoints",

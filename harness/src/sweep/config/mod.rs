@@ -247,6 +247,10 @@ pub struct EvalSection {
     /// and seed so that runs can be compared item by item.
     #[serde(default = "default_eval_seed")]
     pub seed: u64,
+    /// Where N* is read: this fraction of the way from chance to a perfect
+    /// score (the analysis's default, 0.5, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_level: Option<f64>,
 }
 
 impl EvalSection {
