@@ -67,6 +67,7 @@ pub fn plot_arms(
                     joined: true,
                     marker: i % 4,
                     dashed: false,
+                    faint: false,
                 });
                 if let Some(r) = rows.iter().find(|r| {
                     r.task == task && r.mode == mode && r.shots == shots && &r.arm == name

@@ -59,6 +59,7 @@ fn shots_panel(run: &Run, task: &str, shots: &[u32]) -> Panel {
                 joined: true,
                 marker: if mode == Mode::Cot { 0 } else { 1 },
                 dashed: mode == Mode::Direct,
+                faint: false,
             });
         }
     }
@@ -124,6 +125,7 @@ pub(crate) fn claims_figure(run: &Run, path: &Path) -> Result<(), Error> {
                 joined: true,
                 marker: k % 4,
                 dashed: false,
+                faint: false,
             });
         }
         panels.push(panel);

@@ -1,14 +1,15 @@
 //! The figures of `emerge plot` and `emerge compare`, built as [`Panel`]s
 //! from a loaded run and its fits.
 
-use crate::panel::{Curve, Panel, Point, PointSeries, Threshold};
+use crate::panel::{Band, Curve, Panel, Point, PointSeries, Threshold};
 use crate::style::{lighten, mode_color, si, slug, FONT};
 use crate::{render_png, Error};
 use plotters::prelude::*;
 use results::analyze::ceiling_max;
+use results::load::SeedPoint;
 use results::schema::{metric, shape, x_axis, FitRow, Mode};
-use results::{CurvePoint, Run};
-use std::collections::BTreeSet;
+use results::{CurveKey, CurvePoint, Run};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub(crate) const PANEL_W: u32 = 520;
@@ -40,17 +41,21 @@ fn wrap(text: &str, width: u32) -> Vec<String> {
 }
 
 pub(crate) const FOOTER: &str =
-    "x: non-embedding parameters (log)   bars: 95% interval   solid: preferred fit   \
-dashed: other fit   grey dashed: chance";
+    "x: non-embedding parameters (log)   solid: preferred fit   dashed: other fit   \
+grey dashed: chance";
 
-/// The key to N*'s band, saying what noise the intervals cover.
+/// The key to the points, bars and N*'s band, saying what noise they cover.
 pub(crate) fn threshold_key(fits: &[FitRow]) -> String {
-    let key = "shaded band: N* 95% interval (profile likelihood; the whole gap \
-between two sizes when the jump falls between them)";
+    let key = "vertical band: N* 95% interval where the seed mean crosses the level \
+(bootstrap over seeds and items; the whole gap between two sizes when the jump falls \
+between them; none where not located)";
     if fits.iter().any(|r| r.interval_noise == "items") {
-        format!("{key}; one seed: intervals cover item noise only")
+        format!("bars: 95% interval over items   {key}; one seed: intervals cover item noise only")
     } else {
-        key.to_string()
+        format!(
+            "bold: seed mean, bars: its 95% interval (items and seeds)   faint: each seed, \
+shaded: range over seeds   {key}"
+        )
     }
 }
 
@@ -165,7 +170,10 @@ pub(crate) fn series_label(mode: Mode, shots: u32, all_shots: &[u32]) -> String 
     }
 }
 
-/// Points of one (task, mode, shots, metric) as panel points, x = log10 size.
+/// Points of one (task, mode, shots, metric) as panel points, x = log10
+/// size: the seed mean with its 95 % interval (with several seeds, over
+/// items and seeds: ±1.96 of [`CurvePoint::sigma`], kept within a
+/// proportion's range).
 pub(crate) fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &str) -> Vec<Point> {
     run.final_points
         .iter()
@@ -173,14 +181,51 @@ pub(crate) fn final_points(run: &Run, task: &str, mode: Mode, shots: u32, m: &st
         // A non-finite score (e.g. a log-probability of -inf) cannot be placed.
         .filter(|p| p.value.is_finite())
         .map(|p| {
-            (
-                (p.params_non_embedding as f64).log10(),
-                p.value,
-                p.ci_lo,
-                p.ci_hi,
-            )
+            let (lo, hi) = if p.n_seeds > 1 {
+                let h = 1.96 * p.sigma();
+                let (lo, hi) = (p.value - h, p.value + h);
+                match ceiling_max(m) {
+                    Some(1.0) => (lo.max(0.0), hi.min(1.0)),
+                    _ => (lo, hi),
+                }
+            } else {
+                (p.ci_lo, p.ci_hi)
+            };
+            ((p.params_non_embedding as f64).log10(), p.value, lo, hi)
         })
         .collect()
+}
+
+/// Each seed's own points of one (task, mode, shots, metric), x = log10
+/// size; empty with one seed.
+pub(crate) fn seed_points(
+    seeds: &BTreeMap<CurveKey, BTreeMap<u64, Vec<SeedPoint>>>,
+    key: &CurveKey,
+) -> Vec<Vec<Point>> {
+    let Some(by_seed) = seeds.get(key).filter(|m| m.len() > 1) else {
+        return Vec::new();
+    };
+    by_seed
+        .values()
+        .map(|pts| {
+            pts.iter()
+                .map(|&(n, v, lo, hi)| ((n as f64).log10(), v, lo, hi))
+                .collect()
+        })
+        .collect()
+}
+
+/// The range over seeds at every size (x ascending).
+pub(crate) fn seed_band(per_seed: &[Vec<Point>]) -> Vec<(f64, f64, f64)> {
+    let mut by_x: BTreeMap<u64, (f64, f64, f64)> = BTreeMap::new();
+    for p in per_seed.iter().flatten() {
+        let e = by_x.entry(p.0.to_bits()).or_insert((p.0, p.1, p.1));
+        e.1 = e.1.min(p.1);
+        e.2 = e.2.max(p.1);
+    }
+    let mut out: Vec<(f64, f64, f64)> = by_x.into_values().collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
 }
 
 pub(crate) fn eval_fit(r: &FitRow, x: f64) -> Option<f64> {
@@ -208,23 +253,23 @@ pub(crate) fn add_fits(panel: &mut Panel, fits: &[&FitRow], color: RGBColor, xr:
             points: pts,
             solid: r.preferred,
         });
-        if r.preferred && r.shape == shape::SIGMOID {
-            if let (Some(x0), Some(c), Some(d)) = (r.midpoint, r.floor, r.ceiling) {
-                let label = match (r.threshold_method.as_str(), r.threshold_lo, r.threshold_hi) {
-                    ("bracket", Some(lo), Some(hi)) => {
-                        format!("N* {}–{}", si(lo), si(hi))
-                    }
-                    _ => "N*".to_string(),
-                };
-                panel.thresholds.push(Threshold {
-                    color,
-                    x: x0,
-                    y: 0.5 * (c + d),
-                    lo: r.threshold_lo.map(f64::log10),
-                    hi: r.threshold_hi.map(f64::log10),
-                    label,
-                });
-            }
+    }
+    // N* at its level: both shape rows carry it; none where not located.
+    if let Some(r) = fits.iter().find(|r| r.threshold_params.is_some()) {
+        if let (Some(n), Some(level)) = (r.threshold_params, r.level) {
+            let label = match (r.interval_method.as_str(), r.threshold_lo, r.threshold_hi) {
+                ("bracket", Some(lo), Some(hi)) => format!("N* {}–{}", si(lo), si(hi)),
+                (_, None, _) | (_, _, None) => "N* (interval open)".to_string(),
+                _ => "N*".to_string(),
+            };
+            panel.thresholds.push(Threshold {
+                color,
+                x: n.log10(),
+                y: level,
+                lo: r.threshold_lo.map(f64::log10),
+                hi: r.threshold_hi.map(f64::log10),
+                label,
+            });
         }
     }
 }
@@ -246,6 +291,7 @@ pub(crate) fn metric_panel(
     all_fits: bool,
 ) -> Panel {
     let all_shots = shots_of(&run.final_points, task);
+    let seeds = &run.seed_curves();
     let mut panel = Panel {
         title,
         x_label: "non-embedding parameters".into(),
@@ -280,6 +326,30 @@ pub(crate) fn metric_panel(
                 .filter(|r| r.preferred || (all_fits && all_shots.len() <= 2))
                 .collect();
             add_fits(&mut panel, &rows, color, x_span(&pts));
+            let key = CurveKey {
+                task: task.to_string(),
+                mode,
+                shots,
+                metric: m.to_string(),
+            };
+            let per_seed = seed_points(seeds, &key);
+            if !per_seed.is_empty() {
+                panel.bands.push(Band {
+                    color,
+                    points: seed_band(&per_seed),
+                });
+            }
+            for points in per_seed {
+                panel.series.push(PointSeries {
+                    label: String::new(),
+                    color,
+                    points,
+                    joined: true,
+                    marker: 0,
+                    dashed: false,
+                    faint: true,
+                });
+            }
             for p in run
                 .final_points
                 .iter()
@@ -294,6 +364,7 @@ pub(crate) fn metric_panel(
                 joined: false,
                 marker: k,
                 dashed: false,
+                faint: false,
             });
         }
     }

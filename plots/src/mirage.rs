@@ -46,6 +46,7 @@ pub(crate) fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(
                     joined: false,
                     marker: k,
                     dashed: false,
+                    faint: false,
                 });
             }
             if !panel.is_empty() {

@@ -43,6 +43,7 @@ pub fn plot_compare(a: &Run, b: &Run, prefix: &Path) -> Result<Vec<PathBuf>, Err
                         joined: true,
                         marker: ri,
                         dashed: ri == 1,
+                        faint: false,
                     });
                 }
             }

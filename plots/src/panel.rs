@@ -2,7 +2,7 @@
 //! routine that draws it, shared by every figure so they all look alike.
 //! The x axis holds log10 values with SI tick labels (10k, 100k, 1M).
 
-use crate::style::{log_tick, CHANCE, FONT, GRID};
+use crate::style::{lighten, log_tick, CHANCE, FONT, GRID};
 use crate::Error;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -22,6 +22,16 @@ pub struct PointSeries {
     pub marker: usize,
     /// Dashed join line (second run of a comparison).
     pub dashed: bool,
+    /// Drawn small and pale, without interval bars (one seed of several).
+    pub faint: bool,
+}
+
+/// A shaded range over x, e.g. the spread between seeds at every size.
+#[derive(Debug, Clone)]
+pub struct Band {
+    pub color: RGBColor,
+    /// (x, low, high), x ascending.
+    pub points: Vec<(f64, f64, f64)>,
 }
 
 /// A fitted curve sampled on a grid; solid when preferred.
@@ -56,6 +66,8 @@ pub struct Panel {
     pub x_linear: bool,
     pub series: Vec<PointSeries>,
     pub curves: Vec<Curve>,
+    /// Shaded ranges, drawn first.
+    pub bands: Vec<Band>,
     pub thresholds: Vec<Threshold>,
     /// Chance levels, drawn dashed grey.
     pub chance: Vec<f64>,
@@ -151,6 +163,25 @@ impl Panel {
             .draw()
             .map_err(e)?;
 
+        for b in self.bands.iter().filter(|b| b.points.len() > 1) {
+            let outline: Vec<(f64, f64)> = b
+                .points
+                .iter()
+                .map(|&(x, lo, _)| (x, lo.clamp(y0, y1)))
+                .chain(
+                    b.points
+                        .iter()
+                        .rev()
+                        .map(|&(x, _, hi)| (x, hi.clamp(y0, y1))),
+                )
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    b.color.mix(0.16).filled(),
+                )))
+                .map_err(e)?;
+        }
         for &c in &self.chance {
             chart
                 .draw_series(DashedLineSeries::new(
@@ -230,7 +261,23 @@ impl Panel {
                 )))
                 .map_err(e)?;
         }
-        for s in &self.series {
+        for s in self.series.iter().filter(|s| s.faint) {
+            let color = lighten(s.color, 0.45);
+            if s.joined {
+                let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1)).collect();
+                chart
+                    .draw_series(LineSeries::new(pts, color.stroke_width(1)))
+                    .map_err(e)?;
+            }
+            chart
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&(x, y, _, _)| Circle::new((x, y), 2, color.filled())),
+                )
+                .map_err(e)?;
+        }
+        for s in self.series.iter().filter(|s| !s.faint) {
             let st = s.color.stroke_width(1);
             // Interval bars.
             chart

@@ -56,6 +56,7 @@ pub(crate) fn loss_vs_tokens(run: &Run, path: &Path) -> Result<(), Error> {
             joined: true,
             marker: 0,
             dashed: false,
+            faint: false,
         });
     }
     // A marker on every logged step would hide the lines: thin to ~12 per model.
@@ -128,6 +129,7 @@ pub(crate) fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
                         joined: true,
                         marker: 0,
                         dashed: false,
+                        faint: false,
                     });
                 }
             }

@@ -87,10 +87,10 @@ fn plot_run_draws_every_chart() {
         );
         assert!(count(&img, COT) > 300, "{name}: cot colour barely drawn");
     }
-    // A 2x2 panel figure for the four metrics, with a two-line key (the
-    // second line says what N*'s band is and what noise it covers).
+    // A 2x2 panel figure for the four metrics, with a three-line key (what
+    // the points, bars and N*'s band are and what noise they cover).
     let add = decode(&out.join("task_add.png"));
-    assert_eq!((add.width, add.height), (1040, 2 * 390 + 40 + 2 * 26));
+    assert_eq!((add.width, add.height), (1040, 2 * 390 + 40 + 3 * 26));
     // No temporary files left behind.
     for e in std::fs::read_dir(&out).unwrap() {
         assert!(!e.unwrap().file_name().to_string_lossy().contains(".tmp."));
@@ -142,4 +142,33 @@ fn compare_overlay_draws_both_runs() {
     assert!(count(&img, DIRECT) > 200 && count(&img, COT) > 200);
     // Run B is drawn in lighter shades of the same colours.
     assert!(count(&img, plots::style::shade(COT, 1)) > 100);
+}
+
+#[test]
+fn several_seeds_are_drawn_faint_around_their_bold_mean() {
+    // The same run with one seed and with three: only the second draws each
+    // seed's points in the pale shade of its mode's colour.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut pale = Vec::new();
+    for seeds in [vec![0], vec![0, 1, 2]] {
+        let dir = tmp.path().join(format!("s{}", seeds.len()));
+        let spec = SynthSpec {
+            steps: vec![1000],
+            seeds,
+            seed_spread: 0.2,
+            ..SynthSpec::example()
+        };
+        write_run(&dir, &spec).unwrap();
+        let run = Run::load(&dir).unwrap();
+        let fits = results::analyze::analyze(&run).unwrap().fits;
+        plots::plot_run(&run, &fits, &dir.join("plots")).unwrap();
+        let img = decode(&dir.join("plots/task_add.png"));
+        let faint = plots::style::lighten(COT, 0.45);
+        pale.push(count(&img, faint));
+        assert!(count(&img, COT) > 300, "the bold seed mean stays drawn");
+    }
+    assert!(
+        pale[0] < 20 && pale[1] > 200,
+        "pale seed pixels, 1 vs 3 seeds: {pale:?}"
+    );
 }
