@@ -524,10 +524,12 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<bool, Failure> {
         refine::LOCATED_DECADES
     ));
     if before.is_empty() {
-        say("refine: no curve moves by 0.25 exact match or more: nothing to locate\n");
+        say("refine: no exact-match curve crosses its level: nothing to locate\n");
     }
+    let mut stuck;
     loop {
-        let shapes = refine::next_round(&cfg, &now, budget - added);
+        let (shapes, why) = refine::next_round(&cfg, &now, budget - added);
+        stuck = why;
         if shapes.is_empty() {
             break;
         }
@@ -568,7 +570,22 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<bool, Failure> {
         report += &format!(
             "  before: {}\n  after:  {}\n",
             b.describe(),
-            a.map_or("(no longer a jump)".to_string(), refine::Straddle::describe)
+            a.map_or(
+                "(no longer located)".to_string(),
+                refine::Straddle::describe
+            )
+        );
+    }
+    for why in &stuck {
+        report += &format!("  {why}\n");
+    }
+    let open = now.iter().filter(|s| !s.located()).count();
+    if open > 0 && stuck.is_empty() && added >= budget {
+        report += &format!(
+            "  {open} transition{} still wider than {} decade: the budget of {budget} size{} is spent\n",
+            if open == 1 { "" } else { "s" },
+            refine::LOCATED_DECADES,
+            if budget == 1 { "" } else { "s" }
         );
     }
     say(&report);
