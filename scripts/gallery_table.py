@@ -3,10 +3,12 @@
 
     python3 scripts/gallery_table.py docs/gallery
 
-One row per per-task preset: chance, final exact match at the smallest and the
-largest size (direct / cot), N* per mode from fits.csv (sigmoid fit, params
-axis) with the shape AICc prefers, and the number behind the task's claim from
-claims.csv (for most tasks the largest chain-of-thought gain over the ladder).
+One row per per-task preset: chance, the number of seeds, final exact match
+(seed mean) at the smallest and the largest size (direct / cot), per mode N*
+at the fixed level from fits.csv (params axis) with its interval, or "not
+located", and the verdict with how many seeds agree, and the number behind
+the task's claim from claims.csv (for most tasks the largest
+chain-of-thought gain over the ladder).
 Then, for each ablation preset copied into docs/gallery/<preset>/ with an
 arms.csv, a second table: per task, mode and arm, N*, its shift from the
 baseline arm, and the sizes where the paired test on identical items gives
@@ -50,6 +52,7 @@ def final_em(run, task, shots):
 
 
 def threshold(run, task, mode, shots):
+    """N* at the fixed level with its interval, and the verdict with its seed count."""
     fits = [
         r
         for r in rows(f"{run}/fits.csv")
@@ -60,17 +63,22 @@ def threshold(run, task, mode, shots):
         and r["x_axis"] == "params"
     ]
     sig = next((r for r in fits if r["shape"] == "sigmoid"), None)
-    pref = next((r["shape"] for r in fits if r["preferred"] == "true"), "none")
-    pref = {"sigmoid": "sigmoid", "log_linear": "log-linear"}.get(pref, pref)
-    if not sig or not sig["threshold_params"]:
-        return "n/a", pref
-    n = si(sig["threshold_params"])
-    if sig["threshold_lo"] and sig["threshold_hi"]:
-        if sig.get("threshold_method") == "bracket":
-            n += f" (between {si(sig['threshold_lo'])} and {si(sig['threshold_hi'])})"
-        else:
-            n += f" [{si(sig['threshold_lo'])}, {si(sig['threshold_hi'])}]"
-    return n, pref
+    if sig is not None and "verdict" not in sig:
+        return "stale: made before the fixed-level N*, re-run pending", "—"
+    if not sig or not sig["verdict"]:
+        return "n/a", "n/a"
+    verdict = f"{sig['verdict'].replace('_', ' ')} ({sig['verdict_seeds']})"
+    if sig["threshold_method"] == "not_located" or not sig["threshold_params"]:
+        return "not located", verdict
+    lo = si(sig["threshold_lo"]) if sig["threshold_lo"] else "below"
+    hi = si(sig["threshold_hi"]) if sig["threshold_hi"] else "beyond"
+    if sig["interval_method"] == "bracket":
+        return f"between {lo} and {hi}", verdict
+    return f"{si(sig['threshold_params'])} [{lo}, {hi}]", verdict
+
+
+def seeds_of(run):
+    return len({m["seed"] for m in rows(f"{run}/models.csv")})
 
 
 def claim(run, kind, task, mode, shots, size):
@@ -106,9 +114,10 @@ def largest_gain(run, task, shots):
 
 
 def main(gallery):
-    print("| task | chance | exact match, smallest size (direct / cot) | largest size (direct / cot) "
-          "| N* direct | N* cot | preferred shape (direct / cot) | the claim's number | curves |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| task | chance | seeds | exact match, smallest size (direct / cot) | largest size (direct / cot) "
+          "| N* direct | verdict direct (seeds agreeing) | N* cot | verdict cot (seeds agreeing) "
+          "| the claim's number | curves |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for task in TASKS:
         run = os.path.join(gallery, task)
         if not os.path.isfile(f"{run}/scores.csv"):
@@ -137,8 +146,8 @@ def main(gallery):
             num = largest_gain(run, task, shots)
         label = task + (f" ({shots} shots)" if shots != "0" else "")
         png = f"[{task}](docs/gallery/{task}/task_{task}.png), [claims](docs/gallery/{task}/claims.png)"
-        print(f"| {label} | {chance:.3f} | {cell(lo)} at {si(lo)} | {cell(hi)} at {si(hi)} | {nd} | {nc} "
-              f"| {pd} / {pc} | {num} | {png} |")
+        print(f"| {label} | {chance:.3f} | {seeds_of(run)} | {cell(lo)} at {si(lo)} | {cell(hi)} at {si(hi)} "
+              f"| {nd} | {pd} | {nc} | {pc} | {num} | {png} |")
 
     for name in ABLATIONS:
         run = os.path.join(gallery, name)
@@ -170,6 +179,9 @@ def shift(r):
 def arms_table(run, name):
     """The arms of one ablation run: N* and shift per (task, mode, arm)."""
     paired = rows(f"{run}/arms_paired.csv")
+    if not os.path.isfile(f"{run}/provenance.txt"):
+        print(f"*{name}: stale, made before scripts/gallery.sh (one seed, sigmoid-midpoint N*); re-run pending.*")
+        print()
     print(f"| {name}: task | mode | arm | N* (exact match) | shift from baseline, decades (95 %) "
           "| paired test: sizes with p < 0.05 (arm − baseline) | curves |")
     print("|---|---|---|---|---|---|---|")

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The gallery, made by the committed code: run each preset into a scratch
+# folder, copy the run into docs/gallery/<preset>/ with its provenance, then
+# regenerate README's gallery table. Nothing in docs/gallery/ is edited or
+# refitted by hand.
+#
+#   scripts/gallery.sh                     # every gallery preset
+#   scripts/gallery.sh add mul             # some of them
+#   scripts/gallery.sh --table             # only README's table, from docs/gallery/
+#
+# Environment:
+#   EMERGE        the binary (default: cargo build --release, then target/release/emerge)
+#   GALLERY_RUNS  the scratch runs folder, outside the work tree so that a run
+#                 longer than a sitting is resumed by running this again
+#                 (default ~/.cache/emerge/gallery-runs)
+#   ALLOW_DIRTY=1 run although tracked files differ from HEAD (provenance says so)
+#
+# A preset that was interrupted resumes exactly where it stopped (the sweep's
+# own resume); provenance.txt lists every invocation with its wall time.
+# Another thread count or CPU changes float summation order, so a re-run
+# agrees in distribution (within the seed bands), not bit for bit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PRESETS_ALL=(add mul sort word modp icl hop code-ablation)
+RUNS=${GALLERY_RUNS:-$HOME/.cache/emerge/gallery-runs}
+
+die() { echo "gallery.sh: $*" >&2; exit 1; }
+
+table() {
+  local tmp
+  tmp=$(mktemp "$ROOT/README.md.XXXXXX")
+  python3 scripts/gallery_table.py docs/gallery >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "gallery_table.py failed"; }
+  python3 - "$ROOT/README.md" "$tmp.table" "$tmp" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
+import sys
+readme, table, out = sys.argv[1:]
+text = open(readme).read()
+start, end = "<!-- gallery-table: made by scripts/gallery.sh -->", "<!-- /gallery-table -->"
+if start not in text or end not in text:
+    sys.exit(f"gallery.sh: README.md has no {start} ... {end} block")
+head, rest = text.split(start, 1)
+_, tail = rest.split(end, 1)
+open(out, "w").write(head + start + "\n" + open(table).read() + end + tail)
+EOF
+  mv "$tmp" README.md
+  rm -f "$tmp.table"
+  echo "gallery.sh: README.md gallery table regenerated"
+}
+
+if [[ "${1:-}" == "--table" ]]; then
+  table
+  exit 0
+fi
+
+presets=("$@")
+[[ ${#presets[@]} -gt 0 ]] || presets=("${PRESETS_ALL[@]}")
+for p in "${presets[@]}"; do
+  [[ " ${PRESETS_ALL[*]} " == *" $p "* ]] || die "unknown gallery preset '$p' (one of: ${PRESETS_ALL[*]})"
+done
+
+dirty=""
+if [[ -n "$(git status --porcelain --untracked-files=no -- . ':!docs/gallery' ':!README.md')" ]]; then
+  [[ "${ALLOW_DIRTY:-}" == 1 ]] || die "tracked files differ from HEAD: commit first (or ALLOW_DIRTY=1, recorded in provenance)"
+  dirty=" (with uncommitted changes)"
+fi
+commit="$(git rev-parse HEAD)$dirty"
+
+mkdir -p "$RUNS/.bin"
+if [[ -z "${EMERGE:-}" ]]; then
+  cargo build --release --quiet
+  # A copy per commit: rebuilding the work tree while presets run must not
+  # swap the binary under them.
+  EMERGE="$RUNS/.bin/emerge-$(git rev-parse --short HEAD)${dirty:+-dirty}"
+  cp "${CARGO_TARGET_DIR:-target}/release/emerge" "$EMERGE.tmp" && mv "$EMERGE.tmp" "$EMERGE"
+fi
+[[ -x "$EMERGE" ]] || die "EMERGE=$EMERGE is not an executable"
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+
+for p in "${presets[@]}"; do
+  run="$RUNS/$p"
+  log="$RUNS/$p.invocations"
+  current="$RUNS/$p.current"
+  echo "gallery.sh: $p -> $run"
+  if [[ -f "$current" ]]; then
+    # An invocation that was killed (the sitting ended): its wall time runs
+    # from its start to the last file the sweep wrote.
+    read -r c_start c_t0 c_load c_commit <"$current"
+    last=$(find "$run" -type f -printf '%T@\n' 2>/dev/null | sort -n | tail -1)
+    last=${last%.*}
+    echo "$c_start $(( ${last:-$c_t0} - c_t0 )) exit=killed load=$c_load..? commit=$c_commit" >>"$log"
+    rm -f "$current"
+  fi
+  start=$(date -u +%FT%TZ); t0=$(date +%s); load0=$(cut -d' ' -f1 /proc/loadavg)
+  echo "$start $t0 $load0 $commit" >"$current"
+  status=0
+  "$EMERGE" sweep --preset "$p" --runs-dir "$RUNS" || status=$?
+  t1=$(date +%s); load1=$(cut -d' ' -f1 /proc/loadavg)
+  echo "$start $((t1 - t0)) exit=$status load=$load0..$load1 commit=$commit" >>"$log"
+  rm -f "$current"
+  [[ $status -eq 0 ]] || die "$p: emerge sweep exited with $status (run folder kept in $run; run this again to resume)"
+
+  dest="docs/gallery/$p"
+  stage=$(mktemp -d "$ROOT/docs/gallery/.$p.XXXXXX")
+  for f in config.toml manifest.json models.csv scores.csv fits.csv claims.csv arms.csv arms_paired.csv report.md; do
+    [[ -f "$run/$f" ]] && cp "$run/$f" "$stage/"
+  done
+  cp "$run"/plots/*.png "$stage/"
+  if [[ -d "$run/arms" ]]; then
+    for arm in "$run"/arms/*/; do
+      a=$(basename "$arm"); mkdir -p "$stage/arms/$a"
+      cp "$arm"/fits.csv "$arm"/claims.csv "$stage/arms/$a/"
+      [[ -d "$arm/plots" ]] && cp "$arm"/plots/*.png "$stage/arms/$a/"
+    done
+  fi
+  total=$(awk '{s += $2} END {print s}' "$log")
+  n=$(wc -l <"$log")
+  threads=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["threads"])' "$run/manifest.json")
+  revisions=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["git_revision"])' "$run/manifest.json")
+  {
+    echo "preset: $p"
+    echo "made by: scripts/gallery.sh $p"
+    echo "commit (copied and analysed by): $commit"
+    echo "binary revision (last sweep invocation, manifest.json): $revisions"
+    echo "date: $(date -u +%FT%TZ)"
+    echo "machine: $cpu; $(nproc) cores; threads per job: $threads"
+    printf 'wall time: %dh%02dm%02ds over %d invocation(s), %d resume(s)\n' \
+      $((total / 3600)) $((total % 3600 / 60)) $((total % 60)) "$n" $((n - 1))
+    echo "invocations (start UTC, seconds, exit, load average at start..end, commit):"
+    sed 's/^/  /' "$log"
+    echo "Another thread count or CPU changes float summation order: a re-run agrees in"
+    echo "distribution (within the seed bands), not bit for bit."
+  } >"$stage/provenance.txt"
+  rm -rf "$dest"
+  mv "$stage" "$dest"
+  echo "gallery.sh: $p copied to $dest"
+done
+table
