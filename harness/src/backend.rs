@@ -17,7 +17,7 @@ impl Backend {
     pub fn new(device: &str, kernels: Option<Kernels>) -> Result<Self, String> {
         let (device, fallback) = models::resolve_device(device).map_err(|e| e.to_string())?;
         if let Some(why) = fallback {
-            eprintln!("device auto: no usable GPU ({why}); using the CPU");
+            eprintln!("emerge: device auto: no usable GPU ({why}); using the CPU");
         }
         let kernels = kernels.unwrap_or_else(|| Kernels::default_for(&device, DType::F32));
         if !kernels.supports(&device, DType::F32) {

@@ -34,7 +34,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
             say(&format!("arm `{name}`:\n"));
             say(&results::analyze::summary(an));
             for n in &an.notes {
-                esay(&format!("note: {name}: {n}\n"));
+                esay(&format!("emerge: note: {name}: {n}\n"));
             }
         }
         say(&results::arms::summary(&a));
@@ -54,7 +54,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
     let (analysis, path) = results::analyze::analyze_run(&args.run).map_err(|e| e.to_string())?;
     say(&results::analyze::summary(&analysis));
     for n in &analysis.notes {
-        esay(&format!("note: {n}\n"));
+        esay(&format!("emerge: note: {n}\n"));
     }
     say(&format!(
         "wrote {} ({} rows)\n",

@@ -1,10 +1,13 @@
 //! `emerge compare DIR_A DIR_B [--out DIR]`: the two runs side by side as
 //! `compare.csv`, a table on stdout and `compare_<task>.png` per shared task,
 //! all in one folder (by default `compare_<A>_vs_<B>` next to run A), so a
-//! comparison never scatters files into the current directory.
+//! comparison never scatters files into the current directory, and never
+//! into a run's own folders. A task both runs score with other parameters
+//! (their stored configs' `eval.tasks` differ) is left out with a note.
 
 use crate::output::{esay, say};
 use clap::Args;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The table's file inside the output folder.
@@ -50,17 +53,82 @@ fn out_dir(args: &CompareArgs) -> Result<PathBuf, String> {
             dir.display()
         ));
     }
+    crate::output::refuse_run_file("--out", &dir, &dir.join(CSV))?;
     Ok(dir)
 }
 
+/// Each evaluated task's parameters as the run's stored `config.toml`
+/// spells them (`eval.tasks`, without `task`, `shots` and `weight`), by
+/// task name; `None` when the folder has no such config to read.
+fn eval_params(run: &Path) -> Option<BTreeMap<String, Vec<toml::Table>>> {
+    let text = std::fs::read_to_string(run.join(results::schema::files::CONFIG)).ok()?;
+    let cfg: toml::Table = toml::from_str(&text).ok()?;
+    let tasks = cfg.get("eval")?.get("tasks")?.as_array()?;
+    let mut out: BTreeMap<String, Vec<toml::Table>> = BTreeMap::new();
+    for t in tasks {
+        let mut params = t.as_table()?.clone();
+        let name = params.remove("task")?.as_str()?.to_string();
+        params.remove("shots");
+        params.remove("weight");
+        out.entry(name).or_default().push(params);
+    }
+    Some(out)
+}
+
+fn show(params: &[toml::Table]) -> String {
+    let one = |t: &toml::Table| {
+        t.iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    params.iter().map(one).collect::<Vec<_>>().join(" / ")
+}
+
+/// Tasks both runs score under one name but with other parameters (2-digit
+/// against 3-digit `add`, say): not the same task, so not compared. Each
+/// with a note saying how they differ.
+fn different_tasks(a: &Path, b: &Path) -> Vec<(String, String)> {
+    let (Some(pa), Some(pb)) = (eval_params(a), eval_params(b)) else {
+        return Vec::new();
+    };
+    pa.iter()
+        .filter_map(|(task, x)| {
+            let y = pb.get(task)?;
+            (x != y).then(|| {
+                let note = format!(
+                    "task {task} is scored with {} in A and {} in B: not the same task, not compared",
+                    show(x),
+                    show(y)
+                );
+                (task.clone(), note)
+            })
+        })
+        .collect()
+}
+
+/// `run` without the rows of `task`.
+fn without_task(run: &mut results::Run, task: &str) {
+    run.final_points.retain(|p| p.task != task);
+    run.checkpoint_points.retain(|p| p.task != task);
+    run.scores.retain(|r| r.task != task);
+    run.samples.retain(|r| r.task != task);
+}
+
 pub fn run(args: &CompareArgs) -> Result<(), String> {
-    let a = results::Run::load(&args.run_a).map_err(|e| e.to_string())?;
-    let b = results::Run::load(&args.run_b).map_err(|e| e.to_string())?;
+    let mut a = results::Run::load(&args.run_a).map_err(|e| e.to_string())?;
+    let mut b = results::Run::load(&args.run_b).map_err(|e| e.to_string())?;
     let dir = out_dir(args)?;
+    let unlike = different_tasks(&args.run_a, &args.run_b);
+    for (task, note) in &unlike {
+        without_task(&mut a, task);
+        without_task(&mut b, task);
+        esay(&format!("emerge: note: {note}\n"));
+    }
     let c = results::compare::compare(&a, &b).map_err(|e| e.to_string())?;
     if c.rows.is_empty() {
         for n in &c.notes {
-            esay(&format!("note: {n}\n"));
+            esay(&format!("emerge: note: {n}\n"));
         }
         return Err(format!(
             "{} and {} share no (task, mode, shots, metric, model size): nothing to compare",

@@ -1,9 +1,11 @@
 //! `emerge eval --run DIR`: score every finished model of a run again from
-//! its last checkpoint (with the run's own config), replace those rows, merge
-//! and refit. For a change in extraction or scoring code; the run's config
-//! (items, modes, shots) is what is scored.
+//! its last checkpoint's weights (with the run's own config), replace those
+//! rows, merge and refit. For a change in extraction or scoring code; the
+//! run's config (items, modes, shots) is what is scored. A job that cannot
+//! be scored (a damaged checkpoint, say) keeps its rows; the others are
+//! scored and refitted, then the command fails naming it and why.
 
-use crate::output::say;
+use crate::output::{esay, say};
 use crate::sweep::{eval, folder, job, jobs, lock, runner};
 use clap::Args;
 use std::path::PathBuf;
@@ -32,14 +34,25 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     let finished = folder::finished(&args.run, &all)?;
     let suite = eval::Suite::build(&cfg)?;
     let mut n = 0;
+    let mut failed = Vec::new();
     for (i, st) in &finished {
         if st.status != results::ModelStatus::Ok {
             continue;
         }
         let j = &all[*i];
-        let step = job::rescore(j, &folder::job_dir(&args.run, j), &cfg, &suite, &backend)?;
-        say(&format!("rescored {} at step {step}\n", j.model_id));
-        n += 1;
+        match job::rescore(j, &folder::job_dir(&args.run, j), &cfg, &suite, &backend) {
+            Ok(step) => {
+                say(&format!("rescored {} at step {step}\n", j.model_id));
+                n += 1;
+            }
+            Err(e) => {
+                esay(&format!(
+                    "emerge: warning: cannot score {}: {e}\n",
+                    j.model_id
+                ));
+                failed.push(format!("{} ({e})", j.model_id));
+            }
+        }
     }
     folder::merge(&args.run, &all, &finished)?;
     say(&format!(
@@ -48,11 +61,24 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         finished.len(),
         all.len()
     ));
-    if finished.len() == all.len() && n > 0 && !runner::analyze_and_plot(&args.run) {
-        return Err(format!(
-            "{}: analysis failed (see above)",
-            args.run.display()
+    let mut problems = Vec::new();
+    if finished.len() == all.len() && n > 0 {
+        if let Err(e) = runner::analyze_and_plot(&args.run) {
+            problems.push(format!("{}: analysis failed: {e}", args.run.display()));
+        }
+    }
+    if !failed.is_empty() {
+        problems.push(format!(
+            "could not score {} of {} finished job{}, whose rows are as the sweep wrote them (`emerge sweep` on this run retrains a job whose checkpoint is damaged): {}",
+            failed.len(),
+            finished.len(),
+            if finished.len() == 1 { "" } else { "s" },
+            failed.join("; ")
         ));
     }
-    Ok(())
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; and "))
+    }
 }

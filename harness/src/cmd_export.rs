@@ -23,7 +23,6 @@ use models::{Batch, ModelConfig, TrainConfig};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -172,8 +171,9 @@ fn job_for(cfg: &SweepConfig, shape: (usize, usize, usize), seed: u64) -> Result
     })
 }
 
+/// Each file whole, under a temporary name and renamed (see `results::write`).
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    results::write_bytes_atomic(path, bytes).map_err(|e| e.to_string())
 }
 
 /// Named tensors as safetensors bytes: (name, dtype, shape, little-endian data).
@@ -257,6 +257,12 @@ pub fn run(args: &ExportArgs) -> Result<(), String> {
     let steps = args.steps.unwrap_or(job.total_steps);
     if steps == 0 {
         return Err("--steps must be positive".into());
+    }
+    if steps > job.total_steps {
+        return Err(format!(
+            "--steps {steps}: {} trains for {} steps in {origin}; export at most that many",
+            job.model_id, job.total_steps
+        ));
     }
     let threads = crate::sweep::thread_count(cfg.device.threads);
     models::set_cpu_threads(threads).map_err(|e| e.to_string())?;
@@ -342,10 +348,7 @@ pub fn run(args: &ExportArgs) -> Result<(), String> {
         // Shortest round-trip decimal: the file holds the exact f64.
         trace.push_str(&format!("{},{},{},{}\n", s.step, s.loss, s.grad_norm, s.lr));
     }
-    let mut f =
-        std::fs::File::create(&trace_path).map_err(|e| format!("{}: {e}", trace_path.display()))?;
-    f.write_all(trace.as_bytes())
-        .map_err(|e| format!("{}: {e}", trace_path.display()))?;
+    write(&trace_path, trace.as_bytes())?;
     write(
         &out.join(format!("final_{k}.safetensors")),
         &weights_bytes(&trainer.model.params)?,

@@ -25,7 +25,7 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
         results::read::read_csv(&fits_path).map_err(|e| e.to_string())?
     } else {
         eprintln!(
-            "note: {} missing; fitting now (run `emerge analyze` to save the fits)",
+            "emerge: note: {} missing; fitting now (run `emerge analyze` to save the fits)",
             fits_path.display()
         );
         results::analyze::analyze(&run)
@@ -33,12 +33,12 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
             .fits
     };
     for n in &run.notes {
-        esay(&format!("note: {n}\n"));
+        esay(&format!("emerge: note: {n}\n"));
     }
     let out = args.run.join(files::PLOTS_DIR);
     let (written, notes) = plots::plot_run(&run, &fits, &out).map_err(|e| e.to_string())?;
     for n in notes {
-        esay(&format!("note: {n}\n"));
+        esay(&format!("emerge: note: {n}\n"));
     }
     for p in &written {
         say(&format!("wrote {}\n", p.display()));
@@ -71,7 +71,7 @@ fn plot_arms(dir: &Path, names: &[String]) -> Result<(), String> {
         )
     } else {
         eprintln!(
-            "note: {} missing; analyzing now (run `emerge analyze` to save it)",
+            "emerge: note: {} missing; analyzing now (run `emerge analyze` to save it)",
             rows_path.display()
         );
         let a = arms::analyze_arms(dir, names).map_err(err)?;
@@ -87,7 +87,7 @@ fn plot_arms(dir: &Path, names: &[String]) -> Result<(), String> {
         let out = arms::arm_dir(dir, name).join(files::PLOTS_DIR);
         let (written, notes) = plots::plot_run(run, fits, &out).map_err(|e| e.to_string())?;
         for n in notes {
-            esay(&format!("note: {name}: {n}\n"));
+            esay(&format!("emerge: note: {name}: {n}\n"));
         }
         say(&format!(
             "wrote {} charts of arm `{name}` into {}\n",

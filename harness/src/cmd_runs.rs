@@ -42,9 +42,10 @@ pub fn run(args: &RunsArgs) -> Result<(), String> {
             out.display()
         ));
     }
+    crate::output::refuse_run_file("--out", &out, &out)?;
     let s = results::table::write_runs_table(&args.dirs, &out).map_err(|e| e.to_string())?;
     for n in &s.notes {
-        esay(&format!("note: {n}\n"));
+        esay(&format!("emerge: note: {n}\n"));
     }
     say(&format!(
         "wrote {} ({} score rows, {} fit rows from {} run{})\n",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{emerge, s};
+use common::{emerge, s, text};
 
 fn scratch(name: &str) -> common::Scratch {
     common::scratch("cli", name)
@@ -367,6 +367,52 @@ fn runs_writes_one_tidy_table_over_three_run_folders() {
         std::fs::read_to_string(tmp.join("all.csv")).unwrap(),
         std::fs::read_to_string(&table).unwrap()
     );
+    // A run named twice is in the table once, with a note.
+    let a_only = tmp.join("a.csv");
+    let out = emerge(&["runs", s(&dirs[0]), "--out", s(&a_only)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let twice = tmp.join("twice.csv");
+    let out = emerge(&["runs", s(&dirs[0]), s(&runs), "--out", s(&twice)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("named more than once"),
+        "{}",
+        text(&out)
+    );
+    let a_rows = std::fs::read_to_string(&a_only).unwrap();
+    let all_rows = std::fs::read_to_string(&twice).unwrap();
+    assert_eq!(all_rows, std::fs::read_to_string(&table).unwrap());
+    assert!(all_rows.starts_with(&a_rows));
+    // The table never replaces a run's own file, whatever the spelling.
+    let victim = runs.join("a/scores.csv");
+    let before = std::fs::read(&victim).unwrap();
+    for out_path in [
+        victim.clone(),
+        runs.join("b/../a/./scores.csv"),
+        runs.join("a/jobs/x/scores.csv"),
+        runs.join("a/plots/table.csv"),
+    ] {
+        let err = one_line_error(&emerge(&["runs", s(&dirs[1]), "--out", s(&out_path)]));
+        assert!(
+            err.contains(&format!("--out {}", out_path.display())) && err.contains("run folder"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), before);
+    assert!(!runs.join("a/jobs").exists() && !runs.join("a/plots").exists());
+    // Next to the run's files is fine.
+    let out = emerge(&["runs", s(&dirs[1]), "--out", s(&runs.join("a/b_table.csv"))]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Nor does compare write into a run's folders.
+    let err = one_line_error(&emerge(&[
+        "compare",
+        s(&dirs[0]),
+        s(&dirs[1]),
+        "--out",
+        s(&runs.join("a/plots")),
+    ]));
+    assert!(err.contains("run folder") && err.contains("plots"), "{err}");
+    assert!(!runs.join("a/plots").exists());
     // Bad input: one line naming the file or folder, nothing written.
     let err = one_line_error(&emerge(&["runs", s(&cwd), "--out", s(&tmp.join("x.csv"))]));
     assert!(
@@ -379,4 +425,52 @@ fn runs_writes_one_tidy_table_over_three_run_folders() {
     let err = one_line_error(&emerge(&["runs", s(&runs), "--out", s(&tmp.join("x.csv"))]));
     assert!(err.contains("b/scores.csv:2:"), "{err}");
     assert!(!tmp.join("x.csv").exists());
+}
+
+/// One task name with other parameters (2-digit against 3-digit `add`) is
+/// not one task: left out of the comparison with a note saying how.
+#[test]
+fn compare_leaves_out_a_task_scored_with_other_parameters() {
+    let tmp = scratch("unlike");
+    let spec = SynthSpec {
+        steps: vec![1000],
+        items: 40,
+        ..SynthSpec::example()
+    };
+    let config = |digits: u32, sort_k: u32| {
+        format!(
+            "[run]\nname = \"x\"\nseeds = [0]\n\n[eval]\nitems = 40\ntasks = [{{ task = \"add\", digits = [{digits}] }}, {{ task = \"sort\", shots = [0, 2], k = {sort_k} }}]\n"
+        )
+    };
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    for (dir, digits) in [(&a, 2), (&b, 3)] {
+        write_run(dir, &spec).unwrap();
+        std::fs::write(dir.join("config.toml"), config(digits, 5)).unwrap();
+    }
+    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&tmp.join("c"))]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "emerge: note: task add is scored with digits = [2] in A and digits = [3] in B"
+        ),
+        "{err}"
+    );
+    let rows = csv_maps(&tmp.join("c/compare.csv"));
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["task"] == "sort"), "add compared");
+    assert!(!tmp.join("c/compare_add.png").exists());
+    // The same parameters (shots aside) compare as before.
+    std::fs::write(b.join("config.toml"), config(2, 5)).unwrap();
+    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&tmp.join("d"))]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(csv_maps(&tmp.join("d/compare.csv"))
+        .iter()
+        .any(|r| r["task"] == "add"));
+    // Nothing left in common: one line, nothing written.
+    std::fs::write(b.join("config.toml"), config(3, 6)).unwrap();
+    let out = emerge(&["compare", s(&a), s(&b), "--out", s(&tmp.join("e"))]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("nothing to compare"), "{}", text(&out));
+    assert!(!tmp.join("e").exists());
 }

@@ -98,6 +98,34 @@ fn a_bad_shape_names_the_flag() {
     assert!(e.contains("n_head = 3"), "{e}");
 }
 
+/// More batches than the job trains on would be another job's data (and a
+/// file of any size): refused before anything is written.
+#[test]
+fn more_steps_than_the_job_has_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x");
+    let mut a = args(&out, "1,16,2");
+    a.steps = Some(100_000);
+    let e = cmd_export::run(&a).unwrap_err();
+    assert!(
+        e.starts_with("--steps 100000: L1-D16-H2-s3 trains for 16 steps"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    a.steps = Some(16);
+    a.train = false;
+    cmd_export::run(&a).unwrap();
+    let meta: ExportMeta =
+        serde_json::from_slice(&std::fs::read(out.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta.steps, 16);
+    // Written whole and renamed: no temporary file is left.
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
 /// An f64 replay starts from the exported f32 weights, as a replay in
 /// another framework does: its first loss is the f32 trainer's to rounding.
 #[test]

@@ -1,34 +1,20 @@
 //! `emerge sweep` as a user runs it: the smoke preset end to end, kill -9 at
 //! several moments and resume, shards, locks, bad configs and divergence.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::{emerge, kill_when, read, s, spawn, text};
+use common::{
+    assert_same_results, copy_tree, emerge, emerge_with_file_cap, kill_when, read, s, smoke_args,
+    spawn, text, truncate, EXACT,
+};
 
 fn scratch(name: &str) -> common::Scratch {
     common::scratch("sweep", name)
 }
 
 const SMOKE: &str = include_str!("../presets/smoke.toml");
-/// Files that must not differ between an interrupted and a clean run.
-const EXACT: [&str; 3] = ["scores.csv", "models.csv", "samples.csv"];
-
-/// `emerge sweep --preset smoke` into `runs/name`, plus `extra` flags.
-fn smoke_args<'a>(runs: &'a Path, name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "sweep",
-        "--preset",
-        "smoke",
-        "--runs-dir",
-        s(runs),
-        "--name",
-        name,
-    ];
-    args.extend_from_slice(extra);
-    args
-}
 
 fn smoke(runs: &Path, name: &str, extra: &[&str]) -> Output {
     emerge(&smoke_args(runs, name, extra))
@@ -39,28 +25,6 @@ fn sweep_config(cfg: &Path, runs: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["sweep", "--config", s(cfg), "--runs-dir", s(runs)];
     args.extend_from_slice(extra);
     emerge(&args)
-}
-
-/// `train_log.csv` without its timing column.
-fn train_log_untimed(run: &Path) -> String {
-    read(&run.join("train_log.csv"))
-        .lines()
-        .map(|l| l.rsplit_once(',').map_or(l, |(a, _)| a).to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn assert_same_results(a: &Path, b: &Path) {
-    for f in EXACT {
-        let (x, y) = (read(&a.join(f)), read(&b.join(f)));
-        assert!(
-            x == y,
-            "{f} differs between {} and {}",
-            a.display(),
-            b.display()
-        );
-    }
-    assert_eq!(train_log_untimed(a), train_log_untimed(b));
 }
 
 #[test]
@@ -190,21 +154,6 @@ fn kill_9_at_several_moments_then_resume_equals_an_uninterrupted_run() {
     assert_same_results(&runs.join("clean"), &run);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
-/// Keep the first `keep` bytes of `path`.
-fn truncate(path: &Path, keep: usize) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(bytes.len() > keep, "{}", path.display());
-    std::fs::write(path, &bytes[..keep]).unwrap();
-}
-
 #[test]
 fn damaged_job_files_are_moved_aside_and_the_sweep_still_equals_a_clean_run() {
     let runs = scratch("damage");
@@ -228,18 +177,19 @@ fn damaged_job_files_are_moved_aside_and_the_sweep_still_equals_a_clean_run() {
     // 2. A foreign checkpoint (another model's) with the job's own good one
     //    left as checkpoint.old, as a crash in the middle of a save does.
     kill_mid("L2-D32-H4-s0");
-    copy_dir(
+    copy_tree(
         &job("L2-D32-H4-s0", "checkpoint"),
         &job("L2-D32-H4-s0", "checkpoint.old"),
     );
     std::fs::remove_dir_all(job("L2-D32-H4-s0", "checkpoint")).unwrap();
-    copy_dir(
+    copy_tree(
         &job("L1-D32-H2-s0", "checkpoint"),
         &job("L2-D32-H4-s0", "checkpoint"),
     );
-    // 3. Torn rows that still parse: a log cut at a line end (mid-job), a
-    //    finished job's scores cut inside the last number; and a finished
-    //    job's torn status.
+    // 3. Torn rows: a log cut at a line end (mid-job), which still parses
+    //    (the checksums catch it), a finished job's scores cut inside the
+    //    last number (no line end: the parse catches it too); and a
+    //    finished job's torn status.
     kill_mid("L2-D48-H4-s0");
     let tlog = job("L2-D48-H4-s0", "train_log.csv");
     let text_log = read(&tlog);
@@ -248,7 +198,8 @@ fn damaged_job_files_are_moved_aside_and_the_sweep_still_equals_a_clean_run() {
     assert!(results::read::read_csv::<results::TrainLogRow>(&tlog).is_ok());
     let scores = job("L1-D32-H2-s0", "scores.csv");
     truncate(&scores, read(&scores).len() - 2);
-    assert!(results::read::read_csv::<results::ScoreRow>(&scores).is_ok());
+    let torn = results::read::read_csv::<results::ScoreRow>(&scores).unwrap_err();
+    assert!(torn.to_string().contains("cut short"), "{torn}");
     let status = job("L1-D16-H2-s0", "status.json");
     truncate(&status, read(&status).len() / 2);
 
@@ -387,12 +338,20 @@ fn hours_size_the_budget_once_and_a_resume_keeps_it() {
     // The plan alone: the scaled budget is printed, nothing is written.
     let out = smoke(&runs, "h", &["--hours", "0.01", "--plan-only"]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("budget for 0.01 h on this machine: train.tokens = "),
-        "{}",
-        text(&out)
-    );
+    let said = text(&out);
+    let planned: u64 = said
+        .split("budget for 0.01 h on this machine: train.tokens = ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{said}"))
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(!runs.join("h").exists());
+    // Its timings are kept beside the run folder for the sweep after it.
+    let timings = runs.join(".h.plan-timings.json");
+    assert!(timings.is_file(), "{said}");
     // Fewer hours than the evaluation needs: refused, naming the key.
     let out = smoke(&runs, "h", &["--hours", "0.00001"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
@@ -406,6 +365,11 @@ fn hours_size_the_budget_once_and_a_resume_keeps_it() {
     assert!(killed, "{log}");
     let tokens = stored_tokens(&run);
     assert_ne!(tokens, 12_288, "the budget was scaled");
+    // The budget the plan printed, not one from timing the machine again;
+    // the run folder holds it now, and the plan's timings are spent.
+    assert!(log.contains("from the timings `--plan-only` took"), "{log}");
+    assert_eq!(tokens, planned);
+    assert!(!timings.exists());
     assert_eq!(tokens % (16 * 48), 0, "whole batches");
     assert!(read(&run.join("config.toml")).contains("hours = 0.01"));
     // ...which a resume keeps rather than timing the machine again.
@@ -542,30 +506,6 @@ fn a_diverging_job_is_recorded_and_the_sweep_says_so() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 ran now"));
 }
 
-/// Run emerge with writes capped at `bytes` per file (RLIMIT_FSIZE, with
-/// SIGXFSZ ignored so that a write past it fails like a full disk).
-fn emerge_with_file_cap(args: &[&str], bytes: u64) -> Output {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emerge"));
-    cmd.args(args);
-    // SAFETY: the closure runs in the forked child before exec and calls only
-    // async-signal-safe functions (signal, setrlimit) on stack values.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            let lim = libc::rlimit {
-                rlim_cur: bytes,
-                rlim_max: bytes,
-            };
-            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    cmd.output().expect("run emerge")
-}
-
 #[test]
 fn a_failed_write_names_its_path_and_leaves_no_torn_file() {
     let runs = scratch("full");
@@ -580,39 +520,12 @@ fn a_failed_write_names_its_path_and_leaves_no_torn_file() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(s(&runs.join("full"))), "names the path: {err}");
     // Every CSV under its final name is whole.
-    let mut csvs = 0;
-    for entry in walk(&runs.join("full")) {
-        if entry.extension().is_some_and(|e| e == "csv") {
-            let name = entry.file_name().unwrap().to_string_lossy().into_owned();
-            let ok = match name.as_str() {
-                "scores.csv" => results::read::read_csv::<results::ScoreRow>(&entry).is_ok(),
-                "samples.csv" => results::read::read_csv::<results::SampleRow>(&entry).is_ok(),
-                "models.csv" => results::read::read_csv::<results::ModelRow>(&entry).is_ok(),
-                "train_log.csv" => results::read::read_csv::<results::TrainLogRow>(&entry).is_ok(),
-                _ => true,
-            };
-            assert!(ok, "torn file {}", entry.display());
-            csvs += 1;
-        }
-    }
+    let csvs = common::csvs_whole(&runs.join("full")).unwrap();
     assert!(csvs > 0);
     // With room again, the same command finishes and matches a clean run.
     let again = emerge(&args);
     assert!(again.status.success(), "{}", text(&again));
     assert_same_results(&runs.join("clean"), &runs.join("full"));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -687,11 +600,17 @@ fn plant_cot_jump(run: &Path, value: impl Fn(usize) -> f64) {
             out += &f.join(",");
             out.push('\n');
         }
-        std::fs::write(&path, out).unwrap();
+        std::fs::write(&path, &out).unwrap();
         // Hand-edited rows match none of the job's checksums, and a resume
-        // would take them for damage; a job without them (as written before
-        // checksums existed) is checked by parsing alone.
-        let _ = std::fs::remove_file(run.join("jobs").join(id).join("sums.json"));
+        // would take them for damage (or, without checksums, not trust them):
+        // record the edited file's as the job's own.
+        let sums_path = run.join("jobs").join(id).join("sums.json");
+        let mut sums: serde_json::Value = serde_json::from_str(&read(&sums_path)).unwrap();
+        sums["current"]["scores.csv"] = serde_json::json!({
+            "bytes": out.len(),
+            "crc32": crc32fast::hash(out.as_bytes()),
+        });
+        std::fs::write(&sums_path, sums.to_string()).unwrap();
     }
 }
 

@@ -163,22 +163,65 @@ impl Trainer {
     /// checkpoint in `dir`. The checkpoint must be for the same model config;
     /// a truncated or corrupt checkpoint is an error and nothing is changed.
     pub fn load(&mut self, dir: &Path) -> Result<CheckpointInfo> {
-        let dir =
-            if !dir.join(STATE_FILE).exists() && sibling(dir, ".old").join(STATE_FILE).exists() {
-                sibling(dir, ".old")
-            } else {
-                dir.to_path_buf()
-            };
-        let state_path = dir.join(STATE_FILE);
-        let raw = fs::read(&state_path).map_err(io(&state_path))?;
-        let state: State =
-            serde_json::from_slice(&raw).map_err(|e| corrupt(&state_path, e.to_string()))?;
-        if state.format != FORMAT {
-            return Err(corrupt(
-                &state_path,
-                format!("unknown format {}", state.format),
-            ));
+        let (dir, state) = self.read_own_state(dir)?;
+        let weights = self.tensors(&dir, &state, WEIGHTS_FILE)?;
+        let moments = self.tensors(&dir, &state, OPTIMIZER_FILE)?;
+        // Validate everything before changing anything.
+        let mut new_w = Vec::new();
+        let mut new_m = Vec::new();
+        let mut new_v = Vec::new();
+        for p in &self.model.params {
+            let like = p.var.as_tensor();
+            new_w.push(fetch(&dir, &weights, &p.name, like, WEIGHTS_FILE)?);
+            new_m.push(fetch(
+                &dir,
+                &moments,
+                &format!("m.{}", p.name),
+                like,
+                OPTIMIZER_FILE,
+            )?);
+            new_v.push(fetch(
+                &dir,
+                &moments,
+                &format!("v.{}", p.name),
+                like,
+                OPTIMIZER_FILE,
+            )?);
         }
+        for (p, w) in self.model.params.iter().zip(&new_w) {
+            p.var.set(w)?;
+        }
+        let opt = self.opt_mut();
+        opt.m = new_m;
+        opt.v = new_v;
+        self.restore(state.step, state.tokens, state.optimizer_t);
+        Ok(state.info())
+    }
+
+    /// Replaces this trainer's weights only (not its AdamW moments or
+    /// counters) with those of the checkpoint in `dir`: what scoring needs.
+    /// The optimizer file is not read, so its damage does not matter here.
+    pub fn load_weights(&mut self, dir: &Path) -> Result<CheckpointInfo> {
+        let (dir, state) = self.read_own_state(dir)?;
+        let weights = self.tensors(&dir, &state, WEIGHTS_FILE)?;
+        let new_w = self
+            .model
+            .params
+            .iter()
+            .map(|p| fetch(&dir, &weights, &p.name, p.var.as_tensor(), WEIGHTS_FILE))
+            .collect::<Result<Vec<_>>>()?;
+        for (p, w) in self.model.params.iter().zip(&new_w) {
+            p.var.set(w)?;
+        }
+        Ok(state.info())
+    }
+
+    /// The state of the checkpoint in `dir` (or its `.old` copy), refused
+    /// unless it is for this trainer's model config and dtype.
+    fn read_own_state(&self, dir: &Path) -> Result<(PathBuf, State)> {
+        let dir = resolve(dir);
+        let state = read_state(&dir)?;
+        let state_path = dir.join(STATE_FILE);
         if state.model != self.model.config {
             return Err(corrupt(
                 &state_path,
@@ -194,83 +237,107 @@ impl Trainer {
                 format!("dtype {} differs", state.dtype),
             ));
         }
-        let read_checked = |name: &str| -> Result<Vec<u8>> {
-            let path = dir.join(name);
-            let want = state
-                .files
-                .get(name)
-                .ok_or_else(|| corrupt(&state_path, format!("no checksum for {name}")))?;
-            let bytes = fs::read(&path).map_err(io(&path))?;
-            if bytes.len() as u64 != want.bytes {
-                return Err(corrupt(
-                    &path,
-                    format!(
-                        "{} bytes, expected {} (truncated?)",
-                        bytes.len(),
-                        want.bytes
-                    ),
-                ));
-            }
-            if crc32fast::hash(&bytes) != want.crc32 {
-                return Err(corrupt(&path, "CRC-32 mismatch (corrupted)"));
-            }
-            Ok(bytes)
-        };
-        let weights = read_checked(WEIGHTS_FILE)?;
-        let moments = read_checked(OPTIMIZER_FILE)?;
-        let dev = self.model.device().clone();
-        let load = |bytes: &[u8], name: &str| {
-            candle_core::safetensors::load_buffer(bytes, &dev)
-                .map_err(|e| corrupt(&dir.join(name), e.to_string()))
-        };
-        let weights = load(&weights, WEIGHTS_FILE)?;
-        let moments = load(&moments, OPTIMIZER_FILE)?;
-        let fetch = |map: &std::collections::HashMap<String, Tensor>,
-                     key: &str,
-                     like: &Tensor,
-                     file: &str| {
-            let t = map
-                .get(key)
-                .ok_or_else(|| corrupt(&dir.join(file), format!("missing tensor {key}")))?;
-            if t.dims() != like.dims() || t.dtype() != like.dtype() {
-                return Err(corrupt(
-                    &dir.join(file),
-                    format!("tensor {key} has shape {:?}", t.dims()),
-                ));
-            }
-            Ok(t.clone())
-        };
-        // Validate everything before changing anything.
-        let mut new_w = Vec::new();
-        let mut new_m = Vec::new();
-        let mut new_v = Vec::new();
-        for p in &self.model.params {
-            let like = p.var.as_tensor();
-            new_w.push(fetch(&weights, &p.name, like, WEIGHTS_FILE)?);
-            new_m.push(fetch(
-                &moments,
-                &format!("m.{}", p.name),
-                like,
-                OPTIMIZER_FILE,
-            )?);
-            new_v.push(fetch(
-                &moments,
-                &format!("v.{}", p.name),
-                like,
-                OPTIMIZER_FILE,
-            )?);
-        }
-        for (p, w) in self.model.params.iter().zip(&new_w) {
-            p.var.set(w)?;
-        }
-        let opt = self.opt_mut();
-        opt.m = new_m;
-        opt.v = new_v;
-        self.restore(state.step, state.tokens, state.optimizer_t);
-        Ok(CheckpointInfo {
-            step: state.step,
-            tokens: state.tokens,
-            data_position: state.data_position,
-        })
+        Ok((dir, state))
     }
+
+    /// The tensors of `name`, checked against the state's length and CRC-32.
+    fn tensors(
+        &self,
+        dir: &Path,
+        state: &State,
+        name: &str,
+    ) -> Result<std::collections::HashMap<String, Tensor>> {
+        let bytes = read_checked(dir, state, name)?;
+        candle_core::safetensors::load_buffer(&bytes, self.model.device())
+            .map_err(|e| corrupt(&dir.join(name), e.to_string()))
+    }
+}
+
+impl State {
+    fn info(&self) -> CheckpointInfo {
+        CheckpointInfo {
+            step: self.step,
+            tokens: self.tokens,
+            data_position: self.data_position,
+        }
+    }
+}
+
+/// `dir`, or the `.old` copy a crash in the middle of a save leaves.
+fn resolve(dir: &Path) -> PathBuf {
+    if !dir.join(STATE_FILE).exists() && sibling(dir, ".old").join(STATE_FILE).exists() {
+        sibling(dir, ".old")
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+fn read_state(dir: &Path) -> Result<State> {
+    let state_path = dir.join(STATE_FILE);
+    let raw = fs::read(&state_path).map_err(io(&state_path))?;
+    let state: State =
+        serde_json::from_slice(&raw).map_err(|e| corrupt(&state_path, e.to_string()))?;
+    if state.format != FORMAT {
+        return Err(corrupt(
+            &state_path,
+            format!("unknown format {}", state.format),
+        ));
+    }
+    Ok(state)
+}
+
+/// The bytes of `dir/name`, refused unless their length and CRC-32 are the
+/// ones `trainer.json` recorded.
+fn read_checked(dir: &Path, state: &State, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    let want = state
+        .files
+        .get(name)
+        .ok_or_else(|| corrupt(&dir.join(STATE_FILE), format!("no checksum for {name}")))?;
+    let bytes = fs::read(&path).map_err(io(&path))?;
+    if bytes.len() as u64 != want.bytes {
+        return Err(corrupt(
+            &path,
+            format!(
+                "{} bytes, expected {} (truncated?)",
+                bytes.len(),
+                want.bytes
+            ),
+        ));
+    }
+    if crc32fast::hash(&bytes) != want.crc32 {
+        return Err(corrupt(&path, "CRC-32 mismatch (corrupted)"));
+    }
+    Ok(bytes)
+}
+
+fn fetch(
+    dir: &Path,
+    map: &std::collections::HashMap<String, Tensor>,
+    key: &str,
+    like: &Tensor,
+    file: &str,
+) -> Result<Tensor> {
+    let t = map
+        .get(key)
+        .ok_or_else(|| corrupt(&dir.join(file), format!("missing tensor {key}")))?;
+    if t.dims() != like.dims() || t.dtype() != like.dtype() {
+        return Err(corrupt(
+            &dir.join(file),
+            format!("tensor {key} has shape {:?}", t.dims()),
+        ));
+    }
+    Ok(t.clone())
+}
+
+/// Check that `dir` (or its `.old` copy) holds a whole checkpoint without
+/// parsing any tensor: `trainer.json` reads, and every file it lists has
+/// the length and CRC-32 it recorded. Cheap next to [`Trainer::load`].
+pub fn verify(dir: &Path) -> Result<CheckpointInfo> {
+    let dir = resolve(dir);
+    let state = read_state(&dir)?;
+    for name in [WEIGHTS_FILE, OPTIMIZER_FILE] {
+        read_checked(&dir, &state, name)?;
+    }
+    Ok(state.info())
 }

@@ -145,6 +145,47 @@ fn corrupt_checkpoints_are_detected_and_not_used() {
     assert!(e.contains("model config"), "{e}");
 }
 
+/// `verify` reads every byte against `trainer.json` without loading; the
+/// weights alone load (for scoring) whatever became of the optimizer file.
+#[test]
+fn verify_checks_every_file_and_weights_load_without_the_optimizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let mut t = Trainer::new(cfg(), train_cfg(), &Device::Cpu, 1).unwrap();
+    run(&mut t, 0, 3);
+    t.save(&ckpt, 3).unwrap();
+    assert_eq!(models::checkpoint::verify(&ckpt).unwrap().step, 3);
+    let moments = ckpt.join("optimizer.safetensors");
+    let good_m = fs::read(&moments).unwrap();
+    fs::write(&moments, &good_m[..1000]).unwrap();
+    let e = models::checkpoint::verify(&ckpt).unwrap_err().to_string();
+    assert!(
+        e.contains("optimizer.safetensors") && e.contains("1000 bytes"),
+        "{e}"
+    );
+    let mut fresh = Trainer::new(cfg(), train_cfg(), &Device::Cpu, 7).unwrap();
+    assert!(fresh.load(&ckpt).is_err());
+    let info = fresh.load_weights(&ckpt).unwrap();
+    assert_eq!(info.step, 3);
+    assert!(weight_bits(&fresh) == weight_bits(&t));
+    // Only the weights: the counters are the fresh trainer's.
+    assert_eq!(fresh.steps_done(), 0);
+    // Damaged weights are refused by both, and change nothing.
+    let weights = ckpt.join("model.safetensors");
+    let good_w = fs::read(&weights).unwrap();
+    let mut flipped = good_w.clone();
+    flipped[good_w.len() - 5] ^= 1;
+    fs::write(&weights, &flipped).unwrap();
+    assert!(models::checkpoint::verify(&ckpt)
+        .unwrap_err()
+        .to_string()
+        .contains("CRC"));
+    let mut other = Trainer::new(cfg(), train_cfg(), &Device::Cpu, 8).unwrap();
+    let before = weight_bits(&other);
+    assert!(other.load_weights(&ckpt).is_err());
+    assert!(weight_bits(&other) == before);
+}
+
 #[test]
 fn non_finite_loss_is_a_typed_divergence() {
     let mut t = Trainer::new(cfg(), train_cfg(), &Device::Cpu, 1).unwrap();

@@ -28,7 +28,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error at `path`; one that already names its path (from
+    /// [`crate::write`]) keeps that path, so the message names it once.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let at_path = source
+            .get_ref()
+            .is_some_and(|e| e.is::<crate::write::AtPath>());
+        if at_path {
+            if let Some(Ok(at)) = source
+                .into_inner()
+                .map(|e| e.downcast::<crate::write::AtPath>())
+            {
+                return Error::Io {
+                    path: at.path,
+                    source: at.source,
+                };
+            }
+            unreachable!("checked to hold an AtPath just above");
+        }
         Error::Io {
             path: path.into(),
             source,

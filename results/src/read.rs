@@ -4,18 +4,36 @@
 use crate::error::{Error, Result};
 use crate::schema::CsvRow;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+/// Whether `file` is non-empty and its last byte is not a line end: every
+/// row emerge writes ends in one, so the last row of such a file was cut
+/// short (a torn write or a truncation), even if what is left still parses.
+fn cut_short(file: &mut File) -> std::io::Result<bool> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(last[0] != b'\n')
+}
+
 /// Read every row of `path`, checking the header against `T::HEADER` first so
-/// that a file from another schema is rejected at line 1, not misread.
+/// that a file from another schema is rejected at line 1, not misread, and
+/// refusing a file whose last row has no line end (cut short).
 pub fn read_csv<T: CsvRow>(path: &Path) -> Result<Vec<T>> {
-    let file = match File::open(path) {
+    let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::MissingFile(path.to_path_buf()))
         }
         Err(e) => return Err(Error::io(path, e)),
     };
+    let torn = cut_short(&mut file).map_err(|e| Error::io(path, e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(file);
@@ -36,8 +54,21 @@ pub fn read_csv<T: CsvRow>(path: &Path) -> Result<Vec<T>> {
         });
     }
     let mut rows = Vec::new();
-    for rec in rdr.deserialize::<T>() {
+    let mut last_line = 1;
+    let mut records = rdr.deserialize::<T>();
+    loop {
+        // Where the next row starts: the last row's line, once it is read.
+        let line = records.reader().position().line();
+        let Some(rec) = records.next() else { break };
         rows.push(rec.map_err(|e| csv_error(path, T::HEADER, e))?);
+        last_line = line;
+    }
+    if torn {
+        return Err(Error::Malformed {
+            path: path.to_path_buf(),
+            line: last_line,
+            msg: "the last row has no line end: the file was cut short (torn or truncated)".into(),
+        });
     }
     Ok(rows)
 }
@@ -91,4 +122,47 @@ pub fn merge_csv<T: CsvRow>(inputs: &[std::path::PathBuf], out: &Path) -> Result
     }
     crate::write::write_csv(out, &rows).map_err(|e| Error::io(out, e))?;
     Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{metric, Mode, ScoreRow};
+
+    /// A row cut inside its last number still parses; the missing line end
+    /// gives it away, at the line it is on.
+    #[test]
+    fn a_file_cut_inside_its_last_row_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scores.csv");
+        let row = |step| ScoreRow {
+            model_id: "m".into(),
+            step,
+            task: "add".into(),
+            mode: Mode::Direct,
+            shots: 0,
+            metric: metric::EXACT_MATCH.into(),
+            value: 0.5,
+            ci_lo: 0.25,
+            ci_hi: 0.75,
+            n: 100,
+            chance: 0.125,
+        };
+        crate::write::write_csv(&path, &[row(1), row(2)]).unwrap();
+        assert_eq!(read_csv::<ScoreRow>(&path).unwrap().len(), 2);
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() - 2]).unwrap();
+        let e = read_csv::<ScoreRow>(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("scores.csv:3:") && e.contains("cut short"),
+            "{e}"
+        );
+        // Cut at a line end, it is whole as far as parsing can tell.
+        let cut = whole[..whole.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap();
+        std::fs::write(&path, &whole[..=cut]).unwrap();
+        assert_eq!(read_csv::<ScoreRow>(&path).unwrap().len(), 1);
+    }
 }

@@ -238,13 +238,28 @@ fn aligned(frame: LazyFrame, names: &[&str], dtypes: &[(String, DataType)]) -> R
 
 /// Build the table over `dirs` (see [`expand`]) and write it whole to `out`.
 pub fn write_runs_table(dirs: &[PathBuf], out: &Path) -> Result<TableSummary> {
-    let runs = expand(dirs)?;
+    let mut notes = Vec::new();
+    // A run named twice (`runs A A`, or `runs runs/ runs/A`) is one run.
+    let mut seen = std::collections::BTreeSet::new();
+    let runs: Vec<PathBuf> = expand(dirs)?
+        .into_iter()
+        .filter(|d| {
+            let first = seen.insert(d.canonicalize().unwrap_or_else(|_| d.clone()));
+            if !first {
+                notes.push(format!(
+                    "{}: named more than once; its rows are in the table once",
+                    d.display()
+                ));
+            }
+            first
+        })
+        .collect();
     let mut frames = Vec::new();
     let mut summary = TableSummary {
         runs: runs.clone(),
         score_rows: 0,
         fit_rows: 0,
-        notes: Vec::new(),
+        notes,
     };
     for (i, dir) in runs.iter().enumerate() {
         let models: Vec<ModelRow> = read_csv(&dir.join(files::MODELS))?;

@@ -19,8 +19,35 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
 }
 
+/// An I/O error with the path it happened at: what every writer here
+/// returns, so that a caller printing it names the file. [`crate::Error::io`]
+/// unwraps it rather than naming the path twice.
+#[derive(Debug)]
+pub struct AtPath {
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl std::fmt::Display for AtPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for AtPath {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 fn annotate(path: &Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+    io::Error::new(
+        e.kind(),
+        AtPath {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    )
 }
 
 /// Write a file whole: `fill` writes the contents to a buffered temporary file,
@@ -71,4 +98,20 @@ pub fn csv_bytes<T: CsvRow>(rows: &[T]) -> io::Result<Vec<u8>> {
     }
     wtr.into_inner()
         .map_err(|e| io::Error::other(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    /// A failed write names its path, once, however it is passed on.
+    #[test]
+    fn a_write_error_names_its_path_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-such-folder/scores.csv");
+        let e = super::write_bytes_atomic(&path, b"x\n").unwrap_err();
+        let shown = path.display().to_string();
+        assert_eq!(e.to_string().matches(&shown).count(), 1, "{e}");
+        let wrapped = crate::Error::io(&path, e).to_string();
+        assert_eq!(wrapped.matches(&shown).count(), 1, "{wrapped}");
+        assert!(wrapped.contains("No such file"), "{wrapped}");
+    }
 }

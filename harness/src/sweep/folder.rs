@@ -14,11 +14,28 @@ use std::path::{Path, PathBuf};
 /// test keeps the two in step).
 pub const CANDLE_VERSION: &str = "0.11.1";
 
-/// The config stored in a run folder.
+/// The config stored in a run folder. Emerge wrote it, so a problem means
+/// damage: one line with the first problem, not a list for an author.
 pub fn read_config(run: &Path) -> Result<SweepConfig, String> {
     let path = run.join(files::CONFIG);
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    config::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())
+    config::parse(&text, &path.display().to_string()).map_err(|e| {
+        let first = e.problems.first().map_or(String::new(), |p| {
+            let at = p.at.map_or(String::new(), |(l, c)| format!(":{l}:{c}"));
+            let key = if p.key.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`:", p.key)
+            };
+            format!("{at}:{key} {}", p.message.replace('\n', " "))
+        });
+        format!(
+            "{}{first} (the run's stored config, {} problem{}: damaged? restore it, or delete it and rerun the command that started the run)",
+            path.display(),
+            e.problems.len(),
+            if e.problems.len() == 1 { "" } else { "s" }
+        )
+    })
 }
 
 /// Create the run folder (or check an existing one) and store the config.

@@ -21,6 +21,7 @@ use models::{Batch, TrainConfig, Trainer};
 use results::read::read_csv_optional;
 use results::{CsvRow, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -42,17 +43,24 @@ pub struct JobStatus {
     pub eval_seconds: f64,
     pub device: String,
     pub threads: usize,
+    /// Length and CRC-32 of each file of `checkpoint/` when the job ended,
+    /// which every later sweep checks (absent in statuses written before
+    /// they were recorded; see [`damage`]).
+    #[serde(default)]
+    pub checkpoint: Option<BTreeMap<String, damage::Sum>>,
+}
+
+/// `bytes` of the status file `path`, parsed.
+pub fn parse_status(path: &Path, bytes: &[u8]) -> Result<JobStatus, String> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| format!("{}: not a job status file: {e}", path.display()))
 }
 
 pub fn read_status(dir: &Path) -> Result<Option<JobStatus>, String> {
     let path = dir.join(STATUS_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("{}: not a job status file: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
+    damage::read_file(&path)?
+        .map(|bytes| parse_status(&path, &bytes))
+        .transpose()
 }
 
 /// What a sweep needs to run any of its jobs.
@@ -267,6 +275,12 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     }
     pb.finish_and_clear();
     rows.save(dir)?;
+    // A job resumed at its end after a crash between a save's two renames
+    // has only `checkpoint.old`: that is its checkpoint now.
+    let old = dir.join(damage::OLD_CHECKPOINT_DIR);
+    if !ckpt.exists() && old.exists() {
+        std::fs::rename(&old, &ckpt).map_err(|e| format!("{}: {e}", old.display()))?;
+    }
     let st = JobStatus {
         model_id: job.model_id.clone(),
         status,
@@ -276,6 +290,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
         eval_seconds: prior_eval + eval_time.as_secs_f64(),
         device: models::device_name(&shared.backend.device),
         threads: shared.threads,
+        checkpoint: Some(damage::checkpoint_sums(&ckpt)?),
     };
     let json = serde_json::to_vec_pretty(&st).expect("status serializes");
     results::write_bytes_atomic(&dir.join(STATUS_FILE), &json).map_err(|e| e.to_string())?;
@@ -294,6 +309,13 @@ fn fresh_trainer(job: &Job, shared: &Shared) -> Result<Trainer, String> {
         .map_err(|e| format!("{}: {e}", job.model_id))
 }
 
+/// Why a checkpoint was not used: damaged (moved aside, the job falls back)
+/// or unreadable (the sweep stops with the message).
+enum Unusable {
+    Damaged(String),
+    Unreadable(String),
+}
+
 /// Load `ckpt` into `trainer`, refusing a checkpoint that loads but cannot
 /// be this job's (another batch size, or past its last step). Returns its step.
 fn load_checked(
@@ -301,31 +323,36 @@ fn load_checked(
     ckpt: &Path,
     job: &Job,
     cfg: &SweepConfig,
-) -> Result<u64, String> {
+) -> Result<u64, Unusable> {
     if !ckpt.join(models::checkpoint::STATE_FILE).is_file() {
-        return Err(format!(
+        return Err(Unusable::Damaged(format!(
             "checkpoint {}: no {}",
             ckpt.display(),
             models::checkpoint::STATE_FILE
-        ));
+        )));
     }
-    let info = trainer.load(ckpt).map_err(|e| e.to_string())?;
+    let info = trainer
+        .load(ckpt)
+        .map_err(|e| match damage::read_error(&e) {
+            Some(stop) => Unusable::Unreadable(stop),
+            None => Unusable::Damaged(e.to_string()),
+        })?;
     let batch = cfg.train.batch as u64;
     if info.data_position != info.step * batch {
-        return Err(format!(
+        return Err(Unusable::Damaged(format!(
             "checkpoint {}: data position {} does not match step {} at batch {batch} (another run's checkpoint?)",
             ckpt.display(),
             info.data_position,
             info.step,
-        ));
+        )));
     }
     if info.step > job.total_steps {
-        return Err(format!(
+        return Err(Unusable::Damaged(format!(
             "checkpoint {}: step {} is past this job's last step {} (another run's checkpoint?)",
             ckpt.display(),
             info.step,
             job.total_steps
-        ));
+        )));
     }
     Ok(info.step)
 }
@@ -333,7 +360,8 @@ fn load_checked(
 /// A trainer at the job's last good checkpoint: `checkpoint`, else the
 /// `checkpoint.old` a crash mid-save leaves, else step 0. A checkpoint that
 /// fails to load is moved aside with a warning rather than stopping the
-/// sweep. Returns the trainer, its step and the summary's lines.
+/// sweep; one that cannot be read (a permission) stops it. Returns the
+/// trainer, its step and the summary's lines.
 fn resume(job: &Job, dir: &Path, shared: &Shared) -> Result<(Trainer, u64, Vec<String>), String> {
     let run_dir = dir.parent().and_then(Path::parent).unwrap_or(dir);
     let mut failed: Vec<(PathBuf, String, PathBuf)> = Vec::new();
@@ -351,7 +379,8 @@ fn resume(job: &Job, dir: &Path, shared: &Shared) -> Result<(Trainer, u64, Vec<S
                 found = Some((t, step, name));
                 break;
             }
-            Err(reason) => {
+            Err(Unusable::Unreadable(stop)) => return Err(stop),
+            Err(Unusable::Damaged(reason)) => {
                 let aside = damage::move_aside(&cand)?;
                 failed.push((cand, reason, aside));
             }
@@ -372,7 +401,8 @@ fn resume(job: &Job, dir: &Path, shared: &Shared) -> Result<(Trainer, u64, Vec<S
 }
 
 /// Score a finished job's last checkpoint again (after a change to the
-/// scoring code, say) and replace its rows at that step. Returns the step.
+/// scoring code, say) and replace its rows at that step. Only the weights
+/// are read. Returns the step.
 pub fn rescore(
     job: &Job,
     dir: &Path,
@@ -385,7 +415,7 @@ pub fn rescore(
     let mut trainer = backend
         .trainer(job.model, train_config(cfg, job), job.seed)
         .map_err(|e| e.to_string())?;
-    let info = trainer.load(&ckpt).map_err(|e| e.to_string())?;
+    let info = trainer.load_weights(&ckpt).map_err(|e| e.to_string())?;
     if info.step != status.step {
         return Err(format!(
             "{}: checkpoint is at step {}, but the job ended at step {}",

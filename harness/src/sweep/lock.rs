@@ -39,11 +39,22 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// A pid that names one process: kill(0, _) would signal the caller's own
+/// process group and a negative pid (a u32 past i32::MAX) another group,
+/// so neither can be a lock holder.
+fn single_process(pid: u32) -> Option<libc::pid_t> {
+    libc::pid_t::try_from(pid).ok().filter(|&p| p > 0)
+}
+
 fn alive(pid: u32) -> bool {
+    let Some(pid) = single_process(pid) else {
+        return false;
+    };
     // Signal 0 checks existence without sending anything. EPERM means the
     // process exists but belongs to someone else.
-    // SAFETY: kill with signal 0 takes plain integers and touches no memory.
-    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    // SAFETY: kill with signal 0 takes plain integers and touches no memory;
+    // `pid` is positive, so it names one process, never a group.
+    let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
@@ -63,8 +74,13 @@ fn check(path: &Path, run: &Path) -> Result<Option<Holder>, String> {
     match read_holder(path) {
         Some(h) if h.host == me && h.pid == std::process::id() => Ok(None),
         Some(h) if h.host == me && !alive(h.pid) => {
+            let why = if single_process(h.pid).is_some() {
+                "no longer running"
+            } else {
+                "not a process id"
+            };
             eprintln!(
-                "warning: {}: taking over the lock of pid {} (no longer running)",
+                "emerge: warning: {}: taking over the lock of pid {} ({why})",
                 run.display(),
                 h.pid
             );
@@ -76,7 +92,7 @@ fn check(path: &Path, run: &Path) -> Result<Option<Holder>, String> {
         // be running with it; treat it as stale.
         None => {
             eprintln!(
-                "warning: {}: removing an unreadable lock file",
+                "emerge: warning: {}: removing an unreadable lock file",
                 path.display()
             );
             let _ = fs::remove_file(path);
@@ -176,6 +192,17 @@ mod tests {
         let h = read_holder(&path).unwrap();
         assert_eq!(h.pid, std::process::id());
         drop(lock);
+        // Pid 0 (kill(0, 0) signals our own group and succeeds) and a pid
+        // that is negative as a pid_t name no holder: taken over.
+        for pid in [0, u32::MAX] {
+            let bogus = Holder {
+                pid,
+                host: hostname(),
+            };
+            fs::write(&path, serde_json::to_vec(&bogus).unwrap()).unwrap();
+            assert!(!alive(pid));
+            drop(acquire(run, None).expect("a lock of pid 0 or -1 is taken over"));
+        }
         assert!(!path.exists(), "released on drop");
         // Two shards coexist; the whole run is refused next to a live one.
         let a = acquire(run, Some((0, 2))).unwrap();

@@ -261,13 +261,64 @@ struct HoursFit<'a> {
     suite: &'a eval::Suite,
     stream: &'a Stream,
     backend: &'a Backend,
+    threads: usize,
+    plan_only: bool,
+}
+
+/// The timings `--plan-only` took for `--hours`, kept next to the run folder
+/// (which a plan does not create) so that the sweep started after it picks
+/// the budget the plan showed rather than timing the machine again: timings
+/// vary by several percent from one minute to the next, and so would the
+/// budget. Valid for one config (but its hours) on one machine and setup.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PlannedTimings {
+    key: String,
+    taken: String,
+    timings: Timings,
 }
 
 impl HoursFit<'_> {
+    /// `.<name>.plan-timings.json` beside the run folder.
+    fn plan_file(&self) -> std::path::PathBuf {
+        let name = self
+            .run_dir
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        self.run_dir
+            .with_file_name(format!(".{name}.plan-timings.json"))
+    }
+
+    /// What the timings depend on: the config without its hours, the host,
+    /// the device, the backend and the thread count.
+    fn plan_key(&self, cfg: &SweepConfig) -> String {
+        let mut c = cfg.clone();
+        c.run.hours = None;
+        format!(
+            "{}\nhost = {}; device = {}; kernels = {}; threads = {}",
+            c.to_toml(),
+            lock::hostname(),
+            models::device_name(&self.backend.device),
+            self.backend.kernels.name(),
+            self.threads
+        )
+    }
+
+    /// The plan's timings, if a plan of this very sweep left them.
+    fn planned(&self, cfg: &SweepConfig, all: &[jobs::Job]) -> Option<PlannedTimings> {
+        let bytes = std::fs::read(self.plan_file()).ok()?;
+        let p: PlannedTimings = serde_json::from_slice(&bytes).ok()?;
+        let covered = all
+            .iter()
+            .all(|j| p.timings.contains_key(&plan::shape_key(j)));
+        (p.key == self.plan_key(cfg) && covered).then_some(p)
+    }
+
     /// A run folder that already holds this sweep keeps the budget it
-    /// stored; otherwise every shape is timed and the budget scaled to fit
-    /// (see [`plan::fit_budget`]). Returns a line for the user and the
-    /// timings, when it took them, for the plan to reuse.
+    /// stored; otherwise the budget is scaled to fit (see
+    /// [`plan::fit_budget`]) from the timings a `--plan-only` of this sweep
+    /// left, or from timing every shape now (which a `--plan-only` leaves
+    /// for the sweep after it). Returns a line for the user and the
+    /// timings, when it has them, for the plan to reuse.
     fn apply(&self, cfg: &mut SweepConfig) -> Result<(String, Option<Timings>), Failure> {
         let hours = self.hours;
         let stored_at = self.run_dir.join(results::schema::files::CONFIG);
@@ -287,11 +338,50 @@ impl HoursFit<'_> {
             )));
         }
         let all = jobs::jobs(cfg);
-        let refs: Vec<&jobs::Job> = all.iter().collect();
-        let est =
-            plan::calibrate(cfg, &refs, self.stream, self.suite, self.backend).map_err(fail)?;
-        let note = plan::fit_budget(cfg, &all, &est, hours).map_err(usage)?;
+        let key = self.plan_key(cfg);
+        let (est, from) = match self.planned(cfg, &all) {
+            Some(p) => (p.timings, Some(p.taken)),
+            None => {
+                let refs: Vec<&jobs::Job> = all.iter().collect();
+                let est = plan::calibrate(cfg, &refs, self.stream, self.suite, self.backend)
+                    .map_err(fail)?;
+                (est, None)
+            }
+        };
+        let mut note = plan::fit_budget(cfg, &all, &est, hours).map_err(usage)?;
+        match from {
+            Some(taken) => {
+                note += &format!(
+                    "  (from the timings `--plan-only` took at {taken}, kept in {}; delete it to time again)\n",
+                    self.plan_file().display()
+                );
+            }
+            None if self.plan_only => {
+                let kept = PlannedTimings {
+                    key,
+                    taken: folder::now(),
+                    timings: est.clone(),
+                };
+                let json = serde_json::to_vec_pretty(&kept).expect("timings serialize");
+                let path = self.plan_file();
+                if std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")))
+                    .is_ok()
+                    && results::write_bytes_atomic(&path, &json).is_ok()
+                {
+                    note += &format!(
+                        "  (timings kept in {}: the sweep started next uses them, so it picks this budget)\n",
+                        path.display()
+                    );
+                }
+            }
+            None => {}
+        }
         Ok((note, Some(est)))
+    }
+
+    /// Once the run folder stores the budget, the plan's timings are spent.
+    fn forget_plan(&self) {
+        let _ = std::fs::remove_file(self.plan_file());
     }
 }
 
@@ -341,18 +431,18 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         .map(|(a, s)| stream_for(&cfg, a, s).map(|st| ((a, s), st)))
         .collect::<Result<Vec<_>, String>>()
         .map_err(usage)?;
-    let (budget_note, timed) = match cfg.run.hours {
-        Some(hours) => {
-            let fit = HoursFit {
-                hours,
-                run_dir: &run_dir,
-                shard,
-                suite: &suite,
-                stream: &streams[0].1,
-                backend: &backend,
-            };
-            fit.apply(&mut cfg)?
-        }
+    let fit = cfg.run.hours.map(|hours| HoursFit {
+        hours,
+        run_dir: &run_dir,
+        shard,
+        suite: &suite,
+        stream: &streams[0].1,
+        backend: &backend,
+        threads,
+        plan_only: args.plan_only,
+    });
+    let (budget_note, timed) = match &fit {
+        Some(fit) => fit.apply(&mut cfg)?,
         None => (String::new(), None),
     };
     let all = jobs::jobs(&cfg);
@@ -367,6 +457,9 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         None
     } else {
         folder::prepare(&run_dir, &cfg).map_err(fail)?;
+        if let Some(fit) = &fit {
+            fit.forget_plan();
+        }
         Some(lock::acquire(&run_dir, shard).map_err(fail)?)
     };
     // Under the lock, before anything reads the jobs' files: damage in this
@@ -472,11 +565,11 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
 
     let pending = all.len() - finished.len();
-    let mut analysis_ok = true;
+    let mut analysis = Ok(());
     if pending == 0 && diverged == finished.len() {
         say("no job finished without diverging: nothing to fit or plot\n");
     } else if pending == 0 {
-        analysis_ok = runner::analyze_and_plot(&run_dir);
+        analysis = runner::analyze_and_plot(&run_dir);
     }
     say(&runner::summary(
         &tally,
@@ -487,13 +580,13 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         started.elapsed(),
         &run_dir,
     ));
-    if args.refine > 0 && analysis_ok && pending == 0 {
-        analysis_ok = refine_rounds(setup, args.refine)?;
+    if args.refine > 0 && analysis.is_ok() && pending == 0 {
+        analysis = refine_rounds(setup, args.refine)?;
     }
     drop(lock);
-    if !analysis_ok {
+    if let Err(e) = analysis {
         return Err(fail(format!(
-            "the sweep finished but its analysis failed (see above); rerun `emerge analyze --run {0}` and `emerge plot --run {0}`",
+            "the sweep finished but its analysis failed: {e}; rerun `emerge analyze --run {0}` and `emerge plot --run {0}`",
             run_dir.display()
         )));
     }
@@ -508,15 +601,15 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
 }
 
 /// `--refine K`: rounds of bisection around every transition not yet
-/// located, each an ordinary extension of the run. Returns whether the last
-/// analysis succeeded.
-fn refine_rounds(base: runner::Setup, budget: usize) -> Result<bool, Failure> {
+/// located, each an ordinary extension of the run. Returns how the last
+/// analysis went.
+fn refine_rounds(base: runner::Setup, budget: usize) -> Result<Result<(), String>, Failure> {
     let started = Instant::now();
     let run_dir = base.run_dir;
     let before = refine::straddles_of(run_dir).map_err(fail)?;
     let mut cfg = base.cfg.clone();
     let mut added = 0;
-    let mut analysis_ok = true;
+    let mut analysis = Ok(());
     let mut now = before.clone();
     say(&format!(
         "refine: up to {budget} size{} until each transition is bracketed within {} decade\n",
@@ -554,8 +647,8 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<bool, Failure> {
         runner::run_jobs(&setup, &todo).map_err(fail)?;
         let finished = folder::finished_readable(run_dir, &all).map_err(fail)?;
         folder::merge(run_dir, &all, &finished).map_err(fail)?;
-        analysis_ok = runner::analyze_and_plot(run_dir);
-        if !analysis_ok || finished.len() < all.len() {
+        analysis = runner::analyze_and_plot(run_dir);
+        if analysis.is_err() || finished.len() < all.len() {
             break;
         }
         now = refine::straddles_of(run_dir).map_err(fail)?;
@@ -589,5 +682,5 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<bool, Failure> {
         );
     }
     say(&report);
-    Ok(analysis_ok)
+    Ok(analysis)
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Seconds per training step and per scored checkpoint, by shape.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     pub step_secs: f64,
     pub eval_secs: f64,

@@ -134,26 +134,13 @@ pub fn summary(
     )
 }
 
-/// `emerge analyze` then `emerge plot` on the run; false (after printing
-/// the error) if either fails.
-pub fn analyze_and_plot(run: &Path) -> bool {
-    let a = crate::cmd_analyze::run(&crate::cmd_analyze::AnalyzeArgs {
+/// `emerge analyze` then `emerge plot` on the run; the first error, if
+/// either fails (the caller makes it its one error line).
+pub fn analyze_and_plot(run: &Path) -> Result<(), String> {
+    crate::cmd_analyze::run(&crate::cmd_analyze::AnalyzeArgs {
         run: run.to_path_buf(),
-    });
-    let p = a.as_ref().ok().map(|_| {
-        crate::cmd_plot::run(&crate::cmd_plot::PlotArgs {
-            run: run.to_path_buf(),
-        })
-    });
-    match [a.err(), p.and_then(|r| r.err())]
-        .into_iter()
-        .flatten()
-        .next()
-    {
-        Some(e) => {
-            eprintln!("emerge: error: {e}");
-            false
-        }
-        None => true,
-    }
+    })?;
+    crate::cmd_plot::run(&crate::cmd_plot::PlotArgs {
+        run: run.to_path_buf(),
+    })
 }

@@ -95,3 +95,125 @@ pub fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> (bool, String) {
     let out = child.wait_with_output().unwrap();
     (killed, text(&out))
 }
+
+/// `emerge sweep --preset smoke` into `runs/name`, plus `extra` flags.
+pub fn smoke_args<'a>(runs: &'a Path, name: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "sweep",
+        "--preset",
+        "smoke",
+        "--runs-dir",
+        s(runs),
+        "--name",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Files that must not differ between a recovered or interrupted run and a
+/// clean one.
+pub const EXACT: [&str; 3] = ["scores.csv", "models.csv", "samples.csv"];
+
+/// `train_log.csv` without its timing column.
+pub fn train_log_untimed(run: &Path) -> String {
+    read(&run.join("train_log.csv"))
+        .lines()
+        .map(|l| l.rsplit_once(',').map_or(l, |(a, _)| a).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `EXACT` byte for byte, and the training log but for its timing column.
+pub fn assert_same_results(a: &Path, b: &Path) {
+    for f in EXACT {
+        let (x, y) = (read(&a.join(f)), read(&b.join(f)));
+        assert!(
+            x == y,
+            "{f} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+    assert_eq!(train_log_untimed(a), train_log_untimed(b));
+}
+
+/// Copy the folder `from` (and everything under it) to `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Keep the first `keep` bytes of `path`.
+pub fn truncate(path: &Path, keep: usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.len() > keep, "{}", path.display());
+    std::fs::write(path, &bytes[..keep]).unwrap();
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Run emerge with writes capped at `bytes` per file (RLIMIT_FSIZE, with
+/// SIGXFSZ ignored so that a write past it fails like a full disk).
+pub fn emerge_with_file_cap(args: &[&str], bytes: u64) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_emerge"));
+    cmd.args(args);
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (signal, setrlimit) on stack values.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run emerge")
+}
+
+/// Every row CSV under `run` parses whole (nothing was left torn under its
+/// final name): the number of them, or the first that does not.
+pub fn csvs_whole(run: &Path) -> Result<usize, String> {
+    let mut n = 0;
+    for f in walk(run) {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let ok = match name.as_str() {
+            "scores.csv" => results::read::read_csv::<results::ScoreRow>(&f).is_ok(),
+            "samples.csv" => results::read::read_csv::<results::SampleRow>(&f).is_ok(),
+            "models.csv" => results::read::read_csv::<results::ModelRow>(&f).is_ok(),
+            "train_log.csv" => results::read::read_csv::<results::TrainLogRow>(&f).is_ok(),
+            _ => continue,
+        };
+        if !ok {
+            return Err(format!("torn file {}", f.display()));
+        }
+        n += 1;
+    }
+    Ok(n)
+}

@@ -575,14 +575,16 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
 }
 
 /// Keys whose values differ between two configs (`key: old -> new`),
-/// ignoring the `device` section, which may change between resumes.
+/// ignoring the `device` section, which may change between resumes, and
+/// `run.name`, which names the folder (a copied run resumes under its new
+/// name) and is no part of the experiment.
 pub fn differences(old: &SweepConfig, new: &SweepConfig) -> Vec<String> {
     let (a, b) = (old.flat(), new.flat());
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
-        .filter(|k| !k.starts_with("device."))
+        .filter(|k| !k.starts_with("device.") && k.as_str() != "run.name")
         .filter_map(|k| {
             let (x, y) = (a.get(k), b.get(k));
             (x != y).then(|| {
@@ -635,6 +637,7 @@ mod tests {
         b.train.lr = 0.01;
         b.eval.modes = vec![Mode::Cot];
         b.device.threads = 7;
+        b.run.name = "copied".into();
         let d = differences(&a, &b);
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(
