@@ -9,7 +9,8 @@
 #   scripts/gallery.sh --table             # only README's table, from docs/gallery/
 #
 # Environment:
-#   EMERGE        the binary (default: cargo build --release, then target/release/emerge)
+#   EMERGE        the binary (default: cargo build --release into CARGO_TARGET_DIR,
+#                 default ~/.cache/emerge/target as in .ci/run, then a copy of it)
 #   GALLERY_RUNS  the scratch runs folder, outside the work tree so that a run
 #                 longer than a sitting is resumed by running this again
 #                 (default ~/.cache/emerge/gallery-runs)
@@ -66,12 +67,13 @@ fi
 commit="$(git rev-parse HEAD)$dirty"
 
 mkdir -p "$RUNS/.bin"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/emerge/target}"
 if [[ -z "${EMERGE:-}" ]]; then
   cargo build --release --quiet
   # A copy per commit: rebuilding the work tree while presets run must not
   # swap the binary under them.
   EMERGE="$RUNS/.bin/emerge-$(git rev-parse --short HEAD)${dirty:+-dirty}"
-  cp "${CARGO_TARGET_DIR:-target}/release/emerge" "$EMERGE.tmp" && mv "$EMERGE.tmp" "$EMERGE"
+  cp "$CARGO_TARGET_DIR/release/emerge" "$EMERGE.tmp" && mv "$EMERGE.tmp" "$EMERGE"
 fi
 [[ -x "$EMERGE" ]] || die "EMERGE=$EMERGE is not an executable"
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
