@@ -143,8 +143,8 @@ pub(crate) fn claims_figure(run: &Run, path: &Path) -> Result<(), Error> {
         ));
     }
     let cols = (panels.len() as f64).sqrt().ceil() as usize;
-    let footer = "x: non-embedding parameters (log), or shots   bars: 95% interval   \
-grey dashed: no difference   colours: direct / cot, or model size (dark = small)";
+    let footer = "x: non-embedding parameters (log), or shots   bars: 95% interval (items, \
+and seeds where there are several; Newcombe's for differences)   grey dashed: no difference   colours: direct / cot, or model size (dark = small)";
     grid_figure(
         path,
         &format!("Claims: the number behind each ({})", run.name()),

@@ -397,8 +397,7 @@ fn overview(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
     }
     let cols = (panels.len() as f64).sqrt().ceil() as usize;
     let footer = format!(
-        "x: non-embedding parameters (log)   bars: 95% interval   lines: preferred fit   \
-grey dashed: chance   {}",
+        "x: non-embedding parameters (log)   lines: preferred fit   grey dashed: chance   {}",
         threshold_key(fits)
     );
     grid_figure(
