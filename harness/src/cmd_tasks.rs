@@ -88,6 +88,8 @@ fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error
             task.params(),
             if task.eval_only() {
                 "  (evaluation only)"
+            } else if task.filler() {
+                "  (training only: filler)"
             } else {
                 ""
             }
@@ -144,6 +146,9 @@ fn show(
                 }
                 writeln!(out, "trace  | {}", item.trace)?;
                 writeln!(out, "answer | {}", item.answer)?;
+                if let Some(parrot) = task.parrot_answer(item) {
+                    writeln!(out, "parrot | {parrot} (the training problem's answer)")?;
+                }
             }
         }
     }

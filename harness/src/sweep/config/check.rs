@@ -242,6 +242,15 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             }
             names.push(entry.task.clone());
             if let Ok(built) = task.build() {
+                if built.filler() {
+                    p.push(problem(
+                        format!("{key}.task"),
+                        format!(
+                            "`{}` is training-only filler with no task to score",
+                            entry.task
+                        ),
+                    ));
+                }
                 let need = crate::fewshot::max_len(built.as_ref(), max_shots);
                 if need > c.model.context {
                     p.push(problem(
