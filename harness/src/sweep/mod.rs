@@ -538,6 +538,13 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         jobs_total: all.len(),
         jobs_done: done_before.len(),
         jobs_diverged: 0,
+        arms: (0..cfg.arms.len())
+            .map(|i| folder::ArmRecord {
+                name: cfg.arms[i].name.clone(),
+                lr: cfg.lr(Some(i)),
+                control: config::control_arm(&cfg, i),
+            })
+            .collect(),
     };
     folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
     let setup = runner::Setup {
