@@ -661,6 +661,50 @@ mod tests {
         assert!(d.iter().any(|x| x.starts_with("eval.modes")), "{d:?}");
     }
 
+    /// `lr-robust`: arms that set `lr` and no mixture train `train.mixture`
+    /// at their own rate, and the stored config keeps the rates.
+    #[test]
+    fn arms_may_set_a_learning_rate_and_a_control_is_found_by_its_filler() {
+        let cfg = parse(Preset::LrRobust.text(), "lr-robust").unwrap();
+        let rates: Vec<f64> = (0..cfg.arms.len()).map(|i| cfg.lr(Some(i))).collect();
+        assert_eq!(rates, [2e-3, 1e-3, 4e-3]);
+        assert!((0..3).all(|i| cfg.mixture(Some(i)) == cfg.train.mixture.as_slice()));
+        assert!(cfg.arms.iter().all(|a| a.mixture.is_none()));
+        let stored = cfg.to_toml();
+        assert!(stored.contains("lr = 0.004"), "{stored}");
+        assert_eq!(parse(&stored, "stored").unwrap(), cfg);
+        assert!((0..3).all(|i| !control_arm(&cfg, i)));
+        // code-ablation: the fourth arm, on shuffled code, is the control.
+        let ab = parse(Preset::CodeAblation.text(), "code-ablation").unwrap();
+        let controls: Vec<&str> = (0..ab.arms.len())
+            .filter(|&i| control_arm(&ab, i))
+            .map(|i| ab.arms[i].name.as_str())
+            .collect();
+        assert_eq!(controls, ["word+shuffled"]);
+        assert!((0..ab.arms.len()).all(|i| ab.lr(Some(i)) == ab.train.lr));
+        // A control may not be the baseline, and there is one at most.
+        let swapped = Preset::CodeAblation.text().replacen(
+            "{ task = \"code\", weight = 0.25 },",
+            "{ task = \"code_shuffled\", weight = 0.25, lines = [3, 4] },",
+            1,
+        );
+        let e = parse(&swapped, "two").unwrap_err().to_string();
+        assert!(
+            e.contains("word+code, word+shuffled") && e.contains("one displacement control"),
+            "{e}"
+        );
+        // Filler is never scored.
+        let scored = Preset::CodeAblation.text().replace(
+            "{ task = \"word_twin\", steps = [2], max_result = 99 },",
+            "{ task = \"code_shuffled\" },",
+        );
+        let e = parse(&scored, "f").unwrap_err().to_string();
+        assert!(
+            e.contains("eval.tasks[2].task") && e.contains("no task to score"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn syntax_errors_have_a_position() {
         let e = parse("[run]\nname = \"x\"\nseeds = [0\n", "f.toml").unwrap_err();
