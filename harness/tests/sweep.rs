@@ -707,7 +707,12 @@ fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
         let item = Item::new(
             "word_twin",
             r.item_id.strip_prefix("word_twin:").unwrap().into(),
-            r.prompt.rsplit_once(" A:").or(r.prompt.rsplit_once(" T:")).unwrap().0.into(),
+            r.prompt
+                .rsplit_once(" A:")
+                .or(r.prompt.rsplit_once(" T:"))
+                .unwrap()
+                .0
+                .into(),
             String::new(),
             r.target.clone(),
         );
@@ -716,7 +721,11 @@ fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
         assert_eq!(r.parrot, Some(r.answer == parrot), "{r:?}");
         flags += 1;
     }
-    assert_eq!(flags, 4 * 2 * 2 * 12, "4 sizes, 2 checkpoints, 2 modes, 12 items");
+    assert_eq!(
+        flags,
+        4 * 2 * 2 * 12,
+        "4 sizes, 2 checkpoints, 2 modes, 12 items"
+    );
     let scores: Vec<results::ScoreRow> = results::read::read_csv(&run.join("scores.csv")).unwrap();
     let parrot: Vec<&results::ScoreRow> = scores.iter().filter(|r| r.metric == "parrot").collect();
     assert_eq!(parrot.len(), 4 * 2 * 2);
