@@ -5,6 +5,7 @@
 
 use crate::output::{esay, say};
 use clap::Args;
+use results::arms::ArmSpec;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Args)]
@@ -14,20 +15,29 @@ pub struct AnalyzeArgs {
     pub run: PathBuf,
 }
 
-/// The arm names of the run's stored config, baseline first; empty for a
-/// run without arms (or a folder without a readable config, which
-/// `results` then loads as one run).
-pub fn arm_names(run: &Path) -> Vec<String> {
+/// The arms of the run's stored config, baseline first, each with its
+/// learning rate, its mixture and whether it is a displacement control;
+/// empty for a run without arms (or a folder without a readable config,
+/// which `results` then loads as one run).
+pub fn arm_specs(run: &Path) -> Vec<ArmSpec> {
     if !run.join(results::schema::files::CONFIG).is_file() {
         return Vec::new();
     }
-    crate::sweep::folder::read_config(run)
-        .map(|c| c.arms.into_iter().map(|a| a.name).collect())
-        .unwrap_or_default()
+    let Ok(cfg) = crate::sweep::folder::read_config(run) else {
+        return Vec::new();
+    };
+    (0..cfg.arms.len())
+        .map(|i| ArmSpec {
+            name: cfg.arms[i].name.clone(),
+            lr: Some(cfg.lr(Some(i))),
+            mixture: serde_json::to_string(cfg.mixture(Some(i))).expect("a mixture serializes"),
+            control: crate::sweep::config::control_arm(&cfg, i),
+        })
+        .collect()
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
-    let arms = arm_names(&args.run);
+    let arms = arm_specs(&args.run);
     if !arms.is_empty() {
         let a = results::arms::analyze_arms_run(&args.run, &arms).map_err(|e| e.to_string())?;
         for (name, _, an) in &a.arms {

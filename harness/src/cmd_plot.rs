@@ -14,7 +14,7 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: &PlotArgs) -> Result<(), String> {
-    let arms = crate::cmd_analyze::arm_names(&args.run);
+    let arms = crate::cmd_analyze::arm_specs(&args.run);
     if !arms.is_empty() {
         return plot_arms(&args.run, &arms);
     }
@@ -49,8 +49,9 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
 /// An ablation run: every arm's own charts into `DIR/arms/<arm>/plots/`,
 /// then `DIR/plots/arms_<task>.png` with the arms overlaid. Uses the files
 /// `emerge analyze` wrote when present; otherwise analyzes in memory.
-fn plot_arms(dir: &Path, names: &[String]) -> Result<(), String> {
+fn plot_arms(dir: &Path, specs: &[results::arms::ArmSpec]) -> Result<(), String> {
     use results::arms::{self, ArmRow};
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     let err = |e: results::Error| e.to_string();
     let rows_path = dir.join(<ArmRow as results::CsvRow>::FILE);
     let analyzed = if rows_path.is_file()
@@ -59,11 +60,11 @@ fn plot_arms(dir: &Path, names: &[String]) -> Result<(), String> {
             .all(|n| arms::arm_dir(dir, n).join(files::FITS).is_file())
     {
         let mut out = Vec::new();
-        for n in names {
+        for &n in &names {
             let run = results::Run::load_arm(dir, n).map_err(err)?;
             let fits: Vec<FitRow> =
                 results::read::read_csv(&arms::arm_dir(dir, n).join(files::FITS)).map_err(err)?;
-            out.push((n.clone(), run, fits));
+            out.push((n.to_string(), run, fits));
         }
         (
             out,
@@ -74,7 +75,7 @@ fn plot_arms(dir: &Path, names: &[String]) -> Result<(), String> {
             "emerge: note: {} missing; analyzing now (run `emerge analyze` to save it)",
             rows_path.display()
         );
-        let a = arms::analyze_arms(dir, names).map_err(err)?;
+        let a = arms::analyze_arms(dir, specs).map_err(err)?;
         let out = a
             .arms
             .into_iter()

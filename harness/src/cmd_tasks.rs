@@ -69,9 +69,10 @@ pub fn run(args: &TasksArgs) -> Result<(), String> {
 }
 
 fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let w = TASK_NAMES.iter().map(|n| n.len()).max().unwrap_or(4);
     writeln!(
         out,
-        "{:<9} {:>7} {:>7} {:>7} {:>7}  default parameters",
+        "{:<w$} {:>7} {:>7} {:>7} {:>7}  default parameters",
         "task", "max_len", "chance", "edit", "tok_acc"
     )?;
     for name in TASK_NAMES {
@@ -79,7 +80,7 @@ fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error
         let c = chance(task.as_ref(), Mode::Direct, seed, 500)?;
         writeln!(
             out,
-            "{:<9} {:>7} {:>7.4} {:>7.3} {:>7.3}  {}{}",
+            "{:<w$} {:>7} {:>7.4} {:>7.3} {:>7.3}  {}{}",
             name,
             task.max_len(),
             c.exact_match,
@@ -88,6 +89,8 @@ fn list(out: &mut impl Write, seed: u64) -> Result<(), Box<dyn std::error::Error
             task.params(),
             if task.eval_only() {
                 "  (evaluation only)"
+            } else if task.filler() {
+                "  (training only: filler)"
             } else {
                 ""
             }
@@ -144,6 +147,9 @@ fn show(
                 }
                 writeln!(out, "trace  | {}", item.trace)?;
                 writeln!(out, "answer | {}", item.answer)?;
+                if let Some(parrot) = task.parrot_answer(item) {
+                    writeln!(out, "parrot | {parrot} (the training problem's answer)")?;
+                }
             }
         }
     }

@@ -111,6 +111,16 @@ fn chance_levels_match_the_answer_space() {
     assert!((c.completion_logprob + (harness::vocab::vocab_size() as f64).ln()).abs() < 1e-12);
     assert_eq!(c.get("exact_match"), Some(c.exact_match));
     assert_eq!(c.get("nope"), None);
+    assert_eq!((c.parrot, c.get("parrot")), (None, None));
+    // word_twin: a guessed answer equals the original's about as often as
+    // it equals the twin's own, and only word_twin has the level.
+    let t = chance(by_name("word_twin").unwrap().as_ref(), Direct, 0, 4000).unwrap();
+    let parrot = t.parrot.unwrap();
+    assert!((0.005..0.05).contains(&parrot), "{t:?}");
+    assert!((parrot - t.exact_match).abs() < 0.02, "{t:?}");
+    assert_eq!(t.get("parrot"), Some(parrot));
+    let w = chance(by_name("word").unwrap().as_ref(), Direct, 0, 500).unwrap();
+    assert_eq!(w.parrot, None);
     // Deterministic.
     assert_eq!(
         c,

@@ -1,6 +1,7 @@
 //! Ablation arms (`[[arms]]`) as a user runs them: a small two-arm sweep
 //! end to end, its jobs killed and resumed, split into shards and merged,
-//! and configs whose arms differ in anything but the mixture refused.
+//! configs whose arms differ in anything but the mixture and the learning
+//! rate refused, and learning-rate arms trained at their rates and recorded.
 
 use std::path::Path;
 
@@ -278,23 +279,53 @@ fn refused(name: &str, text_: &str, needles: &[&str]) {
 }
 
 #[test]
-fn arms_that_differ_in_anything_but_the_mixture_are_refused() {
-    // An arm with its own learning rate: the key and its value, on its line.
-    let lr = config(true).replace("name = \"add+code\"\n", "name = \"add+code\"\nlr = 0.01\n");
-    let line = lr.lines().position(|l| l == "lr = 0.01").unwrap() + 1;
-    let dir = scratch("lr");
-    let out = emerge(&refs(&args_for(&dir, "lr", &lr, &[])));
+fn arms_that_differ_in_anything_but_the_mixture_and_lr_are_refused() {
+    // An arm with its own weight decay: the key and its value, on its line.
+    let wd = config(true).replace(
+        "name = \"add+code\"\n",
+        "name = \"add+code\"\nweight_decay = 0.01\n",
+    );
+    let line = wd.lines().position(|l| l == "weight_decay = 0.01").unwrap() + 1;
+    let dir = scratch("wd");
+    let out = emerge(&refs(&args_for(&dir, "wd", &wd, &[])));
     let msg = text(&out);
     assert_eq!(out.status.code(), Some(2), "{msg}");
-    let problem: Vec<&str> = msg.lines().filter(|l| l.contains("arms[1].lr")).collect();
+    let problem: Vec<&str> = msg
+        .lines()
+        .filter(|l| l.contains("arms[1].weight_decay"))
+        .collect();
     assert_eq!(problem.len(), 1, "{msg}");
     assert!(
-        problem[0].contains(&format!("lr.toml:{line}:"))
+        problem[0].contains(&format!("wd.toml:{line}:"))
             && problem[0].contains("= 0.01")
-            && problem[0].contains("only in the training mixture"),
+            && problem[0].contains("only in the training mixture and the learning rate"),
         "{msg}"
     );
     assert!(!dir.join("runs").exists());
+    // A learning rate must be a positive number.
+    refused(
+        "badlr",
+        &config(true).replace("name = \"add+code\"\n", "name = \"add+code\"\nlr = -1.0\n"),
+        &["arms[1].lr", "-1 must be a positive number"],
+    );
+    // An arm without a mixture trains on train.mixture, which must exist.
+    refused(
+        "nomix",
+        &format!(
+            "{}\n[[arms]]\nname = \"a\"\n{MIXTURE}\n[[arms]]\nname = \"b\"\nlr = 0.01\n",
+            config(false).replace(MIXTURE, "")
+        ),
+        &["train.mixture", "at least one task"],
+    );
+    // Two arms at the same mixture and learning rate train the same models.
+    refused(
+        "samelr",
+        &format!(
+            "{}\n[[arms]]\nname = \"a\"\nlr = 0.003\n[[arms]]\nname = \"b\"\n",
+            config(false)
+        ),
+        &["arms[1].name", "arms[0]"],
+    );
 
     // Another ladder or budget in an arm: the same refusal.
     refused(
@@ -315,7 +346,11 @@ fn arms_that_differ_in_anything_but_the_mixture_are_refused() {
     refused("same", &same, &["arms[1].mixture", "arms[0]"]);
     // A shared mixture beside the arms would be ambiguous.
     let both = config(true).replace("log_every = 2\n", &format!("log_every = 2\n{MIXTURE}\n"));
-    refused("both", &both, &["train.mixture", "each arm gives its own"]);
+    refused(
+        "both",
+        &both,
+        &["train.mixture", "each give their own mixture"],
+    );
     // Arm names become folder names.
     refused(
         "slash",
@@ -355,4 +390,59 @@ fn an_arms_run_refuses_a_changed_arm_on_resume() {
         "{}",
         text(&out)
     );
+}
+
+/// Arms that differ in the learning rate alone: the shared `train.mixture`,
+/// each job trained at its arm's rate, the rates stored in `config.toml`
+/// and `manifest.json` and written into `arms.csv`.
+#[test]
+fn learning_rate_arms_train_at_their_rate_and_are_recorded() {
+    let dir = scratch("lr");
+    let text_ = format!(
+        "{}\n[[arms]]\nname = \"lr\"\n\n[[arms]]\nname = \"lr-double\"\nlr = 0.006\n",
+        config(false).replace("tokens = 28_672 ", "tokens = 3_584 ")
+    );
+    let out = emerge(&refs(&args_for(&dir, "lr", &text_, &[])));
+    assert!(out.status.success(), "{}", text(&out));
+    let run = dir.join("runs/lr");
+    let stored = read(&run.join("config.toml"));
+    assert!(stored.contains("lr = 0.006"), "{stored}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&run.join("manifest.json"))).unwrap();
+    let arms: Vec<(String, f64)> = manifest["arms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["lr"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        arms,
+        [("lr".to_string(), 0.003), ("lr-double".to_string(), 0.006)]
+    );
+    // The schedule's peak in each arm's training log.
+    let log: Vec<results::TrainLogRow> =
+        results::read::read_csv(&run.join("train_log.csv")).unwrap();
+    let peak = |arm: &str| {
+        log.iter()
+            .filter(|r| results::arms::arm_of(&r.model_id) == Some(arm))
+            .map(|r| r.lr)
+            .fold(0.0, f64::max)
+    };
+    assert!(peak("lr") > 0.0);
+    assert!(
+        (peak("lr-double") / peak("lr") - 2.0).abs() < 1e-9,
+        "{} {}",
+        peak("lr"),
+        peak("lr-double")
+    );
+    let rows: Vec<results::arms::ArmRow> = results::read::read_csv(&run.join("arms.csv")).unwrap();
+    for r in &rows {
+        let want = if r.arm == "lr" { 0.003 } else { 0.006 };
+        assert_eq!(r.lr, Some(want), "{r:?}");
+    }
 }

@@ -17,7 +17,7 @@ fn unknown_task_names_list_the_known_ones() {
     let e = by_name("addition").err().unwrap().to_string();
     assert_eq!(
         e,
-        "unknown task `addition` (known tasks: add, mul, sort, word, word_ood, modp, icl, hop, code)"
+        "unknown task `addition` (known tasks: add, mul, sort, word, word_ood, word_twin, modp, icl, hop, code, code_shuffled)"
     );
     assert!(from_toml("Add", "").is_err());
 }

@@ -43,10 +43,14 @@ const GOLDEN: &[(&str, Split, u64, Mode, &str)] = &[
     ("word", Test, 0, Mode::Cot, "Finn has 15 marbles and buys 7 packs of 2, then gives 22 to Ivy. How many marbles are left? T:7*2=14,15+14=29,29-22=7 A:7\n"),
     ("word", Test, 1, Mode::Direct, "Jack sells 5 cookies on Monday and twice as many on Tuesday at 3 dollars each, then spends 30 dollars. How many dollars are left? A:15\n"),
     ("word", Test, 1, Mode::Cot, "Jack sells 5 cookies on Monday and twice as many on Tuesday at 3 dollars each, then spends 30 dollars. How many dollars are left? T:5*2=10,5+10=15,15*3=45,45-30=15 A:15\n"),
-    ("word_ood", Test, 0, Mode::Direct, "Zane has 12 gems. Yuri has 8 more than Zane. Vlad has twice as many as Yuri. How many gems in all? A:72\n"),
-    ("word_ood", Test, 0, Mode::Cot, "Zane has 12 gems. Yuri has 8 more than Zane. Vlad has twice as many as Yuri. How many gems in all? T:12+8=20,20*2=40,12+20+40=72 A:72\n"),
-    ("word_ood", Test, 1, Mode::Direct, "Kofi picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Odette. How many does each get? A:22\n"),
-    ("word_ood", Test, 1, Mode::Cot, "Kofi picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Odette. How many does each get? T:4*2=8,6*6=36,8+36=44,44/2=22 A:22\n"),
+    ("word_ood", Test, 0, Mode::Direct, "Elsa has 12 gems. Dario has 8 more than Elsa. Olga has twice as many as Dario. How many gems in all? A:72\n"),
+    ("word_ood", Test, 0, Mode::Cot, "Elsa has 12 gems. Dario has 8 more than Elsa. Olga has twice as many as Dario. How many gems in all? T:12+8=20,20*2=40,12+20+40=72 A:72\n"),
+    ("word_ood", Test, 1, Mode::Direct, "Sven picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Ines. How many does each get? A:22\n"),
+    ("word_ood", Test, 1, Mode::Cot, "Sven picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Ines. How many does each get? T:4*2=8,6*6=36,8+36=44,44/2=22 A:22\n"),
+    ("word_twin", Test, 0, Mode::Direct, "Dan buys 6 eggs at 3 dollars each and pays with 50 dollars. How much change? A:32\n"),
+    ("word_twin", Test, 0, Mode::Cot, "Dan buys 6 eggs at 3 dollars each and pays with 50 dollars. How much change? T:6*3=18,50-18=32 A:32\n"),
+    ("word_twin", Test, 1, Mode::Direct, "Gus picks 7 marbles a day for 7 days and 7 a day for 3 days, then splits them evenly with Ava. How many does each get? A:35\n"),
+    ("word_twin", Test, 1, Mode::Cot, "Gus picks 7 marbles a day for 7 days and 7 a day for 3 days, then splits them evenly with Ava. How many does each get? T:7*7=49,7*3=21,49+21=70,70/2=35 A:35\n"),
     ("modp", Train, 0, Mode::Direct, "(38+3)%97 A:41\n"),
     ("modp", Train, 0, Mode::Cot, "(38+3)%97 T:38+3=41,41-0*97=41 A:41\n"),
     ("modp", Train, 1, Mode::Direct, "(84+45)%97 A:32\n"),
@@ -79,6 +83,10 @@ const GOLDEN: &[(&str, Split, u64, Mode, &str)] = &[
     ("code", Test, 0, Mode::Cot, "a=4;b=2;a=5-a;a=b+a;repeat 3{b=b*2};print a T:a=4,b=2,a=1,a=3,b=4,b=8,b=16 A:3\n"),
     ("code", Test, 1, Mode::Direct, "a=5;b=7;repeat 2{a=a+b};a=b+a;print a A:26\n"),
     ("code", Test, 1, Mode::Cot, "a=5;b=7;repeat 2{a=a+b};a=b+a;print a T:a=5,b=7,a=12,a=19,a=26 A:26\n"),
+    ("code_shuffled", Train, 0, Mode::Direct, "}pc;cf;ania-t{ 25b aaira;3b==+==<8; A:3\n"),
+    ("code_shuffled", Train, 0, Mode::Cot, "}pc;cf;ania-t{ 25b aaira;3b==+==<8; T:,<noc=,88ba,3==22? A:3\n"),
+    ("code_shuffled", Train, 1, Mode::Direct, "btt= ai8r-;eb+anepab;{}{+ab=1;a9;f=8;2p = bb=<ra}ai A:34\n"),
+    ("code_shuffled", Train, 1, Mode::Cot, "btt= ai8r-;eb+anepab;{}{+ab=1;a9;f=8;2p = bb=<ra}ai T:4=,1,aa08b1=7yb=,b=1e81<?s=3,7=,,b A:34\n"),
 ];
 
 #[test]
@@ -111,6 +119,34 @@ fn code_comments_match_golden_strings() {
         let bare = by_name("code").unwrap();
         let same = item_at(bare.as_ref(), 7, split, index).unwrap();
         assert_eq!(item.id, same.id, "the id is the bare program");
+    }
+}
+
+/// `word_ood` with `surface = "unseen_chars"`: the items of the first name
+/// list, unchanged (the default list asks the same problems).
+#[test]
+fn word_ood_unseen_chars_keeps_the_first_list() {
+    use harness::tasks::{Surface, WordOodParams};
+    let old = TaskConfig::WordOod(WordOodParams {
+        surface: Surface::UnseenChars,
+        ..Default::default()
+    })
+    .build()
+    .unwrap();
+    let new = by_name("word_ood").unwrap();
+    let want = [
+        ("word_ood", Test, 0, Mode::Direct, "Zane has 12 gems. Yuri has 8 more than Zane. Vlad has twice as many as Yuri. How many gems in all? A:72\n"),
+        ("word_ood", Test, 0, Mode::Cot, "Zane has 12 gems. Yuri has 8 more than Zane. Vlad has twice as many as Yuri. How many gems in all? T:12+8=20,20*2=40,12+20+40=72 A:72\n"),
+        ("word_ood", Test, 1, Mode::Direct, "Kofi picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Odette. How many does each get? A:22\n"),
+        ("word_ood", Test, 1, Mode::Cot, "Kofi picks 4 gems a day for 2 days and 6 a day for 6 days, then splits them evenly with Odette. How many does each get? T:4*2=8,6*6=36,8+36=44,44/2=22 A:22\n"),
+    ];
+    for (_, split, index, mode, text) in want {
+        let item = item_at(old.as_ref(), 7, split, index).unwrap();
+        assert_eq!(item.text(mode), text, "#{index} {mode}");
+        assert_eq!(
+            item_at(new.as_ref(), 7, split, index).unwrap().key,
+            item.key
+        );
     }
 }
 

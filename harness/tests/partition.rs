@@ -83,6 +83,52 @@ fn word_ood_problems_are_never_trained_as_word_problems() {
     }
 }
 
+/// The leak check of `word_twin`: its changed problems are never trained as
+/// `word` problems, while the problems they change are training problems.
+#[test]
+fn word_twin_problems_are_never_trained_and_their_originals_are() {
+    use harness::tasks::word_twin::WordTwin;
+    use harness::tasks::WordParams;
+    // Two-step problems (the `word` preset's): a space small enough for
+    // the draws below to cover.
+    let params = WordParams {
+        steps: vec![2],
+        ..WordParams::default()
+    };
+    let word = TaskConfig::Word(params.clone()).build().unwrap();
+    let twin = WordTwin::new(params);
+    let twins = distinct_items(&twin, 0, Split::Test, 300).unwrap();
+    let own: BTreeSet<&str> = twins
+        .iter()
+        .map(|i| i.key.split(" from ").next().unwrap())
+        .collect();
+    for t in &twins {
+        let orig = twin.original(t).unwrap();
+        assert!(!is_test_key("word", &orig.key), "{}", t.key);
+        assert!(own.iter().all(|k| is_test_key("word", k)));
+    }
+    let mut originals_trained = 0;
+    let origs: BTreeSet<String> = twins
+        .iter()
+        .map(|t| twin.original(t).unwrap().key)
+        .collect();
+    let mut trained = BTreeSet::new();
+    for i in 0..DRAWS {
+        let item = item_at(word.as_ref(), 9, Split::Train, i).unwrap();
+        assert!(!own.contains(item.key.as_str()), "{}", item.key);
+        trained.insert(item.key);
+    }
+    for o in &origs {
+        originals_trained += usize::from(trained.contains(o));
+    }
+    // Training draws reach the originals (the same space, densely covered).
+    assert!(
+        originals_trained * 10 >= origs.len() * 9,
+        "{originals_trained} of {}",
+        origs.len()
+    );
+}
+
 #[test]
 fn the_partition_holds_about_a_tenth() {
     for family in TASK_NAMES {
@@ -99,7 +145,7 @@ fn the_partition_holds_about_a_tenth() {
 fn packed_stream_never_contains_test_items() {
     let mixture = TASK_NAMES
         .iter()
-        .filter(|n| **n != "word_ood")
+        .filter(|n| !matches!(**n, "word_ood" | "word_twin"))
         .map(|n| MixtureEntry {
             task: TaskConfig::default_for(n).unwrap(),
             weight: 1.0,

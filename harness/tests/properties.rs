@@ -33,6 +33,9 @@ fn settings() -> Vec<Box<dyn Task>> {
         cfg("word", "steps = [4]"),
         cfg("word", "max_result = 1000000"),
         cfg("word_ood", ""),
+        cfg("word_ood", "surface = \"unseen_chars\", steps = [2]"),
+        cfg("word_twin", ""),
+        cfg("word_twin", "steps = [2]"),
         cfg("modp", ""),
         cfg("modp", "ops = [\"-\"], modulus = 13"),
         cfg("modp", "modulus = 997"),
@@ -49,6 +52,8 @@ fn settings() -> Vec<Box<dyn Task>> {
         cfg("code", "comments = true"),
         cfg("code", "lines = [8], max_value = 9"),
         cfg("code", "lines = [3, 6], max_value = 999, comments = true"),
+        cfg("code_shuffled", ""),
+        cfg("code_shuffled", "comments = true"),
     ]
 }
 
@@ -208,36 +213,77 @@ fn quick_preset_add_fits_context_96() {
     assert!(cfg("add", "digits = [1, 2, 3, 4, 5]").max_len() <= 96);
 }
 
+/// The words of a text that are names or nouns of `word`'s training lists.
+fn training_words(text: &str) -> Vec<&str> {
+    use harness::tasks::word::{TRAIN_NAMES, TRAIN_NOUNS};
+    text.split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| TRAIN_NAMES.contains(w) || TRAIN_NOUNS.contains(w))
+        .collect()
+}
+
 #[test]
 fn word_ood_uses_only_held_out_names() {
-    use harness::tasks::word::{OOD_NAMES, OOD_NOUNS, TRAIN_NAMES, TRAIN_NOUNS};
-    for n in OOD_NAMES {
-        assert!(!TRAIN_NAMES.contains(&n));
+    use harness::tasks::word::{OOD_NAMES, OOD_NOUNS, TRAIN_NAMES, TRAIN_NOUNS, UNSEEN_CHAR_NAMES};
+    for n in OOD_NAMES.iter().chain(&UNSEEN_CHAR_NAMES) {
+        assert!(!TRAIN_NAMES.contains(n));
     }
     for n in OOD_NOUNS {
         assert!(!TRAIN_NOUNS.contains(&n));
     }
-    let ood = cfg("word_ood", "");
     let word = cfg("word", "");
-    for i in 0..2000 {
-        let item = item_at(ood.as_ref(), 3, Split::Test, i).unwrap();
-        assert_eq!(
-            ood.mentions_training_name(&item.query),
-            Some(false),
-            "{}",
-            item.query
-        );
-        let w = item_at(word.as_ref(), 3, Split::Train, i).unwrap();
-        assert_eq!(
-            ood.mentions_training_name(&w.query),
-            Some(true),
-            "{}",
-            w.query
+    for surface in ["seen_chars", "unseen_chars"] {
+        let ood = cfg("word_ood", &format!("surface = \"{surface}\""));
+        for i in 0..2000 {
+            let item = item_at(ood.as_ref(), 3, Split::Test, i).unwrap();
+            assert!(training_words(&item.query).is_empty(), "{}", item.query);
+            let w = item_at(word.as_ref(), 3, Split::Train, i).unwrap();
+            assert!(!training_words(&w.query).is_empty(), "{}", w.query);
+        }
+    }
+}
+
+/// `word_ood` tests a new surface, not untrained tokens: every character of
+/// every prompt and completion is one `word`'s training text holds with the
+/// same parameters (for every choice of step counts), and that character set,
+/// derived from `word`'s lists, is exactly what 10^4 training items show.
+#[test]
+fn word_ood_text_uses_only_characters_word_trains_on() {
+    use harness::tasks::word::training_chars;
+    use harness::tasks::WordParams;
+    use std::collections::BTreeSet;
+    const ITEMS: u64 = 10_000;
+    let text_chars = |t: &dyn Task, split: Split, n: u64| -> BTreeSet<char> {
+        let mut seen = BTreeSet::new();
+        for i in 0..n {
+            let item = item_at(t, 2, split, i).unwrap();
+            for mode in Mode::ALL {
+                seen.extend(item.text(mode).chars());
+            }
+        }
+        seen
+    };
+    for steps in [&[2, 3, 4][..], &[2], &[3], &[4], &[2, 3], &[2, 4], &[3, 4]] {
+        let table = format!("steps = {steps:?}");
+        let allowed = training_chars(&WordParams {
+            steps: steps.to_vec(),
+            ..WordParams::default()
+        });
+        let n = if steps.len() == 3 { ITEMS } else { ITEMS / 5 };
+        let trained = text_chars(cfg("word", &table).as_ref(), Split::Train, n);
+        assert_eq!(trained, allowed, "{table}: derived set vs training text");
+        let ood = text_chars(cfg("word_ood", &table).as_ref(), Split::Test, n);
+        let unseen: Vec<&char> = ood.difference(&allowed).collect();
+        assert!(unseen.is_empty(), "{table}: word_ood uses {unseen:?}");
+        // The old list does not pass: its capitals never occur in training.
+        let old = cfg("word_ood", &format!("{table}, surface = \"unseen_chars\""));
+        let old = text_chars(old.as_ref(), Split::Test, n);
+        assert!(
+            ['Q', 'V', 'W', 'X', 'Y', 'Z']
+                .iter()
+                .all(|c| old.contains(c) && !allowed.contains(c)),
+            "{table}"
         );
     }
-    assert_eq!(ood.mentions_training_name("Ava has 3"), Some(true));
-    assert_eq!(ood.mentions_training_name("Avalon 3"), Some(false));
-    assert_eq!(word.mentions_training_name("Ava"), None);
 }
 
 #[test]

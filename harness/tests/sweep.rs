@@ -667,3 +667,82 @@ fn refine_bisects_the_straddling_sizes_as_ordinary_jobs_of_the_run() {
     assert_eq!(read(&run.join("config.toml")), stored);
     assert_eq!(std::fs::read_dir(run.join("jobs")).unwrap().count(), jobs);
 }
+
+/// `word_twin` through a real sweep: each of its samples says whether the
+/// answer is the changed training problem's (`parrot`), no other task's
+/// does, `scores.csv` has the rate with its chance level, and `claims.csv`
+/// carries it as the parrot claim.
+#[test]
+fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
+    use harness::tasks::{word_twin::WordTwin, Item, Task, WordParams};
+    let dir = scratch("twin");
+    let cfg = dir.join("twin.toml");
+    let text_ = SMOKE
+        .replace("context = 48", "context = 128")
+        .replace("tokens = 12_288 ", "tokens = 16_384 ")
+        .replace(
+            "mixture = [{ task = \"add\", digits = [2] }]",
+            "mixture = [{ task = \"word\", steps = [2] }]",
+        )
+        .replace(
+            "tasks = [{ task = \"add\", digits = [2] }]",
+            "tasks = [{ task = \"word\", steps = [2] }, { task = \"word_twin\", steps = [2] }]",
+        );
+    std::fs::write(&cfg, &text_).unwrap();
+    let out = sweep_config(&cfg, &dir.join("runs"), &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let run = dir.join("runs/smoke");
+    let samples: Vec<results::SampleRow> =
+        results::read::read_csv(&run.join("samples.csv")).unwrap();
+    let twin = WordTwin::new(WordParams {
+        steps: vec![2],
+        ..WordParams::default()
+    });
+    let mut flags = 0;
+    for r in &samples {
+        if r.task != "word_twin" {
+            assert_eq!(r.parrot, None, "{r:?}");
+            continue;
+        }
+        let item = Item::new(
+            "word_twin",
+            r.item_id.strip_prefix("word_twin:").unwrap().into(),
+            r.prompt
+                .rsplit_once(" A:")
+                .or(r.prompt.rsplit_once(" T:"))
+                .unwrap()
+                .0
+                .into(),
+            String::new(),
+            r.target.clone(),
+        );
+        let parrot = twin.parrot_answer(&item).unwrap();
+        assert_ne!(parrot, r.target);
+        assert_eq!(r.parrot, Some(r.answer == parrot), "{r:?}");
+        flags += 1;
+    }
+    assert_eq!(
+        flags,
+        4 * 2 * 2 * 12,
+        "4 sizes, 2 checkpoints, 2 modes, 12 items"
+    );
+    let scores: Vec<results::ScoreRow> = results::read::read_csv(&run.join("scores.csv")).unwrap();
+    let parrot: Vec<&results::ScoreRow> = scores.iter().filter(|r| r.metric == "parrot").collect();
+    assert_eq!(parrot.len(), 4 * 2 * 2);
+    for r in &parrot {
+        assert_eq!((r.task.as_str(), r.n), ("word_twin", 12));
+        assert!(r.chance > 0.0 && r.chance < 0.2, "{r:?}");
+        let flagged = samples
+            .iter()
+            .filter(|x| {
+                x.model_id == r.model_id && x.step == r.step && x.task == r.task && x.mode == r.mode
+            })
+            .filter(|x| x.parrot == Some(true))
+            .count();
+        assert!((r.value - flagged as f64 / 12.0).abs() < 1e-12, "{r:?}");
+    }
+    let claims: Vec<results::ClaimRow> = results::read::read_csv(&run.join("claims.csv")).unwrap();
+    let rates: Vec<&results::ClaimRow> = claims.iter().filter(|c| c.claim == "parrot").collect();
+    assert_eq!(rates.len(), 4 * 2, "{claims:?}");
+    assert!(rates.iter().all(|c| c.task == "word_twin"));
+}

@@ -6,7 +6,7 @@ use crate::figures::*;
 use crate::panel::{Panel, PointSeries};
 use crate::style::{arm_color, slug};
 use crate::Error;
-use results::arms::{describe_n_star, describe_shift, ArmRow};
+use results::arms::{describe_control_shift, describe_n_star, describe_shift, ArmRow};
 use results::schema::{metric, FitRow, Mode};
 use results::Run;
 use std::collections::BTreeSet;
@@ -72,11 +72,19 @@ pub fn plot_arms(
                 if let Some(r) = rows.iter().find(|r| {
                     r.task == task && r.mode == mode && r.shots == shots && &r.arm == name
                 }) {
+                    let vs_control = match r.control_shift_kind.as_str() {
+                        "" => String::new(),
+                        "control" => " (the control)".into(),
+                        _ => format!(", vs control {}", describe_control_shift(r)),
+                    };
                     key.push(if r.shift_kind == "baseline" {
-                        format!("{mode} {name} (baseline): N* {}", describe_n_star(r))
+                        format!(
+                            "{mode} {name} (baseline): N* {}{vs_control}",
+                            describe_n_star(r)
+                        )
                     } else {
                         format!(
-                            "{mode} {name}: N* {}, shift {}",
+                            "{mode} {name}: N* {}, shift {}{vs_control}",
                             describe_n_star(r),
                             describe_shift(r)
                         )
@@ -92,10 +100,7 @@ pub fn plot_arms(
             continue;
         }
         let p = out_dir.join(format!("arms_{}.png", slug(&task)));
-        let title = format!(
-            "{task}: training-mixture arms overlaid (baseline `{}`)",
-            arms[0].0
-        );
+        let title = format!("{task}: arms overlaid (baseline `{}`)", arms[0].0);
         let footer = format!(
             "{}.   x: non-embedding parameters (log); bars: 95% intervals; lines: preferred fit; \
 shaded: N* 95% interval; shift = log10 N* − log10 N* of the baseline, interval combined from the \

@@ -1,5 +1,5 @@
 //! The claims chart: one panel per claim and task from `claims.csv`'s rows
-//! (chain-of-thought gain, `word` vs `word_ood` gap, parrot rate, few-shot
+//! (chain-of-thought gain, `word` vs `word_ood` gap, `word_twin`'s parrot rate, few-shot
 //! gain) against model size, and, for a task scored at several shot counts,
 //! exact match against shots with one line per size.
 
@@ -138,7 +138,7 @@ pub(crate) fn claims_figure(run: &Run, path: &Path) -> Result<(), Error> {
     }
     if panels.is_empty() {
         return Err(Error::Nothing(
-            "no claim to show (needs both modes, word with word_ood, or several shot counts)"
+            "no claim to show (needs both modes, word with word_ood, word_twin, or several shot counts)"
                 .into(),
         ));
     }

@@ -21,6 +21,14 @@
 //! curve never crosses its level, or N*'s interval is open or runs past the
 //! ladder) there is no shift, and the note says why. N* is the fixed-level
 //! threshold of [`crate::threshold`], as in every `fits.csv`.
+//!
+//! A displacement control (an arm whose mixture trains on filler in place of
+//! a task, [`ArmSpec::control`]) is a second reference: every row also gives
+//! the arm's shift from the control by the same rule, and `arms_paired.csv`
+//! tests every other arm against it too. Every paired p-value carries Holm's
+//! adjustment over all the run's paired tests (`p_holm`). Arms that share a
+//! mixture and differ in learning rate are checked for a verdict that
+//! changes with the learning rate (`verdict_changes`, and a note).
 
 use crate::analyze::{analyze, write_analysis, Analysis};
 use crate::compare::compare;
@@ -74,6 +82,22 @@ pub struct ArmRow {
     pub shift_hi: Option<f64>,
     /// `interval`, `bound`, `not_located` or `baseline`.
     pub shift_kind: String,
+    /// The displacement control arm, or empty when the run has none.
+    pub control: String,
+    /// This arm's shift from the control's N*, by the rule of `shift`.
+    pub control_shift: Option<f64>,
+    pub control_shift_lo: Option<f64>,
+    pub control_shift_hi: Option<f64>,
+    /// `interval`, `bound`, `not_located`, `control` (this is the control),
+    /// or empty without a control.
+    pub control_shift_kind: String,
+    /// The learning rate this arm trains at, when the config is known.
+    pub lr: Option<f64>,
+    /// This arm's verdict on the curve (`fits.csv` `verdict`).
+    pub verdict: String,
+    /// Whether arms with this arm's mixture but another learning rate give
+    /// the curve another verdict.
+    pub verdict_changes: bool,
     /// Why a value is missing.
     pub note: String,
 }
@@ -94,18 +118,28 @@ impl CsvRow for ArmRow {
         "shift_lo",
         "shift_hi",
         "shift_kind",
+        "control",
+        "control_shift",
+        "control_shift_lo",
+        "control_shift_hi",
+        "control_shift_kind",
+        "lr",
+        "verdict",
+        "verdict_changes",
         "note",
     ];
 }
 
-/// `arms_paired.csv`: each non-baseline arm against the baseline at one
-/// size, on the identical evaluation items (final checkpoints).
+/// `arms_paired.csv`: each non-baseline arm against the baseline (and each
+/// other arm against the control) at one size, on the identical evaluation
+/// items (final checkpoints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmPairRow {
     pub task: String,
     pub mode: Mode,
     pub shots: u32,
     pub arm: String,
+    /// The arm compared against: the baseline, or the control.
     pub baseline: String,
     pub params_non_embedding: u64,
     /// Exact match of the baseline and of the arm.
@@ -120,6 +154,9 @@ pub struct ArmPairRow {
     /// Two-sided exact McNemar test on the discordant items; empty when the
     /// items do not pair up.
     pub p_value: Option<f64>,
+    /// `p_value` after Holm's adjustment over every paired test of the run
+    /// (all arms, references, tasks, modes and sizes).
+    pub p_holm: Option<f64>,
 }
 
 impl CsvRow for ArmPairRow {
@@ -138,6 +175,7 @@ impl CsvRow for ArmPairRow {
         "diff_hi",
         "n_paired",
         "p_value",
+        "p_holm",
     ];
 }
 
@@ -247,6 +285,33 @@ pub fn shift(
     }
 }
 
+/// What the analysis needs to know of one arm from the run's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmSpec {
+    pub name: String,
+    /// The learning rate the arm trains at, when known.
+    pub lr: Option<f64>,
+    /// The arm's training mixture in a stable text form: arms with equal
+    /// text differ only in their learning rate.
+    pub mixture: String,
+    /// A displacement control: its mixture trains on filler in place of a
+    /// task, so its shift shows what displacing that data alone does.
+    pub control: bool,
+}
+
+impl ArmSpec {
+    /// An arm known by name only (no learning rate, a mixture of its own,
+    /// not a control).
+    pub fn named(name: &str) -> ArmSpec {
+        ArmSpec {
+            name: name.to_string(),
+            lr: None,
+            mixture: name.to_string(),
+            control: false,
+        }
+    }
+}
+
 /// Every arm's own analysis and the comparison of arms.
 #[derive(Debug, Clone)]
 pub struct ArmsAnalysis {
@@ -254,32 +319,58 @@ pub struct ArmsAnalysis {
     pub arms: Vec<(String, Run, Analysis)>,
     pub rows: Vec<ArmRow>,
     pub paired: Vec<ArmPairRow>,
+    /// Curves whose verdict changes with the learning rate, in words.
+    pub notes: Vec<String>,
 }
 
 /// Analyze each arm of the run folder `dir` on its own, then compare the
-/// arms. `names` lists the arms in the config's order (the baseline first).
-pub fn analyze_arms(dir: &Path, names: &[String]) -> Result<ArmsAnalysis> {
-    if names.len() < 2 {
+/// arms. `specs` lists the arms in the config's order (the baseline first).
+pub fn analyze_arms(dir: &Path, specs: &[ArmSpec]) -> Result<ArmsAnalysis> {
+    if specs.len() < 2 {
         return Err(Error::Invalid(format!(
             "{}: an ablation needs two arms or more, got {}",
             dir.display(),
-            names.len()
+            specs.len()
         )));
     }
     let mut arms = Vec::new();
-    for name in names {
-        let run = Run::load_arm(dir, name)?;
+    for spec in specs {
+        let run = Run::load_arm(dir, &spec.name)?;
         let analysis = analyze(&run)?;
-        arms.push((name.clone(), run, analysis));
+        arms.push((spec.name.clone(), run, analysis));
     }
-    let (rows, paired) = compare_arms(&arms)?;
-    Ok(ArmsAnalysis { arms, rows, paired })
+    let (rows, paired, notes) = compare_arms(&arms, specs)?;
+    Ok(ArmsAnalysis {
+        arms,
+        rows,
+        paired,
+        notes,
+    })
+}
+
+/// The learning rate in a row and a note: `0.002`, `2e-4`.
+fn fmt_lr(lr: Option<f64>) -> String {
+    match lr {
+        Some(v) if (1e-3..1e3).contains(&v.abs()) => format!("{v}"),
+        Some(v) => format!("{v:e}"),
+        None => "?".into(),
+    }
 }
 
 /// `arms.csv` and `arms_paired.csv` rows from analyzed arms (the first is
-/// the baseline).
-pub fn compare_arms(arms: &[(String, Run, Analysis)]) -> Result<(Vec<ArmRow>, Vec<ArmPairRow>)> {
+/// the baseline; `specs` in the same order), and a note per curve whose
+/// verdict changes with the learning rate.
+pub fn compare_arms(
+    arms: &[(String, Run, Analysis)],
+    specs: &[ArmSpec],
+) -> Result<(Vec<ArmRow>, Vec<ArmPairRow>, Vec<String>)> {
     let (base_name, base_run, base_an) = &arms[0];
+    let control = specs
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, s)| s.control)
+        .map(|(i, _)| i);
     // Curves: exact match of every (task, mode, shots) any arm scored.
     let keys: BTreeSet<CurveKey> = arms
         .iter()
@@ -295,10 +386,14 @@ pub fn compare_arms(arms: &[(String, Run, Analysis)]) -> Result<(Vec<ArmRow>, Ve
         )
     };
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for key in &keys {
         let base = locate(&base_an.fits, key, ladder(base_run));
-        for (name, run, an) in arms {
+        let ctrl = control.map(|c| (&arms[c].0, locate(&arms[c].2.fits, key, ladder(&arms[c].1))));
+        let first = rows.len();
+        for (i, (name, run, an)) in arms.iter().enumerate() {
             let here = locate(&an.fits, key, ladder(run));
+            let sg = sigmoid_fit(&an.fits, key);
             let mut row = ArmRow {
                 task: key.task.clone(),
                 mode: key.mode,
@@ -313,40 +408,74 @@ pub fn compare_arms(arms: &[(String, Run, Analysis)]) -> Result<(Vec<ArmRow>, Ve
                 shift_lo: None,
                 shift_hi: None,
                 shift_kind: String::new(),
+                control: String::new(),
+                control_shift: None,
+                control_shift_lo: None,
+                control_shift_hi: None,
+                control_shift_kind: String::new(),
+                lr: specs.get(i).and_then(|s| s.lr),
+                verdict: sg.map(|r| r.verdict.clone()).unwrap_or_default(),
+                verdict_changes: false,
                 note: String::new(),
             };
-            if !matches!(here, Located::Not(_)) {
-                if let Some(sg) = sigmoid_fit(&an.fits, key) {
-                    row.n_star = sg.threshold_params;
-                    row.n_star_lo = sg.threshold_lo;
-                    row.n_star_hi = sg.threshold_hi;
-                    row.n_star_method = sg.interval_method.clone();
-                }
+            if let (false, Some(sg)) = (matches!(here, Located::Not(_)), sg) {
+                row.n_star = sg.threshold_params;
+                row.n_star_lo = sg.threshold_lo;
+                row.n_star_hi = sg.threshold_hi;
+                row.n_star_method = sg.interval_method.clone();
             }
             let mut why = Vec::new();
             if let Located::Not(w) = &here {
                 why.push(format!("{name}: {w}"));
             }
-            if name == base_name {
-                row.shift_kind = "baseline".into();
-            } else {
-                let (kind, s, lo, hi) = shift(&here, &base);
-                (row.shift, row.shift_lo, row.shift_hi) = (s, lo, hi);
-                row.shift_kind = kind.into();
-                if let Located::Not(w) = &base {
-                    why.push(format!("{base_name}: {w}"));
+            // The shift from a reference (the baseline, then the control).
+            let from = |reference: &str, at: &Located, why: &mut Vec<String>| {
+                let (kind, s, lo, hi) = shift(&here, at);
+                if let Located::Not(w) = at {
+                    let w = format!("{reference}: {w}");
+                    if !why.contains(&w) {
+                        why.push(w);
+                    }
                 }
                 if kind == "bound" {
-                    why.push("N* only bracketed: the shift lies between the bounds".into());
+                    why.push(format!(
+                        "N* only bracketed: the shift from {reference} lies between the bounds"
+                    ));
+                }
+                (kind.to_string(), s, lo, hi)
+            };
+            if i == 0 {
+                row.shift_kind = "baseline".into();
+            } else {
+                (row.shift_kind, row.shift, row.shift_lo, row.shift_hi) =
+                    from(base_name, &base, &mut why);
+            }
+            if let (Some(c), Some((cname, cat))) = (control, &ctrl) {
+                row.control = cname.to_string();
+                if i == c {
+                    row.control_shift_kind = "control".into();
+                } else {
+                    (
+                        row.control_shift_kind,
+                        row.control_shift,
+                        row.control_shift_lo,
+                        row.control_shift_hi,
+                    ) = from(cname, cat, &mut why);
                 }
             }
             row.note = why.join("; ");
             rows.push(row);
         }
+        notes.extend(verdict_changes(&mut rows[first..], specs));
     }
     let mut paired = Vec::new();
-    for (name, run, _) in &arms[1..] {
-        for c in compare(base_run, run)?.rows {
+    let mut pairs: Vec<(usize, usize)> = (1..arms.len()).map(|i| (0, i)).collect();
+    if let Some(c) = control {
+        pairs.extend((1..arms.len()).filter(|&i| i != c).map(|i| (c, i)));
+    }
+    for (r, i) in pairs {
+        let ((ref_name, ref_run, _), (name, run, _)) = (&arms[r], &arms[i]);
+        for c in compare(ref_run, run)?.rows {
             if c.metric != metric::EXACT_MATCH {
                 continue;
             }
@@ -355,7 +484,7 @@ pub fn compare_arms(arms: &[(String, Run, Analysis)]) -> Result<(Vec<ArmRow>, Ve
                 mode: c.mode,
                 shots: c.shots,
                 arm: name.clone(),
-                baseline: base_name.clone(),
+                baseline: ref_name.clone(),
                 params_non_embedding: c.params_non_embedding,
                 value_baseline: c.value_a,
                 value_arm: c.value_b,
@@ -364,16 +493,69 @@ pub fn compare_arms(arms: &[(String, Run, Analysis)]) -> Result<(Vec<ArmRow>, Ve
                 diff_hi: c.diff_hi,
                 n_paired: c.n_paired,
                 p_value: c.p_value,
+                p_holm: None,
             });
         }
     }
-    Ok((rows, paired))
+    let ps: Vec<Option<f64>> = paired.iter().map(|p| p.p_value).collect();
+    for (row, adj) in paired.iter_mut().zip(crate::stats::holm(&ps)) {
+        row.p_holm = adj;
+    }
+    Ok((rows, paired, notes))
+}
+
+/// Flag one curve's rows (one per arm, in `specs`' order) where arms that
+/// share a mixture but not a learning rate give different verdicts, and
+/// say so in words.
+fn verdict_changes(rows: &mut [ArmRow], specs: &[ArmSpec]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mixtures: BTreeSet<&str> = specs.iter().map(|s| s.mixture.as_str()).collect();
+    for m in mixtures {
+        let group: Vec<usize> = (0..rows.len().min(specs.len()))
+            .filter(|&i| specs[i].mixture == m)
+            .collect();
+        let rates: BTreeSet<u64> = group
+            .iter()
+            .filter_map(|&i| specs[i].lr.map(f64::to_bits))
+            .collect();
+        let verdicts: BTreeSet<&str> = group.iter().map(|&i| rows[i].verdict.as_str()).collect();
+        if rates.len() < 2 || verdicts.len() < 2 {
+            continue;
+        }
+        let said: Vec<String> = group
+            .iter()
+            .map(|&i| {
+                let v = rows[i].verdict.as_str();
+                format!(
+                    "{} (lr {}) {}",
+                    rows[i].arm,
+                    fmt_lr(rows[i].lr),
+                    if v.is_empty() { "no verdict" } else { v }
+                )
+            })
+            .collect();
+        let text = format!(
+            "the verdict changes with the learning rate: {}",
+            said.join(", ")
+        );
+        let r = &rows[group[0]];
+        notes.push(format!("{} {} {}-shot: {text}", r.task, r.mode, r.shots));
+        for &i in &group {
+            rows[i].verdict_changes = true;
+            rows[i].note = if rows[i].note.is_empty() {
+                text.clone()
+            } else {
+                format!("{}; {text}", rows[i].note)
+            };
+        }
+    }
+    notes
 }
 
 /// [`analyze_arms`], then write `arms/<arm>/fits.csv` and `claims.csv` for
 /// every arm, and `arms.csv` and `arms_paired.csv` at the top of `dir`.
-pub fn analyze_arms_run(dir: &Path, names: &[String]) -> Result<ArmsAnalysis> {
-    let a = analyze_arms(dir, names)?;
+pub fn analyze_arms_run(dir: &Path, specs: &[ArmSpec]) -> Result<ArmsAnalysis> {
+    let a = analyze_arms(dir, specs)?;
     for (name, _, an) in &a.arms {
         let out = arm_dir(dir, name);
         std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
@@ -421,20 +603,47 @@ pub fn describe_shift(r: &ArmRow) -> String {
     }
 }
 
-/// The arms comparison as text for the terminal: N* and shift per curve,
-/// then the sizes where a paired test finds a difference (p < 0.05).
+/// A shift from the control in words, as [`describe_shift`] says it.
+pub fn describe_control_shift(r: &ArmRow) -> String {
+    describe_shift(&ArmRow {
+        shift_kind: r.control_shift_kind.clone(),
+        shift: r.control_shift,
+        shift_lo: r.control_shift_lo,
+        shift_hi: r.control_shift_hi,
+        ..r.clone()
+    })
+}
+
+/// The arms comparison as text for the terminal: N* and shift per curve
+/// (and from the control, with one), the curves whose verdict changes with
+/// the learning rate, then the paired tests that find a difference
+/// (p < 0.05), counted before and after Holm's adjustment.
 pub fn summary(a: &ArmsAnalysis) -> String {
     let mut s = String::new();
+    let control = a
+        .rows
+        .iter()
+        .find(|r| !r.control.is_empty())
+        .map(|r| r.control.clone());
     let _ = writeln!(
         s,
-        "arms: N* of exact match per arm, shift from `{}` in decades (95% interval; \
+        "arms: N* of exact match per arm, shift from `{}`{} in decades (95% interval; \
          combined from the two N* intervals, conservative)",
-        a.arms[0].0
+        a.arms[0].0,
+        control
+            .as_ref()
+            .map(|c| format!(" and from the control `{c}`"))
+            .unwrap_or_default()
     );
     for r in &a.rows {
+        let vs_control = match r.control_shift_kind.as_str() {
+            "" => String::new(),
+            "control" => "  (the control)".into(),
+            _ => format!("  vs control {}", describe_control_shift(r)),
+        };
         let _ = writeln!(
             s,
-            "  {:<9} {:<6} {:<16} N* {:<28} shift {}{}",
+            "  {:<9} {:<6} {:<16} N* {:<28} shift {}{vs_control}{}",
             r.task,
             r.mode,
             r.arm,
@@ -447,32 +656,44 @@ pub fn summary(a: &ArmsAnalysis) -> String {
             }
         );
     }
+    for n in &a.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
     let hits: Vec<&ArmPairRow> = a
         .paired
         .iter()
         .filter(|p| p.p_value.is_some_and(|p| p < 0.05))
         .collect();
+    let adjusted = a
+        .paired
+        .iter()
+        .filter(|p| p.p_holm.is_some_and(|p| p < 0.05))
+        .count();
     let _ = writeln!(
         s,
-        "paired McNemar tests on identical items: {} of {} (arm, task, mode, size) with p < 0.05{}",
+        "paired McNemar tests on identical items: {} of {} (arm, reference, task, mode, size) with p < 0.05, \
+         {adjusted} after Holm's adjustment over all {}{}",
         hits.len(),
+        a.paired.len(),
         a.paired.len(),
         if hits.is_empty() { "" } else { ":" }
     );
     for p in hits {
         let _ = writeln!(
             s,
-            "  {:<9} {:<6} {:<16} at {:>8}: {:.2} vs {:.2} ({:+.2} [{:+.2}, {:+.2}]), p = {:.2e}",
+            "  {:<9} {:<6} {:<16} vs {:<16} at {:>8}: {:.2} vs {:.2} ({:+.2} [{:+.2}, {:+.2}]), p = {:.2e}, Holm {:.2e}",
             p.task,
             p.mode,
             p.arm,
+            p.baseline,
             si(p.params_non_embedding as f64),
             p.value_arm,
             p.value_baseline,
             p.diff,
             p.diff_lo,
             p.diff_hi,
-            p.p_value.unwrap_or(f64::NAN)
+            p.p_value.unwrap_or(f64::NAN),
+            p.p_holm.unwrap_or(f64::NAN)
         );
     }
     s

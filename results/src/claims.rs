@@ -6,7 +6,8 @@ use crate::load::{CurvePoint, Run};
 use crate::schema::{claim, metric, ClaimRow, Mode};
 use std::collections::BTreeMap;
 
-/// The task whose names and nouns `word_ood` replaces.
+/// The task whose names and nouns `word_ood` replaces. The parrot claim is
+/// read from any task that scores a `parrot` rate (`word_twin`).
 const IN_DISTRIBUTION: &str = "word";
 const OUT_OF_DISTRIBUTION: &str = "word_ood";
 

@@ -38,7 +38,7 @@ pub mod files {
 }
 
 /// Metric names used in `scores.csv` (`metric` column). The sweep may add
-/// others (for example a parrot rate on `word_ood`); the analysis fits every
+/// others (for example a parrot rate on `word_twin`); the analysis fits every
 /// metric it finds and knows which of these are proportions.
 pub mod metric {
     /// 1 when the extracted answer equals the target exactly (discontinuous).
@@ -57,7 +57,8 @@ pub mod metric {
     pub const COMPLETION_LOGPROB: &str = "completion_logprob";
     /// Rate of items whose answer could not be extracted (`extraction_failed`).
     pub const EXTRACTION_FAILURE: &str = "extraction_failure";
-    /// `word_ood` only: rate of answers naming a training-only entity (`parrot`).
+    /// `word_twin` only: rate of answers that equal the answer of the
+    /// training problem the item changes (`parrot`).
     pub const PARROT: &str = "parrot";
     /// The four per-item metrics, in the order plots show them.
     pub const ALL: [&str; 4] = [
@@ -205,8 +206,8 @@ pub struct SampleRow {
     pub completion_logprob: f64,
     /// No answer could be extracted from `output` (counts as wrong).
     pub extraction_failed: bool,
-    /// `word_ood` only: the answer mentions a training-only entity name.
-    /// Empty for every other task.
+    /// `word_twin` only: the answer is the answer of the training problem
+    /// the item changes (one number away). Empty for every other task.
     pub parrot: Option<bool>,
 }
 
@@ -393,7 +394,8 @@ impl FitRow {
 ///   off, and from which size?
 /// - `ood_gap`: `word` minus `word_ood` exact match, per mode: how much is
 ///   lost when names and nouns are new (reasoning vs parroting).
-/// - `parrot`: share of `word_ood` answers that name a training-only entity.
+/// - `parrot`: share of `word_twin` answers that are the unchanged training
+///   problem's answer (familiar text, changed numbers: parroting).
 /// - `shot_gain`: exact match at `shots` minus at the fewest shots scored,
 ///   per mode: does few-shot learning appear with scale?
 ///

@@ -143,6 +143,28 @@ pub fn mcnemar_p(b: u64, c: u64) -> f64 {
     (2.0 * bin.cdf(k)).min(1.0)
 }
 
+/// Holm's step-down adjustment of a family of p-values (the entries that
+/// are `None` are not tested and stay `None`): the k-th smallest of m is
+/// multiplied by m − k + 1, then made non-decreasing in that order and
+/// capped at 1. Rejecting where the adjusted value is below α keeps the
+/// chance of any false rejection in the family below α.
+pub fn holm(ps: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut order: Vec<(usize, f64)> = ps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|p| (i, p)))
+        .collect();
+    order.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let m = order.len();
+    let mut out = vec![None; ps.len()];
+    let mut running: f64 = 0.0;
+    for (k, &(i, p)) in order.iter().enumerate() {
+        running = running.max(((m - k) as f64 * p).min(1.0));
+        out[i] = Some(running);
+    }
+    out
+}
+
 /// Paired bootstrap: mean difference of `d` (B − A per item), its 95 %
 /// percentile interval, and a two-sided p-value for "mean difference = 0"
 /// from the bootstrap distribution shifted to the null.
@@ -282,5 +304,20 @@ mod tests {
         assert_eq!(percentile(&mut v, 0.5), 2.5);
         assert_eq!(percentile(&mut v, 0.0), 1.0);
         assert_eq!(percentile(&mut v, 1.0), 4.0);
+    }
+
+    #[test]
+    fn holm_adjusts_step_down_and_keeps_the_untested() {
+        let adj = holm(&[Some(0.01), None, Some(0.04), Some(0.03), Some(0.5)]);
+        // Sorted 0.01, 0.03, 0.04, 0.5 of m = 4: ×4, ×3, ×2, ×1, running max.
+        let want = [Some(0.04), None, Some(0.09), Some(0.09), Some(0.5)];
+        for (a, w) in adj.iter().zip(want) {
+            match (a, w) {
+                (Some(a), Some(w)) => assert!((a - w).abs() < 1e-12, "{adj:?}"),
+                (a, w) => assert_eq!(*a, w),
+            }
+        }
+        assert_eq!(holm(&[Some(0.9), Some(0.8)]), vec![Some(1.0), Some(1.0)]);
+        assert!(holm(&[]).is_empty());
     }
 }

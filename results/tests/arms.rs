@@ -3,7 +3,7 @@
 //! shift, and with paired tests that see it near the threshold; arms planted
 //! equal get a shift interval around zero and no paired difference.
 
-use results::arms::{analyze_arms_run, ArmPairRow, ArmRow};
+use results::arms::{analyze_arms_run, ArmPairRow, ArmRow, ArmSpec};
 use results::read::read_csv;
 use results::schema::{files, Mode, ModelRow, SampleRow, ScoreRow, TrainLogRow};
 use results::synth::{write_run, Planted, SynthSpec, SynthTask};
@@ -78,6 +78,11 @@ fn row<'a>(rows: &'a [ArmRow], arm: &str, mode: Mode) -> &'a ArmRow {
         .unwrap_or_else(|| panic!("no row for {arm} {mode}: {rows:?}"))
 }
 
+/// Arms known by name only: no learning rates, no control.
+fn named(names: &[&str]) -> Vec<ArmSpec> {
+    names.iter().map(|n| ArmSpec::named(n)).collect()
+}
+
 fn contains_zero(r: &ArmRow) -> bool {
     r.shift_lo.unwrap() <= 0.0 && 0.0 <= r.shift_hi.unwrap()
 }
@@ -98,8 +103,7 @@ fn an_arm_planted_earlier_shifts_n_star_down_with_an_interval_that_excludes_zero
         &[("word", spec(5.2, 1)), ("code", spec(4.5, 2))],
     );
     let run = tmp.path().join("run");
-    let names = vec!["word".to_string(), "code".to_string()];
-    let a = analyze_arms_run(&run, &names).unwrap();
+    let a = analyze_arms_run(&run, &named(&["word", "code"])).unwrap();
 
     let cot = row(&a.rows, "code", Mode::Cot);
     assert_eq!(cot.shift_kind, "interval", "{cot:?}");
@@ -154,7 +158,7 @@ fn arms_planted_equal_show_no_shift_and_no_paired_difference() {
         &[("word", spec(5.2, 1)), ("same", spec(5.2, 2))],
     );
     let run = tmp.path().join("run");
-    let a = analyze_arms_run(&run, &["word".to_string(), "same".to_string()]).unwrap();
+    let a = analyze_arms_run(&run, &named(&["word", "same"])).unwrap();
     for mode in [Mode::Direct, Mode::Cot] {
         let r = row(&a.rows, "same", mode);
         assert_eq!(r.shift_kind, "interval", "{r:?}");
@@ -182,8 +186,7 @@ fn a_bracketed_or_missing_threshold_gives_a_bound_or_nothing_never_a_number() {
         &[("word", spec(5.2, 1)), ("steep", steep), ("flat", flat)],
     );
     let run = tmp.path().join("run");
-    let names: Vec<String> = ["word", "steep", "flat"].map(String::from).to_vec();
-    let a = analyze_arms_run(&run, &names).unwrap();
+    let a = analyze_arms_run(&run, &named(&["word", "steep", "flat"])).unwrap();
     let steep = row(&a.rows, "steep", Mode::Cot);
     assert_eq!(steep.n_star_method, "bracket", "{steep:?}");
     assert_eq!(steep.shift_kind, "bound", "{steep:?}");
@@ -196,4 +199,139 @@ fn a_bracketed_or_missing_threshold_gives_a_bound_or_nothing_never_a_number() {
     assert_eq!(flat.shift_kind, "not_located", "{flat:?}");
     assert!(flat.shift.is_none() && flat.shift_lo.is_none() && flat.n_star.is_none());
     assert!(flat.note.starts_with("flat: "), "{flat:?}");
+}
+
+#[test]
+fn a_control_arm_is_a_second_reference_and_every_p_value_is_holm_adjusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Displacing a quarter of the data delays cot by 0.2 decade (control);
+    // code comes 0.5 decade before the control.
+    arms_run(
+        tmp.path(),
+        &[
+            ("word", spec(5.0, 1)),
+            ("code", spec(4.7, 2)),
+            ("control", spec(5.2, 3)),
+        ],
+    );
+    let run = tmp.path().join("run");
+    let mut specs = named(&["word", "code", "control"]);
+    specs[2].control = true;
+    let a = analyze_arms_run(&run, &specs).unwrap();
+    let code = row(&a.rows, "code", Mode::Cot);
+    assert_eq!(
+        (code.control.as_str(), code.control_shift_kind.as_str()),
+        ("control", "interval"),
+        "{code:?}"
+    );
+    let vs_control = code.control_shift.unwrap();
+    assert!((vs_control + 0.5).abs() < 0.2, "{code:?}");
+    assert!(code.control_shift_hi.unwrap() < 0.0, "{code:?}");
+    // Against the baseline the same arm moves less: the two references differ.
+    assert!(code.shift.unwrap() > vs_control + 0.1, "{code:?}");
+    let ctrl = row(&a.rows, "control", Mode::Cot);
+    assert_eq!(ctrl.control_shift_kind, "control");
+    assert!(
+        ctrl.control_shift.is_none() && ctrl.shift.unwrap() > 0.0,
+        "{ctrl:?}"
+    );
+    let word = row(&a.rows, "word", Mode::Cot);
+    assert_eq!(word.shift_kind, "baseline");
+    assert!(word.control_shift.unwrap() < 0.0, "{word:?}");
+
+    // Paired: code and control against word, code against the control.
+    assert_eq!(a.paired.len(), 3 * 2 * 12);
+    let against = |arm: &str, reference: &str| {
+        a.paired
+            .iter()
+            .filter(|p| p.arm == arm && p.baseline == reference)
+            .count()
+    };
+    assert_eq!(
+        (
+            against("code", "word"),
+            against("control", "word"),
+            against("code", "control")
+        ),
+        (24, 24, 24)
+    );
+    // Holm over all 72: never below the raw p, fewer or as many below 0.05,
+    // and equal to the adjustment of the whole family.
+    let ps: Vec<Option<f64>> = a.paired.iter().map(|p| p.p_value).collect();
+    let holm = results::stats::holm(&ps);
+    for (p, h) in a.paired.iter().zip(&holm) {
+        assert_eq!(p.p_holm, *h);
+        assert!(p.p_holm.unwrap() >= p.p_value.unwrap());
+    }
+    let raw = a
+        .paired
+        .iter()
+        .filter(|p| p.p_value.unwrap() < 0.05)
+        .count();
+    let adj = a.paired.iter().filter(|p| p.p_holm.unwrap() < 0.05).count();
+    assert!(adj <= raw && adj > 0, "{raw} {adj}");
+    let text = results::arms::summary(&a);
+    assert!(text.contains(&format!("{raw} of 72")), "{text}");
+    assert!(
+        text.contains(&format!("{adj} after Holm's adjustment over all 72")),
+        "{text}"
+    );
+    assert!(text.contains("vs control"), "{text}");
+    let rows: Vec<ArmRow> = read_csv(&run.join("arms.csv")).unwrap();
+    assert_eq!(rows, a.rows);
+}
+
+#[test]
+fn a_verdict_that_changes_with_the_learning_rate_is_flagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One mixture at three learning rates: at the highest, cot never leaves
+    // chance.
+    let mut flat = spec(5.2, 3);
+    flat.tasks[0].cot = Planted::LogLinear { a: 0.0, b: 0.0 };
+    arms_run(
+        tmp.path(),
+        &[
+            ("lr", spec(5.2, 1)),
+            ("lr-half", spec(5.0, 2)),
+            ("lr-double", flat),
+        ],
+    );
+    let run = tmp.path().join("run");
+    let specs: Vec<ArmSpec> = [("lr", 2e-3), ("lr-half", 1e-3), ("lr-double", 4e-3)]
+        .iter()
+        .map(|&(name, lr)| ArmSpec {
+            lr: Some(lr),
+            mixture: "add".into(),
+            ..ArmSpec::named(name)
+        })
+        .collect();
+    let a = analyze_arms_run(&run, &specs).unwrap();
+    for arm in ["lr", "lr-half", "lr-double"] {
+        let r = row(&a.rows, arm, Mode::Cot);
+        assert!(r.verdict_changes, "{r:?}");
+        assert!(
+            r.note
+                .contains("the verdict changes with the learning rate"),
+            "{r:?}"
+        );
+        assert!(r.lr.is_some() && !r.verdict.is_empty(), "{r:?}");
+    }
+    assert_eq!(row(&a.rows, "lr-double", Mode::Cot).verdict, "not_located");
+    assert_ne!(row(&a.rows, "lr", Mode::Cot).verdict, "not_located");
+    let cot_notes: Vec<&String> = a.notes.iter().filter(|n| n.contains("cot")).collect();
+    assert_eq!(cot_notes.len(), 1, "{:?}", a.notes);
+    assert!(
+        cot_notes[0].contains("lr-double (lr 0.004) not_located"),
+        "{cot_notes:?}"
+    );
+    assert!(results::arms::summary(&a).contains("note: word cot 0-shot: the verdict changes"));
+    // The same curves from arms with different mixtures are an ablation's
+    // effect, not a learning rate's: no flag.
+    let plain = analyze_arms_run(&run, &named(&["lr", "lr-half", "lr-double"])).unwrap();
+    assert!(
+        plain.rows.iter().all(|r| !r.verdict_changes),
+        "{:?}",
+        plain.rows
+    );
+    assert!(plain.notes.is_empty());
 }

@@ -30,6 +30,8 @@ struct Prompt {
     prompt: String,
     prompt_ids: Vec<u32>,
     answer: String,
+    /// `word_twin`: the answer of the training problem the item changes.
+    parrot_answer: Option<String>,
     /// The gold completion teacher forcing scores after the prompt.
     completion_ids: Vec<u32>,
 }
@@ -92,6 +94,7 @@ impl Suite {
                                     .map_err(|err| err.to_string())?,
                                 completion_ids: encode(&completion, &item.id)?,
                                 answer: item.answer.clone(),
+                                parrot_answer: task.parrot_answer(item),
                                 prompt: fs.prompt,
                             })
                         })
@@ -206,7 +209,10 @@ impl Suite {
                         completion_logprob: tf.iter().map(|t| f64::from(t.logprob)).sum::<f64>()
                             / n,
                         extraction_failed: ex.failure.is_some(),
-                        parrot: task.mentions_training_name(&output),
+                        parrot: p
+                            .parrot_answer
+                            .as_ref()
+                            .map(|a| ex.answer.as_ref() == Some(a)),
                     }
                 })
                 .collect();

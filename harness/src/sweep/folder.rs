@@ -100,6 +100,19 @@ pub struct Manifest {
     pub jobs_total: usize,
     pub jobs_done: usize,
     pub jobs_diverged: usize,
+    /// An ablation's arms in the config's order, each with the learning
+    /// rate it trains at; absent without arms.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arms: Vec<ArmRecord>,
+}
+
+/// One arm as `manifest.json` records it.
+#[derive(Debug, Serialize)]
+pub struct ArmRecord {
+    pub name: String,
+    pub lr: f64,
+    /// A displacement control (its mixture trains on filler).
+    pub control: bool,
 }
 
 pub fn now() -> String {

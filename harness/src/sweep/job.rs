@@ -134,7 +134,7 @@ pub fn row_files<T: CsvRow>(dir: &Path) -> PathBuf {
 pub fn train_config(cfg: &SweepConfig, job: &Job) -> TrainConfig {
     let t = &cfg.train;
     TrainConfig {
-        lr: t.lr,
+        lr: cfg.lr(job.arm),
         min_lr_ratio: match t.schedule {
             Schedule::Cosine => t.min_lr_ratio,
             Schedule::Constant => 1.0,

@@ -48,13 +48,16 @@ pub enum Preset {
     Modp,
     Icl,
     Hop,
-    /// Issue 18's ablation: `word` alone vs `word` + code vs `word` + commented code.
+    /// Issue 18's ablation: `word` alone vs `word` + code vs `word` + commented
+    /// code, with a displacement control (`word` + shuffled code).
     CodeAblation,
+    /// The `add` ladder at lr/2, lr and 2·lr: does each threshold survive?
+    LrRobust,
 }
 
 impl Preset {
     /// Every preset, in the order `--help` lists them.
-    pub const ALL: [Preset; 12] = [
+    pub const ALL: [Preset; 13] = [
         Preset::Smoke,
         Preset::Quick,
         Preset::Overnight,
@@ -67,6 +70,7 @@ impl Preset {
         Preset::Icl,
         Preset::Hop,
         Preset::CodeAblation,
+        Preset::LrRobust,
     ];
 
     pub fn text(self) -> &'static str {
@@ -83,6 +87,7 @@ impl Preset {
             Preset::Icl => include_str!("../../presets/icl.toml"),
             Preset::Hop => include_str!("../../presets/hop.toml"),
             Preset::CodeAblation => include_str!("../../presets/code-ablation.toml"),
+            Preset::LrRobust => include_str!("../../presets/lr-robust.toml"),
         }
     }
 
@@ -100,6 +105,7 @@ impl Preset {
             Preset::Icl => "icl",
             Preset::Hop => "hop",
             Preset::CodeAblation => "code-ablation",
+            Preset::LrRobust => "lr-robust",
         }
     }
 }
@@ -538,6 +544,13 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         jobs_total: all.len(),
         jobs_done: done_before.len(),
         jobs_diverged: 0,
+        arms: (0..cfg.arms.len())
+            .map(|i| folder::ArmRecord {
+                name: cfg.arms[i].name.clone(),
+                lr: cfg.lr(Some(i)),
+                control: config::control_arm(&cfg, i),
+            })
+            .collect(),
     };
     folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
     let setup = runner::Setup {

@@ -9,6 +9,9 @@
 //! for (see `results::schema::metric`), so its chance level compares the
 //! other item's completion with the gold one: the answer in direct mode, the
 //! trace, answer cue and answer in chain-of-thought mode.
+//!
+//! `word_twin`'s parrot rate has a chance level too: how often such an
+//! answer happens to equal the changed training problem's answer.
 
 use super::hash::{rng_for, Part};
 use super::{draw, item_at, Split, Task, TaskError};
@@ -25,6 +28,9 @@ pub struct Chance {
     /// Mean log-probability per completion token of a model that spreads its
     /// probability evenly over the vocabulary: −ln(vocab size).
     pub completion_logprob: f64,
+    /// `word_twin`: the share of those answers that equal the original
+    /// training problem's answer (the parrot rate of a guesser).
+    pub parrot: Option<f64>,
 }
 
 impl Chance {
@@ -35,6 +41,7 @@ impl Chance {
             metric::EDIT_SIMILARITY => Some(self.edit_similarity),
             metric::TOKEN_ACCURACY => Some(self.token_accuracy),
             metric::COMPLETION_LOGPROB => Some(self.completion_logprob),
+            metric::PARROT => self.parrot,
             _ => None,
         }
     }
@@ -48,6 +55,7 @@ pub fn scored_completion(trace: &str, answer: &str, mode: Mode) -> String {
 
 pub fn chance(task: &dyn Task, mode: Mode, seed: u64, n: usize) -> Result<Chance, TaskError> {
     let (mut em, mut es, mut ta) = (0.0, 0.0, 0.0);
+    let mut parrot: Option<f64> = None;
     for i in 0..n as u64 {
         let item = item_at(task, seed, Split::Test, i)?;
         let mut rng = rng_for(&[
@@ -59,6 +67,9 @@ pub fn chance(task: &dyn Task, mode: Mode, seed: u64, n: usize) -> Result<Chance
         let other = draw(task, &mut rng, Split::Train, Some(&item))?;
         let s = score(&extract(task, Mode::Direct, &other.answer), &item.answer);
         em += s.exact_match;
+        if let Some(a) = task.parrot_answer(&item) {
+            *parrot.get_or_insert(0.0) += f64::from(u8::from(other.answer == a));
+        }
         es += s.edit_similarity;
         ta += token_accuracy(
             &scored_completion(&other.trace, &other.answer, mode),
@@ -71,5 +82,6 @@ pub fn chance(task: &dyn Task, mode: Mode, seed: u64, n: usize) -> Result<Chance
         edit_similarity: es / n,
         token_accuracy: ta / n,
         completion_logprob: -(crate::vocab::vocab_size() as f64).ln(),
+        parrot: parrot.map(|p| p / n),
     })
 }

@@ -705,6 +705,34 @@ impl Code {
     }
 }
 
+impl Code {
+    /// The program of a key, if it is one these parameters could produce.
+    fn program(&self, key: &str) -> Result<Vec<Stmt>, String> {
+        let prog: Vec<Stmt> = key.split(';').map(parse_stmt).collect::<Result<_, _>>()?;
+        if program_text(&prog, false) != key {
+            return Err(format!("key `{key}` is not a program in canonical form"));
+        }
+        self.shape(&prog)?;
+        Ok(prog)
+    }
+
+    /// The item of a key as this task writes it.
+    pub fn rebuild(&self, key: &str) -> Result<Item, String> {
+        self.item(&self.program(key)?)
+    }
+
+    fn item(&self, prog: &[Stmt]) -> Result<Item, String> {
+        let (steps, printed) = run(prog, self.max_value())?;
+        Ok(Item::new(
+            "code",
+            program_text(prog, false),
+            program_text(prog, self.p.comments),
+            trace_text(&steps),
+            printed.to_string(),
+        ))
+    }
+}
+
 /// Longest chain-of-thought example: for each line count, the longest
 /// rendering of each kind of statement (over every operator, operand form
 /// and phrase) with every computed value at the width of `max_value`,
@@ -803,32 +831,14 @@ impl Task for Code {
                 break p;
             }
         };
-        let (steps, printed) = run(&prog, self.max_value()).expect("generated programs run");
-        Item::new(
-            "code",
-            program_text(&prog, false),
-            program_text(&prog, self.p.comments),
-            trace_text(&steps),
-            printed.to_string(),
-        )
+        self.item(&prog).expect("generated programs run")
     }
 
     /// Parse the program from the key, run it, and compare the query with
     /// its rendering and each trace entry with the state change of the line
     /// that writes it.
     fn check(&self, item: &Item) -> Result<(), String> {
-        let prog: Vec<Stmt> = item
-            .key
-            .split(';')
-            .map(parse_stmt)
-            .collect::<Result<_, _>>()?;
-        if program_text(&prog, false) != item.key {
-            return Err(format!(
-                "key `{}` is not a program in canonical form",
-                item.key
-            ));
-        }
-        self.shape(&prog)?;
+        let prog = self.program(&item.key)?;
         if program_text(&prog, self.p.comments) != item.query {
             return Err("the query is not the key's program".into());
         }

@@ -1,4 +1,4 @@
-//! The task suite: nine seeded item generators behind one trait.
+//! The task suite: eleven seeded item generators behind one trait.
 //!
 //! A task turns random numbers into items `{ id, key, query, trace, answer }`.
 //! The content key decides the partition (see [`hash::is_test_key`]); every
@@ -8,6 +8,7 @@
 pub mod add;
 pub mod chance;
 pub mod code;
+pub mod code_shuffled;
 pub mod hash;
 pub mod hop;
 pub mod icl;
@@ -17,6 +18,7 @@ pub mod params;
 pub mod sort;
 pub mod word;
 pub mod word_ood;
+pub mod word_twin;
 
 use crate::format::{self, Mode};
 use crate::vocab::VocabError;
@@ -27,13 +29,23 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 pub use params::{
-    AddParams, CodeParams, HopParams, IclParams, ModpParams, MulParams, SortParams, TaskConfig,
-    WordParams,
+    AddParams, CodeParams, HopParams, IclParams, ModpParams, MulParams, SortParams, Surface,
+    TaskConfig, WordOodParams, WordParams,
 };
 
 /// Every task, in the order the suite lists them.
-pub const TASK_NAMES: [&str; 9] = [
-    "add", "mul", "sort", "word", "word_ood", "modp", "icl", "hop", "code",
+pub const TASK_NAMES: [&str; 11] = [
+    "add",
+    "mul",
+    "sort",
+    "word",
+    "word_ood",
+    "word_twin",
+    "modp",
+    "icl",
+    "hop",
+    "code",
+    "code_shuffled",
 ];
 
 /// One generated item. `query` is the question without a cue; use
@@ -163,7 +175,8 @@ pub enum TaskError {
 pub trait Task: Send + Sync {
     fn name(&self) -> &'static str;
 
-    /// The item space keys live in (`word_ood` shares `word`'s).
+    /// The item space keys live in (`word_ood` and `word_twin` share
+    /// `word`'s, `code_shuffled` `code`'s).
     fn family(&self) -> &'static str {
         self.name()
     }
@@ -175,7 +188,7 @@ pub trait Task: Send + Sync {
     /// other split), used by `hop` to ask two-hop questions at test time. With an anchor, an item that belongs
     /// next to it in one sequence or prompt: the same rule for `icl`, the
     /// same question kind for `hop`, a training-name `word` item for
-    /// `word_ood`; other tasks ignore the anchor.
+    /// `word_ood` and `word_twin`; other tasks ignore the anchor.
     fn candidate(&self, rng: &mut ChaCha8Rng, split: Split, anchor: Option<&Item>) -> Item;
 
     fn in_test(&self, item: &Item) -> bool {
@@ -200,8 +213,15 @@ pub trait Task: Send + Sync {
     /// end newline) the parameters can produce; direct examples are shorter.
     fn max_len(&self) -> usize;
 
-    /// `word_ood` only: whether an output mentions a training-only name.
-    fn mentions_training_name(&self, _output: &str) -> Option<bool> {
+    /// Training-only text that carries no task (`code_shuffled`, the
+    /// displacement control of an ablation): never evaluated.
+    fn filler(&self) -> bool {
+        false
+    }
+
+    /// `word_twin` only: the answer of the training problem this item
+    /// changes. An answer equal to it is a parrot (`parrot` in samples.csv).
+    fn parrot_answer(&self, _item: &Item) -> Option<String> {
         None
     }
 }

@@ -53,7 +53,7 @@ impl Default for SortParams {
     }
 }
 
-/// `word` and `word_ood`: templated problems of `steps` steps (2–4) whose
+/// `word`, `word_ood` and `word_twin`: templated problems of `steps` steps (2–4) whose
 /// every step result is at most `max_result`. The default, 99, keeps each
 /// step a one- or two-digit operation; with three- and four-digit steps
 /// (`45*9=405`, `140*12=1680`) models up to 336k parameters solved nothing at
@@ -70,6 +70,49 @@ impl Default for WordParams {
         WordParams {
             steps: vec![2, 3, 4],
             max_result: 99,
+        }
+    }
+}
+
+/// How `word_ood` spells its new names and nouns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Surface {
+    /// New words made only of characters `word`'s training text holds: the
+    /// gap to `word` measures a new surface alone.
+    SeenChars,
+    /// The first list, six of whose names begin with a capital training
+    /// never shows: the gap also holds untrained token embeddings.
+    UnseenChars,
+}
+
+/// `word_ood`: `word`'s parameters, and which list of new names it uses
+/// (`surface`, default `seen_chars`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WordOodParams {
+    pub steps: Vec<u32>,
+    pub max_result: u32,
+    pub surface: Surface,
+}
+
+impl Default for WordOodParams {
+    fn default() -> Self {
+        let w = WordParams::default();
+        WordOodParams {
+            steps: w.steps,
+            max_result: w.max_result,
+            surface: Surface::SeenChars,
+        }
+    }
+}
+
+impl WordOodParams {
+    /// The `word` parameters of the same problems.
+    pub fn word(&self) -> WordParams {
+        WordParams {
+            steps: self.steps.clone(),
+            max_result: self.max_result,
         }
     }
 }
@@ -142,7 +185,8 @@ impl Default for HopParams {
     }
 }
 
-/// `code`: programs of `lines` statements before the final `print` (a set,
+/// `code` (and `code_shuffled`, which shuffles its text): programs of
+/// `lines` statements before the final `print` (a set,
 /// 3..=8: one is drawn per item), over `a`, `b`, `c`: `a` and `b` set to
 /// constants 1..=9, then assignments, at most one `repeat` loop and at most
 /// one `if`. Every value a program reaches stays in 0..=`max_value` (at
@@ -177,11 +221,13 @@ pub enum TaskConfig {
     Mul(MulParams),
     Sort(SortParams),
     Word(WordParams),
-    WordOod(WordParams),
+    WordOod(WordOodParams),
+    WordTwin(WordParams),
     Modp(ModpParams),
     Icl(IclParams),
     Hop(HopParams),
     Code(CodeParams),
+    CodeShuffled(CodeParams),
 }
 
 impl TaskConfig {
@@ -192,10 +238,12 @@ impl TaskConfig {
             TaskConfig::Sort(_) => "sort",
             TaskConfig::Word(_) => "word",
             TaskConfig::WordOod(_) => "word_ood",
+            TaskConfig::WordTwin(_) => "word_twin",
             TaskConfig::Modp(_) => "modp",
             TaskConfig::Icl(_) => "icl",
             TaskConfig::Hop(_) => "hop",
             TaskConfig::Code(_) => "code",
+            TaskConfig::CodeShuffled(_) => "code_shuffled",
         }
     }
 
@@ -206,10 +254,12 @@ impl TaskConfig {
             "sort" => TaskConfig::Sort(Default::default()),
             "word" => TaskConfig::Word(Default::default()),
             "word_ood" => TaskConfig::WordOod(Default::default()),
+            "word_twin" => TaskConfig::WordTwin(Default::default()),
             "modp" => TaskConfig::Modp(Default::default()),
             "icl" => TaskConfig::Icl(Default::default()),
             "hop" => TaskConfig::Hop(Default::default()),
             "code" => TaskConfig::Code(Default::default()),
+            "code_shuffled" => TaskConfig::CodeShuffled(Default::default()),
             _ => return Err(TaskError::UnknownTask { name: name.into() }),
         })
     }
@@ -230,11 +280,15 @@ impl TaskConfig {
             "mul" => TaskConfig::Mul(MulParams::deserialize(table).map_err(bad)?),
             "sort" => TaskConfig::Sort(SortParams::deserialize(table).map_err(bad)?),
             "word" => TaskConfig::Word(WordParams::deserialize(table).map_err(bad)?),
-            "word_ood" => TaskConfig::WordOod(WordParams::deserialize(table).map_err(bad)?),
+            "word_ood" => TaskConfig::WordOod(WordOodParams::deserialize(table).map_err(bad)?),
+            "word_twin" => TaskConfig::WordTwin(WordParams::deserialize(table).map_err(bad)?),
             "modp" => TaskConfig::Modp(ModpParams::deserialize(table).map_err(bad)?),
             "icl" => TaskConfig::Icl(IclParams::deserialize(table).map_err(bad)?),
             "hop" => TaskConfig::Hop(HopParams::deserialize(table).map_err(bad)?),
             "code" => TaskConfig::Code(CodeParams::deserialize(table).map_err(bad)?),
+            "code_shuffled" => {
+                TaskConfig::CodeShuffled(CodeParams::deserialize(table).map_err(bad)?)
+            }
             _ => return Err(TaskError::UnknownTask { name: name.into() }),
         })
     }
@@ -253,18 +307,8 @@ impl TaskConfig {
                 }
                 set_in(task, "k", &p.k, 2, 20)
             }
-            TaskConfig::Word(p) | TaskConfig::WordOod(p) => {
-                // Every template has solutions with results up to 99.
-                if !(99..=1_000_000).contains(&p.max_result) {
-                    return Err(bad(
-                        task,
-                        "max_result",
-                        p.max_result,
-                        "must be in 99..=1000000",
-                    ));
-                }
-                set_in(task, "steps", &p.steps, 2, 4)
-            }
+            TaskConfig::Word(p) | TaskConfig::WordTwin(p) => word_params(task, p),
+            TaskConfig::WordOod(p) => word_params(task, &p.word()),
             TaskConfig::Modp(p) => {
                 if !(2..=1000).contains(&p.modulus) {
                     return Err(bad(task, "modulus", p.modulus, "must be in 2..=1000"));
@@ -294,7 +338,7 @@ impl TaskConfig {
                 }
                 Ok(())
             }
-            TaskConfig::Code(p) => {
+            TaskConfig::Code(p) | TaskConfig::CodeShuffled(p) => {
                 if !(9..=9999).contains(&p.max_value) {
                     return Err(bad(task, "max_value", p.max_value, "must be in 9..=9999"));
                 }
@@ -312,10 +356,14 @@ impl TaskConfig {
             TaskConfig::Sort(p) => Box::new(super::sort::Sort::new(p.clone())),
             TaskConfig::Word(p) => Box::new(super::word::Word::new(p.clone())),
             TaskConfig::WordOod(p) => Box::new(super::word_ood::WordOod::new(p.clone())),
+            TaskConfig::WordTwin(p) => Box::new(super::word_twin::WordTwin::new(p.clone())),
             TaskConfig::Modp(p) => Box::new(super::modp::Modp::new(p.clone())),
             TaskConfig::Icl(p) => Box::new(super::icl::Icl::new(p.clone())),
             TaskConfig::Hop(p) => Box::new(super::hop::Hop::new(p.clone())),
             TaskConfig::Code(p) => Box::new(super::code::Code::new(p.clone())),
+            TaskConfig::CodeShuffled(p) => {
+                Box::new(super::code_shuffled::CodeShuffled::new(p.clone()))
+            }
         })
     }
 
@@ -326,6 +374,19 @@ impl TaskConfig {
             .position(|n| *n == self.name())
             .unwrap_or(usize::MAX)
     }
+}
+
+fn word_params(task: &str, p: &WordParams) -> Result<(), TaskError> {
+    // Every template has solutions with results up to 99.
+    if !(99..=1_000_000).contains(&p.max_result) {
+        return Err(bad(
+            task,
+            "max_result",
+            p.max_result,
+            "must be in 99..=1000000",
+        ));
+    }
+    set_in(task, "steps", &p.steps, 2, 4)
 }
 
 fn bad(task: &str, key: &str, value: impl std::fmt::Debug, why: &str) -> TaskError {

@@ -9,6 +9,7 @@ use super::util::{equation, normalize_uint, num, pick};
 use super::{Item, Split, Task, WordParams};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 pub const TRAIN_NAMES: [&str; 20] = [
@@ -18,10 +19,19 @@ pub const TRAIN_NAMES: [&str; 20] = [
 pub const TRAIN_NOUNS: [&str; 10] = [
     "apples", "eggs", "pens", "cards", "books", "shells", "stamps", "cookies", "marbles", "coins",
 ];
+/// `word_ood`'s names: new words spelled only with characters that `word`'s
+/// training text holds (`training_chars`), so a `word_ood` prompt holds no
+/// token whose embedding training never updated.
 pub const OOD_NAMES: [&str; 10] = [
-    "Wren", "Xena", "Yuri", "Zane", "Bjorn", "Quincy", "Odette", "Ingrid", "Vlad", "Kofi",
+    "Bruno", "Carla", "Dario", "Elsa", "Greta", "Hugo", "Ines", "Lars", "Olga", "Sven",
 ];
 pub const OOD_NOUNS: [&str; 6] = ["plums", "bolts", "tiles", "gems", "kites", "figs"];
+/// The names of `word_ood` with `surface = "unseen_chars"`: six of them
+/// begin with a capital (Q, V, W, X, Y, Z) that `word`'s training text never
+/// holds, so those prompts carry untrained embeddings as well as new words.
+pub const UNSEEN_CHAR_NAMES: [&str; 10] = [
+    "Wren", "Xena", "Yuri", "Zane", "Bjorn", "Quincy", "Odette", "Ingrid", "Vlad", "Kofi",
+];
 
 /// A problem template. In `text`, `{A}` `{B}` `{C}` are distinct names,
 /// `{n}` the noun and `{0}`.. the values; in `steps`, `{k}` is a value and
@@ -39,6 +49,34 @@ impl Template {
     fn n_steps(&self) -> u32 {
         self.steps.len() as u32
     }
+}
+
+/// One problem before it is written out: a template with its values and
+/// step results, three distinct names and a noun.
+#[derive(Clone)]
+pub struct Problem {
+    pub template: &'static Template,
+    pub vals: Vec<u64>,
+    pub results: Vec<u64>,
+    pub names: [&'static str; 3],
+    pub noun: &'static str,
+}
+
+impl Problem {
+    /// The content key: the template and its values (not the names).
+    pub fn key(&self) -> String {
+        values_key(self.template.id, &self.vals)
+    }
+
+    pub fn answer(&self) -> u64 {
+        *self.results.last().expect("templates have steps")
+    }
+}
+
+/// `t2:3,4,5`: a template id and its values.
+pub fn values_key(id: &str, vals: &[u64]) -> String {
+    let vals: Vec<String> = vals.iter().map(u64::to_string).collect();
+    format!("{id}:{}", vals.join(","))
 }
 
 pub const TEMPLATES: [Template; 7] = [
@@ -119,6 +157,17 @@ fn template(id: &str) -> Option<&'static Template> {
     TEMPLATES.iter().find(|t| t.id == id)
 }
 
+/// The template and values of a key (`t2:3,4,5`).
+pub fn parse_key(key: &str) -> Result<(&'static Template, Vec<u64>), String> {
+    let (id, vals) = key.split_once(':').ok_or("key lacks `:`")?;
+    let t = template(id).ok_or("unknown template")?;
+    let vals: Vec<u64> = vals.split(',').map(num).collect::<Result<_, _>>()?;
+    if vals.len() != t.ranges.len() {
+        return Err(format!("template {id} takes {} values", t.ranges.len()));
+    }
+    Ok((t, vals))
+}
+
 /// Substitute `{k}` (values) and `[k]` (step results) into a step pattern.
 fn fill(pattern: &str, vals: &[u64], results: &[u64]) -> String {
     let mut out = String::new();
@@ -149,7 +198,7 @@ fn render_text(t: &Template, names: [&str; 3], noun: &str, vals: &[u64]) -> Stri
     s
 }
 
-fn trace(t: &Template, vals: &[u64], results: &[u64]) -> String {
+pub(crate) fn trace(t: &Template, vals: &[u64], results: &[u64]) -> String {
     t.steps
         .iter()
         .zip(results)
@@ -228,7 +277,7 @@ impl WordGen {
 
     /// The template's step results, if the values make a problem whose
     /// every step stays within `max_result`.
-    fn solve(&self, t: &Template, vals: &[u64]) -> Option<Vec<u64>> {
+    pub fn solve(&self, t: &Template, vals: &[u64]) -> Option<Vec<u64>> {
         let rs = (t.solve)(vals)?;
         rs.iter()
             .all(|&r| r <= u64::from(self.params.max_result))
@@ -236,6 +285,11 @@ impl WordGen {
     }
 
     pub fn candidate(&self, rng: &mut ChaCha8Rng) -> Item {
+        self.item(&self.problem(rng))
+    }
+
+    /// A random problem of the parameters: template, values, names, noun.
+    pub fn problem(&self, rng: &mut ChaCha8Rng) -> Problem {
         let ts = self.templates();
         let t = *pick(rng, &ts);
         // Every template has solvable values at a density above 1/50 with
@@ -250,7 +304,7 @@ impl WordGen {
                 break (vals, rs);
             }
         };
-        let mut names = [""; 3];
+        let mut names: [&'static str; 3] = [""; 3];
         for k in 0..3 {
             names[k] = loop {
                 let n = *pick(rng, self.names);
@@ -260,30 +314,76 @@ impl WordGen {
             };
         }
         let noun = *pick(rng, self.nouns);
-        let key = format!(
-            "{}:{}",
-            t.id,
-            vals.iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        Problem {
+            template: t,
+            vals,
+            results,
+            names,
+            noun,
+        }
+    }
+
+    /// The same problem with other values, if they make one within the
+    /// parameters (the wording, names and noun stay).
+    pub fn with_values(&self, p: &Problem, vals: Vec<u64>) -> Option<Problem> {
+        let results = self.solve(p.template, &vals)?;
+        Some(Problem {
+            vals,
+            results,
+            ..p.clone()
+        })
+    }
+
+    /// The item of a problem, as this generator's task writes it.
+    pub fn item(&self, p: &Problem) -> Item {
         Item::new(
             self.task,
-            key,
-            render_text(t, names, noun, &vals),
-            trace(t, &vals, &results),
-            results.last().expect("templates have steps").to_string(),
+            p.key(),
+            render_text(p.template, p.names, p.noun, &p.vals),
+            trace(p.template, &p.vals, &p.results),
+            p.answer().to_string(),
         )
+    }
+
+    /// Every character this generator's text can hold: its templates' words
+    /// and step operators, its names and nouns, digits, and the format's cues.
+    pub fn chars(&self) -> BTreeSet<char> {
+        let outside_braces = |text: &str| -> Vec<char> {
+            let mut depth = 0;
+            text.chars()
+                .filter(|&c| {
+                    match c {
+                        '{' | '[' => depth += 1,
+                        '}' | ']' => depth -= 1,
+                        _ => return depth == 0,
+                    }
+                    false
+                })
+                .collect()
+        };
+        let mut out: BTreeSet<char> = ('0'..='9').collect();
+        for t in self.templates() {
+            out.extend(outside_braces(t.text));
+            for step in t.steps {
+                out.extend(outside_braces(step));
+            }
+        }
+        // A trace's steps are joined by commas, each ends in `=result`.
+        out.extend([',', '=']);
+        for w in self.names.iter().chain(self.nouns) {
+            out.extend(w.chars());
+        }
+        out.extend(crate::format::THINK_CUE.chars());
+        out.extend(crate::format::ANSWER_CUE.chars());
+        out.insert(crate::format::END);
+        out
     }
 
     /// Every number in the trace must be a value of the query or an earlier
     /// result, every equation must hold, and the key's values must solve
     /// to the same chain.
     pub fn check(&self, item: &Item) -> Result<(), String> {
-        let (id, vals) = item.key.split_once(':').ok_or("key lacks `:`")?;
-        let t = template(id).ok_or("unknown template")?;
-        let vals: Vec<u64> = vals.split(',').map(num).collect::<Result<_, _>>()?;
+        let (t, vals) = parse_key(&item.key)?;
         let results = self.solve(t, &vals).ok_or("key values do not solve")?;
         let query_nums: Vec<u64> = item
             .query
@@ -356,14 +456,27 @@ pub struct Word {
 impl Word {
     pub fn new(params: WordParams) -> Word {
         Word {
-            gen: WordGen {
-                task: "word",
-                params,
-                names: &TRAIN_NAMES,
-                nouns: &TRAIN_NOUNS,
-            },
+            gen: WordGen::training(params),
         }
     }
+}
+
+impl WordGen {
+    /// `word`'s own generator: training names and nouns.
+    pub fn training(params: WordParams) -> WordGen {
+        WordGen {
+            task: "word",
+            params,
+            names: &TRAIN_NAMES,
+            nouns: &TRAIN_NOUNS,
+        }
+    }
+}
+
+/// Every character `word`'s training text holds with these parameters
+/// (from its templates, names and nouns: see [`WordGen::chars`]).
+pub fn training_chars(params: &WordParams) -> BTreeSet<char> {
+    WordGen::training(params.clone()).chars()
 }
 
 impl Task for Word {

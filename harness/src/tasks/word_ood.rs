@@ -1,34 +1,41 @@
 //! `word_ood`: `word`'s test problems retold with names and nouns from a
-//! held-out list (the "renamed river-crossing" test). Evaluation only;
-//! its few-shot exemplars are ordinary training `word` items. Per output it
-//! reports whether the model mentions a name or noun of the training lists
-//! (the parrot flag).
+//! held-out list (the "renamed river-crossing" test). Evaluation only; its
+//! few-shot exemplars are ordinary training `word` items.
+//!
+//! The new names and nouns are spelled only with characters `word`'s
+//! training text holds (`surface = "seen_chars"`, the default; a test checks
+//! every prompt against [`super::word::training_chars`]), so the gap to
+//! `word` measures a new surface and not untrained token embeddings. The
+//! first list, whose capitals Q, V, W, X, Y and Z training never shows,
+//! stays reachable as `surface = "unseen_chars"`.
 
+use super::params::{Surface, WordOodParams};
 use super::util::normalize_uint;
-use super::word::{WordGen, OOD_NAMES, OOD_NOUNS, TRAIN_NAMES, TRAIN_NOUNS};
-use super::{Item, Split, Task, WordParams};
+use super::word::{WordGen, OOD_NAMES, OOD_NOUNS, UNSEEN_CHAR_NAMES};
+use super::{Item, Split, Task};
 use rand_chacha::ChaCha8Rng;
 
 pub struct WordOod {
+    surface: Surface,
     ood: WordGen,
     train: WordGen,
 }
 
 impl WordOod {
-    pub fn new(params: WordParams) -> WordOod {
+    pub fn new(params: WordOodParams) -> WordOod {
+        let names: &'static [&'static str] = match params.surface {
+            Surface::SeenChars => &OOD_NAMES,
+            Surface::UnseenChars => &UNSEEN_CHAR_NAMES,
+        };
         WordOod {
+            surface: params.surface,
             ood: WordGen {
                 task: "word_ood",
-                params: params.clone(),
-                names: &OOD_NAMES,
+                params: params.word(),
+                names,
                 nouns: &OOD_NOUNS,
             },
-            train: WordGen {
-                task: "word",
-                params,
-                names: &TRAIN_NAMES,
-                nouns: &TRAIN_NOUNS,
-            },
+            train: WordGen::training(params.word()),
         }
     }
 }
@@ -43,7 +50,11 @@ impl Task for WordOod {
     }
 
     fn params(&self) -> String {
-        self.ood.describe()
+        let surface = match self.surface {
+            Surface::SeenChars => "seen_chars",
+            Surface::UnseenChars => "unseen_chars",
+        };
+        format!("{} surface={surface}", self.ood.describe())
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, anchor: Option<&Item>) -> Item {
@@ -72,13 +83,5 @@ impl Task for WordOod {
 
     fn max_len(&self) -> usize {
         self.ood.max_len().max(self.train.max_len())
-    }
-
-    fn mentions_training_name(&self, output: &str) -> Option<bool> {
-        Some(
-            output
-                .split(|c: char| !c.is_ascii_alphabetic())
-                .any(|w| TRAIN_NAMES.contains(&w) || TRAIN_NOUNS.contains(&w)),
-        )
     }
 }

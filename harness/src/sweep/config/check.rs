@@ -242,6 +242,15 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             }
             names.push(entry.task.clone());
             if let Ok(built) = task.build() {
+                if built.filler() {
+                    p.push(problem(
+                        format!("{key}.task"),
+                        format!(
+                            "`{}` is training-only filler with no task to score",
+                            entry.task
+                        ),
+                    ));
+                }
                 let need = crate::fewshot::max_len(built.as_ref(), max_shots);
                 if need > c.model.context {
                     p.push(problem(
@@ -314,9 +323,12 @@ fn check_mixture(p: &mut Vec<Problem>, mixture: &[TaskEntry], key_prefix: &str, 
     }
 }
 
-/// `[[arms]]`: at least two, named for folder names and told apart, each
-/// mixture checked like `train.mixture`, which must then be empty (each
-/// arm's mixture replaces it; a shared one would be ambiguous).
+/// `[[arms]]`: at least two, named for folder names and told apart (no two
+/// with the same mixture and learning rate), each mixture checked like
+/// `train.mixture` and each `lr` like `train.lr`. `train.mixture` is what an
+/// arm without a mixture trains on: it must be given when such an arm
+/// exists, and must be absent when every arm has its own (a shared one would
+/// then be ambiguous).
 fn check_arms(p: &mut Vec<Problem>, c: &SweepConfig) {
     if c.arms.len() < 2 {
         p.push(problem(
@@ -327,11 +339,15 @@ fn check_arms(p: &mut Vec<Problem>, c: &SweepConfig) {
             ),
         ));
     }
-    if !c.train.mixture.is_empty() {
+    let shared = c.arms.iter().any(|a| a.mixture.is_none());
+    if !shared && !c.train.mixture.is_empty() {
         p.push(problem(
             "train.mixture",
-            "with [[arms]], each arm gives its own mixture: remove train.mixture",
+            "with [[arms]] that each give their own mixture, remove train.mixture",
         ));
+    }
+    if shared {
+        check_mixture(p, &c.train.mixture, "train.mixture", c.model.context);
     }
     for (i, arm) in c.arms.iter().enumerate() {
         let key = format!("arms[{i}]");
@@ -356,14 +372,63 @@ fn check_arms(p: &mut Vec<Problem>, c: &SweepConfig) {
                 format!("{:?} is also the name of arms[{j}]", arm.name),
             ));
         }
-        if let Some(j) = c.arms[..i].iter().position(|a| a.mixture == arm.mixture) {
+        let same =
+            |j: usize| c.mixture(Some(j)) == c.mixture(Some(i)) && c.lr(Some(j)) == c.lr(Some(i));
+        if let Some(j) = (0..i).find(|&j| same(j)) {
+            let what = match (arm.lr, &arm.mixture) {
+                (Some(_), _) => "lr",
+                (None, Some(_)) => "mixture",
+                (None, None) => "name",
+            };
             p.push(problem(
-                format!("{key}.mixture"),
-                format!("is the mixture of arms[{j}]: the two arms would train the same models"),
+                format!("{key}.{what}"),
+                format!("trains the mixture at the learning rate of arms[{j}]: the two arms would train the same models"),
             ));
         }
-        check_mixture(p, &arm.mixture, &format!("{key}.mixture"), c.model.context);
+        if let Some(lr) = arm.lr {
+            if !(lr > 0.0 && lr.is_finite()) {
+                p.push(problem(
+                    format!("{key}.lr"),
+                    format!("{lr} must be a positive number"),
+                ));
+            }
+        }
+        if let Some(m) = &arm.mixture {
+            check_mixture(p, m, &format!("{key}.mixture"), c.model.context);
+        }
     }
+    let controls: Vec<&str> = c
+        .arms
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| control_arm(c, i))
+        .map(|(_, a)| a.name.as_str())
+        .collect();
+    if control_arm(c, 0) {
+        p.push(problem(
+            "arms[0].mixture",
+            "the first arm is the baseline; a displacement control (a mixture with filler) comes after it",
+        ));
+    } else if controls.len() > 1 {
+        p.push(problem(
+            "arms",
+            format!(
+                "arms {} all train on filler: one displacement control at most",
+                controls.join(", ")
+            ),
+        ));
+    }
+}
+
+/// Whether arm `i` is a displacement control: its mixture gives filler
+/// (a task with nothing to learn, such as `code_shuffled`) a positive weight.
+pub fn control_arm(c: &SweepConfig, i: usize) -> bool {
+    c.mixture(Some(i)).iter().any(|e| {
+        e.weight > 0.0
+            && e.task_config()
+                .and_then(|t| t.build())
+                .is_ok_and(|t| t.filler())
+    })
 }
 
 fn check_device(spec: &str) -> Result<(), String> {

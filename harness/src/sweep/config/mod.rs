@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 mod check;
 mod position;
 
-pub use check::check;
+pub use check::{check, control_arm};
 use position::{dotted, line_col, locate_dotted, locate_key, segments, Seg};
 
 /// The whole sweep, as `config.toml` of a run folder stores it.
@@ -31,25 +31,32 @@ pub struct SweepConfig {
     pub eval: EvalSection,
     #[serde(default)]
     pub device: DeviceSection,
-    /// Ablation arms (`[[arms]]`): two or more training mixtures, each run
-    /// on the same ladder, seeds, token budget and evaluation items. Empty
-    /// for an ordinary sweep, which trains on `train.mixture`.
+    /// Ablation arms (`[[arms]]`): two or more training mixtures or
+    /// learning rates, each run on the same ladder, seeds, token budget and
+    /// evaluation items. Empty for an ordinary sweep, which trains on
+    /// `train.mixture` at `train.lr`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arms: Vec<Arm>,
 }
 
-/// One arm of an ablation: a name and the training mixture that replaces
-/// `train.mixture` for its jobs. Nothing else may differ between arms, so an
-/// arm has no other key ([`parse`] refuses one, naming it).
+/// One arm of an ablation: a name, and the training mixture that replaces
+/// `train.mixture` for its jobs, the learning rate that replaces `train.lr`,
+/// or both. Nothing else may differ between arms, so an arm has no other key
+/// ([`parse`] refuses one, naming it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arm {
     /// Part of every job's id (`L2-D64-H4-s0@word+code`): letters, digits, `_`, `+`, `-`, `.`.
     pub name: String,
-    pub mixture: Vec<TaskEntry>,
+    /// Absent: the arm trains on `train.mixture`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mixture: Option<Vec<TaskEntry>>,
+    /// Absent: the arm trains at `train.lr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
 }
 
 /// The only keys an `[[arms]]` table may have.
-pub const ARM_KEYS: [&str; 2] = ["name", "mixture"];
+pub const ARM_KEYS: [&str; 3] = ["name", "mixture", "lr"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSection {
@@ -474,9 +481,10 @@ fn section<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// `[[arms]]` with every key but `name` and `mixture` reported and removed:
-/// arms may differ in the training mixture alone, and a key such as `lr` or
-/// `tokens` in an arm would make the ablation compare two things at once.
+/// `[[arms]]` with every key but `name`, `mixture` and `lr` reported and
+/// removed: arms may differ in the training mixture and the learning rate
+/// alone, and a key such as `tokens` in an arm would make the ablation
+/// compare another thing at once.
 fn arm_tables(
     mut value: toml::Value,
     doc: &toml_edit::ImDocument<&str>,
@@ -498,7 +506,7 @@ fn arm_tables(
                     key: dotted(&path),
                     at: locate_key(doc, text, &path),
                     message: format!(
-                        "= {v}: arms may differ only in the training mixture; an arm sets `name` and `mixture`, and `{k}` belongs to the sections every arm shares"
+                        "= {v}: arms may differ only in the training mixture and the learning rate; an arm sets `name`, `mixture` and `lr`, and `{k}` belongs to the sections every arm shares"
                     ),
                 });
             }
@@ -510,7 +518,10 @@ fn arm_tables(
 /// Every task entry with all its parameters spelled out (defaults included),
 /// so `config.toml` records exactly what ran even if a default changes later.
 fn resolved(mut cfg: SweepConfig) -> SweepConfig {
-    let arms = cfg.arms.iter_mut().flat_map(|a| a.mixture.iter_mut());
+    let arms = cfg
+        .arms
+        .iter_mut()
+        .flat_map(|a| a.mixture.iter_mut().flatten());
     for e in cfg
         .train
         .mixture
@@ -528,13 +539,16 @@ fn resolved(mut cfg: SweepConfig) -> SweepConfig {
 }
 
 impl SweepConfig {
-    /// The training mixture of arm `arm` (an index into `arms`), or
-    /// `train.mixture` in a sweep without arms.
+    /// The training mixture of arm `arm` (an index into `arms`): its own,
+    /// else `train.mixture`, which a sweep without arms trains on.
     pub fn mixture(&self, arm: Option<usize>) -> &[TaskEntry] {
-        match arm {
-            Some(i) => &self.arms[i].mixture,
-            None => &self.train.mixture,
-        }
+        arm.and_then(|i| self.arms[i].mixture.as_deref())
+            .unwrap_or(&self.train.mixture)
+    }
+
+    /// The learning rate of arm `arm`: its own, else `train.lr`.
+    pub fn lr(&self, arm: Option<usize>) -> f64 {
+        arm.and_then(|i| self.arms[i].lr).unwrap_or(self.train.lr)
     }
 
     /// The config as `config.toml` stores it.
@@ -645,6 +659,50 @@ mod tests {
             "{d:?}"
         );
         assert!(d.iter().any(|x| x.starts_with("eval.modes")), "{d:?}");
+    }
+
+    /// `lr-robust`: arms that set `lr` and no mixture train `train.mixture`
+    /// at their own rate, and the stored config keeps the rates.
+    #[test]
+    fn arms_may_set_a_learning_rate_and_a_control_is_found_by_its_filler() {
+        let cfg = parse(Preset::LrRobust.text(), "lr-robust").unwrap();
+        let rates: Vec<f64> = (0..cfg.arms.len()).map(|i| cfg.lr(Some(i))).collect();
+        assert_eq!(rates, [2e-3, 1e-3, 4e-3]);
+        assert!((0..3).all(|i| cfg.mixture(Some(i)) == cfg.train.mixture.as_slice()));
+        assert!(cfg.arms.iter().all(|a| a.mixture.is_none()));
+        let stored = cfg.to_toml();
+        assert!(stored.contains("lr = 0.004"), "{stored}");
+        assert_eq!(parse(&stored, "stored").unwrap(), cfg);
+        assert!((0..3).all(|i| !control_arm(&cfg, i)));
+        // code-ablation: the fourth arm, on shuffled code, is the control.
+        let ab = parse(Preset::CodeAblation.text(), "code-ablation").unwrap();
+        let controls: Vec<&str> = (0..ab.arms.len())
+            .filter(|&i| control_arm(&ab, i))
+            .map(|i| ab.arms[i].name.as_str())
+            .collect();
+        assert_eq!(controls, ["word+shuffled"]);
+        assert!((0..ab.arms.len()).all(|i| ab.lr(Some(i)) == ab.train.lr));
+        // A control may not be the baseline, and there is one at most.
+        let swapped = Preset::CodeAblation.text().replacen(
+            "{ task = \"code\", weight = 0.25 },",
+            "{ task = \"code_shuffled\", weight = 0.25, lines = [3, 4] },",
+            1,
+        );
+        let e = parse(&swapped, "two").unwrap_err().to_string();
+        assert!(
+            e.contains("word+code, word+shuffled") && e.contains("one displacement control"),
+            "{e}"
+        );
+        // Filler is never scored.
+        let scored = Preset::CodeAblation.text().replace(
+            "{ task = \"word_twin\", steps = [2], max_result = 99 },",
+            "{ task = \"code_shuffled\" },",
+        );
+        let e = parse(&scored, "f").unwrap_err().to_string();
+        assert!(
+            e.contains("eval.tasks[2].task") && e.contains("no task to score"),
+            "{e}"
+        );
     }
 
     #[test]
