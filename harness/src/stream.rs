@@ -7,15 +7,17 @@
 //! at the end rather than padded, since every prefix is correct text and
 //! padding would waste a quarter of the tokens at context 96. Packing one
 //! task per sequence makes few-shot prompts look like training text, and
-//! for `icl` every example of a sequence shares the rule drawn for it. Nothing depends on what came before `p`, so every
-//! model of a sweep sees the same sequences in the same order and a resumed
-//! run continues exactly where it stopped.
+//! for `icl` every example of a sequence shares the rule and the mode drawn
+//! for it, so its (k+1)-th example is a k-shot prompt. Nothing depends on
+//! what came before `p`, so every model of a sweep sees the same sequences
+//! in the same order and a resumed run continues exactly where it stopped.
 
 use crate::format::Mode;
 use crate::tasks::hash::{rng_for, Part};
 use crate::tasks::{draw, Item, Split, Task, TaskConfig, TaskError};
 use crate::vocab::{self, EOS};
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// Which target positions count in the loss.
@@ -167,12 +169,16 @@ impl Stream {
         tokens.push(EOS);
         counts.push(false);
         let mut examples: Vec<(Item, Mode)> = Vec::new();
-        loop {
-            let mode = if rng.gen_bool(self.cot_fraction) {
+        let draw_mode = |rng: &mut ChaCha8Rng| {
+            if rng.gen_bool(self.cot_fraction) {
                 Mode::Cot
             } else {
                 Mode::Direct
-            };
+            }
+        };
+        let sequence_mode = task.one_mode_per_sequence().then(|| draw_mode(&mut rng));
+        loop {
+            let mode = sequence_mode.unwrap_or_else(|| draw_mode(&mut rng));
             let anchor = examples.first().map(|(item, _)| item);
             let item = draw(task.as_ref(), &mut rng, Split::Train, anchor)?;
             let prompt = vocab::encode(&item.prompt(mode), item.id.as_str())?;

@@ -121,6 +121,22 @@ fn chance_levels_match_the_answer_space() {
     assert_eq!(t.get("parrot"), Some(parrot));
     let w = chance(by_name("word").unwrap().as_ref(), Direct, 0, 500).unwrap();
     assert_eq!(w.parrot, None);
+    // icl: a guess is the query under a rule drawn from the family, right in
+    // one case of ten for `shift` (the test items' own rules are never seen),
+    // in either mode; a guess from the same rule would score 1.
+    let shift = harness::tasks::TaskConfig::Icl(harness::tasks::IclParams {
+        rules: vec!["shift".into()],
+        len: 3,
+        min_len: None,
+    })
+    .build()
+    .unwrap();
+    for mode in [Direct, harness::format::Mode::Cot] {
+        let i = chance(shift.as_ref(), mode, 0, 4000).unwrap();
+        assert!((0.085..0.115).contains(&i.exact_match), "{i:?}");
+    }
+    let affine = chance(by_name("icl").unwrap().as_ref(), Direct, 0, 4000).unwrap();
+    assert!((0.018..0.045).contains(&affine.exact_match), "{affine:?}");
     // Deterministic.
     assert_eq!(
         c,

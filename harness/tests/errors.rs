@@ -86,6 +86,11 @@ fn bad_difficulty_values_name_task_key_and_value() {
             "task `icl`: key `len` = 0: must be in 1..=8",
         ),
         (
+            "icl",
+            "len = 3, min_len = 4",
+            "task `icl`: key `min_len` = 4: must be in 1..=3",
+        ),
+        (
             "hop",
             "people = 2",
             "task `hop`: key `people` = 2: must be in 4..=500",

@@ -196,6 +196,7 @@ fn stream_sequences_match_golden_text() {
                 task: TaskConfig::Icl(IclParams {
                     rules: vec!["affine".into(), "subst".into()],
                     len: 3,
+                    min_len: None,
                 }),
                 weight: 1.0,
             },
@@ -206,7 +207,8 @@ fn stream_sequences_match_golden_text() {
     .unwrap();
     let want = [
         "593+140 A:733\n583+836 T:3+6+0=9,8+3+0=11,5+8+1=14 A:1419\n862+355 A:1217\n811+957 T:1+7+0=8,1+5+0=",
-        "map gff A:fbb\nmap bfc T:b>h,f>b,c>c A:hbc\nmap efc A:gbc\nmap hcf T:h>e,c>c,f>b A:ecb\nmap hbe T:h>",
+        // One rule and one mode for the whole icl sequence.
+        "map gff A:fbb\nmap bfc A:hbc\nmap hef A:egb\nmap cbh A:che\nmap cfd A:cbd\nmap hbe A:ehg\nmap hdf A:ed",
     ];
     for (p, text) in want.iter().enumerate() {
         let seq = s.sequence(p as u64).unwrap();

@@ -43,6 +43,7 @@ fn settings() -> Vec<Box<dyn Task>> {
         cfg("icl", "rules = [\"affine\"], len = 8"),
         cfg("icl", "rules = [\"subst\"], len = 1"),
         cfg("icl", "rules = [\"shift\"], len = 3"),
+        cfg("icl", "rules = [\"shift\"], len = 4, min_len = 2"),
         cfg("hop", ""),
         cfg(
             "hop",
@@ -521,4 +522,19 @@ fn code_items_cover_every_kind_of_line() {
     for w in want {
         assert!(seen.contains(w), "never saw `{w}`: {seen:?}");
     }
+}
+
+#[test]
+fn icl_min_len_draws_every_query_length_in_its_range() {
+    let t = cfg("icl", "rules = [\"shift\"], len = 4, min_len = 2");
+    let items = distinct_items(t.as_ref(), 0, Split::Train, 300).unwrap();
+    let lens: std::collections::BTreeSet<usize> = items
+        .iter()
+        .map(|it| it.query.strip_prefix("map ").unwrap().len())
+        .collect();
+    assert_eq!(lens.into_iter().collect::<Vec<_>>(), vec![2, 3, 4]);
+    // Without min_len every query has length len.
+    let fixed = cfg("icl", "rules = [\"shift\"], len = 4");
+    let items = distinct_items(fixed.as_ref(), 0, Split::Train, 100).unwrap();
+    assert!(items.iter().all(|it| it.query.len() == "map ".len() + 4));
 }

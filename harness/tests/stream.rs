@@ -158,11 +158,13 @@ fn icl_sequences_share_one_rule() {
         task: TaskConfig::Icl(harness::tasks::IclParams {
             rules: vec!["affine".into(), "subst".into()],
             len: 3,
+            min_len: None,
         }),
         weight: 1.0,
     };
     let s = Stream::new(config(6, vec![icl], LossMask::All)).unwrap();
     let mut rules = std::collections::BTreeSet::new();
+    let mut modes = std::collections::BTreeSet::new();
     for p in 0..200 {
         let seq = s.sequence(p).unwrap();
         let rule = |k: &str| k.split('|').next().unwrap().to_string();
@@ -170,12 +172,23 @@ fn icl_sequences_share_one_rule() {
         assert!(seq.examples.len() >= 3);
         assert!(seq.examples.iter().all(|(i, _)| rule(&i.key) == first));
         rules.insert(first);
+        // One mode per sequence, so example k+1 reads as a k-shot prompt.
+        let mode = seq.examples[0].1;
+        assert!(seq.examples.iter().all(|(_, m)| *m == mode), "{p}");
+        modes.insert(mode.as_str());
     }
     assert!(
         rules.len() > 100,
         "a fresh rule per sequence: {}",
         rules.len()
     );
+    assert_eq!(modes.len(), 2, "both modes across sequences");
+    // Other tasks draw the mode per example.
+    let add = Stream::new(config(6, vec![entry("add", 1.0)], LossMask::All)).unwrap();
+    assert!((0..50).any(|p| {
+        let seq = add.sequence(p).unwrap();
+        seq.examples.iter().any(|(_, m)| *m != seq.examples[0].1)
+    }));
 }
 
 #[test]

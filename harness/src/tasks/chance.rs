@@ -1,9 +1,13 @@
 //! Chance levels: the score of answers of the right format but no skill.
 //!
 //! A "random answer" for a test item is the gold answer of another training
-//! item drawn next to it (same rule for `icl`, same question kind for `hop`),
-//! so it has the task's answer format and distribution. The mean score of
-//! those over `n` test items is the chance level the plots draw.
+//! item drawn next to it (same question kind for `hop`), so it has the
+//! task's answer format and distribution; for `icl` it is the query under a
+//! rule drawn fresh from the family (`Task::guess`), the answer of a model
+//! that knows the format and the rules but cannot read which rule the
+//! exemplars show: 1/10 exact match for `shift`, at every shot count. The
+//! mean score of those over `n` test items is the chance level the plots
+//! draw.
 //!
 //! Token accuracy is teacher forced over the whole completion the mode asks
 //! for (see `results::schema::metric`), so its chance level compares the
@@ -64,7 +68,10 @@ pub fn chance(task: &dyn Task, mode: Mode, seed: u64, n: usize) -> Result<Chance
             Part::U64(seed),
             Part::U64(i),
         ]);
-        let other = draw(task, &mut rng, Split::Train, Some(&item))?;
+        let other = match task.guess(&mut rng, &item) {
+            Some(guess) => guess,
+            None => draw(task, &mut rng, Split::Train, Some(&item))?,
+        };
         let s = score(&extract(task, Mode::Direct, &other.answer), &item.answer);
         em += s.exact_match;
         if let Some(a) = task.parrot_answer(&item) {

@@ -6,6 +6,10 @@
 //! `shift` the affine rules with a = 1 (10 rules instead of 40),
 //! `subst` a random permutation of the letters a–h.
 //! `map 407 T:3x+2:4>4,0>2,7>3 A:423` — name the rule, then apply it.
+//!
+//! A training sequence also keeps one mode, so its (k+1)-th example is a
+//! k-shot prompt; a model that cannot read the rule off the exemplars can
+//! only guess one of the family (chance: 1/10 for `shift`).
 
 use super::util::pick;
 use super::{IclParams, Item, Split, Task};
@@ -128,7 +132,10 @@ impl Task for Icl {
     }
 
     fn params(&self) -> String {
-        format!("rules={:?} len={}", self.p.rules, self.p.len)
+        match self.p.min_len {
+            Some(min) => format!("rules={:?} len={min}..={}", self.p.rules, self.p.len),
+            None => format!("rules={:?} len={}", self.p.rules, self.p.len),
+        }
     }
 
     fn candidate(&self, rng: &mut ChaCha8Rng, _: Split, anchor: Option<&Item>) -> Item {
@@ -136,9 +143,11 @@ impl Task for Icl {
             Some(Ok(rule)) => rule,
             _ => self.fresh_rule(rng),
         };
-        let query: Vec<u8> = (0..self.p.len)
-            .map(|_| *pick(rng, rule.alphabet()))
-            .collect();
+        let len = match self.p.min_len {
+            Some(min) => rng.gen_range(min..=self.p.len),
+            None => self.p.len,
+        };
+        let query: Vec<u8> = (0..len).map(|_| *pick(rng, rule.alphabet())).collect();
         render(&rule, &query)
     }
 
@@ -180,6 +189,15 @@ impl Task for Icl {
             && s.bytes()
                 .all(|c| c.is_ascii_digit() || LETTERS.contains(&c));
         ok.then(|| s.to_string())
+    }
+
+    fn one_mode_per_sequence(&self) -> bool {
+        true
+    }
+
+    fn guess(&self, rng: &mut ChaCha8Rng, item: &Item) -> Option<Item> {
+        let query = item.query.strip_prefix("map ")?;
+        Some(render(&self.fresh_rule(rng), query.as_bytes()))
     }
 
     fn max_len(&self) -> usize {

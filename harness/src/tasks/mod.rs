@@ -224,6 +224,21 @@ pub trait Task: Send + Sync {
     fn parrot_answer(&self, _item: &Item) -> Option<String> {
         None
     }
+
+    /// Every example of a training sequence takes the sequence's mode, so the
+    /// (k+1)-th example reads exactly as a k-shot prompt does (`icl`, whose
+    /// exemplars are the only way to the answer).
+    fn one_mode_per_sequence(&self) -> bool {
+        false
+    }
+
+    /// What a model that knows the task but not what the item's context
+    /// decides would answer: `icl`'s query under a rule drawn fresh from the
+    /// family. `None`: chance takes another training item drawn next to this
+    /// one (see `chance`).
+    fn guess(&self, _rng: &mut ChaCha8Rng, _item: &Item) -> Option<Item> {
+        None
+    }
 }
 
 /// Bound on rejection sampling; the smallest legal split holds roughly 10 %

@@ -140,7 +140,10 @@ impl Default for ModpParams {
 /// `icl`: rule families (`affine`: y = (a·x + b) mod 10 per digit,
 /// `shift`: the affine rules with a = 1, y = (x + b) mod 10, whose table a
 /// small model learns sooner; `subst`: a letter substitution over a–h) and
-/// the query length `len`.
+/// the query length `len`, or, with `min_len`, a length drawn from
+/// `min_len..=len` for each item, so that examples start at varying
+/// positions and a model cannot find the exemplars' rule by absolute
+/// position alone.
 /// The default is `affine` alone: k exemplars of a substitution often leave a
 /// query letter unmapped (at 4 shots of length 3, about half the queries), so
 /// even a perfect in-context learner could not reach a high score.
@@ -149,6 +152,8 @@ impl Default for ModpParams {
 pub struct IclParams {
     pub rules: Vec<String>,
     pub len: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_len: Option<u32>,
 }
 
 impl Default for IclParams {
@@ -156,6 +161,7 @@ impl Default for IclParams {
         IclParams {
             rules: vec!["affine".into()],
             len: 3,
+            min_len: None,
         }
     }
 }
@@ -318,6 +324,14 @@ impl TaskConfig {
             TaskConfig::Icl(p) => {
                 if !(1..=8).contains(&p.len) {
                     return Err(bad(task, "len", p.len, "must be in 1..=8"));
+                }
+                if let Some(m) = p.min_len.filter(|m| !(1..=p.len).contains(m)) {
+                    return Err(bad(
+                        task,
+                        "min_len",
+                        m,
+                        &format!("must be in 1..={}", p.len),
+                    ));
                 }
                 names_in(task, "rules", &p.rules, &["affine", "shift", "subst"])
             }
