@@ -8,7 +8,8 @@ One row per per-task preset: chance, the number of seeds, final exact match
 at the fixed level from fits.csv (params axis) with its interval, or "not
 located", and the verdict with how many seeds agree, and the number behind
 the task's claim from claims.csv (for most tasks the largest
-chain-of-thought gain over the ladder).
+chain-of-thought gain over the ladder; for `icl` the few-shot gain of the
+best shot count against 0 shots, whose N* the row gives).
 Then, for each ablation preset copied into docs/gallery/<preset>/ with an
 arms.csv, a second table: per task, mode and arm, N*, its shift from the
 baseline arm, and the sizes where the paired test on identical items gives
@@ -19,7 +20,7 @@ import os
 import sys
 
 TASKS = ["add", "mul", "sort", "word", "modp", "icl", "hop"]
-ABLATIONS = ["code-ablation"]
+ABLATIONS = ["code-ablation", "lr-robust"]
 
 
 def rows(path):
@@ -77,6 +78,17 @@ def threshold(run, task, mode, shots):
     return f"{si(sig['threshold_params'])} [{lo}, {hi}]", verdict
 
 
+def best_shots(run, shots_all):
+    """The shot count (one or more) whose chain-of-thought exact match is
+    highest at the largest size: the few-shot row's k."""
+    def at_largest(k):
+        em = final_em(run, "icl", str(k))
+        cot = [(s, v) for (m, s), (v, _) in em.items() if m == "cot"]
+        return max(cot)[1] if cot else float("-inf")
+    ks = [k for k in shots_all if k > 0] or shots_all
+    return str(max(ks, key=lambda k: (at_largest(k), -k)))
+
+
 def seeds_of(run):
     return len({m["seed"] for m in rows(f"{run}/models.csv")})
 
@@ -124,6 +136,8 @@ def main(gallery):
             continue
         shots_all = sorted({int(r["shots"]) for r in rows(f"{run}/scores.csv") if r["task"] == task})
         shots = str(shots_all[-1])
+        if task == "icl":
+            shots = best_shots(run, shots_all)
         em = final_em(run, task, shots)
         sizes = sorted({s for _, s in em})
         lo, hi = sizes[0], sizes[-1]
@@ -133,18 +147,22 @@ def main(gallery):
         nc, pc = threshold(run, task, "cot", shots)
         if task == "word":
             num = (f"word − word_ood (cot) at {si(hi)}: {claim(run, 'ood_gap', 'word', 'cot', shots, hi)}; "
-                   f"parrot rate (cot): {claim(run, 'parrot', 'word_ood', 'cot', shots, hi)}; "
+                   f"word_twin parrot rate (cot) at {si(hi)}: {claim(run, 'parrot', 'word_twin', 'cot', shots, hi)}; "
                    f"{largest_gain(run, 'word', shots)}")
         elif task == "icl":
-            num = "; ".join(
-                largest(run, "shot_gain", "icl", str(k), f"largest {k} shots − {shots_all[0]} (cot)", "cot")
-                for k in shots_all[1:]
-            ) + f"; {shots} shots at {si(lo)}: {claim(run, 'shot_gain', 'icl', 'cot', shots, lo)}"
+            by_k = " / ".join(
+                f"{final_em(run, task, str(k)).get(('cot', hi), (float('nan'),))[0]:.2f}" for k in shots_all
+            )
+            base = shots_all[0]
+            num = (f"few-shot gain ({shots} − {base} shots, cot) at {si(hi)}: "
+                   f"{claim(run, 'shot_gain', 'icl', 'cot', shots, hi)}, at {si(lo)}: "
+                   f"{claim(run, 'shot_gain', 'icl', 'cot', shots, lo)}; "
+                   f"cot at {si(hi)} by shots ({'/'.join(map(str, shots_all))}): {by_k}")
         elif task == "sort":
             num = f"exact match at {si(hi)} (cot / direct): {cell(hi).split(' / ')[1]} / {cell(hi).split(' / ')[0]}"
         else:
             num = largest_gain(run, task, shots)
-        label = task + (f" ({shots} shots)" if shots != "0" else "")
+        label = task + (f" ({shots} shot{'s' if shots != '1' else ''})" if shots != "0" else "")
         png = f"[{task}](docs/gallery/{task}/task_{task}.png), [claims](docs/gallery/{task}/claims.png)"
         print(f"| {label} | {chance:.3f} | {seeds_of(run)} | {cell(lo)} at {si(lo)} | {cell(hi)} at {si(hi)} "
               f"| {nd} | {pd} | {nc} | {pc} | {num} | {png} |")
@@ -165,42 +183,58 @@ def n_star(r):
     return f"{si(r['n_star'])} [{si(lo)}, {si(hi)}]"
 
 
-def shift(r):
-    kind = r["shift_kind"]
-    if kind == "baseline":
-        return "baseline"
+def shift(r, prefix=""):
+    """A shift column of arms.csv (`shift*` from the baseline, `control_shift*` from the control)."""
+    kind = r.get(f"{prefix}shift_kind", "")
+    if kind in ("baseline", "control"):
+        return kind
     if kind == "interval":
-        return f"{float(r['shift']):+.2f} [{float(r['shift_lo']):+.2f}, {float(r['shift_hi']):+.2f}]"
+        return (f"{float(r[prefix + 'shift']):+.2f} [{float(r[prefix + 'shift_lo']):+.2f}, "
+                f"{float(r[prefix + 'shift_hi']):+.2f}]")
     if kind == "bound":
-        return f"within [{float(r['shift_lo']):+.2f}, {float(r['shift_hi']):+.2f}] (bracketed)"
+        return f"within [{float(r[prefix + 'shift_lo']):+.2f}, {float(r[prefix + 'shift_hi']):+.2f}] (bracketed)"
+    if kind == "":
+        return "—"
     return "not located"
 
 
 def arms_table(run, name):
-    """The arms of one ablation run: N* and shift per (task, mode, arm)."""
+    """The arms of one ablation run: N*, verdict and shifts per (task, mode, arm)."""
     paired = rows(f"{run}/arms_paired.csv")
     if not os.path.isfile(f"{run}/provenance.txt"):
         print(f"*{name}: stale, made before scripts/gallery.sh (one seed, sigmoid-midpoint N*); re-run pending.*")
         print()
-    print(f"| {name}: task | mode | arm | N* (exact match) | shift from baseline, decades (95 %) "
-          "| paired test: sizes with p < 0.05 (arm − baseline) | curves |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows(f"{run}/arms.csv"):
+    arms = rows(f"{run}/arms.csv")
+    has_control = any(r.get("control") for r in arms)
+    holm = "p_holm" in (paired[0] if paired else {})
+    p_col = "p_holm" if holm else "p_value"
+    print(f"| {name}: task | mode | arm | lr | N* (exact match) | verdict "
+          "| shift from baseline, decades (95 %) "
+          + ("| shift from control | " if has_control else "| ")
+          + f"paired test against the baseline: sizes with {'Holm-adjusted ' if holm else ''}p < 0.05 "
+          "(arm − baseline) | curves |")
+    print("|---|---|---|---|---|---|---|" + ("---|" if has_control else "") + "---|---|")
+    for r in arms:
+        mine = [
+            p
+            for p in paired
+            if (p["task"], p["mode"], p["shots"], p["arm"], p["baseline"])
+            == (r["task"], r["mode"], r["shots"], r["arm"], r["baseline"])
+        ]
         hits = [
             f"{si(p['params_non_embedding'])} ({float(p['diff']):+.2f})"
-            for p in paired
-            if (p["task"], p["mode"], p["shots"], p["arm"]) == (r["task"], r["mode"], r["shots"], r["arm"])
-            and p["p_value"]
-            and float(p["p_value"]) < 0.05
+            for p in mine
+            if p[p_col] and float(p[p_col]) < 0.05
         ]
-        n_tests = sum(
-            1
-            for p in paired
-            if (p["task"], p["mode"], p["shots"], p["arm"]) == (r["task"], r["mode"], r["shots"], r["arm"])
-        )
-        tests = "—" if r["shift_kind"] == "baseline" else (", ".join(hits) or "none") + f" of {n_tests}"
+        tests = "—" if r["shift_kind"] == "baseline" else (", ".join(hits) or "none") + f" of {len(mine)}"
+        lr = f"{float(r['lr']):g}" if r.get("lr") else "—"
+        verdict = r.get("verdict", "").replace("_", " ") or "—"
+        if r.get("verdict_changes") == "true":
+            verdict += " (changes with lr)"
+        control = f"| {shift(r, 'control_')} " if has_control else ""
         png = f"[arms_{r['task']}](docs/gallery/{name}/arms_{r['task']}.png)"
-        print(f"| {r['task']} | {r['mode']} | {r['arm']} | {n_star(r)} | {shift(r)} | {tests} | {png} |")
+        print(f"| {r['task']} | {r['mode']} | {r['arm']} | {lr} | {n_star(r)} | {verdict} | {shift(r)} "
+              f"{control}| {tests} | {png} |")
 
 
 if __name__ == "__main__":
