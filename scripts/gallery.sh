@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PRESETS_ALL=(add mul sort word modp icl hop code-ablation)
+PRESETS_ALL=(add mul sort word modp icl hop code-ablation lr-robust)
 RUNS=${GALLERY_RUNS:-$HOME/.cache/emerge/gallery-runs}
 
 die() { echo "gallery.sh: $*" >&2; exit 1; }
