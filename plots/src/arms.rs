@@ -8,7 +8,7 @@ use crate::style::{arm_color, slug};
 use crate::Error;
 use results::arms::{describe_control_shift, describe_n_star, describe_shift, ArmRow};
 use results::schema::{metric, FitRow, Mode};
-use results::Run;
+use results::{CurveKey, Run};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,23 @@ pub fn plot_arms(
                         .filter(|r| r.preferred)
                         .collect();
                 add_fits(&mut panel, &preferred, color, x_span(&pts));
+                let curve = CurveKey {
+                    task: task.clone(),
+                    mode,
+                    shots,
+                    metric: metric::EXACT_MATCH.to_string(),
+                };
+                for points in seed_points(&run.seed_curves(), &curve) {
+                    panel.series.push(PointSeries {
+                        label: String::new(),
+                        color,
+                        points,
+                        joined: true,
+                        marker: 0,
+                        dashed: false,
+                        faint: true,
+                    });
+                }
                 for p in run.final_points.iter().filter(|p| {
                     p.task == task
                         && p.mode == mode
@@ -101,10 +118,26 @@ pub fn plot_arms(
         }
         let p = out_dir.join(format!("arms_{}.png", slug(&task)));
         let title = format!("{task}: arms overlaid (baseline `{}`)", arms[0].0);
+        let seeds = arms
+            .iter()
+            .map(|(_, r, _)| {
+                r.models
+                    .iter()
+                    .map(|m| m.seed)
+                    .collect::<BTreeSet<_>>()
+                    .len()
+            })
+            .min()
+            .unwrap_or(0);
+        let noise = if seeds > 1 {
+            format!("bold: seed mean, bars: its 95% interval (items and seeds), faint: each of {seeds} seeds")
+        } else {
+            "bars: 95% intervals (one seed: item noise only)".to_string()
+        };
         let footer = format!(
-            "{}.   x: non-embedding parameters (log); bars: 95% intervals; lines: preferred fit; \
+            "{}.   x: non-embedding parameters (log); {noise}; lines: preferred fit; \
 shaded: N* 95% interval; shift = log10 N* − log10 N* of the baseline, interval combined from the \
-two N* intervals (conservative); one seed: item noise only",
+two N* intervals (conservative)",
             key.join(";   ")
         );
         grid_figure(&p, &title, &footer, &panels, 2)?;
