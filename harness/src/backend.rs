@@ -15,9 +15,23 @@ impl Backend {
     /// train in f32. When `auto` finds a CUDA build but no usable GPU, it
     /// says so on stderr (one line) and uses the CPU.
     pub fn new(device: &str, kernels: Option<Kernels>) -> Result<Self, String> {
-        let (device, fallback) = models::resolve_device(device).map_err(|e| e.to_string())?;
+        let resolved = models::resolve_device(device).map_err(|e| e.to_string())?;
+        Self::from_resolved(resolved, kernels, &mut std::io::stderr())
+    }
+
+    /// [`Backend::new`] from what [`models::resolve_device`] gave, with the
+    /// fallback line written to `say`.
+    fn from_resolved(
+        (device, fallback): (Device, Option<String>),
+        kernels: Option<Kernels>,
+        say: &mut dyn std::io::Write,
+    ) -> Result<Self, String> {
         if let Some(why) = fallback {
-            eprintln!("emerge: device auto: no usable GPU ({why}); using the CPU");
+            // Unwritable stderr: nothing better to do than run on.
+            let _ = writeln!(
+                say,
+                "emerge: device auto: no usable GPU ({why}); using the CPU"
+            );
         }
         let kernels = kernels.unwrap_or_else(|| Kernels::default_for(&device, DType::F32));
         if !kernels.supports(&device, DType::F32) {
@@ -37,5 +51,29 @@ impl Backend {
         seed: u64,
     ) -> models::Result<Trainer> {
         Trainer::new(model, train, &self.device, seed)?.with_kernels(self.kernels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--device auto` where a CUDA build finds no usable GPU: one line on
+    /// stderr that says why, and the CPU's default backend.
+    #[test]
+    fn auto_says_why_it_fell_back_in_one_line() {
+        let why = "device \"auto\": DriverError(CUDA_ERROR_NO_DEVICE, \"no CUDA-capable device is detected\")";
+        let mut said = Vec::new();
+        let b = Backend::from_resolved((Device::Cpu, Some(why.into())), None, &mut said).unwrap();
+        assert!(b.device.is_cpu());
+        assert_eq!(b.kernels, Kernels::Fast);
+        assert_eq!(
+            String::from_utf8(said).unwrap(),
+            format!("emerge: device auto: no usable GPU ({why}); using the CPU\n")
+        );
+        // No fallback, no line.
+        let mut said = Vec::new();
+        Backend::from_resolved((Device::Cpu, None), None, &mut said).unwrap();
+        assert!(said.is_empty());
     }
 }

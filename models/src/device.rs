@@ -16,9 +16,20 @@ pub fn parse_device(spec: &str) -> Result<Device> {
 /// (`None` when it did not, or when the build has no CUDA): a caller can
 /// tell the user that the GPU it may have expected could not be opened.
 pub fn resolve_device(spec: &str) -> Result<(Device, Option<String>)> {
+    resolve_with(spec, candle_core::utils::cuda_is_available(), open_cuda)
+}
+
+/// [`resolve_device`] for a build that has CUDA or not (`cuda_built`), with
+/// `open(spec, ordinal)` opening a CUDA device: the choices are the same in
+/// every build, so a CPU build's tests check the CUDA build's too.
+fn resolve_with(
+    spec: &str,
+    cuda_built: bool,
+    open: impl FnOnce(&str, usize) -> Result<Device>,
+) -> Result<(Device, Option<String>)> {
     match spec {
         "cpu" => Ok((Device::Cpu, None)),
-        "auto" if candle_core::utils::cuda_is_available() => match open_cuda(spec, 0) {
+        "auto" if cuda_built => match open(spec, 0) {
             Ok(d) => Ok((d, None)),
             Err(e) => Ok((Device::Cpu, Some(e.to_string()))),
         },
@@ -33,12 +44,12 @@ pub fn resolve_device(spec: &str) -> Result<(Device, Option<String>)> {
                         "unknown device {s:?}; expected auto, cpu or cuda:N"
                     ))
                 })?;
-            if !candle_core::utils::cuda_is_available() {
+            if !cuda_built {
                 return Err(Error::Device(format!(
                     "device {s:?} needs a build with the `cuda` feature (cargo build --features cuda)"
                 )));
             }
-            Ok((open_cuda(s, ordinal)?, None))
+            Ok((open(s, ordinal)?, None))
         }
     }
 }
@@ -214,5 +225,66 @@ mod tests {
             "device \"cuda:1\": DriverError(CUDA_ERROR_NO_DEVICE, \"no CUDA-capable device is detected\")"
         );
         assert!(catch_device("cpu", || Ok(Device::Cpu)).unwrap().is_cpu());
+    }
+
+    /// The choices of a CUDA build on a machine whose GPU does not open,
+    /// and of a CPU build, whatever this build is: `auto` falls back to the
+    /// CPU and says why in one line, `cuda:N` is refused in one line.
+    #[test]
+    fn auto_falls_back_and_cuda_n_is_refused_when_no_gpu_opens() {
+        let no_gpu = |spec: &str, _: usize| {
+            catch_device(spec, || {
+                Err(candle_core::Error::Msg(
+                    "DriverError(CUDA_ERROR_NO_DEVICE, \"no CUDA-capable device is detected\")\nstack backtrace:\n   0: foo\n".into(),
+                ))
+            })
+        };
+        let no_library = |spec: &str, _: usize| {
+            catch_device(spec, || {
+                panic!("Unable to dynamically load the \"cuda\" shared library")
+            })
+        };
+        // A CUDA build without a usable GPU.
+        let (d, why) = resolve_with("auto", true, no_gpu).unwrap();
+        assert!(d.is_cpu());
+        assert_eq!(
+            why.as_deref(),
+            Some("device \"auto\": DriverError(CUDA_ERROR_NO_DEVICE, \"no CUDA-capable device is detected\")")
+        );
+        let (d, why) = resolve_with("auto", true, no_library).unwrap();
+        assert!(d.is_cpu());
+        let why = why.unwrap();
+        assert!(
+            why.contains("could not be used") && !why.contains('\n'),
+            "{why}"
+        );
+        let e = resolve_with("cuda:0", true, no_gpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("device \"cuda:0\": DriverError("), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        // The ordinal reaches the opener; `cuda` alone is GPU 0.
+        for (spec, want) in [("cuda:3", 3), ("cuda", 0)] {
+            let (d, why) = resolve_with(spec, true, |_, n| {
+                assert_eq!(n, want, "{spec}");
+                Ok(Device::Cpu)
+            })
+            .unwrap();
+            assert!(d.is_cpu() && why.is_none());
+        }
+        // A CPU build never tries to open a GPU: `auto` is the CPU with no
+        // fallback to report, `cuda:N` names the missing feature.
+        let never = |_: &str, _: usize| -> Result<Device> { panic!("opened a GPU in a CPU build") };
+        let (d, why) = resolve_with("auto", false, never).unwrap();
+        assert!(d.is_cpu() && why.is_none());
+        let e = resolve_with("cuda:0", false, never)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "device \"cuda:0\" needs a build with the `cuda` feature (cargo build --features cuda)"
+        );
+        let e = resolve_with("cuda:x", true, never).unwrap_err().to_string();
+        assert!(e.contains("unknown device \"cuda:x\""), "{e}");
     }
 }

@@ -50,3 +50,16 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Says that test `test` could not check something on this CPU, and why, as
+/// one line `SKIPPED-ON-THIS-CPU: <test>: <why>` on the process's stderr.
+/// The line is written to the stderr handle, not with `eprintln!`, which the
+/// test harness captures and shows only for failing tests: this way every
+/// run shows it, passing or not, and `.ci/run` counts these lines.
+#[cfg(test)]
+pub(crate) fn skipped_on_this_cpu(test: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED-ON-THIS-CPU: {test}: {why}\n");
+    // One write per line, so lines of tests running in parallel do not mix.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}

@@ -26,7 +26,10 @@ fn title(c: &str, task: &str) -> String {
 fn shots_panel(run: &Run, task: &str, shots: &[u32]) -> Panel {
     let sizes: Vec<u64> = run.sizes().into_iter().collect();
     let mut panel = Panel {
-        title: format!("{task}: exact match vs shots"),
+        // One legend row per size, the modes told apart by marker and line
+        // (a row per mode and size made a legend tall enough to cover the
+        // 0-shot points of the larger sizes).
+        title: format!("{task}: exact match vs shots (●: cot, ▲ dashed: direct)"),
         x_label: "shots".into(),
         y_label: "exact match".into(),
         x_linear: true,
@@ -53,7 +56,11 @@ fn shots_panel(run: &Run, task: &str, shots: &[u32]) -> Panel {
                 continue;
             }
             panel.series.push(PointSeries {
-                label: format!("{mode} N={}", si(size as f64)),
+                label: if mode == Mode::Cot {
+                    format!("N={}", si(size as f64))
+                } else {
+                    String::new()
+                },
                 color: size_color(i, sizes.len()),
                 points: pts,
                 joined: true,

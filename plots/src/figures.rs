@@ -12,9 +12,11 @@ use results::{CurveKey, CurvePoint, Run};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-pub(crate) const PANEL_W: u32 = 520;
-pub(crate) const PANEL_H: u32 = 390;
-pub(crate) const TITLE_H: u32 = 40;
+/// A grid figure's panel size and title height in pixels (its panels lie
+/// row-major under the title; [`crate::inspect`] finds them there).
+pub const PANEL_W: u32 = 520;
+pub const PANEL_H: u32 = 390;
+pub const TITLE_H: u32 = 40;
 pub(crate) const FOOTER_H: u32 = 26;
 /// A generous width of one footer character at 13 px (measured ~5.3), for wrapping.
 const FOOTER_CHAR_W: u32 = 6;

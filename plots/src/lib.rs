@@ -8,6 +8,7 @@
 mod arms;
 mod claims;
 pub mod figures;
+pub mod inspect;
 mod mirage;
 mod overlay;
 pub mod panel;

@@ -95,13 +95,25 @@ fn pad((lo, hi): (f64, f64), frac: f64, min_width: f64) -> (f64, f64) {
     (c - w * (0.5 + frac), c + w * (0.5 + frac))
 }
 
+/// The x range a panel shows for its points' x values: their span, padded
+/// (a panel with no finite x shows 1k to 10M).
+pub fn x_range_of(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+    pad(bounds(xs).unwrap_or((3.0, 7.0)), 0.06, 0.5)
+}
+
+/// The y range a panel without a fixed one shows for `ys` (its points'
+/// values and interval ends, and its chance levels): their span, padded.
+pub fn y_range_of(ys: impl Iterator<Item = f64>) -> (f64, f64) {
+    pad(bounds(ys).unwrap_or((0.0, 1.0)), 0.08, 1e-3)
+}
+
 impl Panel {
     fn x_range(&self) -> (f64, f64) {
-        let xs = self
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter().map(|p| p.0));
-        pad(bounds(xs).unwrap_or((3.0, 7.0)), 0.06, 0.5)
+        x_range_of(
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.0)),
+        )
     }
 
     fn y_range(&self) -> (f64, f64) {
@@ -112,8 +124,7 @@ impl Panel {
             .series
             .iter()
             .flat_map(|s| s.points.iter().flat_map(|p| [p.1, p.2, p.3]));
-        let ys = ys.chain(self.chance.iter().copied());
-        pad(bounds(ys).unwrap_or((0.0, 1.0)), 0.08, 1e-3)
+        y_range_of(ys.chain(self.chance.iter().copied()))
     }
 
     /// Whether anything would be drawn.

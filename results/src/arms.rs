@@ -51,6 +51,15 @@ pub fn arm_of(model_id: &str) -> Option<&str> {
     model_id.split_once(SEPARATOR).map(|(_, arm)| arm)
 }
 
+/// The id of arm `arm`'s model whose plain id is `plain`: the two joined by
+/// [`SEPARATOR`], which [`arm_of`] splits at. Neither part may hold the
+/// separator (the sweep's config refuses such arm names; plain ids are
+/// `L<layers>-D<width>-H<heads>-s<seed>`).
+pub fn arm_model_id(plain: &str, arm: &str) -> String {
+    debug_assert!(!plain.contains(SEPARATOR) && !arm.contains(SEPARATOR));
+    format!("{plain}{SEPARATOR}{arm}")
+}
+
 /// `run/arms/<arm>`: where that arm's fits, claims and plots go.
 pub fn arm_dir(run: &Path, arm: &str) -> PathBuf {
     run.join(DIR).join(arm)
@@ -705,8 +714,29 @@ mod tests {
 
     #[test]
     fn arm_ids_round_trip() {
-        assert_eq!(arm_of("L2-D64-H4-s0@word+code"), Some("word+code"));
+        // Every character the config allows in an arm name, and the names
+        // the presets use, come back out of the id they were put in.
+        for arm in [
+            "add",
+            "word+code",
+            "lr-double",
+            "word.commented_code",
+            "a",
+            "0+-_.",
+        ] {
+            for plain in ["L2-D64-H4-s0", "L12-D768-H12-s41"] {
+                let id = arm_model_id(plain, arm);
+                assert_eq!(arm_of(&id), Some(arm), "{id}");
+                assert_eq!(id.split_once(SEPARATOR), Some((plain, arm)), "{id}");
+            }
+        }
+        // A plain id (no arm) has none.
         assert_eq!(arm_of("L2-D64-H4-s0"), None);
+        // The written form is fixed: run folders already on disk hold it.
+        assert_eq!(
+            arm_model_id("L2-D64-H4-s0", "word+code"),
+            "L2-D64-H4-s0@word+code"
+        );
     }
 
     #[test]

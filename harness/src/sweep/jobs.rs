@@ -40,7 +40,7 @@ pub fn model_id(s: &Shape, seed: u64) -> String {
 /// The id of an arm's model: the plain id, `@`, the arm's name
 /// (`results::arms::arm_of` reads it back; arm names never hold `@`).
 pub fn arm_model_id(s: &Shape, seed: u64, arm: &str) -> String {
-    format!("{}{}{arm}", model_id(s, seed), results::arms::SEPARATOR)
+    results::arms::arm_model_id(&model_id(s, seed), arm)
 }
 
 /// The ladder's shapes, smallest first.

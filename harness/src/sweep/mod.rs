@@ -621,20 +621,34 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<Result<(), String
     let run_dir = base.run_dir;
     let before = refine::straddles_of(run_dir).map_err(fail)?;
     let mut cfg = base.cfg.clone();
-    let mut added = 0;
+    // The sizes an interrupted `--refine` of the same budget added (the
+    // sweep above has just finished training them) count against it.
+    let stored = cfg.model.refined.len();
+    let start = match refine::in_progress(run_dir) {
+        Some(p) if p.budget == budget && p.start <= stored => p.start,
+        _ => stored,
+    };
+    refine::mark_in_progress(run_dir, refine::InProgress { budget, start }).map_err(fail)?;
+    let mut added = stored - start;
     let mut analysis = Ok(());
     let mut now = before.clone();
     say(&format!(
-        "refine: up to {budget} size{} until each transition is bracketed within {} decade\n",
+        "refine: up to {budget} size{} until each transition is bracketed within {} decade{}\n",
         if budget == 1 { "" } else { "s" },
-        refine::LOCATED_DECADES
+        refine::LOCATED_DECADES,
+        if added > 0 {
+            format!(" ({added} added before an interruption)")
+        } else {
+            String::new()
+        }
     ));
     if before.is_empty() {
         say("refine: no exact-match curve crosses its level: nothing to locate\n");
     }
     let mut stuck;
+    let mut unfinished = false;
     loop {
-        let (shapes, why) = refine::next_round(&cfg, &now, budget - added);
+        let (shapes, why) = refine::next_round(&cfg, &now, budget.saturating_sub(added));
         stuck = why;
         if shapes.is_empty() {
             break;
@@ -661,10 +675,16 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<Result<(), String
         let finished = folder::finished_readable(run_dir, &all).map_err(fail)?;
         folder::merge(run_dir, &all, &finished).map_err(fail)?;
         analysis = runner::analyze_and_plot(run_dir);
-        if analysis.is_err() || finished.len() < all.len() {
+        unfinished = finished.len() < all.len();
+        if analysis.is_err() || unfinished {
             break;
         }
         now = refine::straddles_of(run_dir).map_err(fail)?;
+    }
+    // Ended by itself (budget spent, or nothing left to split) with every
+    // job finished and analysed; otherwise the record stays, for a rerun.
+    if analysis.is_ok() && !unfinished {
+        refine::mark_done(run_dir).map_err(fail)?;
     }
     let mut report = format!(
         "refine: added {added} size{} in {}\n",

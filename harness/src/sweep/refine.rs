@@ -187,6 +187,45 @@ pub fn shape_between(cfg: &SweepConfig, below: u64, above: u64) -> Result<Shape,
     })
 }
 
+/// `.refine.json` in a run folder: a `--refine K` that has not ended yet.
+pub const IN_PROGRESS: &str = ".refine.json";
+
+/// A `--refine` in progress: its budget K and how many sizes
+/// `model.refined` held when it began. A `--refine K` that was interrupted
+/// (killed, or a job of its rounds left unfinished) and is run again with
+/// the same K counts the sizes it had added against K, so it adds what an
+/// uninterrupted run would have added; without this record it would start
+/// a new budget of K after the sizes it had already added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InProgress {
+    pub budget: usize,
+    pub start: usize,
+}
+
+/// The refinement in progress in `run`, if any. A record that does not
+/// parse (torn by a crash while written, which the atomic write rules out,
+/// or edited) is no record: the refinement starts afresh.
+pub fn in_progress(run: &Path) -> Option<InProgress> {
+    let text = std::fs::read_to_string(run.join(IN_PROGRESS)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Record that a `--refine` is in progress in `run` (written whole).
+pub fn mark_in_progress(run: &Path, p: InProgress) -> Result<(), String> {
+    let text = serde_json::to_string(&p).map_err(|e| e.to_string())?;
+    results::write_bytes_atomic(&run.join(IN_PROGRESS), text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// The refinement of `run` has ended: remove its record.
+pub fn mark_done(run: &Path) -> Result<(), String> {
+    match std::fs::remove_file(run.join(IN_PROGRESS)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(format!("{}: {e}", run.join(IN_PROGRESS).display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The shapes of the next refinement round: one per unlocated transition,
 /// at most `budget`, without repeats; and, for each transition no shape can
 /// split, why.

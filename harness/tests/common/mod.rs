@@ -16,13 +16,49 @@ pub fn emerge(args: &[&str]) -> Output {
 }
 
 /// Start `emerge ARGS` with its output piped (to kill it mid-run).
-pub fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_emerge"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start emerge")
+pub fn spawn(args: &[&str]) -> Running {
+    Running::new(
+        Command::new(env!("CARGO_BIN_EXE_emerge"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start emerge"),
+    )
+}
+
+/// A child process that is killed and reaped when dropped, so a test that
+/// fails (panics) while it runs leaves no process behind training into, or
+/// holding the lock of, a scratch folder.
+pub struct Running(Option<Child>);
+
+impl Running {
+    pub fn new(child: Child) -> Self {
+        Running(Some(child))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child().id()
+    }
+
+    fn child(&self) -> &Child {
+        self.0.as_ref().expect("a running child")
+    }
+
+    /// Wait for the end and collect what it printed.
+    pub fn wait_with_output(mut self) -> Output {
+        let child = self.0.take().expect("a running child");
+        child.wait_with_output().expect("wait for the child")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// An empty `emerge-<suite>-<name>-<pid>` folder in the temp dir; `suite`
@@ -78,22 +114,50 @@ pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// Wait until `ready` holds (or the process ends), then SIGKILL it. Returns
-/// whether the kill landed, and everything the process printed.
-pub fn kill_when(mut child: Child, ready: impl Fn() -> bool) -> (bool, String) {
+/// How long [`kill_when`] waits for its moment.
+const KILL_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Wait until `ready` holds, then SIGKILL the process. `Ok` with everything
+/// it printed when the kill landed (the process died of the SIGKILL); `Err`
+/// with the reason and its output when it did not: the process ended first,
+/// or the moment had not come within [`KILL_DEADLINE`] (it is killed then
+/// too, but that kill interrupted nothing the test chose).
+pub fn kill_when(mut child: Running, ready: impl Fn() -> bool) -> Result<String, String> {
+    use std::os::unix::process::ExitStatusExt;
     let t0 = Instant::now();
-    let killed = loop {
-        if child.try_wait().unwrap().is_some() {
-            break false;
+    let mut timed_out = false;
+    loop {
+        // `ready` first: a moment that came just before the process ended
+        // still gets its kill (which then fails to land, and says so).
+        if ready() {
+            break;
         }
-        if ready() || t0.elapsed() > Duration::from_secs(120) {
-            child.kill().unwrap();
-            break true;
+        if child.0.as_mut().unwrap().try_wait().unwrap().is_some() {
+            break;
+        }
+        if t0.elapsed() > KILL_DEADLINE {
+            timed_out = true;
+            break;
         }
         std::thread::sleep(Duration::from_millis(1));
-    };
-    let out = child.wait_with_output().unwrap();
-    (killed, text(&out))
+    }
+    // Killing a process that has exited but is not yet reaped does nothing.
+    let _ = child.0.as_mut().unwrap().kill();
+    let out = child.wait_with_output();
+    let said = text(&out);
+    if timed_out {
+        Err(format!(
+            "the moment did not come within {} s (pid killed then)\n{said}",
+            KILL_DEADLINE.as_secs()
+        ))
+    } else if out.status.signal() != Some(libc::SIGKILL) {
+        Err(format!(
+            "the process ended ({}) before the moment came\n{said}",
+            out.status
+        ))
+    } else {
+        Ok(said)
+    }
 }
 
 /// `emerge sweep --preset smoke` into `runs/name`, plus `extra` flags.
