@@ -748,19 +748,25 @@ fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
     assert!(rates.iter().all(|c| c.task == "word_twin"));
 }
 
-/// The rows of `models.csv` as (model_id, step, status), and the steps of
-/// `train_log.csv` per model: what a run trained, whatever its numbers.
-fn shape_of_run(run: &Path) -> (Vec<(String, u64, String)>, Vec<(String, u64)>) {
+/// What a run trained, whatever its numbers: the rows of `models.csv` as
+/// (model_id, step, status), and the (model_id, step) of `train_log.csv`.
+#[derive(Debug, PartialEq)]
+struct RunShape {
+    models: Vec<(String, u64, String)>,
+    log: Vec<(String, u64)>,
+}
+
+fn shape_of_run(run: &Path) -> RunShape {
     let models: Vec<results::ModelRow> = results::read::read_csv(&run.join("models.csv")).unwrap();
     let log: Vec<results::TrainLogRow> =
         results::read::read_csv(&run.join("train_log.csv")).unwrap();
-    (
-        models
+    RunShape {
+        models: models
             .into_iter()
             .map(|m| (m.model_id, m.step, format!("{:?}", m.status)))
             .collect(),
-        log.into_iter().map(|r| (r.model_id, r.step)).collect(),
-    )
+        log: log.into_iter().map(|r| (r.model_id, r.step)).collect(),
+    }
 }
 
 /// A run trained with one thread count and resumed with another. The batch
