@@ -243,10 +243,11 @@ pub struct EvalSection {
     pub modes: Vec<Mode>,
     #[serde(default = "default_shots")]
     pub shots: Vec<u32>,
-    /// Intermediate checkpoints scored besides the last, log-spaced: at
-    /// 1/2, 1/4, … of the training steps.
+    /// Which checkpoints are scored besides the last: a count of halvings
+    /// (1/2, 1/4, … of the training steps), or a log-spaced schedule
+    /// `{ count = 8, from = 0.01 }` ([`Checkpoints`]).
     #[serde(default)]
-    pub checkpoints: u32,
+    pub checkpoints: Checkpoints,
     /// Prompts decoded together.
     #[serde(default = "default_eval_batch")]
     pub batch: usize,
@@ -258,6 +259,25 @@ pub struct EvalSection {
     /// score (the analysis's default, 0.5, when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_level: Option<f64>,
+}
+
+/// `eval.checkpoints`: the scored points of training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Checkpoints {
+    /// This many checkpoints besides the last, at 1/2, 1/4, … of training.
+    Halvings(u32),
+    /// `count` scored points log-spaced from `from` of training (a
+    /// fraction) to its end, both included: `{ count = 8, from = 0.01 }`
+    /// scores at 1 %, 1.9 %, 3.7 %, … 100 %, so an ability that appears
+    /// over training (rather than with size) shows where it appears.
+    LogSpaced { count: u32, from: f64 },
+}
+
+impl Default for Checkpoints {
+    fn default() -> Self {
+        Checkpoints::Halvings(0)
+    }
 }
 
 impl EvalSection {
