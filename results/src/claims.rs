@@ -273,6 +273,43 @@ mod tests {
         );
     }
 
+    /// In the synthetic runs an earlier checkpoint is a smaller model (its
+    /// scores and its loss follow one effective size), so exact match is
+    /// one function of the loss for every size: each size that crosses the
+    /// level over training crosses it at about one loss.
+    #[test]
+    fn an_ability_that_tracks_loss_crosses_the_level_at_one_loss_for_every_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = synth::SynthSpec::example();
+        spec.tasks.truncate(1);
+        spec.items = 400;
+        // Eleven scored points from 1 % of training to its end.
+        spec.steps = (0..=10)
+            .map(|k| (10_000.0 * 0.01f64.powf(1.0 - k as f64 / 10.0)).round() as u64)
+            .collect();
+        synth::write_run(dir.path(), &spec).unwrap();
+        let run = Run::load(dir.path()).unwrap();
+        let rows: Vec<ClaimRow> = claims(&run)
+            .into_iter()
+            .filter(|r| r.claim == claim::LOSS_AT_LEVEL && r.mode == Mode::Cot)
+            .collect();
+        // add/cot rises at 10^5.2: the sizes from 10^5 up cross it over
+        // training (10^4.5 never gets there, 10^6.5 starts above it).
+        assert!(rows.len() >= 3, "{rows:?}");
+        for r in &rows {
+            assert!(r.ci_lo <= r.value && r.value <= r.ci_hi, "{r:?}");
+            assert!(r.value > 0.0, "a loss: {r:?}");
+        }
+        let (lo, hi) = rows.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), r| {
+            (lo.min(r.value), hi.max(r.value))
+        });
+        let widest = rows.iter().map(|r| r.ci_hi - r.ci_lo).fold(0.0, f64::max);
+        assert!(
+            hi - lo <= widest,
+            "spread {lo}..{hi} over the widest bracket {widest}: {rows:?}"
+        );
+    }
+
     #[test]
     fn a_synthetic_run_yields_cot_and_shot_gains_at_every_size() {
         let dir = tempfile::tempdir().unwrap();
