@@ -140,8 +140,9 @@ pub fn claims(run: &Run) -> Vec<ClaimRow> {
 /// from that it is.
 fn loss_at_level(run: &Run) -> Vec<ClaimRow> {
     type Cell<'a> = (&'a str, Mode, u32, u64);
-    let mut by: BTreeMap<Cell, BTreeMap<u64, (Option<&CurvePoint>, Option<&CurvePoint>)>> =
-        BTreeMap::new();
+    /// Exact match and log-probability at one step.
+    type Slot<'a> = (Option<&'a CurvePoint>, Option<&'a CurvePoint>);
+    let mut by: BTreeMap<Cell, BTreeMap<u64, Slot>> = BTreeMap::new();
     for p in &run.checkpoint_points {
         let slot = by
             .entry((p.task.as_str(), p.mode, p.shots, p.params_non_embedding))

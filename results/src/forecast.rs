@@ -390,6 +390,10 @@ struct Items {
     per_token: bool,
 }
 
+/// One model's items by id: (log-probability per token, exact match,
+/// completion tokens).
+type ItemRows<'a> = BTreeMap<&'a str, (f64, bool, Option<u32>)>;
+
 impl Items {
     fn n_items(&self) -> usize {
         self.s[0][0].len()
@@ -397,7 +401,7 @@ impl Items {
 
     /// Collect the items every member of every size used answered.
     fn collect(index: &ItemIndex, s: &Series, used: usize) -> Option<Items> {
-        let mut per: Vec<Vec<BTreeMap<&str, (f64, bool, Option<u32>)>>> = Vec::new();
+        let mut per: Vec<Vec<ItemRows>> = Vec::new();
         for ms in &s.members[..used] {
             let mut seeds = Vec::new();
             for m in ms {
