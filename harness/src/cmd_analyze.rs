@@ -84,9 +84,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// A run with a located threshold is also forecast (`emerge forecast`).
+/// A run with a located threshold is also forecast (`forecast.csv`; the
+/// charts are `emerge plot`'s).
 fn forecast(run: &Path) -> Result<(), String> {
-    crate::cmd_forecast::run(&crate::cmd_forecast::ForecastArgs {
-        run: run.to_path_buf(),
-    })
+    crate::cmd_forecast::forecast_run(run, false)
 }

@@ -1,8 +1,9 @@
 //! `emerge forecast --run DIR`: N* of every located exact-match curve
 //! forecast from the sizes below it, checked against the measured N*, into
 //! `DIR/forecast.csv` and `DIR/plots/forecast_<task>.png` (for a run of
-//! ablation arms, each arm's into `DIR/arms/<arm>/`). `emerge analyze` runs
-//! it too. The work is in `results::forecast` and `plots`.
+//! ablation arms, each arm's into `DIR/arms/<arm>/`). `emerge analyze`
+//! writes the CSV too and `emerge plot` the charts. The work is in
+//! `results::forecast` and `plots`.
 
 use crate::output::{esay, say};
 use clap::Args;
@@ -16,8 +17,10 @@ pub struct ForecastArgs {
     pub run: PathBuf,
 }
 
-/// Forecast one run (or one arm's run) whose own files live in `dir`.
-fn forecast_one(run: &results::Run, dir: &Path, label: &str) -> Result<(), String> {
+/// Forecast one run (or one arm's run) whose own files live in `dir`;
+/// with `draw`, also its charts (`emerge analyze` writes CSVs only, and
+/// `emerge plot` draws them).
+fn forecast_one(run: &results::Run, dir: &Path, label: &str, draw: bool) -> Result<(), String> {
     let err = |e: results::Error| e.to_string();
     let mut notes = Vec::new();
     let fits = results::forecast::fits_for(run, dir, &mut notes).map_err(err)?;
@@ -27,30 +30,53 @@ fn forecast_one(run: &results::Run, dir: &Path, label: &str) -> Result<(), Strin
     for n in notes.iter().chain(&f.notes) {
         esay(&format!("emerge: note: {label}{n}\n"));
     }
-    let pngs =
-        plots::plot_forecast(run, &f, &dir.join(files::PLOTS_DIR)).map_err(|e| e.to_string())?;
     say(&format!(
-        "wrote {} ({} curves) and {} chart(s)\n",
+        "wrote {} ({} curves)\n",
         path.display(),
-        f.curves.len(),
-        pngs.len()
+        f.curves.len()
     ));
+    if draw {
+        let out = dir.join(files::PLOTS_DIR);
+        for p in plots::plot_forecast(run, &f, &out).map_err(|e| e.to_string())? {
+            say(&format!("wrote {}\n", p.display()));
+        }
+    }
     Ok(())
 }
 
 pub fn run(args: &ForecastArgs) -> Result<(), String> {
-    let arms = crate::cmd_analyze::arm_specs(&args.run);
+    forecast_run(&args.run, true)
+}
+
+/// `emerge forecast` on `dir` (each arm's, for a run of arms); with
+/// `draw`, the charts too.
+pub fn forecast_run(dir: &Path, draw: bool) -> Result<(), String> {
+    let arms = crate::cmd_analyze::arm_specs(dir);
     if arms.is_empty() {
-        let run = results::Run::load(&args.run).map_err(|e| e.to_string())?;
+        let run = results::Run::load(dir).map_err(|e| e.to_string())?;
         run.require_scores().map_err(|e| e.to_string())?;
-        return forecast_one(&run, &args.run, "");
+        return forecast_one(&run, dir, "", draw);
     }
     for a in &arms {
-        let run = results::Run::load_arm(&args.run, &a.name).map_err(|e| e.to_string())?;
-        let dir = results::arms::arm_dir(&args.run, &a.name);
-        forecast_one(&run, &dir, &format!("{}: ", a.name))?;
+        let run = results::Run::load_arm(dir, &a.name).map_err(|e| e.to_string())?;
+        let arm_dir = results::arms::arm_dir(dir, &a.name);
+        forecast_one(&run, &arm_dir, &format!("{}: ", a.name), draw)?;
     }
     Ok(())
+}
+
+/// `forecast_<task>.png` of a run (or an arm) with these fits into `out`,
+/// for `emerge plot`; none when no exact-match N* is located.
+pub fn plot(
+    run: &results::Run,
+    fits: &[results::FitRow],
+    out: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    if !has_located(fits) {
+        return Ok(Vec::new());
+    }
+    let f = results::forecast::forecast(run, fits);
+    plots::plot_forecast(run, &f, out).map_err(|e| e.to_string())
 }
 
 /// Whether an analysis located any exact-match N* on the parameter axis:

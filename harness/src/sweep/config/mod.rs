@@ -748,4 +748,36 @@ mod tests {
         let line = text.lines().position(|l| l.contains("digitz")).unwrap() + 1;
         assert_eq!(p.at.map(|a| a.0), Some(line), "{e}");
     }
+
+    #[test]
+    fn a_log_spaced_checkpoint_schedule_parses_round_trips_and_is_checked() {
+        let with = |v: &str| {
+            Preset::Smoke
+                .text()
+                .replace("checkpoints = 1", &format!("checkpoints = {v}"))
+        };
+        let cfg = parse(&with("{ count = 8, from = 0.01 }"), "f.toml").unwrap();
+        assert_eq!(
+            cfg.eval.checkpoints,
+            Checkpoints::LogSpaced {
+                count: 8,
+                from: 0.01
+            }
+        );
+        // The run folder's stored config reads back as the same schedule.
+        let back = parse(&cfg.to_toml(), "config.toml").unwrap();
+        assert_eq!(back.eval.checkpoints, cfg.eval.checkpoints);
+        // A plain count is still a count of halvings.
+        let plain = parse(&with("2"), "f.toml").unwrap();
+        assert_eq!(plain.eval.checkpoints, Checkpoints::Halvings(2));
+        for (bad, key) in [
+            ("{ count = 8, from = 1.5 }", "eval.checkpoints.from"),
+            ("{ count = 0, from = 0.01 }", "eval.checkpoints.count"),
+            ("{ count = 30, from = 0.01 }", "eval.checkpoints.count"),
+            ("21", "eval.checkpoints"),
+        ] {
+            let e = parse(&with(bad), "f.toml").unwrap_err();
+            assert!(e.problems.iter().any(|p| p.key == key), "{bad}: {e}");
+        }
+    }
 }
