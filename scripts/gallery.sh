@@ -6,7 +6,7 @@
 #
 #   scripts/gallery.sh                     # every gallery preset
 #   scripts/gallery.sh add mul             # some of them
-#   scripts/gallery.sh --table             # only README's table, from docs/gallery/
+#   scripts/gallery.sh --table             # only README's tables (gallery, forecast backtest), from docs/gallery/
 #
 # Environment:
 #   EMERGE        the binary (default: cargo build --release into CARGO_TARGET_DIR,
@@ -46,6 +46,28 @@ EOF
   mv "$tmp" README.md
   rm -f "$tmp.table"
   echo "gallery.sh: README.md gallery table regenerated"
+  forecast_table
+}
+
+# README's backtest table (scripts/forecast_table.py) from each folder's forecast.csv.
+forecast_table() {
+  local tmp
+  tmp=$(mktemp "$ROOT/README.md.XXXXXX")
+  python3 scripts/forecast_table.py docs/gallery >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "forecast_table.py failed"; }
+  python3 - "$ROOT/README.md" "$tmp.table" "$tmp" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
+import sys
+readme, table, out = sys.argv[1:]
+text = open(readme).read()
+start, end = "<!-- forecast-table: made by scripts/gallery.sh -->", "<!-- /forecast-table -->"
+if start not in text or end not in text:
+    sys.exit(f"gallery.sh: README.md has no {start} ... {end} block")
+head, rest = text.split(start, 1)
+_, tail = rest.split(end, 1)
+open(out, "w").write(head + start + "\n" + open(table).read() + end + tail)
+EOF
+  mv "$tmp" README.md
+  rm -f "$tmp.table"
+  echo "gallery.sh: README.md forecast table regenerated"
 }
 
 if [[ "${1:-}" == "--table" ]]; then
@@ -103,7 +125,7 @@ for p in "${presets[@]}"; do
 
   dest="docs/gallery/$p"
   stage=$(mktemp -d "$ROOT/docs/gallery/.$p.XXXXXX")
-  for f in config.toml manifest.json models.csv scores.csv fits.csv claims.csv arms.csv arms_paired.csv report.md; do
+  for f in config.toml manifest.json models.csv scores.csv fits.csv claims.csv forecast.csv arms.csv arms_paired.csv report.md; do
     [[ -f "$run/$f" ]] && cp "$run/$f" "$stage/"
   done
   cp "$run"/plots/*.png "$stage/"
@@ -111,6 +133,7 @@ for p in "${presets[@]}"; do
     for arm in "$run"/arms/*/; do
       a=$(basename "$arm"); mkdir -p "$stage/arms/$a"
       cp "$arm"/fits.csv "$arm"/claims.csv "$stage/arms/$a/"
+      if [[ -f "$arm/forecast.csv" ]]; then cp "$arm/forecast.csv" "$stage/arms/$a/"; fi
       [[ -d "$arm/plots" ]] && cp "$arm"/plots/*.png "$stage/arms/$a/"
     done
   fi

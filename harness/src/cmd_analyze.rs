@@ -2,6 +2,7 @@
 //! For a run of ablation arms, each arm is fitted on its own into
 //! `DIR/arms/<arm>/` and the arms are compared in `DIR/arms.csv`. The work is
 //! in `results::analyze` and `results::arms`; this is the command-line shell.
+//! A run with a located exact-match N* is then forecast (`emerge forecast`).
 
 use crate::output::{esay, say};
 use clap::Args;
@@ -59,6 +60,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
             args.run.join(results::arms::PAIRED_FILE).display(),
             a.paired.len()
         ));
+        if a.arms
+            .iter()
+            .any(|(_, _, an)| crate::cmd_forecast::has_located(&an.fits))
+        {
+            forecast(&args.run)?;
+        }
         return Ok(());
     }
     let (analysis, path) = results::analyze::analyze_run(&args.run).map_err(|e| e.to_string())?;
@@ -71,5 +78,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), String> {
         path.display(),
         analysis.fits.len()
     ));
+    if crate::cmd_forecast::has_located(&analysis.fits) {
+        forecast(&args.run)?;
+    }
     Ok(())
+}
+
+/// A run with a located threshold is also forecast (`forecast.csv`; the
+/// charts are `emerge plot`'s).
+fn forecast(run: &Path) -> Result<(), String> {
+    crate::cmd_forecast::forecast_run(run, false)
 }

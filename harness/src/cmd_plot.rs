@@ -36,7 +36,8 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
         esay(&format!("emerge: note: {n}\n"));
     }
     let out = args.run.join(files::PLOTS_DIR);
-    let (written, notes) = plots::plot_run(&run, &fits, &out).map_err(|e| e.to_string())?;
+    let (mut written, notes) = plots::plot_run(&run, &fits, &out).map_err(|e| e.to_string())?;
+    written.extend(crate::cmd_forecast::plot(&run, &fits, &out)?);
     for n in notes {
         esay(&format!("emerge: note: {n}\n"));
     }
@@ -86,7 +87,8 @@ fn plot_arms(dir: &Path, specs: &[results::arms::ArmSpec]) -> Result<(), String>
     let (per_arm, rows) = analyzed;
     for (name, run, fits) in &per_arm {
         let out = arms::arm_dir(dir, name).join(files::PLOTS_DIR);
-        let (written, notes) = plots::plot_run(run, fits, &out).map_err(|e| e.to_string())?;
+        let (mut written, notes) = plots::plot_run(run, fits, &out).map_err(|e| e.to_string())?;
+        written.extend(crate::cmd_forecast::plot(run, fits, &out)?);
         for n in notes {
             esay(&format!("emerge: note: {name}: {n}\n"));
         }

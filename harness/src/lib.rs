@@ -14,6 +14,7 @@ pub mod cmd_bench;
 pub mod cmd_compare;
 pub mod cmd_eval;
 pub mod cmd_export;
+pub mod cmd_forecast;
 pub mod cmd_plot;
 pub mod cmd_runs;
 pub mod cmd_tasks;

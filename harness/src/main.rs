@@ -28,6 +28,8 @@ enum Command {
     Export(harness::cmd_export::ExportArgs),
     /// Fit every curve of a run folder (log-linear vs sigmoid, N*, breakthroughness) into fits.csv.
     Analyze(harness::cmd_analyze::AnalyzeArgs),
+    /// Forecast each located exact-match N* from the sizes below it, and check it against the measured N* (forecast.csv).
+    Forecast(harness::cmd_forecast::ForecastArgs),
     /// Draw a run folder's curves as PNGs into its plots/ folder.
     Plot(harness::cmd_plot::PlotArgs),
     /// Compare two run folders: CSV of differences with paired tests, table, overlay PNGs.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => harness::cmd_eval::run(&args),
         Command::Export(args) => harness::cmd_export::run(&args),
         Command::Analyze(args) => harness::cmd_analyze::run(&args),
+        Command::Forecast(args) => harness::cmd_forecast::run(&args),
         Command::Plot(args) => harness::cmd_plot::run(&args),
         Command::Compare(args) => harness::cmd_compare::run(&args),
         Command::Runs(args) => harness::cmd_runs::run(&args),

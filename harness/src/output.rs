@@ -19,7 +19,7 @@ pub fn esay(text: &str) {
 
 /// What a run folder holds at its top level (`.lock*` files aside): a path
 /// under any of these belongs to the run.
-const RUN_ENTRIES: [&str; 13] = [
+const RUN_ENTRIES: [&str; 14] = [
     files::CONFIG,
     files::MANIFEST,
     files::MODELS,
@@ -28,6 +28,7 @@ const RUN_ENTRIES: [&str; 13] = [
     files::SAMPLES,
     files::FITS,
     files::CLAIMS,
+    files::FORECAST,
     files::PLOTS_DIR,
     files::JOBS_DIR,
     results::arms::DIR,

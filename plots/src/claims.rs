@@ -74,7 +74,11 @@ fn shots_panel(run: &Run, task: &str, shots: &[u32]) -> Panel {
 }
 
 pub(crate) fn claims_figure(run: &Run, path: &Path) -> Result<(), Error> {
-    let rows = results::claims::claims(run);
+    // The loss at the level is drawn against loss (score_vs_loss.png), not size.
+    let rows: Vec<ClaimRow> = results::claims::claims(run)
+        .into_iter()
+        .filter(|r| r.claim != claim::LOSS_AT_LEVEL)
+        .collect();
     let keys: BTreeSet<(&str, &str)> = rows
         .iter()
         .map(|r| (r.claim.as_str(), r.task.as_str()))

@@ -413,7 +413,7 @@ fn overview(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
 
 /// Write every chart of a run into `out_dir` (created if needed): one PNG per
 /// task, `overview.png`, `claims.png`, `mirage.png`, `loss_vs_tokens.png` (when a train log
-/// exists) and `score_vs_flops.png`. Returns the files written and notes on
+/// exists), `score_vs_flops.png` and `score_vs_loss.png`. Returns the files written and notes on
 /// charts skipped for lack of data.
 pub fn plot_run(
     run: &Run,
@@ -453,6 +453,10 @@ pub fn plot_run(
         (
             "score_vs_flops.png",
             Box::new(|p| crate::training::score_vs_flops(run, p)),
+        ),
+        (
+            "score_vs_loss.png",
+            Box::new(|p| crate::training::score_vs_loss(run, p)),
         ),
     ];
     for (name, f) in figs {

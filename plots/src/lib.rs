@@ -8,6 +8,7 @@
 mod arms;
 mod claims;
 pub mod figures;
+mod forecast;
 pub mod inspect;
 mod mirage;
 mod overlay;
@@ -17,6 +18,7 @@ mod training;
 
 pub use arms::plot_arms;
 pub use figures::plot_run;
+pub use forecast::plot_forecast;
 pub use overlay::plot_compare;
 
 use plotters::coord::Shift;

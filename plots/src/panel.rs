@@ -64,6 +64,8 @@ pub struct Panel {
     pub y_log: bool,
     /// x values are plain numbers (shot counts), not log10 of a scale.
     pub x_linear: bool,
+    /// Decimals of a plain x axis's tick labels (0 for shot counts).
+    pub x_decimals: usize,
     pub series: Vec<PointSeries>,
     pub curves: Vec<Curve>,
     /// Shaded ranges, drawn first.
@@ -154,7 +156,7 @@ impl Panel {
         let decades = ((x1 - x0).ceil() as usize + 1).clamp(3, 8);
         let x_fmt = |v: &f64| {
             if self.x_linear {
-                format!("{v:.0}")
+                format!("{v:.prec$}", prec = self.x_decimals)
             } else {
                 log_tick(*v)
             }

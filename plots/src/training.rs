@@ -5,7 +5,7 @@ use crate::figures::*;
 use crate::panel::{Panel, Point, PointSeries};
 use crate::style::*;
 use crate::Error;
-use results::schema::{files, metric, Mode};
+use results::schema::{claim, files, metric, Mode};
 use results::Run;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -145,6 +145,110 @@ pub(crate) fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
     grid_figure(
         path,
         &format!("Exact match vs training compute ({})", run.name()),
+        footer,
+        &panels,
+        2,
+    )
+}
+
+/// Exact match against the held-out loss on the task (−`completion_logprob`,
+/// nats per token of the gold completion), every size and scored
+/// checkpoint, one panel per task and mode (the completion, hence the loss,
+/// differs between modes). If the sizes' lines fall on one curve, the
+/// ability tracks loss, not size. The note gives `claims.csv`'s
+/// `loss_at_level` over sizes.
+pub(crate) fn score_vs_loss(run: &Run, path: &Path) -> Result<(), Error> {
+    let sizes: Vec<u64> = run.sizes().into_iter().collect();
+    let claims = results::claims::claims(run);
+    let mut panels = Vec::new();
+    let tasks = run.tasks();
+    for task in tasks.iter().map(String::as_str) {
+        let shots = *shots_of(&run.checkpoint_points, task).first().unwrap_or(&0);
+        for mode in [Mode::Direct, Mode::Cot] {
+            let at = |size: u64, m: &'static str| {
+                run.checkpoint_points
+                    .iter()
+                    .filter(move |p| {
+                        p.task == task
+                            && p.mode == mode
+                            && p.shots == shots
+                            && p.metric == m
+                            && p.params_non_embedding == size
+                    })
+                    .map(|p| (p.step, p))
+                    .collect::<BTreeMap<u64, _>>()
+            };
+            let mut panel = Panel {
+                title: format!("{task} · {mode}"),
+                x_label: "held-out loss on the task (nats/token)".into(),
+                y_label: "exact match".into(),
+                x_linear: true,
+                x_decimals: 2,
+                y_range: Some((-0.03, 1.05)),
+                legend: panels.is_empty(),
+                legend_right: true,
+                ..Default::default()
+            };
+            for (i, &size) in sizes.iter().enumerate() {
+                let em = at(size, metric::EXACT_MATCH);
+                let lp = at(size, metric::COMPLETION_LOGPROB);
+                let pts: Vec<Point> = em
+                    .iter()
+                    .filter_map(|(step, e)| {
+                        let l = lp.get(step)?;
+                        l.value
+                            .is_finite()
+                            .then_some((-l.value, e.value, e.ci_lo, e.ci_hi))
+                    })
+                    .collect();
+                if pts.len() < 2 {
+                    continue;
+                }
+                panel.chance = vec![em.values().next().map_or(0.0, |p| p.chance)];
+                panel.series.push(PointSeries {
+                    label: format!("N = {}", si(size as f64)),
+                    color: size_color(i, sizes.len()),
+                    points: pts,
+                    joined: true,
+                    marker: 0,
+                    dashed: false,
+                    faint: false,
+                });
+            }
+            let mut at_level: Vec<f64> = claims
+                .iter()
+                .filter(|r| {
+                    r.claim == claim::LOSS_AT_LEVEL
+                        && r.task == task
+                        && r.mode == mode
+                        && r.shots == shots
+                })
+                .map(|r| r.value)
+                .collect();
+            if !at_level.is_empty() {
+                at_level.sort_by(f64::total_cmp);
+                panel.note = format!(
+                    "level crossed at loss {:.2}–{:.2} ({} sizes)",
+                    at_level[0],
+                    at_level[at_level.len() - 1],
+                    at_level.len()
+                );
+            }
+            if !panel.is_empty() {
+                panels.push(panel);
+            }
+        }
+    }
+    if panels.is_empty() {
+        return Err(Error::Nothing(
+            "fewer than two scored checkpoints with exact match and completion_logprob".into(),
+        ));
+    }
+    let footer = "one line per model size through its scored checkpoints (training runs right to left, \
+loss falling); grey dashed: chance; note: the losses at which the sizes cross the level (claims.csv loss_at_level)";
+    grid_figure(
+        path,
+        &format!("Exact match vs held-out loss ({})", run.name()),
         footer,
         &panels,
         2,

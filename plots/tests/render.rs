@@ -153,8 +153,12 @@ fn plot_run_draws_every_chart() {
     let (analysis, _) = results::analyze::analyze_run(&dir).unwrap();
     let run = Run::load(&dir).unwrap();
     let out = dir.join("plots");
-    let (written, notes) = plots::plot_run(&run, &analysis.fits, &out).unwrap();
+    let (mut written, notes) = plots::plot_run(&run, &analysis.fits, &out).unwrap();
     assert!(notes.is_empty(), "{notes:?}");
+    // The example's add/cot curve has three sizes below its level: forecast.
+    let f = results::forecast::forecast(&run, &analysis.fits);
+    assert!(f.curves.iter().any(|c| !c.lines.is_empty()), "{f:?}");
+    written.extend(plots::plot_forecast(&run, &f, &out).unwrap());
     let names: Vec<String> = written
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -166,6 +170,8 @@ fn plot_run_draws_every_chart() {
         "mirage.png",
         "loss_vs_tokens.png",
         "score_vs_flops.png",
+        "score_vs_loss.png",
+        "forecast_add.png",
     ] {
         assert!(
             names.iter().any(|n| n == want),

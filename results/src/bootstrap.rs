@@ -31,6 +31,20 @@ impl<'a> ItemIndex<'a> {
         ItemIndex { groups }
     }
 
+    /// The item rows of one model at one step in the setting of `key`
+    /// (its metric aside), in file order.
+    pub fn rows(&self, key: &CurveKey, member: &Member) -> Option<&[&'a SampleRow]> {
+        self.groups
+            .get(&(
+                member.0.clone(),
+                member.1,
+                key.task.clone(),
+                key.mode,
+                key.shots,
+            ))
+            .map(Vec::as_slice)
+    }
+
     /// The per-item values of `key.metric` for one model at one step.
     pub fn values(&self, key: &CurveKey, member: &Member) -> Option<Vec<f64>> {
         let g = self.groups.get(&(

@@ -113,6 +113,7 @@ pub fn claims(run: &Run) -> Vec<ClaimRow> {
             n_seeds: p.n_seeds,
         });
     }
+    out.extend(loss_at_level(run));
     out.sort_by(|a, b| {
         (&a.claim, &a.task, a.mode, a.shots, a.params_non_embedding).cmp(&(
             &b.claim,
@@ -122,6 +123,69 @@ pub fn claims(run: &Run) -> Vec<ClaimRow> {
             b.params_non_embedding,
         ))
     });
+    out
+}
+
+/// `loss_at_level` rows: for each size, the held-out loss on the task at
+/// which its exact match crosses the level over training. The loss is
+/// −`completion_logprob` (nats per token of the gold completion of the
+/// test items, the mode's completion: the loss that bears on what is
+/// scored, with none of the prompt's unpredictable digits); the crossing is
+/// the last upward one in step order ([`crate::threshold::crossing`]),
+/// interpolated linearly in exact match between the two scored checkpoints
+/// around it, whose losses are the interval. A size that is already above
+/// the level at its first scored checkpoint, or never reaches it, has no row.
+/// If points of different sizes cross at one loss, the ability tracks the
+/// loss, not the size; the spread of a curve's rows over sizes says how far
+/// from that it is.
+fn loss_at_level(run: &Run) -> Vec<ClaimRow> {
+    type Cell<'a> = (&'a str, Mode, u32, u64);
+    /// Exact match and log-probability at one step.
+    type Slot<'a> = (Option<&'a CurvePoint>, Option<&'a CurvePoint>);
+    let mut by: BTreeMap<Cell, BTreeMap<u64, Slot>> = BTreeMap::new();
+    for p in &run.checkpoint_points {
+        let slot = by
+            .entry((p.task.as_str(), p.mode, p.shots, p.params_non_embedding))
+            .or_default()
+            .entry(p.step)
+            .or_default();
+        match p.metric.as_str() {
+            metric::EXACT_MATCH => slot.0 = Some(p),
+            metric::COMPLETION_LOGPROB => slot.1 = Some(p),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for ((task, mode, shots, size), steps) in by {
+        let pts: Vec<(&CurvePoint, &CurvePoint)> = steps
+            .values()
+            .filter_map(|&(e, l)| e.zip(l))
+            .filter(|(_, l)| l.value.is_finite())
+            .collect();
+        if pts.len() < 2 {
+            continue;
+        }
+        let level = crate::threshold::level(pts[0].0.chance, run.threshold_level);
+        let em: Vec<f64> = pts.iter().map(|p| p.0.value).collect();
+        let crate::threshold::Crossing::Up { below } = crate::threshold::crossing(&em, level)
+        else {
+            continue;
+        };
+        let (a, b) = (pts[below], pts[below + 1]);
+        let (la, lb) = (-a.1.value, -b.1.value);
+        let t = (level - a.0.value) / (b.0.value - a.0.value);
+        out.push(ClaimRow {
+            claim: claim::LOSS_AT_LEVEL.to_string(),
+            task: task.to_string(),
+            mode,
+            shots,
+            params_non_embedding: size,
+            value: la + t * (lb - la),
+            ci_lo: la.min(lb),
+            ci_hi: la.max(lb),
+            n_seeds: a.0.n_seeds.min(b.0.n_seeds),
+        });
+    }
     out
 }
 
@@ -207,6 +271,43 @@ mod tests {
         assert!(
             wide.ci_hi - wide.ci_lo > narrow.ci_hi - narrow.ci_lo + 0.1,
             "{narrow:?} {wide:?}"
+        );
+    }
+
+    /// In the synthetic runs an earlier checkpoint is a smaller model (its
+    /// scores and its loss follow one effective size), so exact match is
+    /// one function of the loss for every size: each size that crosses the
+    /// level over training crosses it at about one loss.
+    #[test]
+    fn an_ability_that_tracks_loss_crosses_the_level_at_one_loss_for_every_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = synth::SynthSpec::example();
+        spec.tasks.truncate(1);
+        spec.items = 400;
+        // Eleven scored points from 1 % of training to its end.
+        spec.steps = (0..=10)
+            .map(|k| (10_000.0 * 0.01f64.powf(1.0 - k as f64 / 10.0)).round() as u64)
+            .collect();
+        synth::write_run(dir.path(), &spec).unwrap();
+        let run = Run::load(dir.path()).unwrap();
+        let rows: Vec<ClaimRow> = claims(&run)
+            .into_iter()
+            .filter(|r| r.claim == claim::LOSS_AT_LEVEL && r.mode == Mode::Cot)
+            .collect();
+        // add/cot rises at 10^5.2: the sizes from 10^5 up cross it over
+        // training (10^4.5 never gets there, 10^6.5 starts above it).
+        assert!(rows.len() >= 3, "{rows:?}");
+        for r in &rows {
+            assert!(r.ci_lo <= r.value && r.value <= r.ci_hi, "{r:?}");
+            assert!(r.value > 0.0, "a loss: {r:?}");
+        }
+        let (lo, hi) = rows.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), r| {
+            (lo.min(r.value), hi.max(r.value))
+        });
+        let widest = rows.iter().map(|r| r.ci_hi - r.ci_lo).fold(0.0, f64::max);
+        assert!(
+            hi - lo <= widest,
+            "spread {lo}..{hi} over the widest bracket {widest}: {rows:?}"
         );
     }
 

@@ -6,6 +6,8 @@
 //! - [`load`]: a run folder loaded and aggregated over seeds (polars inside).
 //! - [`fit`], [`threshold`], [`stats`], [`bootstrap`], [`analyze`], [`verdicts`],
 //!   [`summary`]: curve fits, N* intervals and emergence statistics.
+//! - [`forecast`]: N* forecast from the sizes below it, checked against
+//!   the measured N* (`forecast.csv`).
 //! - [`claims`]: the number behind each claim (cot gain, OOD gap, parrot
 //!   rate, few-shot gain) per model size.
 //! - [`synth`]: synthetic run folders with planted curves (tests, eyeballing).
@@ -21,6 +23,7 @@ pub mod claims;
 pub mod compare;
 pub mod error;
 pub mod fit;
+pub mod forecast;
 pub mod load;
 pub mod read;
 pub mod schema;
@@ -35,6 +38,7 @@ pub mod write;
 pub use error::{Error, Result};
 pub use load::{CurveKey, CurvePoint, Run};
 pub use schema::{
-    ClaimRow, CsvRow, FitRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow,
+    ClaimRow, CsvRow, FitRow, ForecastRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow,
+    TrainLogRow,
 };
 pub use write::{write_atomic, write_bytes_atomic, write_csv};

@@ -42,7 +42,8 @@ pub fn read_csv<T: CsvRow>(path: &Path) -> Result<Vec<T>> {
         .map_err(|e| csv_error(path, T::HEADER, e))?
         .clone();
     let got: Vec<&str> = header.iter().collect();
-    if got.as_slice() != T::HEADER {
+    let dropped = T::HEADER.len().saturating_sub(got.len());
+    if dropped > T::OPTIONAL_TAIL || got.as_slice() != &T::HEADER[..T::HEADER.len() - dropped] {
         return Err(Error::Malformed {
             path: path.to_path_buf(),
             line: 1,
@@ -164,5 +165,29 @@ mod tests {
             .unwrap();
         std::fs::write(&path, &whole[..=cut]).unwrap();
         assert_eq!(read_csv::<ScoreRow>(&path).unwrap().len(), 1);
+    }
+
+    /// `samples.csv` written before `completion_tokens` existed still reads
+    /// (the cell empty); a header missing more than the optional tail, or
+    /// any other column, is refused at line 1.
+    #[test]
+    fn an_older_samples_header_without_its_optional_tail_reads() {
+        use crate::schema::{CsvRow, SampleRow};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.csv");
+        let old = &SampleRow::HEADER[..SampleRow::HEADER.len() - 1];
+        let row = "m,1,add,direct,0,add-1,1+2=,3,3,3,true,1.0,1.0,-0.25,false,";
+        std::fs::write(&path, format!("{}\n{row}\n", old.join(","))).unwrap();
+        let rows = read_csv::<SampleRow>(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].completion_tokens, rows[0].completion_logprob),
+            (None, -0.25)
+        );
+        let older = &SampleRow::HEADER[..SampleRow::HEADER.len() - 2];
+        let cut = row.rsplit_once(',').unwrap().0;
+        std::fs::write(&path, format!("{}\n{cut}\n", older.join(","))).unwrap();
+        let e = read_csv::<SampleRow>(&path).unwrap_err().to_string();
+        assert!(e.contains("samples.csv:1:"), "{e}");
     }
 }

@@ -33,6 +33,7 @@ pub mod files {
     pub const SAMPLES: &str = "samples.csv";
     pub const FITS: &str = "fits.csv";
     pub const CLAIMS: &str = "claims.csv";
+    pub const FORECAST: &str = "forecast.csv";
     pub const PLOTS_DIR: &str = "plots";
     pub const JOBS_DIR: &str = "jobs";
 }
@@ -209,6 +210,11 @@ pub struct SampleRow {
     /// `word_twin` only: the answer is the answer of the training problem
     /// the item changes (one number away). Empty for every other task.
     pub parrot: Option<bool>,
+    /// Tokens of the gold completion `completion_logprob` averages over, so
+    /// the completion's total log-probability (the log of the chance that
+    /// sampling at temperature 1 writes it) is `completion_logprob ·
+    /// completion_tokens`. Empty in run folders written before it existed.
+    pub completion_tokens: Option<u32>,
 }
 
 impl SampleRow {
@@ -398,6 +404,11 @@ impl FitRow {
 ///   problem's answer (familiar text, changed numbers: parroting).
 /// - `shot_gain`: exact match at `shots` minus at the fewest shots scored,
 ///   per mode: does few-shot learning appear with scale?
+/// - `loss_at_level`: the held-out loss on the task (nats per token of the
+///   gold completion) at which this size's exact match crosses the level
+///   over its scored checkpoints, its interval the losses of the two
+///   checkpoints around the crossing (`crate::claims`): does the ability
+///   track loss rather than size? Its spread over a curve's sizes says.
 ///
 /// Every interval starts from each point's item interval (Wilson), which
 /// with several seeds is combined with the spread between seeds. Differences
@@ -417,12 +428,63 @@ pub struct ClaimRow {
     pub n_seeds: u32,
 }
 
+/// `forecast.csv`: one row per curve × predictor, for every exact-match
+/// curve (parameter axis) with a located fixed-level N* (`fits.csv`): N*
+/// forecast from the sizes below the level alone, then checked against the
+/// measured N* ([`crate::forecast`] says how each predictor works).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastRow {
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    /// `log_linear` (exact match linear in log size), `sigmoid` (exact
+    /// match rising from chance to 1) or `logprob` (the gold completion's
+    /// log-probability per item, its trend extrapolated).
+    pub predictor: String,
+    /// What the predictor was fitted to: `points` (the seed means of exact
+    /// match), `items` (per-item total log-probabilities), `items_per_token`
+    /// (per-item means per token: `samples.csv` without `completion_tokens`)
+    /// or `means` (`scores.csv`'s mean log-probability per token: no
+    /// `samples.csv`).
+    pub basis: String,
+    /// `ok`, `too_few_sizes_below` (fewer than 3 sizes below the level) or
+    /// `no_forecast` (the fitted trend does not reach the level; `note`).
+    pub status: String,
+    /// Sizes fitted: those up to the crossing whose seed-mean exact match
+    /// is below the level.
+    pub sizes_used: u32,
+    /// The largest of them (non-embedding parameters).
+    pub largest_used: Option<f64>,
+    /// The level N* is read at (as in `fits.csv`).
+    pub level: f64,
+    /// Forecast N* (non-embedding parameters) and its 95 % interval; an
+    /// empty bound is open (over 2.5 % of replicates never reach the level
+    /// within reach on that side).
+    pub forecast: Option<f64>,
+    pub forecast_lo: Option<f64>,
+    pub forecast_hi: Option<f64>,
+    /// The measured N* and its interval (`fits.csv`'s `threshold_*`).
+    pub measured: f64,
+    pub measured_lo: Option<f64>,
+    pub measured_hi: Option<f64>,
+    /// log10(forecast / measured): positive when the forecast is late.
+    pub error_decades: Option<f64>,
+    /// Whether the forecast interval holds the measured N* (an open side
+    /// holds everything beyond it).
+    pub covered: Option<bool>,
+    /// What the interval resamples: `items`, `items+seeds`, or `points`
+    /// (each point drawn from its own interval: no `samples.csv`).
+    pub interval_noise: String,
+    pub note: String,
+}
+
 /// Claim names used in `claims.csv` (`claim` column).
 pub mod claim {
     pub const COT_GAIN: &str = "cot_gain";
     pub const OOD_GAP: &str = "ood_gap";
     pub const PARROT: &str = "parrot";
     pub const SHOT_GAIN: &str = "shot_gain";
+    pub const LOSS_AT_LEVEL: &str = "loss_at_level";
 }
 
 /// A row type of one run-folder CSV file: its file name and header. `HEADER`
@@ -430,6 +492,10 @@ pub mod claim {
 pub trait CsvRow: Serialize + for<'de> Deserialize<'de> {
     const FILE: &'static str;
     const HEADER: &'static [&'static str];
+    /// How many of the last columns are optional cells added after files
+    /// were already written: a file whose header lacks up to this many of
+    /// them still reads, with those cells empty (`Option` fields).
+    const OPTIONAL_TAIL: usize = 0;
 }
 
 impl CsvRow for ModelRow {
@@ -490,7 +556,10 @@ impl CsvRow for SampleRow {
         "completion_logprob",
         "extraction_failed",
         "parrot",
+        "completion_tokens",
     ];
+    /// `completion_tokens` came later: files without it still read.
+    const OPTIONAL_TAIL: usize = 1;
 }
 
 impl CsvRow for FitRow {
@@ -551,6 +620,31 @@ impl CsvRow for ClaimRow {
     ];
 }
 
+impl CsvRow for ForecastRow {
+    const FILE: &'static str = files::FORECAST;
+    const HEADER: &'static [&'static str] = &[
+        "task",
+        "mode",
+        "shots",
+        "predictor",
+        "basis",
+        "status",
+        "sizes_used",
+        "largest_used",
+        "level",
+        "forecast",
+        "forecast_lo",
+        "forecast_hi",
+        "measured",
+        "measured_lo",
+        "measured_hi",
+        "error_decades",
+        "covered",
+        "interval_noise",
+        "note",
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,6 +693,27 @@ mod tests {
             ci_hi: 0.65,
             n_seeds: 3,
         });
+        check(ForecastRow {
+            task: "add".into(),
+            mode: Mode::Direct,
+            shots: 0,
+            predictor: "logprob".into(),
+            basis: "items".into(),
+            status: "ok".into(),
+            sizes_used: 4,
+            largest_used: Some(100_096.0),
+            level: 0.5,
+            forecast: Some(180_000.5),
+            forecast_lo: None,
+            forecast_hi: Some(4.0e5),
+            measured: 152_091.0,
+            measured_lo: Some(100_096.0),
+            measured_hi: Some(335_712.0),
+            error_decades: Some(0.07),
+            covered: Some(true),
+            interval_noise: "items+seeds".into(),
+            note: String::new(),
+        });
         check(TrainLogRow {
             model_id: "m".into(),
             step: 1,
@@ -638,6 +753,7 @@ mod tests {
             completion_logprob: -1.25,
             extraction_failed: false,
             parrot: Some(true),
+            completion_tokens: Some(2),
         });
         check(FitRow {
             task: "add".into(),

@@ -22,16 +22,49 @@ pub enum Planted {
     Sigmoid { ceiling: f64, k: f64, x0: f64 },
     /// a + b·x, clipped to [0, 1].
     LogLinear { a: f64, b: f64 },
+    /// A law per item (PassUntil's): item i of n has its gold completion's
+    /// total log-probability s_i(x) = −exp(a0 + spread·z_i − b·x), with z_i
+    /// the i-th of n evenly spaced quantiles of a unit-variance logistic
+    /// (item difficulty), and is answered right with probability
+    /// σ(alpha + beta·s_i) (greedy decoding passes an item well before
+    /// sampling does). Exact match is the mean of that over items.
+    ItemLaw {
+        a0: f64,
+        spread: f64,
+        b: f64,
+        alpha: f64,
+        beta: f64,
+    },
 }
 
 impl Planted {
-    pub fn prob(&self, chance: f64, x: f64) -> f64 {
+    /// Item i of n: its gold completion's total log-probability (the law's
+    /// only; `None` for the curve shapes) and its chance of a right answer.
+    pub fn item(&self, chance: f64, x: f64, i: usize, n: usize) -> (Option<f64>, f64) {
         match *self {
-            Planted::Sigmoid { ceiling, k, x0 } => {
-                chance + (ceiling - chance) / (1.0 + (-k * (x - x0)).exp())
+            Planted::Sigmoid { ceiling, k, x0 } => (
+                None,
+                chance + (ceiling - chance) / (1.0 + (-k * (x - x0)).exp()),
+            ),
+            Planted::LogLinear { a, b } => (None, (a + b * x).clamp(0.0, 1.0)),
+            Planted::ItemLaw {
+                a0,
+                spread,
+                b,
+                alpha,
+                beta,
+            } => {
+                let u = (i as f64 + 0.5) / n as f64;
+                let z = (u / (1.0 - u)).ln() * 3f64.sqrt() / std::f64::consts::PI;
+                let s = -(a0 + spread * z - b * x).exp();
+                (Some(s), 1.0 / (1.0 + (-(alpha + beta * s)).exp()))
             }
-            Planted::LogLinear { a, b } => (a + b * x).clamp(0.0, 1.0),
         }
+    }
+
+    /// The expected exact match at x over `n` items.
+    pub fn prob(&self, chance: f64, x: f64, n: usize) -> f64 {
+        (0..n).map(|i| self.item(chance, x, i, n).1).sum::<f64>() / n as f64
     }
 }
 
@@ -171,9 +204,10 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                             task.direct
                         };
                         for &shots in &task.shots {
-                            let p = planted.prob(task.chance, xe + 0.05 * shots as f64);
+                            let xs = xe + 0.05 * shots as f64;
                             let mut cols: [Vec<f64>; 4] = Default::default();
                             for i in 0..spec.items {
+                                let (law, p) = planted.item(task.chance, xs, i, spec.items);
                                 let right = rng.gen::<f64>() < p;
                                 let partial = (0.2 + 0.08 * (xe - 4.0) + 0.1 * rng.gen::<f64>())
                                     .clamp(0.0, 0.95);
@@ -183,9 +217,19 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                                 } else {
                                     (partial + 0.05).min(0.99)
                                 };
-                                let lp = -8.0 / (1.0 + (xe - 3.5))
-                                    - if right { 0.0 } else { 1.0 }
-                                    - rng.gen::<f64>();
+                                // Under a law: its total over the completion's
+                                // tokens, measured with a little model noise.
+                                let tokens = 3 + (i % 4) as u32;
+                                let lp = match law {
+                                    Some(s) => {
+                                        s * (1.0 + 0.1 * (rng.gen::<f64>() - 0.5)) / tokens as f64
+                                    }
+                                    None => {
+                                        -8.0 / (1.0 + (xe - 3.5))
+                                            - if right { 0.0 } else { 1.0 }
+                                            - rng.gen::<f64>()
+                                    }
+                                };
                                 for (c, v) in cols.iter_mut().zip([right as u8 as f64, es, ta, lp])
                                 {
                                     c.push(v);
@@ -217,6 +261,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
                                         completion_logprob: lp,
                                         extraction_failed: !right,
                                         parrot: None,
+                                        completion_tokens: Some(tokens),
                                     });
                                 }
                             }

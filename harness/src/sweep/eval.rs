@@ -213,6 +213,7 @@ impl Suite {
                             .parrot_answer
                             .as_ref()
                             .map(|a| ex.answer.as_ref() == Some(a)),
+                        completion_tokens: Some(tf.len() as u32),
                     }
                 })
                 .collect();

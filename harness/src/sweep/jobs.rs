@@ -2,7 +2,7 @@
 //! the arms (if any) and the seeds, each with its step budget and scored
 //! checkpoints.
 
-use super::config::{Geometric, Shape, SweepConfig};
+use super::config::{Checkpoints, Geometric, Shape, SweepConfig};
 use models::ModelConfig;
 
 /// One model to train: a (shape, arm, seed) triple.
@@ -123,12 +123,21 @@ pub fn total_steps(cfg: &SweepConfig, non_embedding: usize) -> u64 {
     ((tokens / per_step).ceil() as u64).max(1)
 }
 
-/// Scored steps: `total / 2^k` for k = checkpoints..1 (rounded down to a
-/// multiple of `log_every`, so the loss window is whole there), then `total`.
-pub fn eval_steps(total: u64, checkpoints: u32, log_every: u64) -> Vec<u64> {
-    let mut out: Vec<u64> = (1..=checkpoints)
-        .rev()
-        .map(|k| (total >> k.min(63)) / log_every * log_every)
+/// Scored steps: `total / 2^k` for k = n..1 ([`Checkpoints::Halvings`]),
+/// or `total · from^((count − 1 − k)/(count − 1))` for k = 0..count − 1
+/// ([`Checkpoints::LogSpaced`]), each rounded down to a multiple of
+/// `log_every` (so the loss window is whole there), then `total`; a step
+/// that rounds to 0 or repeats another drops out.
+pub fn eval_steps(total: u64, checkpoints: Checkpoints, log_every: u64) -> Vec<u64> {
+    let fractions: Vec<f64> = match checkpoints {
+        Checkpoints::Halvings(n) => (1..=n).rev().map(|k| 0.5f64.powi(k as i32)).collect(),
+        Checkpoints::LogSpaced { count, from } => (0..count.saturating_sub(1))
+            .map(|k| from.powf((count - 1 - k) as f64 / (count - 1) as f64))
+            .collect(),
+    };
+    let mut out: Vec<u64> = fractions
+        .into_iter()
+        .map(|f| ((total as f64 * f).floor() as u64) / log_every * log_every)
         .filter(|&s| s > 0 && s < total)
         .collect();
     out.push(total);
@@ -178,10 +187,24 @@ mod tests {
 
     #[test]
     fn eval_steps_are_log_spaced_and_end_at_total() {
-        assert_eq!(eval_steps(1000, 3, 10), vec![120, 250, 500, 1000]);
-        assert_eq!(eval_steps(1000, 0, 10), vec![1000]);
+        let h = Checkpoints::Halvings;
+        assert_eq!(eval_steps(1000, h(3), 10), vec![120, 250, 500, 1000]);
+        assert_eq!(eval_steps(1000, h(0), 10), vec![1000]);
         // Too short for the early ones: they drop out rather than repeat.
-        assert_eq!(eval_steps(20, 5, 10), vec![10, 20]);
+        assert_eq!(eval_steps(20, h(5), 10), vec![10, 20]);
+    }
+
+    #[test]
+    fn a_log_spaced_schedule_runs_from_its_fraction_to_the_end() {
+        let l = |count, from| Checkpoints::LogSpaced { count, from };
+        // 8 points from 1 % to 100 %: a factor of 100^(1/7) ≈ 1.93 apart.
+        let s = eval_steps(10_000, l(8, 0.01), 10);
+        assert_eq!(s, vec![100, 190, 370, 710, 1380, 2680, 5170, 10_000]);
+        let ratios: Vec<f64> = s.windows(2).map(|w| w[1] as f64 / w[0] as f64).collect();
+        assert!(ratios.iter().all(|r| (r - 1.93).abs() < 0.07), "{ratios:?}");
+        assert_eq!(eval_steps(10_000, l(1, 0.01), 10), vec![10_000]);
+        // Short training: early points that round to 0 or repeat drop out.
+        assert_eq!(eval_steps(40, l(8, 0.01), 10), vec![10, 20, 40]);
     }
 
     #[test]

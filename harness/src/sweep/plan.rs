@@ -231,22 +231,25 @@ pub fn table(
         .unwrap_or(0)
         .max(18);
     let mut s = format!(
-        "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
-        "model", "params", "non-emb", "steps", "tokens", "flops", "evals", "est. time"
+        "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9} {:>9}\n",
+        "model", "params", "non-emb", "steps", "tokens", "flops", "evals", "eval time", "est. time"
     );
     let mut total = 0.0;
     for j in jobs {
-        let time = if finished.contains(&j.index) {
-            "done".to_string()
+        // The scored checkpoints' share of the estimate, shown on its own:
+        // a log-spaced schedule of many points can cost as much as training.
+        let (eval, time) = if finished.contains(&j.index) {
+            ("done".to_string(), "done".to_string())
         } else if let Some(e) = est.get(&shape_key(j)) {
-            let t = e.step_secs * j.total_steps as f64 + e.eval_secs * j.eval_steps.len() as f64;
+            let eval = e.eval_secs * j.eval_steps.len() as f64;
+            let t = e.step_secs * j.total_steps as f64 + eval;
             total += t;
-            human_secs(t)
+            (human_secs(eval), human_secs(t))
         } else {
-            "?".into()
+            ("?".into(), "?".into())
         };
         s += &format!(
-            "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}\n",
+            "{:<w$} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9} {:>9}\n",
             j.model_id,
             si(j.model.params() as f64),
             si(j.model.params_non_embedding() as f64),
@@ -254,6 +257,7 @@ pub fn table(
             si(j.tokens(b) as f64),
             si(j.flops(b)),
             j.eval_steps.len(),
+            eval,
             time
         );
     }

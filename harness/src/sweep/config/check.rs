@@ -1,7 +1,7 @@
 //! The semantic checks of a parsed config: every problem, each naming its
 //! key, so that a user fixes them all in one pass.
 
-use super::{Problem, Shape, SweepConfig, TaskEntry};
+use super::{Checkpoints, Problem, Shape, SweepConfig, TaskEntry};
 use crate::tasks::TaskConfig;
 
 fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
@@ -217,11 +217,28 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             ),
         ));
     }
-    if e.checkpoints > 20 {
-        p.push(problem(
-            "eval.checkpoints",
-            format!("{} must be at most 20", e.checkpoints),
-        ));
+    match e.checkpoints {
+        Checkpoints::Halvings(n) if n > 20 => {
+            p.push(problem(
+                "eval.checkpoints",
+                format!("{n} must be at most 20"),
+            ));
+        }
+        Checkpoints::LogSpaced { count, from } => {
+            if !(1..=20).contains(&count) {
+                p.push(problem(
+                    "eval.checkpoints.count",
+                    format!("{count} must be from 1 to 20 (scored points, the end included)"),
+                ));
+            }
+            if !(from > 0.0 && from < 1.0) {
+                p.push(problem(
+                    "eval.checkpoints.from",
+                    format!("{from} must be strictly between 0 and 1 (a fraction of training)"),
+                ));
+            }
+        }
+        Checkpoints::Halvings(_) => {}
     }
     let mut names: Vec<String> = Vec::new();
     for (i, entry) in e.tasks.iter().enumerate() {

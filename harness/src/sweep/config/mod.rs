@@ -243,10 +243,11 @@ pub struct EvalSection {
     pub modes: Vec<Mode>,
     #[serde(default = "default_shots")]
     pub shots: Vec<u32>,
-    /// Intermediate checkpoints scored besides the last, log-spaced: at
-    /// 1/2, 1/4, … of the training steps.
+    /// Which checkpoints are scored besides the last: a count of halvings
+    /// (1/2, 1/4, … of the training steps), or a log-spaced schedule
+    /// `{ count = 8, from = 0.01 }` ([`Checkpoints`]).
     #[serde(default)]
-    pub checkpoints: u32,
+    pub checkpoints: Checkpoints,
     /// Prompts decoded together.
     #[serde(default = "default_eval_batch")]
     pub batch: usize,
@@ -258,6 +259,25 @@ pub struct EvalSection {
     /// score (the analysis's default, 0.5, when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold_level: Option<f64>,
+}
+
+/// `eval.checkpoints`: the scored points of training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Checkpoints {
+    /// This many checkpoints besides the last, at 1/2, 1/4, … of training.
+    Halvings(u32),
+    /// `count` scored points log-spaced from `from` of training (a
+    /// fraction) to its end, both included: `{ count = 8, from = 0.01 }`
+    /// scores at 1 %, 1.9 %, 3.7 %, … 100 %, so an ability that appears
+    /// over training (rather than with size) shows where it appears.
+    LogSpaced { count: u32, from: f64 },
+}
+
+impl Default for Checkpoints {
+    fn default() -> Self {
+        Checkpoints::Halvings(0)
+    }
 }
 
 impl EvalSection {
@@ -727,5 +747,37 @@ mod tests {
             .unwrap_or_else(|| panic!("{e}"));
         let line = text.lines().position(|l| l.contains("digitz")).unwrap() + 1;
         assert_eq!(p.at.map(|a| a.0), Some(line), "{e}");
+    }
+
+    #[test]
+    fn a_log_spaced_checkpoint_schedule_parses_round_trips_and_is_checked() {
+        let with = |v: &str| {
+            Preset::Smoke
+                .text()
+                .replace("checkpoints = 1", &format!("checkpoints = {v}"))
+        };
+        let cfg = parse(&with("{ count = 8, from = 0.01 }"), "f.toml").unwrap();
+        assert_eq!(
+            cfg.eval.checkpoints,
+            Checkpoints::LogSpaced {
+                count: 8,
+                from: 0.01
+            }
+        );
+        // The run folder's stored config reads back as the same schedule.
+        let back = parse(&cfg.to_toml(), "config.toml").unwrap();
+        assert_eq!(back.eval.checkpoints, cfg.eval.checkpoints);
+        // A plain count is still a count of halvings.
+        let plain = parse(&with("2"), "f.toml").unwrap();
+        assert_eq!(plain.eval.checkpoints, Checkpoints::Halvings(2));
+        for (bad, key) in [
+            ("{ count = 8, from = 1.5 }", "eval.checkpoints.from"),
+            ("{ count = 0, from = 0.01 }", "eval.checkpoints.count"),
+            ("{ count = 30, from = 0.01 }", "eval.checkpoints.count"),
+            ("21", "eval.checkpoints"),
+        ] {
+            let e = parse(&with(bad), "f.toml").unwrap_err();
+            assert!(e.problems.iter().any(|p| p.key == key), "{bad}: {e}");
+        }
     }
 }
