@@ -623,6 +623,9 @@ fn interval(point: f64, mut xs: Vec<f64>) -> (Option<f64>, Option<f64>) {
     (lo.is_finite().then_some(lo), hi.is_finite().then_some(hi))
 }
 
+/// The band of forecast exact match on a grid: (x, median, lo, hi).
+type Band = Vec<(f64, f64, f64, f64)>;
+
 /// Forecast one curve with one predictor: the point, its interval and the
 /// band of forecast exact match on `grid`.
 fn run_predictor(
@@ -632,7 +635,7 @@ fn run_predictor(
     level: f64,
     span: (f64, f64),
     grid: &[f64],
-) -> (Option<NStar>, Vec<(f64, f64, f64, f64)>, String) {
+) -> (Option<NStar>, Band, String) {
     let model = match fitted {
         Ok(m) => m,
         Err(why) => return (None, Vec::new(), format!("{which}: {why}")),
@@ -772,14 +775,12 @@ fn forecast_curve(
     let items = Items::collect(index, &head(s, n_used), n_used).map(|mut it| {
         // Keep only the sizes used (a dip above the level is not below).
         let keep: BTreeSet<usize> = used_idx.iter().copied().collect();
-        let filt = |v: Vec<Vec<Vec<f64>>>| {
-            v.into_iter()
+        it.s =
+            it.s.into_iter()
                 .enumerate()
                 .filter(|(j, _)| keep.contains(j))
                 .map(|(_, x)| x)
-                .collect()
-        };
-        it.s = filt(it.s);
+                .collect();
         it.em = it
             .em
             .into_iter()
