@@ -137,6 +137,19 @@ fn chance_levels_match_the_answer_space() {
     }
     let affine = chance(by_name("icl").unwrap().as_ref(), Direct, 0, 4000).unwrap();
     assert!((0.018..0.045).contains(&affine.exact_match), "{affine:?}");
+    // Digit and letter rules together: each guess keeps its item's alphabet
+    // (a permutation of 8 letters is right on a 3-letter query about once in
+    // 300 guesses, an affine rule about once in 30).
+    let both = harness::tasks::TaskConfig::Icl(harness::tasks::IclParams {
+        rules: vec!["affine".into(), "subst".into()],
+        len: 3,
+        min_len: None,
+    })
+    .build()
+    .unwrap();
+    let b = chance(both.as_ref(), harness::format::Mode::Cot, 0, 4000).unwrap();
+    assert!((0.005..0.03).contains(&b.exact_match), "{b:?}");
+    assert!(b.edit_similarity > 0.0 && b.token_accuracy > 0.0, "{b:?}");
     // Deterministic.
     assert_eq!(
         c,

@@ -197,7 +197,13 @@ impl Task for Icl {
 
     fn guess(&self, rng: &mut ChaCha8Rng, item: &Item) -> Option<Item> {
         let query = item.query.strip_prefix("map ")?;
-        Some(render(&self.fresh_rule(rng), query.as_bytes()))
+        // A rule of the item's own alphabet: with digits and letters both
+        // configured, a guess never maps letters with a digit rule.
+        let alphabet = rule_of(item).ok()?.alphabet();
+        let rule = (0..1000)
+            .map(|_| self.fresh_rule(rng))
+            .find(|r| r.alphabet() == alphabet)?;
+        Some(render(&rule, query.as_bytes()))
     }
 
     fn max_len(&self) -> usize {
