@@ -14,26 +14,14 @@ forecast and its coverage over every curve with enough sizes below (a curve
 it does not forecast counts as a miss). Curves with fewer than 3 sizes below
 are listed as "too few sizes below". Standard library only.
 """
-import csv
 import os
 import statistics
 import sys
 
+from gallery_table import rows, si
+
 PREDICTORS = ["log_linear", "sigmoid", "logprob"]
 TARGET_ERROR, TARGET_COVERAGE = 0.25, 0.8
-
-
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def si(x):
-    x = float(x)
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{unit}"
-    return f"{x:.3g}"
 
 
 def folders(root):

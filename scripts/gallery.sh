@@ -28,15 +28,17 @@ RUNS=${GALLERY_RUNS:-$HOME/.cache/emerge/gallery-runs}
 
 die() { echo "gallery.sh: $*" >&2; exit 1; }
 
-table() {
-  local tmp
+# Rewrite the README block between `<!-- NAME: made by scripts/gallery.sh -->`
+# and `<!-- /NAME -->` with what SCRIPT prints for docs/gallery.
+readme_block() {
+  local script=$1 name=$2 tmp
   tmp=$(mktemp "$ROOT/README.md.XXXXXX")
-  python3 scripts/gallery_table.py docs/gallery >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "gallery_table.py failed"; }
-  python3 - "$ROOT/README.md" "$tmp.table" "$tmp" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
+  python3 "scripts/$script" docs/gallery >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "$script failed"; }
+  python3 - "$ROOT/README.md" "$tmp.table" "$tmp" "$name" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
 import sys
-readme, table, out = sys.argv[1:]
+readme, table, out, name = sys.argv[1:]
 text = open(readme).read()
-start, end = "<!-- gallery-table: made by scripts/gallery.sh -->", "<!-- /gallery-table -->"
+start, end = f"<!-- {name}: made by scripts/gallery.sh -->", f"<!-- /{name} -->"
 if start not in text or end not in text:
     sys.exit(f"gallery.sh: README.md has no {start} ... {end} block")
 head, rest = text.split(start, 1)
@@ -45,29 +47,14 @@ open(out, "w").write(head + start + "\n" + open(table).read() + end + tail)
 EOF
   mv "$tmp" README.md
   rm -f "$tmp.table"
-  echo "gallery.sh: README.md gallery table regenerated"
-  forecast_table
+  echo "gallery.sh: README.md $name regenerated"
 }
 
-# README's backtest table (scripts/forecast_table.py) from each folder's forecast.csv.
-forecast_table() {
-  local tmp
-  tmp=$(mktemp "$ROOT/README.md.XXXXXX")
-  python3 scripts/forecast_table.py docs/gallery >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "forecast_table.py failed"; }
-  python3 - "$ROOT/README.md" "$tmp.table" "$tmp" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
-import sys
-readme, table, out = sys.argv[1:]
-text = open(readme).read()
-start, end = "<!-- forecast-table: made by scripts/gallery.sh -->", "<!-- /forecast-table -->"
-if start not in text or end not in text:
-    sys.exit(f"gallery.sh: README.md has no {start} ... {end} block")
-head, rest = text.split(start, 1)
-_, tail = rest.split(end, 1)
-open(out, "w").write(head + start + "\n" + open(table).read() + end + tail)
-EOF
-  mv "$tmp" README.md
-  rm -f "$tmp.table"
-  echo "gallery.sh: README.md forecast table regenerated"
+# README's tables: the gallery (scripts/gallery_table.py) and the forecast
+# backtest (scripts/forecast_table.py, from each folder's forecast.csv).
+table() {
+  readme_block gallery_table.py gallery-table
+  readme_block forecast_table.py forecast-table
 }
 
 if [[ "${1:-}" == "--table" ]]; then
