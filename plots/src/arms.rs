@@ -22,6 +22,8 @@ pub fn plot_arms(
     std::fs::create_dir_all(out_dir)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", out_dir.display())))?;
     let tasks: BTreeSet<String> = arms.iter().flat_map(|(_, r, _)| r.tasks()).collect();
+    // Each arm's per-seed curves, read once for every task and mode.
+    let seed_curves: Vec<_> = arms.iter().map(|(_, r, _)| r.seed_curves()).collect();
     let mut written = Vec::new();
     for task in tasks {
         let shots = arms
@@ -58,17 +60,10 @@ pub fn plot_arms(
                     shots,
                     metric: metric::EXACT_MATCH.to_string(),
                 };
-                for points in seed_points(&run.seed_curves(), &curve) {
-                    panel.series.push(PointSeries {
-                        label: String::new(),
-                        color,
-                        points,
-                        joined: true,
-                        marker: 0,
-                        dashed: false,
-                        faint: true,
-                    });
-                }
+                panel.series.extend(faint_seed_series(
+                    seed_points(&seed_curves[i], &curve),
+                    color,
+                ));
                 for p in run.final_points.iter().filter(|p| {
                     p.task == task
                         && p.mode == mode

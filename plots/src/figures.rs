@@ -217,6 +217,22 @@ pub(crate) fn seed_points(
         .collect()
 }
 
+/// Each seed's own curve, joined and faint in the series' colour.
+pub(crate) fn faint_seed_series(
+    per_seed: Vec<Vec<Point>>,
+    color: RGBColor,
+) -> impl Iterator<Item = PointSeries> {
+    per_seed.into_iter().map(move |points| PointSeries {
+        label: String::new(),
+        color,
+        points,
+        joined: true,
+        marker: 0,
+        dashed: false,
+        faint: true,
+    })
+}
+
 /// The range over seeds at every size (x ascending).
 pub(crate) fn seed_band(per_seed: &[Vec<Point>]) -> Vec<(f64, f64, f64)> {
     let mut by_x: BTreeMap<u64, (f64, f64, f64)> = BTreeMap::new();
@@ -341,17 +357,7 @@ pub(crate) fn metric_panel(
                     points: seed_band(&per_seed),
                 });
             }
-            for points in per_seed {
-                panel.series.push(PointSeries {
-                    label: String::new(),
-                    color,
-                    points,
-                    joined: true,
-                    marker: 0,
-                    dashed: false,
-                    faint: true,
-                });
-            }
+            panel.series.extend(faint_seed_series(per_seed, color));
             for p in run
                 .final_points
                 .iter()
