@@ -122,15 +122,7 @@ pub(crate) fn score_vs_flops(run: &Run, path: &Path) -> Result<(), Error> {
                         .map(|p| p.chance)
                         .take(1)
                         .collect();
-                    panel.series.push(PointSeries {
-                        label: format!("N = {}", si(size as f64)),
-                        color: size_color(i, sizes.len()),
-                        points: pts,
-                        joined: true,
-                        marker: 0,
-                        dashed: false,
-                        faint: false,
-                    });
+                    panel.series.push(size_series(i, &sizes, pts));
                 }
             }
             if !panel.is_empty() {
@@ -205,15 +197,7 @@ pub(crate) fn score_vs_loss(run: &Run, path: &Path) -> Result<(), Error> {
                     continue;
                 }
                 panel.chance = vec![em.values().next().map_or(0.0, |p| p.chance)];
-                panel.series.push(PointSeries {
-                    label: format!("N = {}", si(size as f64)),
-                    color: size_color(i, sizes.len()),
-                    points: pts,
-                    joined: true,
-                    marker: 0,
-                    dashed: false,
-                    faint: false,
-                });
+                panel.series.push(size_series(i, &sizes, pts));
             }
             let mut at_level: Vec<f64> = claims
                 .iter()
@@ -253,4 +237,18 @@ loss falling); grey dashed: chance; note: the losses at which the sizes cross th
         &panels,
         2,
     )
+}
+
+/// The curve of the `i`-th of `sizes` (ascending), in its shade of the size
+/// scale, labelled by its size.
+fn size_series(i: usize, sizes: &[u64], points: Vec<Point>) -> PointSeries {
+    PointSeries {
+        label: format!("N = {}", si(sizes[i] as f64)),
+        color: size_color(i, sizes.len()),
+        points,
+        joined: true,
+        marker: 0,
+        dashed: false,
+        faint: false,
+    }
 }
