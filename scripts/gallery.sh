@@ -7,6 +7,9 @@
 #   scripts/gallery.sh                     # every gallery preset
 #   scripts/gallery.sh add mul             # some of them
 #   scripts/gallery.sh --table             # only README's tables (gallery, forecast backtest), from docs/gallery/
+#   scripts/gallery.sh --post [preset ...] # add what a folder copied by an older commit lacks, from its own
+#                                          # files: forecast.csv and its charts (`emerge forecast`), and
+#                                          # report.md (`emerge report`); provenance.txt records it
 #
 # Environment:
 #   EMERGE        the binary (default: cargo build --release into CARGO_TARGET_DIR,
@@ -61,6 +64,11 @@ if [[ "${1:-}" == "--table" ]]; then
   table
   exit 0
 fi
+post=""
+if [[ "${1:-}" == "--post" ]]; then
+  post=1
+  shift
+fi
 
 presets=("$@")
 [[ ${#presets[@]} -gt 0 ]] || presets=("${PRESETS_ALL[@]}")
@@ -87,6 +95,49 @@ fi
 [[ -x "$EMERGE" ]] || die "EMERGE=$EMERGE is not an executable"
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 
+# emerge writes a run's charts into plots/; a gallery folder holds them
+# beside its CSVs.
+flatten_plots() {
+  local d=$1
+  if [[ -d "$d/plots" ]]; then
+    mv "$d"/plots/*.png "$d/" 2>/dev/null || true
+    rmdir "$d/plots"
+  fi
+}
+
+if [[ -n "$post" ]]; then
+  for p in "${presets[@]}"; do
+    dest="docs/gallery/$p"
+    if [[ ! -f "$dest/provenance.txt" ]]; then
+      echo "gallery.sh: $dest has no provenance.txt: skipped (run scripts/gallery.sh $p)"
+      continue
+    fi
+    added=()
+    if [[ ! -f "$dest/forecast.csv" && ! -f "$dest/arms.csv" ]]; then
+      "$EMERGE" forecast --run "$dest" >/dev/null
+      flatten_plots "$dest"
+      added+=("forecast.csv and forecast_*.png by \`emerge forecast\` (this folder has no samples.csv: the logprob predictor fits scores.csv's per-size means)")
+    fi
+    had_report=$([[ -f "$dest/report.md" ]] && echo 1 || true)
+    [[ -n "$had_report" ]] && cp "$dest/report.md" "$dest/.report.before"
+    "$EMERGE" report --run "$dest" >/dev/null
+    if [[ -z "$had_report" ]]; then
+      added+=("report.md by \`emerge report\`")
+    elif ! cmp -s "$dest/report.md" "$dest/.report.before"; then
+      added+=("report.md rewritten by \`emerge report\`")
+    fi
+    rm -f "$dest/.report.before"
+    for a in "${added[@]}"; do
+      echo "added $(date -u +%FT%TZ) by scripts/gallery.sh --post at $commit: $a" >>"$dest/provenance.txt"
+    done
+    # The report quotes provenance.txt: once more, now with the lines above.
+    "$EMERGE" report --run "$dest" >/dev/null
+    echo "gallery.sh: $dest: ${#added[@]} addition(s) recorded in provenance.txt"
+  done
+  table
+  exit 0
+fi
+
 for p in "${presets[@]}"; do
   run="$RUNS/$p"
   log="$RUNS/$p.invocations"
@@ -112,7 +163,7 @@ for p in "${presets[@]}"; do
 
   dest="docs/gallery/$p"
   stage=$(mktemp -d "$ROOT/docs/gallery/.$p.XXXXXX")
-  for f in config.toml manifest.json models.csv scores.csv fits.csv claims.csv forecast.csv arms.csv arms_paired.csv report.md; do
+  for f in config.toml manifest.json models.csv scores.csv fits.csv claims.csv forecast.csv arms.csv arms_paired.csv; do
     [[ -f "$run/$f" ]] && cp "$run/$f" "$stage/"
   done
   cp "$run"/plots/*.png "$stage/"
@@ -142,6 +193,9 @@ for p in "${presets[@]}"; do
     echo "Another thread count or CPU changes float summation order: a re-run agrees in"
     echo "distribution (within the seed bands), not bit for bit."
   } >"$stage/provenance.txt"
+  # The run's report.md links plots/; the copy's links its own charts and
+  # quotes its provenance.
+  "$EMERGE" report --run "$stage" >/dev/null
   rm -rf "$dest"
   mv "$stage" "$dest"
   echo "gallery.sh: $p copied to $dest"

@@ -1,5 +1,6 @@
 //! `emerge plot --run DIR`: PNG charts into `DIR/plots/`. Uses `DIR/fits.csv`
-//! when present; otherwise fits are computed in memory (and not saved).
+//! when present; otherwise fits are computed in memory (and not saved). Then
+//! `DIR/report.md`, the page that shows them (see [`crate::report`]).
 
 use crate::output::{esay, say};
 use clap::Args;
@@ -44,6 +45,13 @@ pub fn run(args: &PlotArgs) -> Result<(), String> {
     for p in &written {
         say(&format!("wrote {}\n", p.display()));
     }
+    report(&args.run)
+}
+
+/// After the charts, the page that shows them.
+fn report(run: &Path) -> Result<(), String> {
+    let p = crate::report::write(run)?;
+    say(&format!("wrote {}\n", p.display()));
     Ok(())
 }
 
@@ -107,5 +115,5 @@ fn plot_arms(dir: &Path, specs: &[results::arms::ArmSpec]) -> Result<(), String>
     for p in &written {
         say(&format!("wrote {}\n", p.display()));
     }
-    Ok(())
+    report(dir)
 }

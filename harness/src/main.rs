@@ -36,6 +36,10 @@ enum Command {
     Compare(harness::cmd_compare::CompareArgs),
     /// One tidy CSV over many run folders: every score and every fit, with the run and its config hash.
     Runs(harness::cmd_runs::RunsArgs),
+    /// Look in on a run folder (running, finished or killed) without taking its lock: jobs done, running and pending, each running job's step, the ETA.
+    Status(harness::cmd_status::StatusArgs),
+    /// Write a run folder's report.md (verdicts, claims, forecast, time, figures, provenance) from its files.
+    Report(harness::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,8 @@ fn main() -> ExitCode {
         Command::Plot(args) => harness::cmd_plot::run(&args),
         Command::Compare(args) => harness::cmd_compare::run(&args),
         Command::Runs(args) => harness::cmd_runs::run(&args),
+        Command::Status(args) => harness::cmd_status::run(&args),
+        Command::Report(args) => harness::report::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

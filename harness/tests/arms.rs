@@ -121,6 +121,15 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
         assert!(run.join(f).is_file(), "missing {f}\n{}", text(&out));
     }
     assert_overlay_shows_each_arm(&run, &["add", "add+code"], "add");
+    common::assert_report_shows(
+        &run,
+        &[
+            "## Arms: thresholds and shifts (exact match)",
+            "| add | direct | 0 | add+code |",
+            "### Arm `add+code`",
+            "- arms: add, add+code",
+        ],
+    );
     // No fits that would average the arms together.
     assert!(!run.join("fits.csv").exists());
     let rows: Vec<results::arms::ArmRow> = results::read::read_csv(&run.join("arms.csv")).unwrap();

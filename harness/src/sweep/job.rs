@@ -203,6 +203,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     let mut step = start;
     let mut window_start = Instant::now();
     let mut last_line = Instant::now();
+    let mut progress = super::progress::ProgressWriter::new();
     while step < job.total_steps {
         let t0 = Instant::now();
         let b = batch_at(shared.stream, step, batch)?;
@@ -239,6 +240,14 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
                 last_line = Instant::now();
             }
             pb.set_message(msg);
+            progress.offer(dir, false, || super::progress::Progress {
+                step,
+                total_steps: job.total_steps,
+                loss: row.loss,
+                tokens_per_sec: row.tokens_per_sec,
+                seconds: prior_train + prior_eval + (train_time + eval_time).as_secs_f64(),
+                updated: super::folder::now(),
+            });
             rows.log.push(row);
             window = Window::default();
             window_start = Instant::now();

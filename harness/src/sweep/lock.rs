@@ -101,6 +101,44 @@ fn check(path: &Path, run: &Path) -> Result<Option<Holder>, String> {
     }
 }
 
+/// Whether a lock's holder still runs, as far as this host can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    Alive,
+    /// Same host, no such process: the sweep was killed or crashed.
+    Gone,
+    /// Another host's process, which this one cannot check.
+    Unknown,
+}
+
+/// Every lock file of `run` with its holder and whether it runs, read
+/// without taking, removing or otherwise touching any of them (for
+/// `emerge status`, which must not disturb the sweep it looks at). An
+/// unreadable lock file is left out: its holder died before writing it.
+pub fn holders(run: &Path) -> Vec<(String, Holder, Liveness)> {
+    let me = hostname();
+    let mut out: Vec<(String, Holder, Liveness)> = fs::read_dir(run)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !(name == ".lock" || name.starts_with(".lock-shard-")) {
+                return None;
+            }
+            let h = read_holder(&e.path())?;
+            let live = match (h.host == me, alive(h.pid)) {
+                (false, _) => Liveness::Unknown,
+                (true, true) => Liveness::Alive,
+                (true, false) => Liveness::Gone,
+            };
+            Some((name, h, live))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 fn refuse(run: &Path, path: &Path, h: &Holder) -> String {
     format!(
         "run folder {} is in use by emerge sweep pid {} on host {} (lock {}; delete it if that process is dead)",

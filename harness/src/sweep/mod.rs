@@ -4,6 +4,7 @@
 //! - [`config`]: the TOML config, its presets and whole-file validation;
 //! - [`jobs`]: ladder × seeds → jobs with their step budgets;
 //! - [`plan`]: calibration and the plan table;
+//! - [`progress`]: each job's planned time and latest step, for `emerge status`;
 //! - [`job`]: training one job with checkpoints, resume and scoring;
 //! - [`eval`]: the evaluation suite and per-checkpoint scoring;
 //! - [`damage`]: damaged job files moved aside, the job falling back;
@@ -19,6 +20,7 @@ pub mod job;
 pub mod jobs;
 pub mod lock;
 pub mod plan;
+pub mod progress;
 pub mod refine;
 pub mod runner;
 
@@ -526,6 +528,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     if args.plan_only {
         return Ok(0);
     }
+    progress::record_estimates(&run_dir, &todo, &est).map_err(fail)?;
 
     let mut manifest = folder::Manifest {
         emerge_version: env!("CARGO_PKG_VERSION"),

@@ -202,7 +202,9 @@ pub fn human_secs(s: f64) -> String {
     }
 }
 
-fn si(x: f64) -> String {
+/// A quantity with an SI suffix and three decimals (`12.768k`), as the plan
+/// table prints sizes.
+pub fn si(x: f64) -> String {
     let (v, unit) = match x.abs() {
         a if a >= 1e18 => (x / 1e18, "E"),
         a if a >= 1e15 => (x / 1e15, "P"),
@@ -213,6 +215,32 @@ fn si(x: f64) -> String {
         _ => (x, ""),
     };
     format!("{v:.3}{unit}").replace(".000", "")
+}
+
+/// A quantity to three significant digits with an SI suffix (`12.8k`,
+/// `336k`, `1.2M`), as reports print sizes for reading.
+pub fn si3(x: f64) -> String {
+    let (v, unit) = match x.abs() {
+        a if a >= 1e9 => (x / 1e9, "G"),
+        a if a >= 1e6 => (x / 1e6, "M"),
+        a if a >= 1e3 => (x / 1e3, "k"),
+        _ => (x, ""),
+    };
+    let digits = if v.abs() >= 100.0 {
+        0
+    } else if v.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    // 12.0k reads as 12k; 1.20M as 1.2M.
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{unit}")
 }
 
 /// The plan table; `est` covers the jobs still to run (others print `done`).
@@ -330,6 +358,22 @@ mod tests {
         let icl = night.eval.tasks.iter().find(|e| e.task == "icl").unwrap();
         assert!(night.eval.shots_of(icl).len() >= 3);
         assert!(night.run.seeds.len() >= 3);
+    }
+
+    #[test]
+    fn si3_keeps_three_significant_digits() {
+        for (x, want) in [
+            (888.0, "888"),
+            (3312.0, "3.31k"),
+            (12768.0, "12.8k"),
+            (12000.0, "12k"),
+            (100096.0, "100k"),
+            (335712.0, "336k"),
+            (1.2e6, "1.2M"),
+            (2.5e9, "2.5G"),
+        ] {
+            assert_eq!(si3(x), want, "{x}");
+        }
     }
 
     /// The budget is scaled so that the estimate fits the hours asked for,

@@ -41,6 +41,12 @@ impl Running {
         self.child().id()
     }
 
+    /// Whether the process has not exited yet.
+    pub fn still_running(&mut self) -> bool {
+        let c = self.0.as_mut().expect("a running child");
+        c.try_wait().expect("poll the child").is_none()
+    }
+
     fn child(&self) -> &Child {
         self.0.as_ref().expect("a running child")
     }
@@ -280,4 +286,38 @@ pub fn csvs_whole(run: &Path) -> Result<usize, String> {
         n += 1;
     }
     Ok(n)
+}
+
+/// `run/report.md` exists, every image it links exists (relative to the
+/// run), every PNG of the run is linked, and it has the sections `needles`.
+pub fn assert_report_shows(run: &Path, needles: &[&str]) {
+    let report = read(&run.join("report.md"));
+    let links: Vec<&str> = report
+        .match_indices("](")
+        .filter_map(|(i, _)| {
+            let rest = &report[i + 2..];
+            rest.find(')').map(|j| &rest[..j])
+        })
+        .collect();
+    for l in &links {
+        assert!(
+            run.join(l).is_file(),
+            "report.md links {l}, which is missing"
+        );
+    }
+    let pngs: Vec<PathBuf> = walk(run)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    assert!(!pngs.is_empty(), "no PNG in {}", run.display());
+    for p in pngs {
+        let rel = p.strip_prefix(run).unwrap().to_string_lossy().into_owned();
+        assert!(
+            links.contains(&rel.as_str()),
+            "report.md does not show {rel}"
+        );
+    }
+    for n in needles {
+        assert!(report.contains(n), "report.md lacks {n:?}:\n{report}");
+    }
 }
