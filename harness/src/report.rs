@@ -71,10 +71,11 @@ fn verdict_table(s: &mut String, run: Option<&results::Run>, fits: &[FitRow]) {
         let (chance, em) = ends.get(&key).map_or(("".into(), "".into()), |(c, a, b)| {
             (format!("{c:.3}"), format!("{a:.3} → {b:.3}"))
         });
+        let verdict = f.verdict.replace('_', " ");
         let verdict = if f.verdict_seeds.is_empty() {
-            f.verdict.clone()
+            verdict
         } else {
-            format!("{} ({})", f.verdict, f.verdict_seeds)
+            format!("{verdict} ({})", f.verdict_seeds)
         };
         let _ = writeln!(
             s,
@@ -149,8 +150,12 @@ fn forecast_table(s: &mut String, rows: &[ForecastRow]) {
             r.mode.as_str(),
             r.shots,
             r.predictor,
-            r.status,
-            interval(r.forecast, r.forecast_lo, r.forecast_hi),
+            r.status.replace('_', " "),
+            if r.forecast.is_some() {
+                interval(r.forecast, r.forecast_lo, r.forecast_hi)
+            } else {
+                "—".into()
+            },
             interval(Some(r.measured), r.measured_lo, r.measured_hi),
             r.error_decades.map_or(String::new(), signed),
         );
