@@ -10,8 +10,8 @@
 #
 # Environment:
 #   VENV      peer venv (default ~/.cache/emerge-peers/venv); installed with
-#             ../shared/peers/install_torch_cpu.sh when it has no torch
-#   PEERS     folder of torch_gpt_bench.py (default ../shared/peers from the repo)
+#             scripts/peers/install_torch_cpu.sh when it has no torch
+#   PEERS     folder of torch_gpt_bench.py (default scripts/peers from the repo)
 #   EMERGE    an emerge binary to use instead of building one (cargo build --release)
 #   BASE      optional second emerge binary (say, a build of an older commit),
 #             run in the same rounds; the table then adds its tok/s and the
@@ -26,7 +26,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${VENV:-$HOME/.cache/emerge-peers/venv}
-PEERS=${PEERS:-$ROOT/../shared/peers}
+PEERS=${PEERS:-$ROOT/scripts/peers}
 THREADS=${THREADS:-2}
 LADDER=${LADDER:-"1,32,2 2,64,2 4,128,4 6,192,6 8,256,8 8,384,8"}
 MODES=${MODES:-"train generate"}

@@ -151,8 +151,8 @@ echo "== needs: $(readelf -d "$out" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr 
 xz -T2 -6 -k -f "$out"
 echo "== $out.xz $(mib "$(size "$out.xz")") (carry this one)"
 # The PyTorch peer that gpu-check.sh runs beside emerge: copied, not committed,
-# so the one in ../shared/peers stays the only version (carry dist/peers too).
-PEERS_SRC=${PEERS_SRC:-$ROOT/../shared/peers}
+# so the one in scripts/peers stays the only version (carry dist/peers too).
+PEERS_SRC=${PEERS_SRC:-$ROOT/scripts/peers}
 if [ -f "$PEERS_SRC/torch_gpt_bench.py" ]; then
   mkdir -p "$ROOT/dist/peers" && cp "$PEERS_SRC/torch_gpt_bench.py" "$ROOT/dist/peers/"
   echo "== dist/peers/torch_gpt_bench.py (from $PEERS_SRC; carry dist/peers)"

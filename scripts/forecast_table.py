@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""README's backtest table, from the forecast.csv of every gallery run folder.
+"""docs/STATISTICS.md's forecast backtest table, from the forecast.csv of every gallery run folder.
 
     python3 scripts/forecast_table.py docs/gallery
 

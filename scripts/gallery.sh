@@ -6,7 +6,7 @@
 #
 #   scripts/gallery.sh                     # every gallery preset
 #   scripts/gallery.sh add mul             # some of them
-#   scripts/gallery.sh --table             # only README's tables (gallery, forecast backtest), from docs/gallery/
+#   scripts/gallery.sh --table             # only the tables (README's gallery, docs/STATISTICS.md's forecast backtest)
 #   scripts/gallery.sh --post [preset ...] # add what a folder copied by an older commit lacks, from its own
 #                                          # files: forecast.csv and its charts (`emerge forecast`), and
 #                                          # report.md (`emerge report`); provenance.txt records it
@@ -31,33 +31,34 @@ RUNS=${GALLERY_RUNS:-$HOME/.cache/emerge/gallery-runs}
 
 die() { echo "gallery.sh: $*" >&2; exit 1; }
 
-# Rewrite the README block between `<!-- NAME: made by scripts/gallery.sh -->`
+# Rewrite the block of FILE between `<!-- NAME: made by scripts/gallery.sh -->`
 # and `<!-- /NAME -->` with what SCRIPT prints for docs/gallery.
-readme_block() {
-  local script=$1 name=$2 tmp
-  tmp=$(mktemp "$ROOT/README.md.XXXXXX")
+doc_block() {
+  local script=$1 name=$2 file=$3 tmp
+  tmp=$(mktemp "$ROOT/$file.XXXXXX")
   python3 "scripts/$script" docs/gallery >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "$script failed"; }
-  python3 - "$ROOT/README.md" "$tmp.table" "$tmp" "$name" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
+  python3 - "$ROOT/$file" "$tmp.table" "$tmp" "$name" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
 import sys
 readme, table, out, name = sys.argv[1:]
 text = open(readme).read()
 start, end = f"<!-- {name}: made by scripts/gallery.sh -->", f"<!-- /{name} -->"
 if start not in text or end not in text:
-    sys.exit(f"gallery.sh: README.md has no {start} ... {end} block")
+    sys.exit(f"gallery.sh: {readme} has no {start} ... {end} block")
 head, rest = text.split(start, 1)
 _, tail = rest.split(end, 1)
 open(out, "w").write(head + start + "\n" + open(table).read() + end + tail)
 EOF
-  mv "$tmp" README.md
+  mv "$tmp" "$file"
   rm -f "$tmp.table"
-  echo "gallery.sh: README.md $name regenerated"
+  echo "gallery.sh: $file $name regenerated"
 }
 
-# README's tables: the gallery (scripts/gallery_table.py) and the forecast
-# backtest (scripts/forecast_table.py, from each folder's forecast.csv).
+# The tables made from docs/gallery: README's gallery table
+# (scripts/gallery_table.py) and docs/STATISTICS.md's forecast backtest
+# (scripts/forecast_table.py, from each folder's forecast.csv).
 table() {
-  readme_block gallery_table.py gallery-table
-  readme_block forecast_table.py forecast-table
+  doc_block gallery_table.py gallery-table README.md
+  doc_block forecast_table.py forecast-table docs/STATISTICS.md
 }
 
 if [[ "${1:-}" == "--table" ]]; then
@@ -77,7 +78,7 @@ for p in "${presets[@]}"; do
 done
 
 dirty=""
-if [[ -n "$(git status --porcelain --untracked-files=no -- . ':!docs/gallery' ':!README.md')" ]]; then
+if [[ -n "$(git status --porcelain --untracked-files=no -- . ':!docs/gallery' ':!README.md' ':!docs/STATISTICS.md')" ]]; then
   [[ "${ALLOW_DIRTY:-}" == 1 ]] || die "tracked files differ from HEAD: commit first (or ALLOW_DIRTY=1, recorded in provenance)"
   dirty=" (with uncommitted changes)"
 fi

@@ -26,7 +26,7 @@
 #      batch 32) and the `gpu` preset's ladder (vocab 98, context 256,
 #      batch 64);
 #   3. the PyTorch peer (dist/peers/torch_gpt_bench.py, copied there from
-#      ../shared/peers/ by cuda-build.sh) on the same shapes with --device
+#      scripts/peers/ by cuda-build.sh) on the same shapes with --device
 #      cuda, all in one python process (scripts/peers/torch_ladder.py);
 #   4. a short 3-size `gpu`-preset sweep end to end (train, score, fit, plot):
 #      harness/presets/gpu.toml with a smaller ladder and budget;

@@ -24,7 +24,7 @@ THREADS=${THREADS:-2}
 TORCH_THREADS=${TORCH_THREADS:-$THREADS}   # 1 on a busy machine (see parity-spread.sh)
 VENV=${VENV:-$HOME/.cache/emerge-peers/venv}
 PY="$VENV/bin/python"
-"$PY" -c 'import torch' 2>/dev/null || { echo "parity-e2e: no torch in $VENV (../shared/peers/install_torch_cpu.sh)" >&2; exit 2; }
+"$PY" -c 'import torch' 2>/dev/null || { echo "parity-e2e: no torch in $VENV (scripts/peers/install_torch_cpu.sh)" >&2; exit 2; }
 if [ -z "${EMERGE:-}" ]; then
   (cd "$ROOT" && cargo build --release -q -p harness)
   EMERGE="${CARGO_TARGET_DIR:-$ROOT/target}/release/emerge"

@@ -28,7 +28,7 @@ OUT=${OUT:-/tmp/parity-spread}
 VENV=${VENV:-$HOME/.cache/emerge-peers/venv}
 PY="$VENV/bin/python"
 CFG="$ROOT/docs/parity/parity.toml"
-"$PY" -c 'import torch' 2>/dev/null || { echo "parity-spread: no torch in $VENV (../shared/peers/install_torch_cpu.sh)" >&2; exit 2; }
+"$PY" -c 'import torch' 2>/dev/null || { echo "parity-spread: no torch in $VENV (scripts/peers/install_torch_cpu.sh)" >&2; exit 2; }
 if [ -z "${EMERGE:-}" ]; then
   (cd "$ROOT" && cargo build --release -q -p harness)
   EMERGE="${CARGO_TARGET_DIR:-$ROOT/target}/release/emerge"

@@ -33,7 +33,7 @@ and spread over seeds of log(final loss), and for every pair of
 implementations the paired difference of log(final loss) over seeds with a
 t interval and an exact sign-flip test (same seed = same weights and batches).
 
-Needs the peer venv (../shared/peers/install_torch_cpu.sh) for `train`;
+Needs the peer venv (scripts/peers/install_torch_cpu.sh) for `train`;
 `compare` needs numpy only. safetensors files are read and written with
 numpy (the format is a JSON header and raw little-endian data).
 """

@@ -1,5 +1,5 @@
 //! `emerge bench train|generate`: throughput on the same shapes and with the
-//! same printed last line as `../shared/peers/torch_gpt_bench.py`, so the two
+//! same printed last line as `scripts/peers/torch_gpt_bench.py`, so the two
 //! can be run side by side.
 
 use std::time::Instant;

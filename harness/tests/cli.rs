@@ -1,4 +1,4 @@
-//! What README promises about the command line, checked as a user meets it:
+//! What README and docs/USAGE.md promise about the command line, checked as a user meets it:
 //! `--device` in a build without CUDA, `emerge bench`'s last line (which
 //! scripts parse), and the candle backend end to end.
 

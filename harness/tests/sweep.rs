@@ -772,7 +772,7 @@ fn shape_of_run(run: &Path) -> RunShape {
 /// A run trained with one thread count and resumed with another. The batch
 /// is split into one slice per thread and the slices' gradients are summed
 /// in order, so the thread count changes float rounding: the resumed run is
-/// not the bits of either clean run (README says so), but it is a valid
+/// not the bits of either clean run (docs/USAGE.md says so), but it is a valid
 /// run: the same jobs and steps, the rows before the checkpoint kept as
 /// they were, every score finite.
 #[test]

@@ -23,7 +23,7 @@ import sys
 import traceback
 
 # The peer itself is not copied into the repository: scripts/cuda-build.sh
-# copies ../shared/peers/torch_gpt_bench.py to dist/peers/ (carried with the
+# copies scripts/peers/torch_gpt_bench.py to dist/peers/ (carried with the
 # binary); PEERS names another folder.
 _root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.environ.get("PEERS") or os.path.join(_root, "dist", "peers"))
