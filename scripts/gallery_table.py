@@ -13,14 +13,19 @@ best shot count against 0 shots, whose N* the row gives).
 Then, for each ablation preset copied into docs/gallery/<preset>/ with an
 arms.csv, a second table: per task, mode and arm, N*, its shift from the
 baseline arm, and the sizes where the paired test on identical items gives
-p < 0.05. Standard library only.
+p < 0.05. When docs/gallery/overnight/ exists, a third table: per task and
+mode, N* trained alone (its preset) against N* in the overnight mixture,
+the shift in decades and each task's tokens per model. Standard library only.
 """
 import csv
+import math
 import os
 import sys
+import tomllib
 
 TASKS = ["add", "mul", "sort", "word", "modp", "icl", "hop"]
 ABLATIONS = ["code-ablation", "lr-robust"]
+MIXTURE = "overnight"
 
 
 def rows(path):
@@ -173,6 +178,10 @@ def main(gallery):
             print()
             arms_table(run, name)
 
+    if os.path.isfile(os.path.join(gallery, MIXTURE, "fits.csv")):
+        print()
+        mixture_table(gallery)
+
 
 def n_star(r):
     if not r["n_star"]:
@@ -235,6 +244,66 @@ def arms_table(run, name):
         png = f"[arms_{r['task']}](docs/gallery/{name}/arms_{r['task']}.png)"
         print(f"| {r['task']} | {r['mode']} | {r['arm']} | {lr} | {n_star(r)} | {verdict} | {shift(r)} "
               f"{control}| {tests} | {png} |")
+
+
+def task_tokens(run, task):
+    """Tokens of `task` one model of the run trains on: its share of the
+    mixture's weights (a training sequence holds one task) times the tokens
+    per model (`models.csv`, the last checkpoint of any model)."""
+    cfg = tomllib.load(open(f"{run}/config.toml", "rb"))
+    mixture = cfg["train"]["mixture"]
+    total = sum(float(e.get("weight", 1.0)) for e in mixture)
+    share = sum(float(e.get("weight", 1.0)) for e in mixture if e["task"] == task) / total
+    tokens = max(int(m["tokens"]) for m in rows(f"{run}/models.csv"))
+    return share * tokens
+
+
+def located(run, task, mode, shots):
+    """(N*, lo, hi) of a located fixed-level N*, else None."""
+    for r in rows(f"{run}/fits.csv"):
+        if (r["task"], r["mode"], r["shots"], r["metric"], r["x_axis"], r["shape"]) == (
+            task, mode, shots, "exact_match", "params", "sigmoid"
+        ) and r.get("threshold_params"):
+            lo = float(r["threshold_lo"]) if r["threshold_lo"] else None
+            hi = float(r["threshold_hi"]) if r["threshold_hi"] else None
+            return float(r["threshold_params"]), lo, hi
+    return None
+
+
+def mixture_table(gallery):
+    """Per task and mode: N* trained alone (its preset) and in the overnight
+    mixture, the shift in decades with the bounds the two intervals allow,
+    and the tokens of that task each model saw."""
+    mix = os.path.join(gallery, MIXTURE)
+    print("| task | mode | N* alone | verdict alone | N* in the mixture | verdict in the mixture "
+          "| shift, decades (bounds from the two intervals) | task tokens per model, alone / mixture |")
+    print("|---|---|---|---|---|---|---|---|")
+    for task in TASKS:
+        alone = os.path.join(gallery, task)
+        if not os.path.isfile(f"{alone}/fits.csv"):
+            continue
+        # icl at the largest shot count both runs score; the rest at 0 shots.
+        shots = "0"
+        if task == "icl":
+            ks = {r["shots"] for r in rows(f"{alone}/fits.csv") if r["task"] == "icl"}
+            ks &= {r["shots"] for r in rows(f"{mix}/fits.csv") if r["task"] == "icl"}
+            shots = max(ks, key=int) if ks else "0"
+        for mode in ("direct", "cot"):
+            na, va = threshold(alone, task, mode, shots)
+            nm, vm = threshold(mix, task, mode, shots)
+            a, m = located(alone, task, mode, shots), located(mix, task, mode, shots)
+            if a and m:
+                d = math.log10(m[0] / a[0])
+                lo = f"{math.log10(m[1] / a[2]):+.2f}" if m[1] and a[2] else "…"
+                hi = f"{math.log10(m[2] / a[1]):+.2f}" if m[2] and a[1] else "…"
+                moved = f"{d:+.2f} [{lo}, {hi}]"
+            elif not a and not m:
+                moved = "not located in either"
+            else:
+                moved = "not located " + ("alone" if not a else "in the mixture")
+            toks = f"{si(task_tokens(alone, task))} / {si(task_tokens(mix, task))}"
+            label = task + (f" ({shots} shots)" if shots != "0" else "")
+            print(f"| {label} | {mode} | {na} | {va} | {nm} | {vm} | {moved} | {toks} |")
 
 
 if __name__ == "__main__":

@@ -162,7 +162,8 @@ pub fn basis(
         .collect();
     let device = models::device_name(&backend.device);
     let on = if backend.device.is_cpu() {
-        format!("{device}, {} kernels, {threads} threads", backend.kernels)
+        let plural = if threads == 1 { "" } else { "s" };
+        format!("{device}, {} kernels, {threads} thread{plural}", backend.kernels)
     } else {
         format!("{device}, {} kernels", backend.kernels)
     };
