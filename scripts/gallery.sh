@@ -4,7 +4,7 @@
 # regenerate README's gallery table. Nothing in docs/gallery/ is edited or
 # refitted by hand.
 #
-#   scripts/gallery.sh                     # every gallery preset
+#   scripts/gallery.sh                     # every gallery preset (overnight last: 8 hours)
 #   scripts/gallery.sh add mul             # some of them
 #   scripts/gallery.sh --table             # only the tables (README's gallery, docs/STATISTICS.md's forecast backtest)
 #   scripts/gallery.sh --post [preset ...] # add what a folder copied by an older commit lacks, from its own
@@ -26,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PRESETS_ALL=(add mul sort word modp icl hop code-ablation lr-robust)
+PRESETS_ALL=(add mul sort word modp icl hop code-ablation lr-robust overnight)
 RUNS=${GALLERY_RUNS:-$HOME/.cache/emerge/gallery-runs}
 
 die() { echo "gallery.sh: $*" >&2; exit 1; }
