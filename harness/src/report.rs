@@ -119,16 +119,21 @@ fn claims_table(s: &mut String, claims: &[ClaimRow]) {
                 format!("{x:.3}")
             }
         };
+        // The loss at which a size crosses the level is a position, not an
+        // amount: its largest value says nothing.
+        let top = if claim == claim::LOSS_AT_LEVEL {
+            "—".to_string()
+        } else {
+            format!("{} ({})", v(top.value), si(top.params_non_embedding as f64))
+        };
         let _ = writeln!(
             s,
-            "| {claim} | {task} | {} | {shots} | {} [{}, {}] at {} | {} ({}) | {} |",
+            "| {claim} | {task} | {} | {shots} | {} [{}, {}] at {} | {top} | {} |",
             mode.as_str(),
             v(last.value),
             v(last.ci_lo),
             v(last.ci_hi),
             si(last.params_non_embedding as f64),
-            v(top.value),
-            si(top.params_non_embedding as f64),
             last.n_seeds
         );
     }

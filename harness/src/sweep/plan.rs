@@ -163,7 +163,10 @@ pub fn basis(
     let device = models::device_name(&backend.device);
     let on = if backend.device.is_cpu() {
         let plural = if threads == 1 { "" } else { "s" };
-        format!("{device}, {} kernels, {threads} thread{plural}", backend.kernels)
+        format!(
+            "{device}, {} kernels, {threads} thread{plural}",
+            backend.kernels
+        )
     } else {
         format!("{device}, {} kernels", backend.kernels)
     };
