@@ -5,11 +5,12 @@
 # (e.g. --threads 4, --name overnight2).
 #
 #   scripts/overnight.sh
+#   target/release/emerge status --run runs/overnight   # jobs done and running, steps, ETA
 #   tail -f runs/overnight.log        # progress lines every 30 s
-#   open runs/overnight/plots/*.png   # in the morning
+#   runs/overnight/report.md          # in the morning: verdicts, claims, every chart
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs
 cargo build --release -p harness
 nohup cargo run --release -q -p harness -- sweep --preset overnight "$@" >> runs/overnight.log 2>&1 &
-echo "emerge sweep started (pid $!); log: runs/overnight.log"
+echo "emerge sweep started (pid $!); log: runs/overnight.log; look in: target/release/emerge status --run runs/overnight"
