@@ -164,7 +164,7 @@ for p in "${presets[@]}"; do
 
   dest="docs/gallery/$p"
   stage=$(mktemp -d "$ROOT/docs/gallery/.$p.XXXXXX")
-  for f in config.toml manifest.json models.csv scores.csv fits.csv claims.csv forecast.csv arms.csv arms_paired.csv; do
+  for f in config.toml manifest.json models.csv scores.csv fits.csv claims.csv forecast.csv arms.csv arms_paired.csv times.csv; do
     [[ -f "$run/$f" ]] && cp "$run/$f" "$stage/"
   done
   cp "$run"/plots/*.png "$stage/"

@@ -172,7 +172,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// The finished jobs' time against the plan's estimate for them: (actual,
 /// estimated) seconds over the done jobs that have an estimate.
-pub fn against_plan(jobs: &[JobView]) -> Option<(f64, f64)> {
+fn against_plan(jobs: &[JobView]) -> Option<(f64, f64)> {
     let pairs: Vec<(f64, f64)> = jobs
         .iter()
         .filter_map(|v| match (&v.state, &v.estimate) {

@@ -9,7 +9,7 @@ use crate::cmd_status;
 use crate::sweep::folder;
 use crate::sweep::plan::{human_secs, si3 as si};
 use results::arms::{self, ArmRow};
-use results::schema::{claim, files, ClaimRow, FitRow, ForecastRow};
+use results::schema::{claim, files, ClaimRow, FitRow, ForecastRow, TimeRow};
 use results::{CurveKey, Mode};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -249,43 +249,64 @@ fn figures(s: &mut String, run: &Path, dir: &Path) {
     }
 }
 
-/// The job time the plan estimated against what it took, when the sweep
-/// recorded its estimates.
-fn timing(s: &mut String, run: &Path) {
+/// Each finished job's planned time against what it took: from `jobs/`
+/// (and then saved as `times.csv`, which a gallery copy keeps), or from
+/// `times.csv` in a folder without jobs.
+fn times(run: &Path) -> Result<Vec<TimeRow>, String> {
+    if !run.join(files::JOBS_DIR).is_dir() {
+        return opt_csv(&run.join(files::TIMES));
+    }
     let Ok(v) = cmd_status::view(run) else {
-        return;
+        return Ok(Vec::new());
     };
-    let rows: Vec<_> = v
+    let rows: Vec<TimeRow> = v
         .jobs
         .iter()
-        .filter_map(|j| match (&j.state, &j.estimate) {
-            (cmd_status::State::Done(st), Some(e)) => Some((j, st, e)),
+        .filter_map(|j| match &j.state {
+            cmd_status::State::Done(st) => Some(TimeRow {
+                model_id: j.job.model_id.clone(),
+                estimated_seconds: j.estimate.as_ref().map(|e| e.total()),
+                train_seconds: st.train_seconds,
+                eval_seconds: st.eval_seconds,
+            }),
             _ => None,
         })
         .collect();
-    if rows.is_empty() {
+    if !rows.is_empty() {
+        results::write_csv(&run.join(files::TIMES), &rows).map_err(|e| e.to_string())?;
+    }
+    Ok(rows)
+}
+
+fn timing(s: &mut String, rows: &[TimeRow]) {
+    let planned: Vec<(&TimeRow, f64)> = rows
+        .iter()
+        .filter_map(|r| r.estimated_seconds.map(|e| (r, e)))
+        .collect();
+    if planned.is_empty() {
         return;
     }
+    let took = |r: &TimeRow| r.train_seconds + r.eval_seconds;
+    let a: f64 = planned.iter().map(|(r, _)| took(r)).sum();
+    let e: f64 = planned.iter().map(|(_, e)| e).sum();
     s.push_str("\n## Time: the plan against the run\n\n");
-    let (a, e) = cmd_status::against_plan(&v.jobs).unwrap_or((0.0, 0.0));
     let _ = writeln!(
         s,
-        "{} jobs took {} of training and scoring; the plan estimated {} for them ({:+.0}%).\n",
-        rows.len(),
+        "{} jobs took {} of training and scoring; the plan estimated {} for them ({:+.0}%). `times.csv` has every job.\n",
+        planned.len(),
         human_secs(a),
         human_secs(e),
         100.0 * (a / e - 1.0)
     );
     s.push_str("| job | estimated | took | difference |\n|---|---|---|---|\n");
-    for (j, st, e) in rows {
-        let took = st.train_seconds + st.eval_seconds;
+    for (r, e) in planned {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {:+.0}% |",
-            j.job.model_id,
-            human_secs(e.total()),
-            human_secs(took),
-            100.0 * (took / e.total() - 1.0)
+            r.model_id,
+            human_secs(e),
+            human_secs(took(r)),
+            100.0 * (took(r) / e - 1.0)
         );
     }
 }
@@ -439,7 +460,7 @@ pub fn write(run: &Path) -> Result<PathBuf, String> {
         s.push_str("\n## Forecast backtest\n\nEach located N* forecast from the sizes below the level alone, against the measured one (`emerge forecast`); *held* when the measured N* lies in the forecast's interval.\n\n");
         forecast_table(&mut s, &forecast);
     }
-    timing(&mut s, run);
+    timing(&mut s, &times(run)?);
     s.push_str("\n## Figures\n\n");
     figures(&mut s, run, run);
     if run.join(arms::DIR).is_dir() {

@@ -59,6 +59,14 @@ fn status_of_a_finished_run() {
             "byte-identical scores",
         ],
     );
+    // times.csv keeps each job's estimate against its time for copies
+    // without jobs/.
+    let times: Vec<results::schema::TimeRow> =
+        results::read::read_csv(&run.join("times.csv")).unwrap();
+    assert_eq!(times.len(), 4);
+    assert!(times
+        .iter()
+        .all(|t| t.estimated_seconds.is_some_and(|e| e > 0.0) && t.train_seconds > 0.0));
     // A gallery copy puts the charts beside the CSVs: `emerge report` there
     // links them where they are.
     let flat = runs.join("flat");
@@ -73,7 +81,15 @@ fn status_of_a_finished_run() {
     }
     let out = emerge(&["report", "--run", s(&flat)]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_report_shows(&flat, &["](overview.png)", "## Verdicts (exact match)"]);
+    assert_report_shows(
+        &flat,
+        &[
+            "](overview.png)",
+            "## Verdicts (exact match)",
+            "## Time: the plan against the run",
+            "| L1-D32-H2-s0 | ",
+        ],
+    );
 }
 
 #[test]

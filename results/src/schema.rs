@@ -34,6 +34,7 @@ pub mod files {
     pub const FITS: &str = "fits.csv";
     pub const CLAIMS: &str = "claims.csv";
     pub const FORECAST: &str = "forecast.csv";
+    pub const TIMES: &str = "times.csv";
     pub const PLOTS_DIR: &str = "plots";
     pub const JOBS_DIR: &str = "jobs";
 }
@@ -478,6 +479,19 @@ pub struct ForecastRow {
     pub note: String,
 }
 
+/// `times.csv`: one row per finished job, the first plan's estimate of its
+/// time against what it took (over every attempt), so that a run says
+/// whether its plan held (`emerge plot` writes it from `jobs/`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimeRow {
+    pub model_id: String,
+    /// The plan's estimate, training and scoring; empty when the job was
+    /// planned by an emerge that did not record it.
+    pub estimated_seconds: Option<f64>,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
+
 /// Claim names used in `claims.csv` (`claim` column).
 pub mod claim {
     pub const COT_GAIN: &str = "cot_gain";
@@ -645,6 +659,16 @@ impl CsvRow for ForecastRow {
     ];
 }
 
+impl CsvRow for TimeRow {
+    const FILE: &'static str = files::TIMES;
+    const HEADER: &'static [&'static str] = &[
+        "model_id",
+        "estimated_seconds",
+        "train_seconds",
+        "eval_seconds",
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,6 +737,18 @@ mod tests {
             covered: Some(true),
             interval_noise: "items+seeds".into(),
             note: String::new(),
+        });
+        check(TimeRow {
+            model_id: "L1-D8-H2-s0@lr-half".into(),
+            estimated_seconds: None,
+            train_seconds: 12.5,
+            eval_seconds: 0.25,
+        });
+        check(TimeRow {
+            model_id: "m".into(),
+            estimated_seconds: Some(30.0),
+            train_seconds: 0.1 + 0.2,
+            eval_seconds: 1.0,
         });
         check(TrainLogRow {
             model_id: "m".into(),
