@@ -203,7 +203,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     let mut step = start;
     let mut window_start = Instant::now();
     let mut last_line = Instant::now();
-    let mut progress = super::progress::ProgressWriter::new();
+    let mut progress = super::progress::ProgressWriter::default();
     while step < job.total_steps {
         let t0 = Instant::now();
         let b = batch_at(shared.stream, step, batch)?;
@@ -240,7 +240,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
                 last_line = Instant::now();
             }
             pb.set_message(msg);
-            progress.offer(dir, false, || super::progress::Progress {
+            progress.offer(dir, || super::progress::Progress {
                 step,
                 total_steps: job.total_steps,
                 loss: row.loss,

@@ -90,20 +90,17 @@ pub fn read<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Option<T>
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Writes `progress.json` at most every [`PROGRESS_EVERY`].
+#[derive(Default)]
 pub struct ProgressWriter {
     last: Option<Instant>,
 }
 
 impl ProgressWriter {
-    pub fn new() -> Self {
-        ProgressWriter { last: None }
-    }
-
-    /// Write `p` unless the last write was under [`PROGRESS_EVERY`] ago
-    /// (`force` writes anyway). Not synced: it is advisory, and a crash that
-    /// loses it loses only the last few seconds' step.
-    pub fn offer(&mut self, dir: &Path, force: bool, p: impl FnOnce() -> Progress) {
-        if !force && self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+    /// Write `p` unless the last write was under [`PROGRESS_EVERY`] ago. Not
+    /// synced: it is advisory, and a crash that loses it loses only the last
+    /// few seconds' step.
+    pub fn offer(&mut self, dir: &Path, p: impl FnOnce() -> Progress) {
+        if self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
             return;
         }
         self.last = Some(Instant::now());
@@ -114,11 +111,5 @@ impl ProgressWriter {
         if std::fs::write(&tmp, json).is_err() || std::fs::rename(&tmp, &path).is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-    }
-}
-
-impl Default for ProgressWriter {
-    fn default() -> Self {
-        Self::new()
     }
 }
