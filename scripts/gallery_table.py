@@ -34,6 +34,8 @@ def rows(path):
 
 
 def si(x):
+    """A size to three significant digits with an SI suffix, as emerge prints
+    sizes everywhere (results::human::si in the Rust code)."""
     x = float(x)
     for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:

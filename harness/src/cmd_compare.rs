@@ -61,7 +61,7 @@ fn out_dir(args: &CompareArgs) -> Result<PathBuf, String> {
 /// spells them (`eval.tasks`, without `task`, `shots` and `weight`), by
 /// task name; `None` when the folder has no such config to read.
 fn eval_params(run: &Path) -> Option<BTreeMap<String, Vec<toml::Table>>> {
-    let text = std::fs::read_to_string(run.join(results::schema::files::CONFIG)).ok()?;
+    let text = std::fs::read_to_string(run.join(runfolder::schema::files::CONFIG)).ok()?;
     let cfg: toml::Table = toml::from_str(&text).ok()?;
     let tasks = cfg.get("eval")?.get("tasks")?.as_array()?;
     let mut out: BTreeMap<String, Vec<toml::Table>> = BTreeMap::new();
@@ -138,7 +138,7 @@ pub fn run(args: &CompareArgs) -> Result<(), String> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let csv = dir.join(CSV);
-    results::write_csv(&csv, &c.rows).map_err(|e| e.to_string())?;
+    runfolder::write_csv(&csv, &c.rows).map_err(|e| e.to_string())?;
     say(&results::compare::table(&c));
     let prefix = csv.with_extension("");
     let pngs = plots::plot_compare(&a, &b, &prefix).map_err(|e| e.to_string())?;

@@ -6,7 +6,7 @@
 //! scored and refitted, then the command fails naming it and why.
 
 use crate::output::{esay, say};
-use crate::sweep::{eval, folder, job, jobs, lock, runner};
+use crate::sweep::{eval, folder, job, jobs, layout, lock};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -36,11 +36,11 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     let mut n = 0;
     let mut failed = Vec::new();
     for (i, st) in &finished {
-        if st.status != results::ModelStatus::Ok {
+        if st.status != runfolder::ModelStatus::Ok {
             continue;
         }
         let j = &all[*i];
-        match job::rescore(j, &folder::job_dir(&args.run, j), &cfg, &suite, &backend) {
+        match job::rescore(j, &layout::job_dir(&args.run, j), &cfg, &suite, &backend) {
             Ok(step) => {
                 say(&format!("rescored {} at step {step}\n", j.model_id));
                 n += 1;
@@ -63,7 +63,7 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
     ));
     let mut problems = Vec::new();
     if finished.len() == all.len() && n > 0 {
-        if let Err(e) = runner::analyze_and_plot(&args.run) {
+        if let Err(e) = crate::pipeline::analyze_and_plot(&args.run) {
             problems.push(format!("{}: analysis failed: {e}", args.run.display()));
         }
     }

@@ -173,7 +173,7 @@ fn job_for(cfg: &SweepConfig, shape: (usize, usize, usize), seed: u64) -> Result
 
 /// Each file whole, under a temporary name and renamed (see `results::write`).
 fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    results::write_bytes_atomic(path, bytes).map_err(|e| e.to_string())
+    runfolder::write_bytes_atomic(path, bytes).map_err(|e| e.to_string())
 }
 
 /// Named tensors as safetensors bytes: (name, dtype, shape, little-endian data).

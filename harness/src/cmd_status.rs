@@ -10,11 +10,11 @@
 use crate::output::say;
 use crate::sweep::jobs::Job;
 use crate::sweep::lock::{self, Liveness};
-use crate::sweep::plan::human_secs;
 use crate::sweep::progress::{self, JobEstimate, Progress};
-use crate::sweep::{folder, job, jobs};
+use crate::sweep::{folder, jobs, layout};
 use clap::Args;
-use results::ModelStatus;
+use results::human::{plural, secs};
+use runfolder::ModelStatus;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -27,7 +27,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
-    Done(job::JobStatus),
+    Done(layout::JobStatus),
     Running,
     Interrupted,
     Pending,
@@ -96,14 +96,14 @@ pub fn view(run: &Path) -> Result<RunView, String> {
     let cfg = folder::read_config(run)?;
     let all = jobs::jobs(&cfg);
     let locks = lock::holders(run);
-    let manifest = std::fs::read(run.join(results::schema::files::MANIFEST))
+    let manifest = std::fs::read(run.join(runfolder::schema::files::MANIFEST))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let mut views: Vec<JobView> = all
         .into_iter()
         .map(|j| {
-            let dir = folder::job_dir(run, &j);
-            let done = job::read_status(&dir)
+            let dir = layout::job_dir(run, &j);
+            let done = layout::read_status(&dir)
                 .ok()
                 .flatten()
                 .filter(|s| s.model_id == j.model_id);
@@ -162,12 +162,8 @@ fn ago(t: SystemTime) -> String {
     SystemTime::now()
         .duration_since(t)
         .map_or("just now".into(), |d| {
-            format!("{} ago", human_secs(d.as_secs_f64()))
+            format!("{} ago", secs(d.as_secs_f64()))
         })
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The finished jobs' time against the plan's estimate for them: (actual,
@@ -296,7 +292,7 @@ pub fn render(run: &Path, v: &RunView) -> String {
     let worked: f64 = v.jobs.iter().map(JobView::seconds).sum();
     s += &format!(
         "elapsed: {} of training and scoring over the jobs so far\n",
-        human_secs(worked)
+        secs(worked)
     );
     // The pace: finished jobs' time over their estimate, applied to the
     // estimate of what is left.
@@ -328,14 +324,14 @@ pub fn render(run: &Path, v: &RunView) -> String {
                 "job",
                 "jobs"
             ),
-            human_secs(a),
-            human_secs(e),
-            human_secs(planned)
+            secs(a),
+            secs(e),
+            secs(planned)
         );
     } else if planned > 0.0 {
         s += &format!(
             "plan: {} planned; no job with an estimate has finished yet\n",
-            human_secs(planned)
+            secs(planned)
         );
     }
     if done < v.jobs.len() {
@@ -360,24 +356,21 @@ pub fn render(run: &Path, v: &RunView) -> String {
         s += &if live.is_empty() {
             format!(
                 "left: {} of work {pace_note}{missing}, once resumed\n",
-                human_secs(left * ratio)
+                secs(left * ratio)
             )
         } else {
-            format!(
-                "ETA: {} (about {when}) {pace_note}{missing}\n",
-                human_secs(eta)
-            )
+            format!("ETA: {} (about {when}) {pace_note}{missing}\n", secs(eta))
         };
     }
     s
 }
 
 pub fn run(args: &StatusArgs) -> Result<(), String> {
-    if !args.run.join(results::schema::files::CONFIG).is_file() {
+    if !args.run.join(runfolder::schema::files::CONFIG).is_file() {
         return Err(format!(
             "{}: not a run folder (no {})",
             args.run.display(),
-            results::schema::files::CONFIG
+            runfolder::schema::files::CONFIG
         ));
     }
     let v = view(&args.run)?;

@@ -1,11 +1,11 @@
 //! `emerge tasks`: list the suite, or print generated items of one task.
 
-use crate::fewshot::few_shot;
-use crate::format::Mode;
-use crate::tasks::chance::chance;
-use crate::tasks::{distinct_items, Split, Task, TaskConfig, TASK_NAMES};
 use clap::{Args, ValueEnum};
 use std::io::Write;
+use tasks::chance::chance;
+use tasks::fewshot::few_shot;
+use tasks::format::Mode;
+use tasks::{distinct_items, Split, Task, TaskConfig, TASK_NAMES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {

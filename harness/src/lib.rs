@@ -1,13 +1,7 @@
-//! The emerge harness: task suite, training stream, evaluation and CLI glue.
-//!
-//! The task suite: [`vocab`] (character tokens, ids fixed forever),
-//! [`format`] (the one text format and its cues), [`tasks`] (eight seeded
-//! generators, their parameters, the held-out partition, chance levels),
-//! [`stream`] (training sequences by seed and position), [`fewshot`]
-//! (k-shot prompts from training exemplars) and [`answer`] (extraction and
-//! per-item string metrics).
+//! The emerge harness: the sweep runner (plan, jobs, training, scoring,
+//! resume and damage), and each `emerge` command. The task suite is the
+//! `tasks` crate; the run folder's files are the `runfolder` crate's.
 
-pub mod answer;
 pub mod backend;
 pub mod cmd_analyze;
 pub mod cmd_bench;
@@ -19,11 +13,7 @@ pub mod cmd_plot;
 pub mod cmd_runs;
 pub mod cmd_status;
 pub mod cmd_tasks;
-pub mod fewshot;
-pub mod format;
 pub mod output;
+pub mod pipeline;
 pub mod report;
-pub mod stream;
 pub mod sweep;
-pub mod tasks;
-pub mod vocab;

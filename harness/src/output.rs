@@ -2,8 +2,8 @@
 //! must end the output quietly, not panic; and the guard that keeps an
 //! output path off a run folder's own files.
 
-use results::schema::files;
-use results::CsvRow;
+use runfolder::schema::files;
+use runfolder::CsvRow;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
@@ -31,9 +31,9 @@ const RUN_ENTRIES: [&str; 14] = [
     files::FORECAST,
     files::PLOTS_DIR,
     files::JOBS_DIR,
-    results::arms::DIR,
-    <results::arms::ArmRow as CsvRow>::FILE,
-    results::arms::PAIRED_FILE,
+    runfolder::schema::files::ARMS_DIR,
+    <runfolder::ArmRow as CsvRow>::FILE,
+    runfolder::schema::files::ARMS_PAIRED,
 ];
 
 /// `path` made absolute, `.` and `..` resolved, and the part that exists

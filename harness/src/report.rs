@@ -7,17 +7,18 @@
 
 use crate::cmd_status;
 use crate::sweep::folder;
-use crate::sweep::plan::{human_secs, si3 as si};
-use results::arms::{self, ArmRow};
-use results::schema::{claim, files, ClaimRow, FitRow, ForecastRow, TimeRow};
-use results::{CurveKey, Mode};
+use results::human::{secs, si};
+use runfolder::ids::arm_dir;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{claim, files, ArmRow, ClaimRow, FitRow, ForecastRow, TimeRow};
+use runfolder::Mode;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 pub const REPORT: &str = "report.md";
 
-fn opt_csv<T: results::CsvRow>(path: &Path) -> Result<Vec<T>, String> {
-    Ok(results::read::read_csv_optional(path)
+fn opt_csv<T: runfolder::CsvRow>(path: &Path) -> Result<Vec<T>, String> {
+    Ok(runfolder::read::read_csv_optional(path)
         .map_err(|e| e.to_string())?
         .unwrap_or_default())
 }
@@ -273,7 +274,7 @@ fn times(run: &Path) -> Result<Vec<TimeRow>, String> {
         })
         .collect();
     if !rows.is_empty() {
-        results::write_csv(&run.join(files::TIMES), &rows).map_err(|e| e.to_string())?;
+        runfolder::write_csv(&run.join(files::TIMES), &rows).map_err(|e| e.to_string())?;
     }
     Ok(rows)
 }
@@ -294,8 +295,8 @@ fn timing(s: &mut String, rows: &[TimeRow]) {
         s,
         "{} jobs took {} of training and scoring; the plan estimated {} for them ({:+.0}%). `times.csv` has every job.\n",
         planned.len(),
-        human_secs(a),
-        human_secs(e),
+        secs(a),
+        secs(e),
         100.0 * (a / e - 1.0)
     );
     s.push_str("| job | estimated | took | difference |\n|---|---|---|---|\n");
@@ -304,8 +305,8 @@ fn timing(s: &mut String, rows: &[TimeRow]) {
             s,
             "| {} | {} | {} | {:+.0}% |",
             r.model_id,
-            human_secs(e),
-            human_secs(took(r)),
+            secs(e),
+            secs(took(r)),
             100.0 * (took(r) / e - 1.0)
         );
     }
@@ -417,7 +418,7 @@ fn provenance(s: &mut String, run: &Path) {
 /// Write `run/report.md` from what the folder holds.
 pub fn write(run: &Path) -> Result<PathBuf, String> {
     let fits: Vec<FitRow> = opt_csv(&run.join(files::FITS))?;
-    let arm_rows: Vec<ArmRow> = opt_csv(&run.join(<ArmRow as results::CsvRow>::FILE))?;
+    let arm_rows: Vec<ArmRow> = opt_csv(&run.join(<ArmRow as runfolder::CsvRow>::FILE))?;
     let name = folder::read_config(run).map_or_else(
         |_| {
             run.file_name()
@@ -437,7 +438,7 @@ pub fn write(run: &Path) -> Result<PathBuf, String> {
             .map(|r| r.arm.as_str())
             .collect::<std::collections::BTreeSet<_>>()
         {
-            let dir = arms::arm_dir(run, arm);
+            let dir = arm_dir(run, arm);
             let fits: Vec<FitRow> = opt_csv(&dir.join(files::FITS))?;
             let _ = write!(s, "\n### Arm `{arm}`\n\n");
             let loaded = results::Run::load_arm(run, arm).ok();
@@ -463,20 +464,20 @@ pub fn write(run: &Path) -> Result<PathBuf, String> {
     timing(&mut s, &times(run)?);
     s.push_str("\n## Figures\n\n");
     figures(&mut s, run, run);
-    if run.join(arms::DIR).is_dir() {
+    if run.join(files::ARMS_DIR).is_dir() {
         for r in arm_rows
             .iter()
             .map(|r| r.arm.as_str())
             .collect::<std::collections::BTreeSet<_>>()
         {
             let _ = write!(s, "### Arm `{r}`\n\n");
-            figures(&mut s, run, &arms::arm_dir(run, r));
+            figures(&mut s, run, &arm_dir(run, r));
         }
     }
     config_essentials(&mut s, run);
     provenance(&mut s, run);
     let path = run.join(REPORT);
-    results::write_bytes_atomic(&path, s.as_bytes()).map_err(|e| e.to_string())?;
+    runfolder::write_bytes_atomic(&path, s.as_bytes()).map_err(|e| e.to_string())?;
     Ok(path)
 }
 

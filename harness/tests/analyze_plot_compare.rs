@@ -278,7 +278,7 @@ fn runs_writes_one_tidy_table_over_three_run_folders() {
         "{header}"
     );
     // Every fits.csv column is there (new ones flow through FitRow).
-    for c in <results::FitRow as results::CsvRow>::HEADER {
+    for c in <runfolder::FitRow as runfolder::CsvRow>::HEADER {
         assert!(header.split(',').any(|h| h == *c), "{c} missing: {header}");
     }
     let of = |run: &str, kind: &str| -> Vec<&std::collections::BTreeMap<String, String>> {
@@ -288,10 +288,10 @@ fn runs_writes_one_tidy_table_over_three_run_folders() {
     };
     for name in ["a", "b", "c"] {
         let dir = runs.join(name);
-        let scores: Vec<results::ScoreRow> =
-            results::read::read_csv(&dir.join("scores.csv")).unwrap();
-        let models: Vec<results::ModelRow> =
-            results::read::read_csv(&dir.join("models.csv")).unwrap();
+        let scores: Vec<runfolder::ScoreRow> =
+            runfolder::read::read_csv(&dir.join("scores.csv")).unwrap();
+        let models: Vec<runfolder::ModelRow> =
+            runfolder::read::read_csv(&dir.join("models.csv")).unwrap();
         let got = of(name, "score");
         assert_eq!(got.len(), scores.len(), "{name}");
         // Each score row carries its value, interval, size and seed.

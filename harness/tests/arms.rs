@@ -103,11 +103,12 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
     for arm in ["add", "add+code"] {
         let n = ids
             .iter()
-            .filter(|i| results::arms::arm_of(i) == Some(arm))
+            .filter(|i| runfolder::ids::arm_of(i) == Some(arm))
             .count();
         assert_eq!(n, 4, "{arm}: {ids:?}");
     }
-    let models: Vec<results::ModelRow> = results::read::read_csv(&run.join("models.csv")).unwrap();
+    let models: Vec<runfolder::ModelRow> =
+        runfolder::read::read_csv(&run.join("models.csv")).unwrap();
     assert_eq!(models.len(), 16, "8 jobs × 2 scored checkpoints");
     for f in [
         "arms.csv",
@@ -132,14 +133,14 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
     );
     // No fits that would average the arms together.
     assert!(!run.join("fits.csv").exists());
-    let rows: Vec<results::arms::ArmRow> = results::read::read_csv(&run.join("arms.csv")).unwrap();
+    let rows: Vec<runfolder::ArmRow> = runfolder::read::read_csv(&run.join("arms.csv")).unwrap();
     assert_eq!(rows.len(), 4, "add × (direct, cot) × 2 arms: {rows:?}");
     assert!(rows
         .iter()
         .all(|r| r.baseline == "add" && (r.arm == "add") == (r.shift_kind == "baseline")));
     // Paired tests at every size on the same 12 items.
-    let paired: Vec<results::arms::ArmPairRow> =
-        results::read::read_csv(&run.join("arms_paired.csv")).unwrap();
+    let paired: Vec<runfolder::ArmPairRow> =
+        runfolder::read::read_csv(&run.join("arms_paired.csv")).unwrap();
     assert_eq!(paired.len(), 2 * 4, "{paired:?}");
     assert!(paired
         .iter()
@@ -154,10 +155,10 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
     let plain = emerge(&refs(&args_for(&dir, "plain", &config(false), &[])));
     assert!(plain.status.success(), "{}", text(&plain));
     let as_plain = |id: &str| id.strip_suffix("@add").map(str::to_string);
-    let samples = |d: &Path| -> Vec<results::SampleRow> {
-        results::read::read_csv(&d.join("samples.csv")).unwrap()
+    let samples = |d: &Path| -> Vec<runfolder::SampleRow> {
+        runfolder::read::read_csv(&d.join("samples.csv")).unwrap()
     };
-    let baseline: Vec<results::SampleRow> = samples(&run)
+    let baseline: Vec<runfolder::SampleRow> = samples(&run)
         .into_iter()
         .filter_map(|mut r| {
             r.model_id = as_plain(&r.model_id)?;
@@ -166,7 +167,8 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
         .collect();
     assert_eq!(samples(&dir.join("runs/plain")), baseline);
     let values = |d: &Path, keep: &dyn Fn(&str) -> Option<String>| -> Vec<String> {
-        let rows: Vec<results::ScoreRow> = results::read::read_csv(&d.join("scores.csv")).unwrap();
+        let rows: Vec<runfolder::ScoreRow> =
+            runfolder::read::read_csv(&d.join("scores.csv")).unwrap();
         rows.into_iter()
             .filter_map(|r| {
                 let id = keep(&r.model_id)?;
@@ -217,7 +219,7 @@ fn an_arms_sweep_trains_every_arm_and_compares_them() {
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
     for wanted in ["add", "add+code"] {
         let arm_fits = |from: &Path| -> usize {
-            let fits: Vec<results::FitRow> = results::read::read_csv(from).unwrap();
+            let fits: Vec<runfolder::FitRow> = runfolder::read::read_csv(from).unwrap();
             fits.len()
         };
         let n = rows
@@ -440,11 +442,11 @@ fn learning_rate_arms_train_at_their_rate_and_are_recorded() {
         [("lr".to_string(), 0.003), ("lr-double".to_string(), 0.006)]
     );
     // The schedule's peak in each arm's training log.
-    let log: Vec<results::TrainLogRow> =
-        results::read::read_csv(&run.join("train_log.csv")).unwrap();
+    let log: Vec<runfolder::TrainLogRow> =
+        runfolder::read::read_csv(&run.join("train_log.csv")).unwrap();
     let peak = |arm: &str| {
         log.iter()
-            .filter(|r| results::arms::arm_of(&r.model_id) == Some(arm))
+            .filter(|r| runfolder::ids::arm_of(&r.model_id) == Some(arm))
             .map(|r| r.lr)
             .fold(0.0, f64::max)
     };
@@ -455,7 +457,7 @@ fn learning_rate_arms_train_at_their_rate_and_are_recorded() {
         peak("lr"),
         peak("lr-double")
     );
-    let rows: Vec<results::arms::ArmRow> = results::read::read_csv(&run.join("arms.csv")).unwrap();
+    let rows: Vec<runfolder::ArmRow> = runfolder::read::read_csv(&run.join("arms.csv")).unwrap();
     for r in &rows {
         let want = if r.arm == "lr" { 0.003 } else { 0.006 };
         assert_eq!(r.lr, Some(want), "{r:?}");
@@ -475,7 +477,7 @@ fn assert_overlay_shows_each_arm(run: &Path, arms: &[&str], task: &str) {
         .map(|a| results::Run::load_arm(run, a).unwrap())
         .collect();
     let rects = img.grid_panels(2, 2, None);
-    for (mode, rect) in [results::Mode::Direct, results::Mode::Cot]
+    for (mode, rect) in [runfolder::Mode::Direct, runfolder::Mode::Cot]
         .into_iter()
         .zip(rects)
     {

@@ -152,8 +152,8 @@ fn bench_ends_with_the_line_scripts_parse_and_it_is_the_measured_rate() {
 
 /// (model_id, step, loss) of every row of a run's `train_log.csv`.
 fn losses(run: &Path) -> Vec<(String, u64, f64)> {
-    let rows: Vec<results::TrainLogRow> =
-        results::read::read_csv(&run.join("train_log.csv")).unwrap();
+    let rows: Vec<runfolder::TrainLogRow> =
+        runfolder::read::read_csv(&run.join("train_log.csv")).unwrap();
     rows.into_iter()
         .map(|r| (r.model_id, r.step, r.loss))
         .collect()
@@ -196,7 +196,8 @@ fn the_candle_backend_runs_a_sweep_end_to_end_and_trains_like_the_fast_one() {
     }
     // Scored on the same items, every model and step.
     let scores = |d: &Path| -> Vec<(String, u64, String, String)> {
-        let rows: Vec<results::ScoreRow> = results::read::read_csv(&d.join("scores.csv")).unwrap();
+        let rows: Vec<runfolder::ScoreRow> =
+            runfolder::read::read_csv(&d.join("scores.csv")).unwrap();
         rows.into_iter()
             .map(|r| (r.model_id, r.step, r.mode.to_string(), r.metric))
             .collect()

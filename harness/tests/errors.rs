@@ -1,9 +1,9 @@
 //! Unknown names and bad difficulty values give clear errors: from the
 //! library, from config text, and from the `emerge tasks` command line.
 
-use harness::tasks::{by_name, TaskConfig, TaskError};
-use harness::vocab;
 use std::process::Command;
+use tasks::vocab;
+use tasks::{by_name, TaskConfig, TaskError};
 
 fn from_toml(task: &str, table: &str) -> Result<TaskConfig, TaskError> {
     let mut v: toml::Table = toml::from_str(&format!("t = {{ {table} }}")).unwrap();
@@ -139,7 +139,7 @@ fn unknown_keys_and_wrong_types_are_refused() {
     // Missing keys take the defaults.
     assert_eq!(
         from_toml("hop", "people = 50").unwrap(),
-        TaskConfig::Hop(harness::tasks::HopParams {
+        TaskConfig::Hop(tasks::HopParams {
             people: 50,
             ..Default::default()
         })
@@ -148,7 +148,7 @@ fn unknown_keys_and_wrong_types_are_refused() {
 
 #[test]
 fn configs_round_trip_through_toml() {
-    for name in harness::tasks::TASK_NAMES {
+    for name in tasks::TASK_NAMES {
         let cfg = TaskConfig::default_for(name).unwrap();
         let text = toml::to_string(&cfg).unwrap();
         let back =
@@ -224,7 +224,7 @@ fn cli_errors_are_one_line_and_exit_non_zero() {
 fn cli_lists_tasks_and_prints_items() {
     let (ok, out, _) = emerge(&["tasks"]);
     assert!(ok);
-    for name in harness::tasks::TASK_NAMES {
+    for name in tasks::TASK_NAMES {
         assert!(
             out.lines().any(|l| l.starts_with(name)),
             "{name} missing:\n{out}"
@@ -260,7 +260,7 @@ fn cli_csv_is_parseable_with_the_promised_columns() {
         let lines: Vec<&str> = row[4].split('\n').collect();
         assert_eq!(lines.len(), 3, "{}", &row[4]);
         assert!(lines[2].ends_with(" T:"));
-        let item = harness::tasks::Item::new(
+        let item = tasks::Item::new(
             "word",
             row[3].trim_start_matches("word:").into(),
             lines[2].trim_end_matches(" T:").into(),

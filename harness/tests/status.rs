@@ -61,8 +61,8 @@ fn status_of_a_finished_run() {
     );
     // times.csv keeps each job's estimate against its time for copies
     // without jobs/.
-    let times: Vec<results::schema::TimeRow> =
-        results::read::read_csv(&run.join("times.csv")).unwrap();
+    let times: Vec<runfolder::schema::TimeRow> =
+        runfolder::read::read_csv(&run.join("times.csv")).unwrap();
     assert_eq!(times.len(), 4);
     assert!(times
         .iter()

@@ -60,15 +60,19 @@ fn smoke_sweep_writes_a_complete_run_folder() {
         "the plan is printed: {stdout}"
     );
 
-    let models: Vec<results::ModelRow> = results::read::read_csv(&run.join("models.csv")).unwrap();
+    let models: Vec<runfolder::ModelRow> =
+        runfolder::read::read_csv(&run.join("models.csv")).unwrap();
     // 4 sizes × (one intermediate checkpoint + the last).
     assert_eq!(models.len(), 8);
-    assert!(models.iter().all(|m| m.status == results::ModelStatus::Ok));
-    let samples: Vec<results::SampleRow> =
-        results::read::read_csv(&run.join("samples.csv")).unwrap();
+    assert!(models
+        .iter()
+        .all(|m| m.status == runfolder::ModelStatus::Ok));
+    let samples: Vec<runfolder::SampleRow> =
+        runfolder::read::read_csv(&run.join("samples.csv")).unwrap();
     // 8 checkpoints × 2 modes × 12 items.
     assert_eq!(samples.len(), 8 * 2 * 12);
-    let scores: Vec<results::ScoreRow> = results::read::read_csv(&run.join("scores.csv")).unwrap();
+    let scores: Vec<runfolder::ScoreRow> =
+        runfolder::read::read_csv(&run.join("scores.csv")).unwrap();
     // Every aggregate is the mean of its items, with an interval around it.
     for sc in &scores {
         let vals: Vec<f64> = samples
@@ -194,10 +198,10 @@ fn damaged_job_files_are_moved_aside_and_the_sweep_still_equals_a_clean_run() {
     let text_log = read(&tlog);
     let cut = text_log.trim_end().rfind('\n').unwrap() + 1;
     truncate(&tlog, cut);
-    assert!(results::read::read_csv::<results::TrainLogRow>(&tlog).is_ok());
+    assert!(runfolder::read::read_csv::<runfolder::TrainLogRow>(&tlog).is_ok());
     let scores = job("L1-D32-H2-s0", "scores.csv");
     truncate(&scores, read(&scores).len() - 2);
-    let torn = results::read::read_csv::<results::ScoreRow>(&scores).unwrap_err();
+    let torn = runfolder::read::read_csv::<runfolder::ScoreRow>(&scores).unwrap_err();
     assert!(torn.to_string().contains("cut short"), "{torn}");
     let status = job("L1-D16-H2-s0", "status.json");
     truncate(&status, read(&status).len() / 2);
@@ -491,11 +495,11 @@ fn a_diverging_job_is_recorded_and_the_sweep_says_so() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("4 diverged"), "{stdout}");
-    let models: Vec<results::ModelRow> =
-        results::read::read_csv(&runs.join("hot/models.csv")).unwrap();
+    let models: Vec<runfolder::ModelRow> =
+        runfolder::read::read_csv(&runs.join("hot/models.csv")).unwrap();
     let diverged: Vec<_> = models
         .iter()
-        .filter(|m| m.status == results::ModelStatus::Diverged)
+        .filter(|m| m.status == runfolder::ModelStatus::Diverged)
         .collect();
     assert_eq!(diverged.len(), 4, "{models:?}");
     assert!(diverged.iter().all(|m| m.step >= 1 && m.step <= 16));
@@ -675,7 +679,7 @@ fn refine_bisects_the_straddling_sizes_as_ordinary_jobs_of_the_run() {
 /// carries it as the parrot claim.
 #[test]
 fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
-    use harness::tasks::{word_twin::WordTwin, Item, Task, WordParams};
+    use tasks::{word_twin::WordTwin, Item, Task, WordParams};
     let dir = scratch("twin");
     let cfg = dir.join("twin.toml");
     let text_ = SMOKE
@@ -693,8 +697,8 @@ fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
     let out = sweep_config(&cfg, &dir.join("runs"), &[]);
     assert!(out.status.success(), "{}", text(&out));
     let run = dir.join("runs/smoke");
-    let samples: Vec<results::SampleRow> =
-        results::read::read_csv(&run.join("samples.csv")).unwrap();
+    let samples: Vec<runfolder::SampleRow> =
+        runfolder::read::read_csv(&run.join("samples.csv")).unwrap();
     let twin = WordTwin::new(WordParams {
         steps: vec![2],
         ..WordParams::default()
@@ -727,8 +731,10 @@ fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
         4 * 2 * 2 * 12,
         "4 sizes, 2 checkpoints, 2 modes, 12 items"
     );
-    let scores: Vec<results::ScoreRow> = results::read::read_csv(&run.join("scores.csv")).unwrap();
-    let parrot: Vec<&results::ScoreRow> = scores.iter().filter(|r| r.metric == "parrot").collect();
+    let scores: Vec<runfolder::ScoreRow> =
+        runfolder::read::read_csv(&run.join("scores.csv")).unwrap();
+    let parrot: Vec<&runfolder::ScoreRow> =
+        scores.iter().filter(|r| r.metric == "parrot").collect();
     assert_eq!(parrot.len(), 4 * 2 * 2);
     for r in &parrot {
         assert_eq!((r.task.as_str(), r.n), ("word_twin", 12));
@@ -742,8 +748,9 @@ fn word_twin_samples_carry_the_parrot_flag_and_claims_report_its_rate() {
             .count();
         assert!((r.value - flagged as f64 / 12.0).abs() < 1e-12, "{r:?}");
     }
-    let claims: Vec<results::ClaimRow> = results::read::read_csv(&run.join("claims.csv")).unwrap();
-    let rates: Vec<&results::ClaimRow> = claims.iter().filter(|c| c.claim == "parrot").collect();
+    let claims: Vec<runfolder::ClaimRow> =
+        runfolder::read::read_csv(&run.join("claims.csv")).unwrap();
+    let rates: Vec<&runfolder::ClaimRow> = claims.iter().filter(|c| c.claim == "parrot").collect();
     assert_eq!(rates.len(), 4 * 2, "{claims:?}");
     assert!(rates.iter().all(|c| c.task == "word_twin"));
 }
@@ -757,9 +764,10 @@ struct RunShape {
 }
 
 fn shape_of_run(run: &Path) -> RunShape {
-    let models: Vec<results::ModelRow> = results::read::read_csv(&run.join("models.csv")).unwrap();
-    let log: Vec<results::TrainLogRow> =
-        results::read::read_csv(&run.join("train_log.csv")).unwrap();
+    let models: Vec<runfolder::ModelRow> =
+        runfolder::read::read_csv(&run.join("models.csv")).unwrap();
+    let log: Vec<runfolder::TrainLogRow> =
+        runfolder::read::read_csv(&run.join("train_log.csv")).unwrap();
     RunShape {
         models: models
             .into_iter()
@@ -803,20 +811,21 @@ fn a_resume_with_another_thread_count_is_a_valid_run() {
     // The job finished before the kill, and the first half of the killed
     // one, trained on one thread as in the clean run: their rows are the
     // clean run's.
-    let rows = |d: &Path, keep: &dyn Fn(&results::TrainLogRow) -> bool| -> Vec<String> {
-        let r: Vec<results::TrainLogRow> =
-            results::read::read_csv(&d.join("train_log.csv")).unwrap();
+    let rows = |d: &Path, keep: &dyn Fn(&runfolder::TrainLogRow) -> bool| -> Vec<String> {
+        let r: Vec<runfolder::TrainLogRow> =
+            runfolder::read::read_csv(&d.join("train_log.csv")).unwrap();
         r.into_iter()
             .filter(|r| keep(r))
             .map(|r| format!("{} {} {} {}", r.model_id, r.step, r.loss, r.grad_norm))
             .collect()
     };
-    let before_kill = |r: &results::TrainLogRow| {
+    let before_kill = |r: &runfolder::TrainLogRow| {
         r.model_id == "L1-D16-H2-s0" || r.model_id == "L1-D32-H2-s0" && r.step <= resumed
     };
     assert!(!rows(&one, &before_kill).is_empty());
     assert_eq!(rows(&one, &before_kill), rows(&run, &before_kill));
-    let scores: Vec<results::ScoreRow> = results::read::read_csv(&run.join("scores.csv")).unwrap();
+    let scores: Vec<runfolder::ScoreRow> =
+        runfolder::read::read_csv(&run.join("scores.csv")).unwrap();
     assert!(!scores.is_empty());
     for r in &scores {
         assert!(
@@ -824,8 +833,8 @@ fn a_resume_with_another_thread_count_is_a_valid_run() {
             "{r:?}"
         );
     }
-    let losses: Vec<results::TrainLogRow> =
-        results::read::read_csv(&run.join("train_log.csv")).unwrap();
+    let losses: Vec<runfolder::TrainLogRow> =
+        runfolder::read::read_csv(&run.join("train_log.csv")).unwrap();
     assert!(losses.iter().all(|r| r.loss.is_finite() && r.loss > 0.0));
     assert!(run.join("fits.csv").is_file() && run.join("plots/task_add.png").is_file());
 }

@@ -1,6 +1,6 @@
 //! One training step and one greedy generation call on the peer ladder
 //! (batch 32, context 64, vocab 32), the shapes of
-//! `../shared/peers/torch_gpt_bench.py` and of issue 6's targets. Throughput
+//! `scripts/peers/torch_gpt_bench.py` and of issue 6's targets. Throughput
 //! is reported in tokens, so a regression shows as fewer elements/s against
 //! the saved baseline (`cargo bench -p models --bench ladder -- --save-baseline
 //! main`, then `--baseline main`). The side-by-side comparison with PyTorch is

@@ -233,19 +233,26 @@ pub(crate) fn definitions(n_layer: usize) -> Vec<(String, &'static ParamDef)> {
     out
 }
 
-/// Elements of one block's parameters.
-pub(crate) fn block_elements(c: &ModelConfig) -> usize {
-    BLOCK.iter().map(|d| d.elements(c)).sum()
-}
+/// A model's parameter counts, from the lists above.
+impl ModelConfig {
+    /// Every trainable scalar. The output head is tied to the token embedding,
+    /// so it is counted once, inside `vocab * d_model`.
+    pub fn params(&self) -> usize {
+        self.embedding_params() + self.params_non_embedding()
+    }
 
-/// Elements of the embeddings.
-pub(crate) fn embedding_elements(c: &ModelConfig) -> usize {
-    EMBEDDINGS.iter().map(|d| d.elements(c)).sum()
-}
+    /// Token and position embeddings.
+    pub fn embedding_params(&self) -> usize {
+        EMBEDDINGS.iter().map(|d| d.elements(self)).sum()
+    }
 
-/// Elements of the final norm.
-pub(crate) fn final_norm_elements(c: &ModelConfig) -> usize {
-    FINAL_NORM.iter().map(|d| d.elements(c)).sum()
+    /// Kaplan et al.'s N: everything except the token and position embeddings
+    /// (blocks plus the final layer norm).
+    pub fn params_non_embedding(&self) -> usize {
+        let block: usize = BLOCK.iter().map(|d| d.elements(self)).sum();
+        let final_norm: usize = FINAL_NORM.iter().map(|d| d.elements(self)).sum();
+        self.n_layer * block + final_norm
+    }
 }
 
 #[cfg(test)]

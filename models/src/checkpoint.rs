@@ -16,7 +16,8 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
-use crate::train::{TrainConfig, Trainer};
+use crate::config::TrainConfig;
+use crate::train::Trainer;
 use crate::{Error, Result};
 
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -24,10 +25,22 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const STATE_FILE: &str = "trainer.json";
 const FORMAT: u32 = 1;
 
+/// A file's length and CRC-32: what a checkpoint's `state.json` records of
+/// each tensor file, and what the sweep records of every file it must be
+/// able to trust again after a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct FileSum {
-    bytes: u64,
-    crc32: u32,
+pub struct FileSum {
+    pub bytes: u64,
+    pub crc32: u32,
+}
+
+impl FileSum {
+    pub fn of(bytes: &[u8]) -> FileSum {
+        FileSum {
+            bytes: bytes.len() as u64,
+            crc32: crc32fast::hash(bytes),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,10 +119,7 @@ impl Trainer {
                 })
                 .collect(),
         )?;
-        let sum = |b: &[u8]| FileSum {
-            bytes: b.len() as u64,
-            crc32: crc32fast::hash(b),
-        };
+        let sum = FileSum::of;
         let state = State {
             format: FORMAT,
             model: self.model.config,

@@ -1,4 +1,5 @@
-//! Model shape, its validation, and the exact parameter and FLOP counts.
+//! The model's shape (its validation, and the exact parameter and FLOP counts)
+//! and the training's settings: the two configs every other module reads.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,25 +76,8 @@ impl ModelConfig {
         self.d_model / self.n_head
     }
 
-    /// Every trainable scalar. The output head is tied to the token embedding,
-    /// so it is counted once, inside `vocab * d_model`.
-    pub fn params(&self) -> usize {
-        self.embedding_params() + self.params_non_embedding()
-    }
-
-    /// Token and position embeddings.
-    pub fn embedding_params(&self) -> usize {
-        crate::block::embedding_elements(self)
-    }
-
-    /// Kaplan et al.'s N: everything except the token and position embeddings
-    /// (blocks plus the final layer norm).
-    pub fn params_non_embedding(&self) -> usize {
-        self.n_layer * crate::block::block_elements(self) + crate::block::final_norm_elements(self)
-    }
-
     /// Training FLOPs per token (forward + backward), the convention of
-    /// `../shared/peers/RESULTS.md`:
+    /// `scripts/peers/RESULTS.md`:
     ///
     /// `6 * (N + vocab * d_model) + 12 * n_layer * context * d_model`
     ///
@@ -116,13 +100,61 @@ impl ModelConfig {
     }
 }
 
+/// Optimizer and schedule settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Peak learning rate, reached at the end of warmup.
+    pub lr: f64,
+    /// The cosine decays from `lr` to `lr * min_lr_ratio` at `total_steps`.
+    pub min_lr_ratio: f64,
+    pub warmup_steps: u64,
+    pub total_steps: u64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Global gradient-norm clip; `0` disables clipping.
+    pub grad_clip: f64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            min_lr_ratio: 0.1,
+            warmup_steps: 100,
+            total_steps: 1000,
+            weight_decay: 0.1,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            grad_clip: 1.0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Learning rate for the update that makes `step` (0-based) complete steps
+    /// into `step + 1`: linear warmup, then cosine to the floor.
+    pub fn lr_at(&self, step: u64) -> f64 {
+        if step < self.warmup_steps {
+            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let floor = self.lr * self.min_lr_ratio;
+        let span = self.total_steps.saturating_sub(self.warmup_steps).max(1);
+        let progress = ((step - self.warmup_steps) as f64 / span as f64).min(1.0);
+        floor + 0.5 * (self.lr - floor) * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn counts_match_the_peer_table() {
-        // ../shared/peers/RESULTS.md, V = 32, T = 64.
+        // scripts/peers/RESULTS.md, V = 32, T = 64.
         let cases = [
             ((1, 32, 2), 15_840, 12_768),
             ((2, 64, 2), 106_240, 100_096),

@@ -13,11 +13,11 @@
 
 use candle_core::Result;
 
+use crate::batch::Batch;
 use crate::block::{Block, Params, BLOCK};
 use crate::fused::contig;
 use crate::kernels::{self as k, Heads, Real};
 use crate::model::{Gpt, Param, LN_EPS};
-use crate::train::Batch;
 use rayon::prelude::*;
 
 /// Activations of one block kept for the backward.
@@ -398,9 +398,8 @@ fn head_backward<T: Real>(
         w.emb.wte,
         &hb.dlogits,
         v,
-        Some((&mut *dhf, false)),
+        &mut *dhf,
         g.emb.wte,
-        false,
         None,
     );
     // The final LayerNorm turns d(hf) into d(x), added to zeros.
@@ -440,9 +439,8 @@ fn block_backward<T: Real>(
         w.mlp_proj_w,
         dx,
         d,
-        Some((&mut *scratch_ff, false)),
+        &mut *scratch_ff,
         g.mlp_proj_w,
-        false,
         Some(&mut *g.mlp_proj_b),
     );
     // Through the GELU, in place: d(pre) = d(act) ∘ gelu'(pre).
@@ -455,9 +453,8 @@ fn block_backward<T: Real>(
         w.fc_w,
         dpre,
         ff,
-        Some((&mut *scratch_d, false)),
+        &mut *scratch_d,
         g.fc_w,
-        false,
         Some(&mut *g.fc_b),
     );
     // dx (now d(x_mid)) += LayerNorm backward of d(ln2).
@@ -477,9 +474,8 @@ fn block_backward<T: Real>(
         w.proj_w,
         dx,
         d,
-        Some((&mut *scratch_d, false)),
+        &mut *scratch_d,
         g.proj_w,
-        false,
         Some(&mut *g.proj_b),
     );
     k::attn_bwd(dims.heads(), &a.qkv, scratch_d, Some(&a.probs), dqkv);
@@ -488,9 +484,8 @@ fn block_backward<T: Real>(
         w.qkv_w,
         dqkv,
         3 * d,
-        Some((&mut *scratch_d, false)),
+        &mut *scratch_d,
         g.qkv_w,
-        false,
         Some(&mut *g.qkv_b),
     );
     k::ln_bwd(

@@ -5,6 +5,7 @@
 //!
 //! This crate knows nothing about tasks, text or CSV files.
 
+mod batch;
 mod block;
 pub mod checkpoint;
 pub mod config;
@@ -19,13 +20,14 @@ pub mod train;
 
 use std::path::PathBuf;
 
+pub use batch::Batch;
 pub use candle_core::{DType, Device};
 pub use checkpoint::CheckpointInfo;
-pub use config::{ConfigError, ModelConfig};
+pub use config::{ConfigError, ModelConfig, TrainConfig};
 pub use device::{device_name, parse_device, resolve_device, set_cpu_threads, tune_allocator};
 pub use generate::{GenerateOptions, Inference, TokenScore};
 pub use model::{Gpt, Kernels};
-pub use train::{Batch, StepStats, TrainConfig, Trainer};
+pub use train::{StepStats, Trainer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -585,9 +585,13 @@ fn gpt<O: Ops>(
     let (b, t) = tokens.dims2()?;
     // The residual stream as (B*T, d): every linear is then one 2-D matmul.
     let mut x = ops.embed(&w.p.emb, tokens, positions)?;
-    for (li, bw) in w.p.blocks.iter().enumerate() {
-        let wt = w.t.as_ref().map(|t| &t[li]);
-        x = block(ops, c, bw, wt, x, (b, t), li, &mut attn)?;
+    for (index, bw) in w.p.blocks.iter().enumerate() {
+        let layer = Layer {
+            w: bw,
+            wt: w.t.as_ref().map(|t| &t[index]),
+            index,
+        };
+        x = block(ops, c, &layer, x, (b, t), &mut attn)?;
     }
     if let Attention::Cached { cache, .. } = attn {
         cache.len += t;
@@ -598,22 +602,28 @@ fn gpt<O: Ops>(
     logits.reshape((b, t, c.vocab))
 }
 
-/// nanoGPT's `Block.forward`: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`.
-/// `wt` holds the transposed matrices when the weights carry them; `x` is
-/// `(B*T, d)` for `bt = (B, T)`; `li` is the layer's index (its cache).
-#[allow(clippy::too_many_arguments)]
+/// One block's weights as the forward reads them.
+struct Layer<'a> {
+    w: &'a Block<Tensor>,
+    /// The transposed matrices, when the weights carry them.
+    wt: Option<&'a Block<Option<Tensor>>>,
+    /// The block's index: its slot in the KV cache.
+    index: usize,
+}
+
+/// nanoGPT's `Block.forward`: `x + attn(ln_1(x))`, then `x + mlp(ln_2(x))`;
+/// `x` is `(B*T, d)` for `bt = (B, T)`.
 fn block<O: Ops>(
     ops: &O,
     c: &ModelConfig,
-    w: &Block<Tensor>,
-    wt: Option<&Block<Option<Tensor>>>,
+    layer: &Layer,
     x: Tensor,
     bt: (usize, usize),
-    li: usize,
     attn: &mut Attention,
 ) -> Result<Tensor> {
+    let (w, wt) = (layer.w, layer.wt);
     let h = ops.layer_norm(&x, &w.ln_1_w, &w.ln_1_b)?;
-    let x = (x + self_attention(ops, c, w, wt, &h, bt, li, attn)?)?;
+    let x = (x + self_attention(ops, c, layer, &h, bt, attn)?)?;
     let h = ops.layer_norm(&x, &w.ln_2_w, &w.ln_2_b)?;
     let fc_t = wt.and_then(|t| t.fc_w.as_ref());
     let m = ops.gelu(&ops.linear(&h, &w.fc_w, fc_t, Some(&w.fc_b))?)?;
@@ -624,17 +634,15 @@ fn block<O: Ops>(
 /// nanoGPT's `CausalSelfAttention.forward` on the normalized stream `h`:
 /// the fused QKV projection, attention over this call's positions (and the
 /// cache's), the output projection.
-#[allow(clippy::too_many_arguments)]
 fn self_attention<O: Ops>(
     ops: &O,
     c: &ModelConfig,
-    w: &Block<Tensor>,
-    wt: Option<&Block<Option<Tensor>>>,
+    layer: &Layer,
     h: &Tensor,
     (b, t): (usize, usize),
-    li: usize,
     attn: &mut Attention,
 ) -> Result<Tensor> {
+    let (w, wt) = (layer.w, layer.wt);
     // (B*T, 3d) laid out as (B, T, 3, H, hd).
     let qkv_t = wt.and_then(|t| t.qkv_w.as_ref());
     let qkv = ops.linear(h, &w.qkv_w, qkv_t, Some(&w.qkv_b))?;
@@ -642,7 +650,7 @@ fn self_attention<O: Ops>(
         Attention::Causal => ops.causal_attention(&qkv, b, t, c.n_head)?,
         Attention::Cached { cache, pad } => {
             let past = cache.len();
-            let (kc, vc) = cache.write(li, &qkv, b, t)?;
+            let (kc, vc) = cache.write(layer.index, &qkv, b, t)?;
             ops.cached_attention(&qkv, kc, vc, past, pad, c.n_head)?
         }
     };

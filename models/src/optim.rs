@@ -9,8 +9,8 @@ use crate::cpu_train::FlatLayout;
 use crate::fused::{with_slice, Real};
 use crate::kernels::simd;
 
+use crate::config::TrainConfig;
 use crate::model::Param;
-use crate::train::TrainConfig;
 use crate::Result;
 
 pub struct AdamW {

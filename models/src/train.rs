@@ -1,136 +1,13 @@
 //! The trainer: masked cross-entropy, AdamW with a warmup + cosine schedule,
 //! global-norm clipping, divergence detection and checkpoints.
 
-use candle_core::{DType, Device, Tensor};
-use serde::{Deserialize, Serialize};
-
-use crate::config::ModelConfig;
+use crate::batch::Batch;
+use crate::config::{ModelConfig, TrainConfig};
 use crate::cpu_train;
 use crate::model::{Gpt, Kernels};
 use crate::optim::AdamW;
 use crate::{Error, Result};
-
-/// Optimizer and schedule settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Peak learning rate, reached at the end of warmup.
-    pub lr: f64,
-    /// The cosine decays from `lr` to `lr * min_lr_ratio` at `total_steps`.
-    pub min_lr_ratio: f64,
-    pub warmup_steps: u64,
-    pub total_steps: u64,
-    pub weight_decay: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    /// Global gradient-norm clip; `0` disables clipping.
-    pub grad_clip: f64,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            lr: 1e-3,
-            min_lr_ratio: 0.1,
-            warmup_steps: 100,
-            total_steps: 1000,
-            weight_decay: 0.1,
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-8,
-            grad_clip: 1.0,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Learning rate for the update that makes `step` (0-based) complete steps
-    /// into `step + 1`: linear warmup, then cosine to the floor.
-    pub fn lr_at(&self, step: u64) -> f64 {
-        if step < self.warmup_steps {
-            return self.lr * (step + 1) as f64 / self.warmup_steps as f64;
-        }
-        let floor = self.lr * self.min_lr_ratio;
-        let span = self.total_steps.saturating_sub(self.warmup_steps).max(1);
-        let progress = ((step - self.warmup_steps) as f64 / span as f64).min(1.0);
-        floor + 0.5 * (self.lr - floor) * (1.0 + (std::f64::consts::PI * progress).cos())
-    }
-}
-
-/// One batch of token sequences on the host. `inputs` and `targets` are
-/// row-major `(batch, seq_len)`; `mask`, when given, weights each target
-/// position's loss (1 = counts, 0 = ignored).
-#[derive(Debug, Clone)]
-pub struct Batch {
-    pub batch: usize,
-    pub seq_len: usize,
-    pub inputs: Vec<u32>,
-    pub targets: Vec<u32>,
-    pub mask: Option<Vec<f32>>,
-}
-
-impl Batch {
-    /// Builds a batch from sequences of `seq_len + 1` tokens each (input is
-    /// the sequence without its last token, target without its first).
-    pub fn from_sequences(seqs: &[Vec<u32>], masks: Option<&[Vec<f32>]>) -> Result<Self> {
-        let seq_len = seqs.first().map_or(0, |s| s.len().saturating_sub(1));
-        let mut inputs = Vec::with_capacity(seqs.len() * seq_len);
-        let mut targets = Vec::with_capacity(seqs.len() * seq_len);
-        for s in seqs {
-            if s.len() != seq_len + 1 {
-                return Err(Error::Batch(format!(
-                    "sequences differ in length: {} vs {}",
-                    s.len(),
-                    seq_len + 1
-                )));
-            }
-            inputs.extend_from_slice(&s[..seq_len]);
-            targets.extend_from_slice(&s[1..]);
-        }
-        let mask = masks.map(|m| m.concat());
-        let b = Batch {
-            batch: seqs.len(),
-            seq_len,
-            inputs,
-            targets,
-            mask,
-        };
-        b.check()?;
-        Ok(b)
-    }
-
-    fn check(&self) -> Result<()> {
-        let n = self.batch * self.seq_len;
-        if n == 0 {
-            return Err(Error::Batch("empty batch".into()));
-        }
-        if self.inputs.len() != n || self.targets.len() != n {
-            return Err(Error::Batch(format!(
-                "inputs/targets hold {}/{} tokens, expected {n}",
-                self.inputs.len(),
-                self.targets.len()
-            )));
-        }
-        if let Some(m) = &self.mask {
-            if m.len() != n {
-                return Err(Error::Batch(format!(
-                    "mask holds {} values, expected {n}",
-                    m.len()
-                )));
-            }
-            if !m.iter().any(|&x| x > 0.0) {
-                return Err(Error::Batch("mask selects no position".into()));
-            }
-        }
-        Ok(())
-    }
-
-    /// Number of tokens this batch trains on (input positions).
-    pub fn tokens(&self) -> u64 {
-        (self.batch * self.seq_len) as u64
-    }
-}
+use candle_core::{DType, Device, Tensor};
 
 /// What one optimizer step did.
 #[derive(Debug, Clone, Copy, PartialEq)]

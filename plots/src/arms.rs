@@ -2,13 +2,14 @@
 //! mode (exact match), every arm in its own colour with its preferred fit
 //! and N* band, and each arm's N* and shift from the baseline in the key.
 
-use crate::figures::*;
+use crate::grid::*;
 use crate::panel::{Panel, PointSeries};
 use crate::style::{arm_color, slug};
 use crate::Error;
-use results::arms::{describe_control_shift, describe_n_star, describe_shift, ArmRow};
-use results::schema::{metric, FitRow, Mode};
-use results::{CurveKey, Run};
+use results::arms::{describe_control_shift, describe_n_star, describe_shift};
+use results::Run;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{metric, ArmRow, FitRow, Mode};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -3,12 +3,12 @@
 //! gain) against model size, and, for a task scored at several shot counts,
 //! exact match against shots with one line per size.
 
-use crate::figures::*;
+use crate::grid::*;
 use crate::panel::{Panel, Point, PointSeries};
 use crate::style::{mode_color, shade, si, size_color};
 use crate::Error;
-use results::schema::{claim, metric, ClaimRow, Mode};
 use results::Run;
+use runfolder::schema::{claim, metric, ClaimRow, Mode};
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -2,14 +2,14 @@
 //! forecast used, each predictor's forecast curve with its 95 % band, the
 //! larger sizes it never saw, and the measured N* with its interval.
 
-use crate::figures::{final_points, grid_figure};
+use crate::grid::{final_points, grid_figure};
 use crate::panel::{Band, Curve, Panel, PointSeries, Threshold};
 use crate::style::{arm_color, si, slug};
 use crate::Error;
 use plotters::style::RGBColor;
 use results::forecast::{CurveForecast, Forecast};
-use results::schema::metric;
 use results::Run;
+use runfolder::schema::metric;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

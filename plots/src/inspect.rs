@@ -3,7 +3,7 @@
 //! point lands in it. The tests of this crate and of `harness` use it to
 //! check that a figure shows its data's colours where the data are.
 
-use crate::figures::{PANEL_H, PANEL_W, TITLE_H};
+use crate::grid::{PANEL_H, PANEL_W, TITLE_H};
 use plotters::style::RGBColor;
 use std::path::Path;
 

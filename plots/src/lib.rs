@@ -1,7 +1,7 @@
 //! PNG charts of a run folder, drawn with plotters from `results` types only.
 //!
 //! Every figure is rendered into an in-memory RGB buffer, encoded with `png`
-//! and written whole via `results::write_bytes_atomic`, so an interrupted
+//! and written whole via `runfolder::write_bytes_atomic`, so an interrupted
 //! `emerge plot` never leaves a torn PNG under a final name. Text uses the
 //! embedded DejaVu Sans (see `fonts/`), so no system font is needed.
 
@@ -9,6 +9,7 @@ mod arms;
 mod claims;
 pub mod figures;
 mod forecast;
+pub mod grid;
 pub mod inspect;
 mod mirage;
 mod overlay;
@@ -59,6 +60,6 @@ where
         w.write_image_data(&buf)
             .map_err(|e| Error::Draw(e.to_string()))?;
     }
-    results::write_bytes_atomic(path, &bytes)?;
+    runfolder::write_bytes_atomic(path, &bytes)?;
     Ok(())
 }

@@ -1,12 +1,12 @@
 //! The mirage chart: one task and mode under exact match and the
 //! continuous metrics on the same items, with the verdict from `fits.csv`.
 
-use crate::figures::*;
+use crate::grid::*;
 use crate::panel::{Panel, PointSeries};
 use crate::Error;
 use plotters::prelude::*;
-use results::schema::{metric, FitRow, Mode};
 use results::Run;
+use runfolder::schema::{metric, FitRow, Mode};
 use std::path::Path;
 
 pub(crate) fn mirage_figure(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {

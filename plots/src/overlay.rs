@@ -1,11 +1,11 @@
 //! The comparison overlay of `emerge compare`: two runs on one chart per task.
 
-use crate::figures::*;
+use crate::grid::*;
 use crate::panel::{Panel, PointSeries};
 use crate::style::*;
 use crate::Error;
-use results::schema::Mode;
 use results::Run;
+use runfolder::schema::Mode;
 use std::path::{Path, PathBuf};
 
 /// One overlay PNG per shared task: run A solid circles, run B dashed

@@ -1,7 +1,7 @@
 //! Colours, label formats and the embedded font.
 
 use plotters::style::{register_font, FontStyle, RGBColor};
-use results::Mode;
+use runfolder::Mode;
 use std::sync::Once;
 
 /// Family name the charts ask for; the only font there is.
@@ -81,25 +81,8 @@ pub fn size_color(i: usize, n: usize) -> RGBColor {
     RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
 }
 
-/// A count with an SI suffix: 12500 -> "12.5k", 1e6 -> "1M".
-pub fn si(v: f64) -> String {
-    let (scaled, suffix) = match v.abs() {
-        a if a >= 1e15 => return format!("{:.0e}", v),
-        a if a >= 1e12 => (v / 1e12, "T"),
-        a if a >= 1e9 => (v / 1e9, "G"),
-        a if a >= 1e6 => (v / 1e6, "M"),
-        a if a >= 1e3 => (v / 1e3, "k"),
-        _ => (v, ""),
-    };
-    let s = if (scaled - scaled.round()).abs() < 0.05 {
-        format!("{:.0}", scaled)
-    } else if scaled < 100.0 {
-        format!("{:.1}", scaled)
-    } else {
-        format!("{:.0}", scaled)
-    };
-    format!("{s}{suffix}")
-}
+/// A size as every chart labels it (`results::human::si`).
+pub use results::human::si;
 
 /// Tick label for an axis holding log10 values.
 pub fn log_tick(x: f64) -> String {
@@ -130,8 +113,6 @@ mod tests {
         assert_eq!(log_tick(6.0), "1M");
         assert_eq!(log_tick(4.5), "31.6k");
         assert_eq!(log_tick(5.5), "316k");
-        assert_eq!(si(12_500.0), "12.5k");
-        assert_eq!(si(3.0e9), "3G");
         assert_eq!(slug("word ood/1"), "word_ood_1");
     }
 }

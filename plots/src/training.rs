@@ -1,12 +1,12 @@
 //! Training-side charts: loss against tokens per model, and exact match
 //! against training FLOPs through the scored checkpoints.
 
-use crate::figures::*;
+use crate::grid::*;
 use crate::panel::{Panel, Point, PointSeries};
 use crate::style::*;
 use crate::Error;
-use results::schema::{claim, files, metric, Mode};
 use results::Run;
+use runfolder::schema::{claim, files, metric, Mode};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

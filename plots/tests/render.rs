@@ -5,9 +5,9 @@
 use plots::inspect::{check_points, Axes, Expected, Image};
 use plots::panel::{x_range_of, y_range_of};
 use plots::style::{arm_color, lighten, mode_color, shade, size_color, COT, DIRECT};
-use results::schema::{claim, metric, FitRow, Mode};
 use results::synth::{write_run, SynthSpec};
 use results::Run;
+use runfolder::schema::{claim, metric, FitRow, Mode};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -41,7 +41,7 @@ fn check_figure(
     let img = decode(path);
     let name = path.file_name().unwrap().to_string_lossy();
     let rects = img.grid_panels(panels.len(), cols, size);
-    let (w, _) = size.unwrap_or((plots::figures::PANEL_W, plots::figures::PANEL_H));
+    let (w, _) = size.unwrap_or((plots::grid::PANEL_W, plots::grid::PANEL_H));
     assert_eq!(img.width, w * cols as u32, "{name}: width");
     assert!(img.height >= rects.last().unwrap().y1, "{name}: height");
     let (mut seen, mut covered) = (0, 0);
@@ -390,7 +390,7 @@ fn check_loss(run: &Run, out: &Path) -> (usize, usize) {
             points: pts,
         });
     }
-    let (w, h) = (plots::figures::PANEL_W, plots::figures::PANEL_H);
+    let (w, h) = (plots::grid::PANEL_W, plots::grid::PANEL_H);
     let panel = PanelWant {
         series,
         y_fixed: None,

@@ -7,61 +7,32 @@
 //! of the curve's key, so one run folder always gives a byte-identical
 //! `fits.csv`.
 
-use crate::bootstrap::{ItemIndex, Member};
+use crate::bootstrap::ItemIndex;
+use crate::curve::{
+    interval_noise, key_text, several_seeds, Series, BOOTSTRAP_REPS, BOOTSTRAP_SEED,
+};
 use crate::error::{Error, Result};
 use crate::fit::{aicc, bic, fit_log_linear, fit_sigmoid, Data, LogLinear, Sigmoid};
-use crate::load::{CurveKey, CurvePoint, Run, SeedPoint};
-use crate::schema::{files, metric, shape, x_axis, FitRow};
+use crate::load::{CurvePoint, Run, SeedPoint};
 use crate::stats::{breakthroughness, stable_hash};
 use crate::threshold::{self, Fitted, Verdict};
 use crate::verdicts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{files, metric, shape, x_axis, FitRow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Fewer distinct model sizes than this: no fit ("too few points").
 pub const MIN_SIZES: usize = 4;
-/// Bootstrap replicates for N* (several seeds) and the cot crossing.
-pub const BOOTSTRAP_REPS: usize = 200;
-/// Base seed of every bootstrap stream (recorded here so results are reproducible).
-pub const BOOTSTRAP_SEED: u64 = 0x656d_6572_6765; // "emerge"
-
 /// The fitted rows and notes for the user.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub fits: Vec<FitRow>,
     /// `claims.csv`'s rows (see [`crate::claims`]).
-    pub claims: Vec<crate::schema::ClaimRow>,
+    pub claims: Vec<runfolder::schema::ClaimRow>,
     pub notes: Vec<String>,
-}
-
-/// One curve ready to fit: x = log10 of the scale, sorted ascending.
-#[derive(Debug, Clone)]
-pub struct Series {
-    pub key: CurveKey,
-    pub axis: &'static str,
-    pub points: Vec<CurvePoint>,
-    pub data: Data,
-    pub chance: f64,
-    /// Models (and steps) behind each point, for resampling their items.
-    pub members: Vec<Vec<Member>>,
-    pub n_sizes: usize,
-    /// Smallest standard error a point may have (keeps zero-width intervals
-    /// of continuous metrics from taking infinite weight).
-    pub sigma_floor: f64,
-}
-
-impl Series {
-    /// 10^x, exactly the measured scale when x is one of the points' (a
-    /// bracket's bounds are sizes, and should read as the sizes).
-    pub fn scale_at(&self, x: f64) -> f64 {
-        match self.data.x.iter().position(|&v| v == x) {
-            Some(i) if self.axis == x_axis::FLOPS => self.points[i].flops,
-            Some(i) => self.points[i].params_non_embedding as f64,
-            None => 10f64.powf(x),
-        }
-    }
 }
 
 /// Both shapes fitted to one series.
@@ -417,24 +388,6 @@ fn push_note(r: &mut FitRow, note: &str) {
     }
 }
 
-/// Whether any point of the series averages several seeds.
-pub fn several_seeds(s: &Series) -> bool {
-    s.points.iter().any(|p| p.n_seeds > 1)
-}
-
-/// `fits.csv`'s `interval_noise` for a series.
-pub fn interval_noise(s: &Series) -> &'static str {
-    if several_seeds(s) {
-        "items+seeds"
-    } else {
-        "items"
-    }
-}
-
-pub(crate) fn key_text(k: &CurveKey, axis: &str) -> String {
-    format!("{}/{}/{}/{}/{axis}", k.task, k.mode, k.shots, k.metric)
-}
-
 /// Analyze a loaded run.
 pub fn analyze(run: &Run) -> Result<Analysis> {
     run.require_scores()?;
@@ -575,9 +528,9 @@ pub fn analyze_run(dir: &Path) -> Result<(Analysis, PathBuf)> {
 /// folder, or an arm's folder under it). Returns the path of `fits.csv`.
 pub fn write_analysis(dir: &Path, analysis: &Analysis) -> Result<PathBuf> {
     let path = dir.join(files::FITS);
-    crate::write::write_csv(&path, &analysis.fits).map_err(|e| Error::io(&path, e))?;
+    runfolder::write::write_csv(&path, &analysis.fits).map_err(|e| Error::io(&path, e))?;
     let claims_path = dir.join(files::CLAIMS);
-    crate::write::write_csv(&claims_path, &analysis.claims)
+    runfolder::write::write_csv(&claims_path, &analysis.claims)
         .map_err(|e| Error::io(&claims_path, e))?;
     Ok(path)
 }

@@ -2,7 +2,7 @@
 //! mixture (`[[arms]]` in the sweep config), compared arm against arm.
 //!
 //! An arm's models carry it in their id (`L2-D64-H4-s0@word+code`, the
-//! part after [`SEPARATOR`]), so `models.csv`, `scores.csv` and every other
+//! part after `runfolder::ids::SEPARATOR`), so `models.csv`, `scores.csv` and every other
 //! file keep their columns. Each arm is loaded as a run of its own
 //! ([`Run::load_arm`]) and analyzed exactly like an ordinary run, into
 //! `arms/<arm>/fits.csv` and `claims.csv`. Then, per evaluated task and mode
@@ -33,160 +33,14 @@
 use crate::analyze::{analyze, write_analysis, Analysis};
 use crate::compare::compare;
 use crate::error::{Error, Result};
-use crate::load::{CurveKey, Run};
-use crate::schema::{metric, shape, x_axis, CsvRow, FitRow, Mode};
-use serde::{Deserialize, Serialize};
+use crate::human::si;
+use crate::load::Run;
+use runfolder::ids::arm_dir;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{metric, shape, x_axis, ArmPairRow, ArmRow, CsvRow, FitRow};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-
-/// Between a model's plain id and its arm's name.
-pub const SEPARATOR: char = '@';
-/// The folder under a run folder that holds one analysis per arm.
-pub const DIR: &str = "arms";
-pub const PAIRED_FILE: &str = "arms_paired.csv";
-
-/// The arm of a model id, if it has one.
-pub fn arm_of(model_id: &str) -> Option<&str> {
-    model_id.split_once(SEPARATOR).map(|(_, arm)| arm)
-}
-
-/// The id of arm `arm`'s model whose plain id is `plain`: the two joined by
-/// [`SEPARATOR`], which [`arm_of`] splits at. Neither part may hold the
-/// separator (the sweep's config refuses such arm names; plain ids are
-/// `L<layers>-D<width>-H<heads>-s<seed>`).
-pub fn arm_model_id(plain: &str, arm: &str) -> String {
-    debug_assert!(!plain.contains(SEPARATOR) && !arm.contains(SEPARATOR));
-    format!("{plain}{SEPARATOR}{arm}")
-}
-
-/// `run/arms/<arm>`: where that arm's fits, claims and plots go.
-pub fn arm_dir(run: &Path, arm: &str) -> PathBuf {
-    run.join(DIR).join(arm)
-}
-
-/// `arms.csv`: one row per evaluated task × mode × shots × arm.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArmRow {
-    pub task: String,
-    pub mode: Mode,
-    pub shots: u32,
-    pub arm: String,
-    /// The first arm of the config, which every shift is measured from.
-    pub baseline: String,
-    /// This arm's N* (exact match, non-embedding parameters) and its 95 %
-    /// interval, as in its own `arms/<arm>/fits.csv`; empty when not located.
-    pub n_star: Option<f64>,
-    pub n_star_lo: Option<f64>,
-    pub n_star_hi: Option<f64>,
-    /// `bracket` or `bootstrap` (see `FitRow::interval_method`).
-    pub n_star_method: String,
-    /// log10(N*_arm) − log10(N*_baseline) in decades: negative means this
-    /// arm's transition comes at a smaller size. Empty unless both N* are
-    /// located with a bootstrap interval (not a bracket).
-    pub shift: Option<f64>,
-    /// 95 % interval of the shift in decades, or, when `shift_kind` is
-    /// `bound`, the bounds the two brackets allow.
-    pub shift_lo: Option<f64>,
-    pub shift_hi: Option<f64>,
-    /// `interval`, `bound`, `not_located` or `baseline`.
-    pub shift_kind: String,
-    /// The displacement control arm, or empty when the run has none.
-    pub control: String,
-    /// This arm's shift from the control's N*, by the rule of `shift`.
-    pub control_shift: Option<f64>,
-    pub control_shift_lo: Option<f64>,
-    pub control_shift_hi: Option<f64>,
-    /// `interval`, `bound`, `not_located`, `control` (this is the control),
-    /// or empty without a control.
-    pub control_shift_kind: String,
-    /// The learning rate this arm trains at, when the config is known.
-    pub lr: Option<f64>,
-    /// This arm's verdict on the curve (`fits.csv` `verdict`).
-    pub verdict: String,
-    /// Whether arms with this arm's mixture but another learning rate give
-    /// the curve another verdict.
-    pub verdict_changes: bool,
-    /// Why a value is missing.
-    pub note: String,
-}
-
-impl CsvRow for ArmRow {
-    const FILE: &'static str = "arms.csv";
-    const HEADER: &'static [&'static str] = &[
-        "task",
-        "mode",
-        "shots",
-        "arm",
-        "baseline",
-        "n_star",
-        "n_star_lo",
-        "n_star_hi",
-        "n_star_method",
-        "shift",
-        "shift_lo",
-        "shift_hi",
-        "shift_kind",
-        "control",
-        "control_shift",
-        "control_shift_lo",
-        "control_shift_hi",
-        "control_shift_kind",
-        "lr",
-        "verdict",
-        "verdict_changes",
-        "note",
-    ];
-}
-
-/// `arms_paired.csv`: each non-baseline arm against the baseline (and each
-/// other arm against the control) at one size, on the identical evaluation
-/// items (final checkpoints).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArmPairRow {
-    pub task: String,
-    pub mode: Mode,
-    pub shots: u32,
-    pub arm: String,
-    /// The arm compared against: the baseline, or the control.
-    pub baseline: String,
-    pub params_non_embedding: u64,
-    /// Exact match of the baseline and of the arm.
-    pub value_baseline: f64,
-    pub value_arm: f64,
-    /// value_arm − value_baseline with its paired-bootstrap 95 % interval.
-    pub diff: f64,
-    pub diff_lo: f64,
-    pub diff_hi: f64,
-    /// Items scored by both with the same id, prompt and target.
-    pub n_paired: u64,
-    /// Two-sided exact McNemar test on the discordant items; empty when the
-    /// items do not pair up.
-    pub p_value: Option<f64>,
-    /// `p_value` after Holm's adjustment over every paired test of the run
-    /// (all arms, references, tasks, modes and sizes).
-    pub p_holm: Option<f64>,
-}
-
-impl CsvRow for ArmPairRow {
-    const FILE: &'static str = PAIRED_FILE;
-    const HEADER: &'static [&'static str] = &[
-        "task",
-        "mode",
-        "shots",
-        "arm",
-        "baseline",
-        "params_non_embedding",
-        "value_baseline",
-        "value_arm",
-        "diff",
-        "diff_lo",
-        "diff_hi",
-        "n_paired",
-        "p_value",
-        "p_holm",
-    ];
-}
+use std::path::Path;
 
 /// Where one arm's N* is, in log10 of non-embedding parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -336,7 +190,7 @@ pub struct ArmsAnalysis {
 /// arms. `specs` lists the arms in the config's order (the baseline first).
 pub fn analyze_arms(dir: &Path, specs: &[ArmSpec]) -> Result<ArmsAnalysis> {
     if specs.len() < 2 {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid(format!(
             "{}: an ablation needs two arms or more, got {}",
             dir.display(),
             specs.len()
@@ -571,18 +425,10 @@ pub fn analyze_arms_run(dir: &Path, specs: &[ArmSpec]) -> Result<ArmsAnalysis> {
         write_analysis(&out, an)?;
     }
     let rows = dir.join(ArmRow::FILE);
-    crate::write::write_csv(&rows, &a.rows).map_err(|e| Error::io(&rows, e))?;
+    runfolder::write::write_csv(&rows, &a.rows).map_err(|e| Error::io(&rows, e))?;
     let paired = dir.join(ArmPairRow::FILE);
-    crate::write::write_csv(&paired, &a.paired).map_err(|e| Error::io(&paired, e))?;
+    runfolder::write::write_csv(&paired, &a.paired).map_err(|e| Error::io(&paired, e))?;
     Ok(a)
-}
-
-fn si(v: f64) -> String {
-    match v.abs() {
-        a if a >= 1e6 => format!("{:.3}M", v / 1e6),
-        a if a >= 1e3 => format!("{:.3}k", v / 1e3),
-        _ => format!("{v:.0}"),
-    }
 }
 
 /// One arm's N* in words: `54.2k [38.1k, 74.1k]`, `between 25k and 56.6k`,
@@ -711,33 +557,6 @@ pub fn summary(a: &ArmsAnalysis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arm_ids_round_trip() {
-        // Every character the config allows in an arm name, and the names
-        // the presets use, come back out of the id they were put in.
-        for arm in [
-            "add",
-            "word+code",
-            "lr-double",
-            "word.commented_code",
-            "a",
-            "0+-_.",
-        ] {
-            for plain in ["L2-D64-H4-s0", "L12-D768-H12-s41"] {
-                let id = arm_model_id(plain, arm);
-                assert_eq!(arm_of(&id), Some(arm), "{id}");
-                assert_eq!(id.split_once(SEPARATOR), Some((plain, arm)), "{id}");
-            }
-        }
-        // A plain id (no arm) has none.
-        assert_eq!(arm_of("L2-D64-H4-s0"), None);
-        // The written form is fixed: run folders already on disk hold it.
-        assert_eq!(
-            arm_model_id("L2-D64-H4-s0", "word+code"),
-            "L2-D64-H4-s0@word+code"
-        );
-    }
 
     #[test]
     fn shift_is_an_interval_a_bound_or_nothing() {

@@ -3,10 +3,10 @@
 //! several seeds, the seeds themselves) with replacement and recomputes the
 //! seed-averaged means.
 
-use crate::load::CurveKey;
-use crate::schema::{Mode, SampleRow};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{Mode, SampleRow};
 use std::collections::BTreeMap;
 
 /// A model contributing to a curve point, at a checkpoint step.

@@ -3,7 +3,7 @@
 //! the seed-averaged final points of a run.
 
 use crate::load::{CurvePoint, Run};
-use crate::schema::{claim, metric, ClaimRow, Mode};
+use runfolder::schema::{claim, metric, ClaimRow, Mode};
 use std::collections::BTreeMap;
 
 /// The task whose names and nouns `word_ood` replaces. The parrot claim is

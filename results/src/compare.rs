@@ -4,69 +4,19 @@
 //! items (McNemar for exact match, paired bootstrap otherwise).
 
 use crate::error::Result;
-use crate::load::{CurveKey, CurvePoint, Run};
-use crate::schema::{metric, CsvRow, Mode, SampleRow};
+use crate::load::{CurvePoint, Run};
 use crate::stats::{mcnemar_p, paired_bootstrap, stable_hash};
 use polars::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use runfolder::schema::CurveKey;
+use runfolder::schema::{metric, CompareRow, Mode, SampleRow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// Seed of the paired bootstrap streams (one per row, by stable hash).
 pub const COMPARE_SEED: u64 = 0x0063_6f6d_7061_7265; // "compare"
 pub const COMPARE_REPS: usize = 2000;
-
-/// One row of the comparison CSV.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CompareRow {
-    pub task: String,
-    pub mode: Mode,
-    pub shots: u32,
-    pub metric: String,
-    pub params_non_embedding: u64,
-    pub value_a: f64,
-    pub ci_lo_a: f64,
-    pub ci_hi_a: f64,
-    pub value_b: f64,
-    pub ci_lo_b: f64,
-    pub ci_hi_b: f64,
-    /// value_b − value_a.
-    pub diff: f64,
-    /// 95 % interval of the difference: paired bootstrap when items pair up,
-    /// otherwise from the two runs' intervals as independent normals.
-    pub diff_lo: f64,
-    pub diff_hi: f64,
-    /// `mcnemar`, `paired_bootstrap`, or empty when no items pair up.
-    pub test: String,
-    pub p_value: Option<f64>,
-    /// Item pairs (same item id, prompt and target in both runs).
-    pub n_paired: u64,
-}
-
-impl CsvRow for CompareRow {
-    const FILE: &'static str = "compare.csv";
-    const HEADER: &'static [&'static str] = &[
-        "task",
-        "mode",
-        "shots",
-        "metric",
-        "params_non_embedding",
-        "value_a",
-        "ci_lo_a",
-        "ci_hi_a",
-        "value_b",
-        "ci_lo_b",
-        "ci_hi_b",
-        "diff",
-        "diff_lo",
-        "diff_hi",
-        "test",
-        "p_value",
-        "n_paired",
-    ];
-}
 
 /// The joined rows, and notes on what the runs do not share.
 #[derive(Debug, Clone)]
@@ -350,15 +300,6 @@ fn differences(a: &Run, b: &Run) -> Vec<String> {
     notes
 }
 
-fn fmt_size(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.3}G", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.3}M", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1}k", n as f64 / 1e3),
-        n => n.to_string(),
-    }
-}
-
 /// The comparison as an aligned text table.
 pub fn table(c: &Comparison) -> String {
     let mut s = String::new();
@@ -382,7 +323,7 @@ pub fn table(c: &Comparison) -> String {
         let _ = writeln!(
             s,
             "{:<10} {:<6} {:>5} {:<16} {:>9} {:>8.4} {:>8.4} {:>+8.4} [{:>+8.4}, {:>+8.4}] {:<16} {:>8}",
-            r.task, r.mode, r.shots, r.metric, fmt_size(r.params_non_embedding), r.value_a, r.value_b,
+            r.task, r.mode, r.shots, r.metric, crate::human::si(r.params_non_embedding as f64), r.value_a, r.value_b,
             r.diff, r.diff_lo, r.diff_hi, test, p
         );
     }

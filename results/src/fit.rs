@@ -9,6 +9,7 @@
 
 use argmin::core::{CostFunction, Executor};
 use argmin::solver::neldermead::NelderMead;
+use runfolder::schema::{shape, FitRow};
 
 /// Points of one curve: x = log10 of the scale, y the metric, sigma its
 /// standard error (already floored, strictly positive).
@@ -95,6 +96,37 @@ impl Sigmoid {
 
 fn logistic(floor: f64, ceiling: f64, k: f64, x0: f64, x: f64) -> f64 {
     floor + (ceiling - floor) / (1.0 + (-k * (x - x0)).exp())
+}
+
+/// The curve a `fits.csv` row describes, evaluated where the fit was made
+/// (log10 of its axis): the one formula of each shape, for whoever draws or
+/// reads a saved fit.
+pub trait FitRowEval {
+    /// `None` for a row of another shape or with a value missing.
+    fn eval(&self, x: f64) -> Option<f64>;
+}
+
+impl FitRowEval for FitRow {
+    fn eval(&self, x: f64) -> Option<f64> {
+        match self.shape.as_str() {
+            shape::LOG_LINEAR => Some(
+                LogLinear {
+                    intercept: self.intercept?,
+                    slope: self.slope?,
+                    wrss: 0.0,
+                }
+                .eval(x),
+            ),
+            shape::SIGMOID => Some(logistic(
+                self.floor?,
+                self.ceiling?,
+                self.steepness?,
+                self.midpoint?,
+                x,
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// Bounds that keep the fit meaningful: a threshold no more than one decade

@@ -49,12 +49,12 @@
 //! `covered`: the measured N* lies inside it. Seeded per curve and
 //! predictor, so `forecast.csv` is byte-identical for one run folder.
 
-use crate::analyze::{replicates, several_seeds, Series};
+use crate::analyze::replicates;
 use crate::bootstrap::ItemIndex;
+use crate::curve::{several_seeds, Series};
 use crate::error::{Error, Result};
 use crate::fit::{fit_log_linear, Data};
-use crate::load::{CurveKey, Run};
-use crate::schema::{files, metric, shape, x_axis, FitRow, ForecastRow};
+use crate::load::Run;
 use crate::stats::{percentile, stable_hash};
 use crate::threshold::{self, Crossing};
 use argmin::core::{CostFunction, Executor};
@@ -62,6 +62,8 @@ use argmin::solver::neldermead::NelderMead;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{files, metric, shape, x_axis, FitRow, ForecastRow};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -979,7 +981,7 @@ pub fn rows(f: &Forecast) -> Vec<ForecastRow> {
 /// under the current schema, else `run` analyzed in memory (with a note).
 pub fn fits_for(run: &Run, dir: &Path, notes: &mut Vec<String>) -> Result<Vec<FitRow>> {
     let path = dir.join(files::FITS);
-    match crate::read::read_csv::<FitRow>(&path) {
+    match runfolder::read::read_csv::<FitRow>(&path) {
         Ok(f) => Ok(f),
         Err(e) => {
             notes.push(format!(
@@ -1009,7 +1011,7 @@ pub fn forecast_run(dir: &Path) -> Result<(Forecast, PathBuf)> {
 pub fn write_forecast(dir: &Path, f: &Forecast) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let path = dir.join(files::FORECAST);
-    crate::write::write_csv(&path, &rows(f)).map_err(|e| Error::io(&path, e))?;
+    runfolder::write::write_csv(&path, &rows(f)).map_err(|e| Error::io(&path, e))?;
     Ok(path)
 }
 

@@ -1,8 +1,6 @@
-//! The emerge run-folder format and everything computed from it.
+//! Everything computed from a run folder (whose files, rows, reads and
+//! writes are the `runfolder` crate's).
 //!
-//! - [`schema`]: the CSV row structs the sweep writes (no polars).
-//! - [`write`]: whole-file writes via a temporary name and rename (no polars).
-//! - [`read`]: reading CSV rows with file-and-line errors.
 //! - [`load`]: a run folder loaded and aggregated over seeds (polars inside).
 //! - [`fit`], [`threshold`], [`stats`], [`bootstrap`], [`analyze`], [`verdicts`],
 //!   [`summary`]: curve fits, N* intervals and emergence statistics.
@@ -10,7 +8,9 @@
 //!   the measured N* (`forecast.csv`).
 //! - [`claims`]: the number behind each claim (cot gain, OOD gap, parrot
 //!   rate, few-shot gain) per model size.
+//! - [`human`]: sizes, durations and counts as people read them.
 //! - [`synth`]: synthetic run folders with planted curves (tests, eyeballing).
+//! - [`curve`]: one curve as the analysis holds it, and the bootstrap constants.
 //! - [`compare`]: two runs joined, differences and paired tests.
 //! - [`arms`]: the arms of an ablation run, each analyzed alone, then N*
 //!   shifts and paired tests between them (`arms.csv`, `arms_paired.csv`).
@@ -21,24 +21,18 @@ pub mod arms;
 pub mod bootstrap;
 pub mod claims;
 pub mod compare;
+pub mod curve;
 pub mod error;
 pub mod fit;
 pub mod forecast;
+pub mod human;
 pub mod load;
-pub mod read;
-pub mod schema;
 pub mod stats;
 pub mod summary;
 pub mod synth;
 pub mod table;
 pub mod threshold;
 pub mod verdicts;
-pub mod write;
 
 pub use error::{Error, Result};
-pub use load::{CurveKey, CurvePoint, Run};
-pub use schema::{
-    ClaimRow, CsvRow, FitRow, ForecastRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow,
-    TrainLogRow,
-};
-pub use write::{write_atomic, write_bytes_atomic, write_csv};
+pub use load::{CurvePoint, Run};

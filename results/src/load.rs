@@ -6,9 +6,11 @@
 //! module: polars stays an implementation detail of the `results` crate.
 
 use crate::error::{Error, Result};
-use crate::read::{read_csv, read_csv_optional};
-use crate::schema::{files, CsvRow, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use polars::prelude::*;
+use runfolder::read::{read_csv, read_csv_optional};
+use runfolder::schema::{
+    files, CsvRow, CurveKey, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -45,15 +47,6 @@ impl CurvePoint {
         let k = self.n_seeds.max(1) as f64;
         ((item * item + self.seed_sd * self.seed_sd) / k).sqrt()
     }
-}
-
-/// A curve's identity: everything but the x value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CurveKey {
-    pub task: String,
-    pub mode: Mode,
-    pub shots: u32,
-    pub metric: String,
 }
 
 impl CurvePoint {
@@ -112,14 +105,14 @@ impl Run {
         let arms: BTreeSet<&str> = run
             .models
             .iter()
-            .filter_map(|m| crate::arms::arm_of(&m.model_id))
+            .filter_map(|m| runfolder::ids::arm_of(&m.model_id))
             .collect();
         if arms.len() > 1 {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "{}: holds the ablation arms {}; each arm is analyzed and plotted on its own under {}/<arm>/ (`emerge analyze` and `emerge plot` do that), never averaged together",
                 dir.display(),
                 arms.into_iter().collect::<Vec<_>>().join(", "),
-                crate::arms::DIR
+                runfolder::schema::files::ARMS_DIR
             )));
         }
         Ok(run)
@@ -129,11 +122,11 @@ impl Run {
     /// `@<arm>`) as a run of their own: every row of the other arms is left
     /// out, so curves, fits, bootstraps and paired tests see this arm only.
     pub fn load_arm(dir: &Path, arm: &str) -> Result<Run> {
-        let mut run = Run::load_where(dir, |id| crate::arms::arm_of(id) == Some(arm))?;
+        let mut run = Run::load_where(dir, |id| runfolder::ids::arm_of(id) == Some(arm))?;
         // Named after the arm (legends, titles): the folder its analysis goes to.
-        run.dir = crate::arms::arm_dir(dir, arm);
+        run.dir = runfolder::ids::arm_dir(dir, arm);
         if run.models.is_empty() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "{}: no model of arm `{arm}` in {}",
                 dir.display(),
                 files::MODELS
@@ -145,7 +138,7 @@ impl Run {
     /// Load `dir` keeping only the rows of models whose id passes `keep`.
     fn load_where(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Run> {
         if !is_run_folder(dir) {
-            return Err(Error::NotARunFolder(dir.to_path_buf()));
+            return Err(Error::not_a_run_folder(dir.to_path_buf()));
         }
         let mut models: Vec<ModelRow> = read_csv(&dir.join(files::MODELS))?;
         let mut scores: Vec<ScoreRow> = read_csv(&dir.join(files::SCORES))?;
@@ -191,7 +184,7 @@ impl Run {
     /// selection, or a sweep whose every job is unfinished or diverged.
     pub fn require_scores(&self) -> Result<()> {
         if self.final_points.is_empty() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "{}: no scores for any usable model (empty task selection, or every job unfinished/diverged)",
                 self.dir.display()
             )));
@@ -290,13 +283,13 @@ fn threshold_level(dir: &Path) -> Result<f64> {
         Err(e) => return Err(Error::io(&path, e)),
     };
     let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| Error::Invalid(format!("{}: {}", path.display(), e.message())))?;
+        .map_err(|e| Error::invalid(format!("{}: {}", path.display(), e.message())))?;
     let Some(v) = table.get("eval").and_then(|e| e.get("threshold_level")) else {
         return Ok(crate::threshold::DEFAULT_LEVEL_FRACTION);
     };
     match v.as_float() {
         Some(f) if f > 0.0 && f < 1.0 => Ok(f),
-        _ => Err(Error::Invalid(format!(
+        _ => Err(Error::invalid(format!(
             "{}: {KEY} = {v}: must be a number strictly between 0 and 1",
             path.display()
         ))),
@@ -492,14 +485,14 @@ fn to_points(df: &DataFrame) -> Result<Vec<CurvePoint>> {
     );
     let n = df.column("n")?.u64()?;
     let n_seeds = df.column("n_seeds")?.u32()?;
-    let missing = |what: &str| Error::Invalid(format!("aggregation produced a null {what}"));
+    let missing = |what: &str| Error::invalid(format!("aggregation produced a null {what}"));
     let mut out = Vec::with_capacity(df.height());
     for i in 0..df.height() {
         let mode_s = mode.get(i).ok_or_else(|| missing("mode"))?;
         out.push(CurvePoint {
             task: task.get(i).ok_or_else(|| missing("task"))?.to_string(),
             mode: Mode::parse(mode_s)
-                .ok_or_else(|| Error::Invalid(format!("unknown mode `{mode_s}`")))?,
+                .ok_or_else(|| Error::invalid(format!("unknown mode `{mode_s}`")))?,
             shots: shots.get(i).ok_or_else(|| missing("shots"))?,
             metric: metric.get(i).ok_or_else(|| missing("metric"))?.to_string(),
             params_non_embedding: size.get(i).ok_or_else(|| missing("size"))?,

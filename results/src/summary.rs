@@ -1,7 +1,7 @@
 //! The analysis as a table for the terminal (`emerge analyze`).
 
 use crate::analyze::Analysis;
-use crate::schema::{x_axis, FitRow};
+use runfolder::schema::{x_axis, FitRow};
 use std::collections::BTreeSet;
 
 fn sci(v: Option<f64>) -> String {

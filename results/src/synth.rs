@@ -7,11 +7,13 @@
 //! answers and are 1 for right ones, which is the setting of the mirage
 //! argument (Schaeffer et al. 2023).
 
-use crate::schema::{files, metric, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use crate::stats::wilson;
-use crate::write::write_csv;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use runfolder::schema::{
+    files, metric, Mode, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow,
+};
+use runfolder::write::write_csv;
 use std::io;
 use std::path::Path;
 
@@ -294,7 +296,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
             }
         }
     }
-    crate::write::write_bytes_atomic(
+    runfolder::write::write_bytes_atomic(
         &dir.join(files::CONFIG),
         b"# synthetic run (results::synth)\n",
     )?;

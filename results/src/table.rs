@@ -11,12 +11,12 @@
 //! change to this module.
 //! polars joins scores with models and sorts; only plain Rust types leave.
 
-use crate::arms::{arm_dir, arm_of};
 use crate::error::{Error, Result};
 use crate::load::is_run_folder;
-use crate::read::{read_csv, read_csv_optional};
-use crate::schema::{files, CsvRow, FitRow, ModelRow, ScoreRow};
 use polars::prelude::*;
+use runfolder::ids::{arm_dir, arm_of};
+use runfolder::read::{read_csv, read_csv_optional};
+use runfolder::schema::{files, CsvRow, FitRow, ModelRow, ScoreRow};
 use std::path::{Path, PathBuf};
 
 /// The leading columns, shared by score and fit rows where they apply.
@@ -100,12 +100,12 @@ pub fn expand(dirs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             continue;
         }
         let mut inner: Vec<PathBuf> = std::fs::read_dir(d)
-            .map_err(|_| Error::NotARunFolder(d.clone()))?
+            .map_err(|_| Error::not_a_run_folder(d.clone()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| is_run_folder(p))
             .collect();
         if inner.is_empty() {
-            return Err(Error::NotARunFolder(d.clone()));
+            return Err(Error::not_a_run_folder(d.clone()));
         }
         inner.sort();
         out.append(&mut inner);
@@ -185,14 +185,15 @@ fn fit_frame(
     arm: Option<&str>,
     fits: &[FitRow],
 ) -> Result<LazyFrame> {
-    let bytes = crate::write::csv_bytes(fits).map_err(|e| Error::io(dir.join(files::FITS), e))?;
+    let bytes =
+        runfolder::write::csv_bytes(fits).map_err(|e| Error::io(dir.join(files::FITS), e))?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(bytes.as_slice());
     let records: Vec<csv::StringRecord> = rdr
         .records()
         .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(files::FITS).display())))?;
+        .map_err(|e| Error::invalid(format!("{}: {e}", dir.join(files::FITS).display())))?;
     let n = records.len();
     let mut cols = identity(run_index, dir, hash, n);
     cols.push(Column::new("row".into(), vec!["fit"; n]));
@@ -328,7 +329,7 @@ pub fn write_runs_table(dirs: &[PathBuf], out: &Path) -> Result<TableSummary> {
         .select(names[1..].iter().map(|n| col(*n)).collect::<Vec<_>>())
         .collect()?;
     summary.score_rows = df.height() - summary.fit_rows;
-    crate::write::write_atomic(out, |w| {
+    runfolder::write::write_atomic(out, |w| {
         CsvWriter::new(w)
             .include_header(true)
             .finish(&mut df)

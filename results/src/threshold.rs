@@ -37,9 +37,9 @@
 //!   least two thirds of its seeds are ([`combine`]).
 
 use crate::fit::{Data, LogLinear, Sigmoid};
-use crate::load::CurveKey;
-use crate::schema::{shape, x_axis, FitRow};
 use crate::stats::percentile;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{shape, x_axis, FitRow};
 
 /// The default level: halfway between chance and a perfect score.
 pub const DEFAULT_LEVEL_FRACTION: f64 = 0.5;

@@ -3,13 +3,13 @@
 //! et al. 2023), and the scale at which chain of thought overtakes direct
 //! answers (Wei et al. 2022).
 
-use crate::analyze::{key_text, several_seeds, Series, BOOTSTRAP_REPS, BOOTSTRAP_SEED};
 use crate::bootstrap::ItemIndex;
-use crate::load::CurveKey;
-use crate::schema::{metric, x_axis, FitRow, Mode};
+use crate::curve::{key_text, several_seeds, Series, BOOTSTRAP_REPS, BOOTSTRAP_SEED};
 use crate::stats::{crossing, percentile, stable_hash, Crossing};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use runfolder::schema::CurveKey;
+use runfolder::schema::{metric, x_axis, FitRow, Mode};
 use std::collections::BTreeMap;
 
 /// Fill `mirage` on exact-match rows: does the transition survive under the

@@ -3,11 +3,12 @@
 //! shift, and with paired tests that see it near the threshold; arms planted
 //! equal get a shift interval around zero and no paired difference.
 
-use results::arms::{analyze_arms_run, ArmPairRow, ArmRow, ArmSpec};
-use results::read::read_csv;
-use results::schema::{files, Mode, ModelRow, SampleRow, ScoreRow, TrainLogRow};
+use results::arms::{analyze_arms_run, ArmSpec};
 use results::synth::{write_run, Planted, SynthSpec, SynthTask};
-use results::{write_csv, CsvRow, Run};
+use results::Run;
+use runfolder::read::read_csv;
+use runfolder::schema::{files, Mode, ModelRow, SampleRow, ScoreRow, TrainLogRow};
+use runfolder::{write_csv, ArmPairRow, ArmRow, CsvRow};
 use std::path::Path;
 
 fn spec(cot_x0: f64, rng_seed: u64) -> SynthSpec {

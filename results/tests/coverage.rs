@@ -12,8 +12,9 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use results::analyze::{fit_shapes, n_star, BOOTSTRAP_REPS};
+use results::analyze::{fit_shapes, n_star};
 use results::bootstrap::SeriesItems;
+use results::curve::BOOTSTRAP_REPS;
 use results::fit::Data;
 use results::stats::{median, wilson};
 use results::threshold::level;

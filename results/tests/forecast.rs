@@ -5,9 +5,9 @@
 
 use results::analyze::analyze;
 use results::forecast::{basis, forecast, predictor, rows, write_forecast, Forecast, MIN_BELOW};
-use results::schema::{CsvRow, ForecastRow, Mode};
 use results::synth::{write_run, Planted, SynthSpec, SynthTask};
 use results::Run;
+use runfolder::schema::{CsvRow, ForecastRow, Mode};
 
 /// Nine sizes over 2.5 decades (0.31 decade apart).
 fn sizes() -> Vec<u64> {
@@ -205,7 +205,7 @@ fn forecast_csv_columns_are_the_schema_in_design_md() {
     let path = write_forecast(dir.path(), &f).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().next().unwrap(), ForecastRow::HEADER.join(","));
-    let back: Vec<ForecastRow> = results::read::read_csv(&path).unwrap();
+    let back: Vec<ForecastRow> = runfolder::read::read_csv(&path).unwrap();
     assert_eq!(back, rows(&f));
     // Two seeds: the intervals resample seeds too.
     assert!(

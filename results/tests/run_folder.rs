@@ -2,13 +2,14 @@
 //! analyze, determinism, partial runs, bad input, compare.
 
 use results::analyze::analyze_run;
-use results::compare::{compare, table, CompareRow, Comparison};
-use results::read::read_csv;
-use results::schema::{
-    files, metric, shape, x_axis, FitRow, Mode, ModelRow, ModelStatus, ScoreRow,
-};
+use results::compare::{compare, table, Comparison};
 use results::synth::{write_run, Planted, SynthSpec};
-use results::{write_csv, CurvePoint, Error, Run};
+use results::{CurvePoint, Error, Run};
+use runfolder::read::read_csv;
+use runfolder::schema::{
+    files, metric, shape, x_axis, CompareRow, FitRow, Mode, ModelRow, ModelStatus, ScoreRow,
+};
+use runfolder::write_csv;
 use std::path::Path;
 
 fn fits_for<'a>(
@@ -217,7 +218,10 @@ fn bad_input_gives_one_line_errors_and_no_partial_output() {
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let e = analyze_run(&empty).unwrap_err();
-    assert!(matches!(e, Error::NotARunFolder(_)));
+    assert!(matches!(
+        e,
+        Error::Folder(runfolder::Error::NotARunFolder(_))
+    ));
     assert!(analyze_run(&tmp.path().join("nope")).is_err());
 
     // Missing scores.csv.
@@ -515,13 +519,13 @@ fn merge_concatenates_job_files_in_path_order() {
     }
     let out = tmp.path().join("scores.csv");
     let missing = tmp.path().join("jobs/c/scores.csv");
-    let n = results::read::merge_csv::<ScoreRow>(&[b.clone(), missing, a.clone()], &out).unwrap();
+    let n = runfolder::read::merge_csv::<ScoreRow>(&[b.clone(), missing, a.clone()], &out).unwrap();
     assert_eq!(n, 4);
     let merged: Vec<ScoreRow> = read_csv(&out).unwrap();
     let ids: Vec<&str> = merged.iter().map(|r| r.model_id.as_str()).collect();
     assert_eq!(ids, ["a", "a", "b", "b"]);
     // An empty merge still writes the header.
-    results::read::merge_csv::<ScoreRow>(&[], &out).unwrap();
+    runfolder::read::merge_csv::<ScoreRow>(&[], &out).unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(
         text.trim_end(),

@@ -3,8 +3,8 @@
 //! seeds that disagree widen N*'s interval, and the verdict counts seeds.
 
 use results::analyze::analyze_run;
-use results::schema::{metric, shape, x_axis, FitRow, Mode};
 use results::synth::{write_run, Planted, SynthSpec, SynthTask};
+use runfolder::schema::{metric, shape, x_axis, FitRow, Mode};
 
 fn exact_match_rows<'a>(fits: &'a [FitRow], task: &str, mode: Mode) -> Vec<&'a FitRow> {
     fits.iter()

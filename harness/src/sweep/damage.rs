@@ -19,35 +19,20 @@
 //! `status.json`; every sweep checks them (reading each file once, parsing
 //! no tensor) and retrains a job whose checkpoint no longer matches.
 
-use super::job::{self, JobStatus, CHECKPOINT_DIR, STATUS_FILE};
 use super::jobs::Job;
-use models::checkpoint::{OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE};
-use results::read::read_csv;
-use results::{CsvRow, ModelRow, SampleRow, ScoreRow, TrainLogRow};
+use super::layout::{
+    self, read_file, unreadable, JobStatus, CHECKPOINT_DIR, OLD_CHECKPOINT_DIR, STATUS_FILE,
+    SUMS_FILE,
+};
+use models::checkpoint::{FileSum as Sum, OPTIMIZER_FILE, STATE_FILE, WEIGHTS_FILE};
+use runfolder::read::read_csv;
+use runfolder::{CsvRow, ModelRow, SampleRow, ScoreRow, TrainLogRow};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub const SUMS_FILE: &str = "sums.json";
-/// The checkpoint a crash in the middle of a save leaves behind.
-pub const OLD_CHECKPOINT_DIR: &str = "checkpoint.old";
 const ASIDE: &str = ".damaged";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sum {
-    pub bytes: u64,
-    pub crc32: u32,
-}
-
-impl Sum {
-    pub fn of(bytes: &[u8]) -> Sum {
-        Sum {
-            bytes: bytes.len() as u64,
-            crc32: crc32fast::hash(bytes),
-        }
-    }
-}
 
 /// `jobs/<model_id>/sums.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -68,25 +53,6 @@ impl Sums {
 
 /// The files of a checkpoint folder whose sums a finished job records.
 pub const CHECKPOINT_FILES: [&str; 3] = [WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE];
-
-/// The bytes of `path`, `None` when it does not exist. Any other failure to
-/// read it (a permission, say) is an error that stops the sweep: only a file
-/// that was read can be judged damaged.
-pub fn read_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(unreadable(path, &e)),
-    }
-}
-
-/// The one-line error for a file that exists but cannot be read.
-pub fn unreadable(path: &Path, e: &dyn std::fmt::Display) -> String {
-    format!(
-        "{}: cannot be read: {e} (a read error, not damage: nothing was moved aside)",
-        path.display()
-    )
-}
 
 /// The error line when a checkpoint failed to load because a file could not
 /// be read (rather than because it is missing or damaged).
@@ -122,9 +88,9 @@ pub fn write_summed(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), String>
         }
     }
     let json = serde_json::to_vec_pretty(&sums).expect("sums serialize");
-    results::write_bytes_atomic(&dir.join(SUMS_FILE), &json).map_err(|e| e.to_string())?;
+    runfolder::write_bytes_atomic(&dir.join(SUMS_FILE), &json).map_err(|e| e.to_string())?;
     for (name, bytes) in files {
-        results::write_bytes_atomic(&dir.join(name), bytes).map_err(|e| e.to_string())?;
+        runfolder::write_bytes_atomic(&dir.join(name), bytes).map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -351,7 +317,7 @@ pub fn recover_rows(run_dir: &Path, job: &Job, dir: &Path) -> Result<Vec<String>
     );
     let mut finished = match status_bytes {
         None => None,
-        Some(bytes) => match job::parse_status(&status_path, &bytes) {
+        Some(bytes) => match layout::parse_status(&status_path, &bytes) {
             Ok(s) if s.model_id == job.model_id => Some(s),
             Ok(s) => {
                 let reason = format!(

@@ -8,18 +8,18 @@
 //! same batches, which keeps scores deterministic and comparable item by item.
 
 use super::config::SweepConfig;
-use crate::answer;
-use crate::fewshot::few_shot;
-use crate::format::Mode;
-use crate::tasks::chance::{chance, scored_completion, Chance};
-use crate::tasks::{distinct_items, Split, Task};
-use crate::vocab;
 use models::{GenerateOptions, Inference};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use results::schema::metric;
-use results::{SampleRow, ScoreRow};
+use runfolder::schema::metric;
+use runfolder::{SampleRow, ScoreRow};
+use tasks::answer;
+use tasks::chance::{chance, scored_completion, Chance};
+use tasks::fewshot::few_shot;
+use tasks::format::Mode;
+use tasks::vocab;
+use tasks::{distinct_items, Split, Task};
 
 /// Generated tokens and teacher-forced completion scores of a batch.
 type Decoded = (Vec<Vec<u32>>, Vec<Vec<models::TokenScore>>);

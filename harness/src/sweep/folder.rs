@@ -2,10 +2,10 @@
 //! config), `manifest.json`, and the top-level CSVs merged from the jobs.
 
 use super::config::{self, SweepConfig};
-use super::job::{self, JobStatus};
 use super::jobs::Job;
-use results::schema::files;
-use results::{ModelRow, SampleRow, ScoreRow, TrainLogRow};
+use super::layout::{self, job_dir, JobStatus};
+use runfolder::schema::files;
+use runfolder::{ModelRow, SampleRow, ScoreRow, TrainLogRow};
 use serde::Serialize;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ pub fn prepare(run: &Path, cfg: &SweepConfig) -> Result<(), String> {
     }
     fs::create_dir_all(run.join(files::JOBS_DIR))
         .map_err(|e| format!("cannot create run folder {}: {e}", run.display()))?;
-    results::write_bytes_atomic(&path, cfg.to_toml().as_bytes()).map_err(|e| e.to_string())
+    runfolder::write_bytes_atomic(&path, cfg.to_toml().as_bytes()).map_err(|e| e.to_string())
 }
 
 /// Replace the stored config with one that only adds refined shapes (the
@@ -73,7 +73,7 @@ pub fn store_refined(run: &Path, cfg: &SweepConfig) -> Result<(), String> {
             diff.join("; ")
         ));
     }
-    results::write_bytes_atomic(&run.join(files::CONFIG), cfg.to_toml().as_bytes())
+    runfolder::write_bytes_atomic(&run.join(files::CONFIG), cfg.to_toml().as_bytes())
         .map_err(|e| e.to_string())
 }
 
@@ -115,24 +115,16 @@ pub struct ArmRecord {
     pub control: bool,
 }
 
-pub fn now() -> String {
-    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
-}
-
 pub fn write_manifest(run: &Path, m: &Manifest) -> Result<(), String> {
     let json = serde_json::to_vec_pretty(m).expect("manifest serializes");
-    results::write_bytes_atomic(&run.join(files::MANIFEST), &json).map_err(|e| e.to_string())
-}
-
-pub fn job_dir(run: &Path, job: &Job) -> PathBuf {
-    run.join(files::JOBS_DIR).join(&job.model_id)
+    runfolder::write_bytes_atomic(&run.join(files::MANIFEST), &json).map_err(|e| e.to_string())
 }
 
 /// Status of every job that has finished (in any process or shard).
 pub fn finished(run: &Path, jobs: &[Job]) -> Result<Vec<(usize, JobStatus)>, String> {
     let mut out = Vec::new();
     for j in jobs {
-        if let Some(s) = job::read_status(&job_dir(run, j))? {
+        if let Some(s) = layout::read_status(&job_dir(run, j))? {
             out.push((j.index, s));
         }
     }
@@ -145,7 +137,7 @@ pub fn finished(run: &Path, jobs: &[Job]) -> Result<Vec<(usize, JobStatus)>, Str
 pub fn finished_readable(run: &Path, jobs: &[Job]) -> Result<Vec<(usize, JobStatus)>, String> {
     Ok(jobs
         .iter()
-        .filter_map(|j| match job::read_status(&job_dir(run, j)) {
+        .filter_map(|j| match layout::read_status(&job_dir(run, j)) {
             Ok(Some(s)) if s.model_id == j.model_id => Some((j.index, s)),
             _ => None,
         })
@@ -160,9 +152,9 @@ pub fn merge(run: &Path, jobs: &[Job], done: &[(usize, JobStatus)]) -> Result<us
         .filter(|j| done.iter().any(|(i, _)| *i == j.index))
         .map(|j| job_dir(run, j))
         .collect();
-    fn one<T: results::CsvRow>(run: &Path, dirs: &[PathBuf]) -> Result<usize, String> {
-        let inputs: Vec<PathBuf> = dirs.iter().map(|d| job::row_files::<T>(d)).collect();
-        results::read::merge_csv::<T>(&inputs, &run.join(T::FILE)).map_err(|e| e.to_string())
+    fn one<T: runfolder::CsvRow>(run: &Path, dirs: &[PathBuf]) -> Result<usize, String> {
+        let inputs: Vec<PathBuf> = dirs.iter().map(|d| layout::rows_file::<T>(d)).collect();
+        runfolder::read::merge_csv::<T>(&inputs, &run.join(T::FILE)).map_err(|e| e.to_string())
     }
     one::<TrainLogRow>(run, &dirs)?;
     one::<SampleRow>(run, &dirs)?;

@@ -14,54 +14,18 @@ use super::config::{Schedule, SweepConfig};
 use super::damage;
 use super::eval::Suite;
 use super::jobs::Job;
+use super::layout::{self, rows_file, JobStatus, CHECKPOINT_DIR, STATUS_FILE, TIMING_FILE};
 use crate::backend::Backend;
-use crate::stream::Stream;
 use indicatif::{ProgressBar, ProgressStyle};
 use models::{Batch, TrainConfig, Trainer};
-use results::read::read_csv_optional;
-use results::{CsvRow, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use runfolder::read::read_csv_optional;
+use runfolder::{CsvRow, ModelRow, ModelStatus, SampleRow, ScoreRow, TrainLogRow};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use tasks::stream::Stream;
 
-pub const STATUS_FILE: &str = "status.json";
-pub const CHECKPOINT_DIR: &str = "checkpoint";
 /// Progress lines when stderr is not a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(30);
-
-/// `jobs/<model_id>/status.json`: present once the job is over.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobStatus {
-    pub model_id: String,
-    pub status: ModelStatus,
-    /// Last step trained (the diverging step for a diverged job).
-    pub step: u64,
-    pub tokens: u64,
-    /// Timing: seconds spent training and evaluating, over all attempts.
-    pub train_seconds: f64,
-    pub eval_seconds: f64,
-    pub device: String,
-    pub threads: usize,
-    /// Length and CRC-32 of each file of `checkpoint/` when the job ended,
-    /// which every later sweep checks (absent in statuses written before
-    /// they were recorded; see [`damage`]).
-    #[serde(default)]
-    pub checkpoint: Option<BTreeMap<String, damage::Sum>>,
-}
-
-/// `bytes` of the status file `path`, parsed.
-pub fn parse_status(path: &Path, bytes: &[u8]) -> Result<JobStatus, String> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| format!("{}: not a job status file: {e}", path.display()))
-}
-
-pub fn read_status(dir: &Path) -> Result<Option<JobStatus>, String> {
-    let path = dir.join(STATUS_FILE);
-    damage::read_file(&path)?
-        .map(|bytes| parse_status(&path, &bytes))
-        .transpose()
-}
 
 /// What a sweep needs to run any of its jobs.
 pub struct Shared<'a> {
@@ -83,12 +47,8 @@ struct Rows {
     samples: Vec<SampleRow>,
 }
 
-fn file<T: CsvRow>(dir: &Path) -> PathBuf {
-    dir.join(T::FILE)
-}
-
 fn read_rows<T: CsvRow>(dir: &Path, keep: impl Fn(&T) -> bool) -> Result<Vec<T>, String> {
-    Ok(read_csv_optional::<T>(&file::<T>(dir))
+    Ok(read_csv_optional::<T>(&rows_file::<T>(dir))
         .map_err(|e| e.to_string())?
         .unwrap_or_default()
         .into_iter()
@@ -110,8 +70,8 @@ impl Rows {
     /// Each file whole, after their sums (see [`damage`]).
     fn save(&self, dir: &Path) -> Result<(), String> {
         fn bytes<T: CsvRow>(dir: &Path, rows: &[T]) -> Result<(&'static str, Vec<u8>), String> {
-            let b = results::write::csv_bytes(rows)
-                .map_err(|e| format!("{}: {e}", file::<T>(dir).display()))?;
+            let b = runfolder::write::csv_bytes(rows)
+                .map_err(|e| format!("{}: {e}", rows_file::<T>(dir).display()))?;
             Ok((T::FILE, b))
         }
         damage::write_summed(
@@ -124,11 +84,6 @@ impl Rows {
             ],
         )
     }
-}
-
-/// The job's files that the run folder's top-level CSVs merge.
-pub fn row_files<T: CsvRow>(dir: &Path) -> PathBuf {
-    file::<T>(dir)
 }
 
 pub fn train_config(cfg: &SweepConfig, job: &Job) -> TrainConfig {
@@ -235,7 +190,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
                     "  {} step {step}/{}  {msg}  ETA {}\n",
                     job.model_id,
                     job.total_steps,
-                    super::plan::human_secs(left)
+                    results::human::secs(left)
                 ));
                 last_line = Instant::now();
             }
@@ -246,7 +201,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
                 loss: row.loss,
                 tokens_per_sec: row.tokens_per_sec,
                 seconds: prior_train + prior_eval + (train_time + eval_time).as_secs_f64(),
-                updated: super::folder::now(),
+                updated: layout::now(),
             });
             rows.log.push(row);
             window = Window::default();
@@ -286,7 +241,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
     rows.save(dir)?;
     // A job resumed at its end after a crash between a save's two renames
     // has only `checkpoint.old`: that is its checkpoint now.
-    let old = dir.join(damage::OLD_CHECKPOINT_DIR);
+    let old = dir.join(layout::OLD_CHECKPOINT_DIR);
     if !ckpt.exists() && old.exists() {
         std::fs::rename(&old, &ckpt).map_err(|e| format!("{}: {e}", old.display()))?;
     }
@@ -302,7 +257,7 @@ pub fn run(job: &Job, dir: &Path, shared: &Shared) -> Result<Outcome, String> {
         checkpoint: Some(damage::checkpoint_sums(&ckpt)?),
     };
     let json = serde_json::to_vec_pretty(&st).expect("status serializes");
-    results::write_bytes_atomic(&dir.join(STATUS_FILE), &json).map_err(|e| e.to_string())?;
+    runfolder::write_bytes_atomic(&dir.join(STATUS_FILE), &json).map_err(|e| e.to_string())?;
     Ok(Outcome {
         status: st,
         resumed_from: start,
@@ -375,7 +330,7 @@ fn resume(job: &Job, dir: &Path, shared: &Shared) -> Result<(Trainer, u64, Vec<S
     let run_dir = dir.parent().and_then(Path::parent).unwrap_or(dir);
     let mut failed: Vec<(PathBuf, String, PathBuf)> = Vec::new();
     let mut found = None;
-    for name in [CHECKPOINT_DIR, damage::OLD_CHECKPOINT_DIR] {
+    for name in [CHECKPOINT_DIR, layout::OLD_CHECKPOINT_DIR] {
         let cand = dir.join(name);
         if !cand.exists() {
             continue;
@@ -419,7 +374,8 @@ pub fn rescore(
     suite: &Suite,
     backend: &Backend,
 ) -> Result<u64, String> {
-    let status = read_status(dir)?.ok_or_else(|| format!("{}: job not finished", dir.display()))?;
+    let status =
+        layout::read_status(dir)?.ok_or_else(|| format!("{}: job not finished", dir.display()))?;
     let ckpt = dir.join(CHECKPOINT_DIR);
     let mut trainer = backend
         .trainer(job.model, train_config(cfg, job), job.seed)
@@ -444,8 +400,6 @@ pub fn rescore(
     Ok(step)
 }
 
-const TIMING_FILE: &str = "timing.json";
-
 /// Wall time spent before an interruption, so a resumed job's totals count
 /// every attempt.
 fn prior_timing(dir: &Path) -> (f64, f64) {
@@ -457,7 +411,7 @@ fn prior_timing(dir: &Path) -> (f64, f64) {
 
 fn write_timing(dir: &Path, train: f64, eval: f64) -> Result<(), String> {
     let json = serde_json::to_vec(&(train, eval)).expect("timing serializes");
-    results::write_bytes_atomic(&dir.join(TIMING_FILE), &json).map_err(|e| e.to_string())
+    runfolder::write_bytes_atomic(&dir.join(TIMING_FILE), &json).map_err(|e| e.to_string())
 }
 
 fn model_row(job: &Job, step: u64, tokens: u64, train_loss: f64, status: ModelStatus) -> ModelRow {

@@ -34,13 +34,12 @@ impl Job {
 }
 
 pub fn model_id(s: &Shape, seed: u64) -> String {
-    format!("L{}-D{}-H{}-s{seed}", s.n_layer, s.d_model, s.n_head)
+    runfolder::ids::model_id(s.n_layer, s.d_model, s.n_head, seed)
 }
 
-/// The id of an arm's model: the plain id, `@`, the arm's name
-/// (`results::arms::arm_of` reads it back; arm names never hold `@`).
+/// The id of an arm's model (`runfolder::ids`' grammar).
 pub fn arm_model_id(s: &Shape, seed: u64, arm: &str) -> String {
-    results::arms::arm_model_id(&model_id(s, seed), arm)
+    runfolder::ids::arm_model_id(&model_id(s, seed), arm)
 }
 
 /// The ladder's shapes, smallest first.

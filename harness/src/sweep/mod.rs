@@ -18,6 +18,7 @@ pub mod eval;
 pub mod folder;
 pub mod job;
 pub mod jobs;
+pub mod layout;
 pub mod lock;
 pub mod plan;
 pub mod progress;
@@ -26,11 +27,11 @@ pub mod runner;
 
 use crate::backend::Backend;
 use crate::output::say;
-use crate::stream::{MixtureEntry, Stream, StreamConfig};
 use clap::{Args, ValueEnum};
 use config::SweepConfig;
 use std::path::PathBuf;
 use std::time::Instant;
+use tasks::stream::{MixtureEntry, Stream, StreamConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
@@ -329,7 +330,7 @@ impl HoursFit<'_> {
     /// timings, when it has them, for the plan to reuse.
     fn apply(&self, cfg: &mut SweepConfig) -> Result<(String, Option<Timings>), Failure> {
         let hours = self.hours;
-        let stored_at = self.run_dir.join(results::schema::files::CONFIG);
+        let stored_at = self.run_dir.join(runfolder::schema::files::CONFIG);
         if stored_at.is_file() {
             let stored = folder::read_config(self.run_dir).map_err(fail)?;
             if stored.run.hours == Some(hours) {
@@ -367,14 +368,14 @@ impl HoursFit<'_> {
             None if self.plan_only => {
                 let kept = PlannedTimings {
                     key,
-                    taken: folder::now(),
+                    taken: layout::now(),
                     timings: est.clone(),
                 };
                 let json = serde_json::to_vec_pretty(&kept).expect("timings serialize");
                 let path = self.plan_file();
                 if std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")))
                     .is_ok()
-                    && results::write_bytes_atomic(&path, &json).is_ok()
+                    && runfolder::write_bytes_atomic(&path, &json).is_ok()
                 {
                     note += &format!(
                         "  (timings kept in {}: the sweep started next uses them, so it picks this budget)\n",
@@ -414,7 +415,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     let run_dir = args.runs_dir.join(&cfg.run.name);
     // Sizes an earlier `--refine` added belong to the run: a resume, a shard
     // or a merge with the original config includes them.
-    if cfg.model.refined.is_empty() && run_dir.join(results::schema::files::CONFIG).is_file() {
+    if cfg.model.refined.is_empty() && run_dir.join(runfolder::schema::files::CONFIG).is_file() {
         if let Ok(stored) = folder::read_config(&run_dir) {
             cfg.model.refined = stored.model.refined;
         }
@@ -477,11 +478,11 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     if lock.is_some() {
         for j in &mine {
             recovered.extend(
-                damage::recover_rows(&run_dir, j, &folder::job_dir(&run_dir, j)).map_err(fail)?,
+                damage::recover_rows(&run_dir, j, &layout::job_dir(&run_dir, j)).map_err(fail)?,
             );
         }
     }
-    let done_before: Vec<usize> = if run_dir.join(results::schema::files::CONFIG).is_file() {
+    let done_before: Vec<usize> = if run_dir.join(runfolder::schema::files::CONFIG).is_file() {
         folder::finished_readable(&run_dir, &all)
             .map_err(fail)?
             .into_iter()
@@ -518,7 +519,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     say(&table);
     say(&format!(
         "estimated: {} for {} job{} to run (evaluation estimate is an upper bound)\n",
-        plan::human_secs(total),
+        results::human::secs(total),
         todo.len(),
         if todo.len() == 1 { "" } else { "s" }
     ));
@@ -528,7 +529,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     if args.plan_only {
         return Ok(0);
     }
-    progress::record_estimates(&run_dir, &todo, &est).map_err(fail)?;
+    plan::record_estimates(&run_dir, &todo, &est).map_err(fail)?;
 
     let mut manifest = folder::Manifest {
         emerge_version: env!("CARGO_PKG_VERSION"),
@@ -540,7 +541,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         seeds: cfg.run.seeds.clone(),
         host: lock::hostname(),
         shard: shard.map(|(i, n)| format!("{i}/{n}")),
-        started: folder::now(),
+        started: layout::now(),
         finished: None,
         train_seconds: 0.0,
         eval_seconds: 0.0,
@@ -571,9 +572,9 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     let merged = folder::merge(&run_dir, &all, &finished).map_err(fail)?;
     let diverged = finished
         .iter()
-        .filter(|(_, s)| s.status == results::ModelStatus::Diverged)
+        .filter(|(_, s)| s.status == runfolder::ModelStatus::Diverged)
         .count();
-    manifest.finished = Some(folder::now());
+    manifest.finished = Some(layout::now());
     manifest.train_seconds = tally.train.as_secs_f64();
     manifest.eval_seconds = tally.eval.as_secs_f64();
     manifest.jobs_done = finished.len();
@@ -585,7 +586,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     if pending == 0 && diverged == finished.len() {
         say("no job finished without diverging: nothing to fit or plot\n");
     } else if pending == 0 {
-        analysis = runner::analyze_and_plot(&run_dir);
+        analysis = crate::pipeline::analyze_and_plot(&run_dir);
     }
     say(&runner::summary(
         &tally,
@@ -677,7 +678,7 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<Result<(), String
         runner::run_jobs(&setup, &todo).map_err(fail)?;
         let finished = folder::finished_readable(run_dir, &all).map_err(fail)?;
         folder::merge(run_dir, &all, &finished).map_err(fail)?;
-        analysis = runner::analyze_and_plot(run_dir);
+        analysis = crate::pipeline::analyze_and_plot(run_dir);
         unfinished = finished.len() < all.len();
         if analysis.is_err() || unfinished {
             break;
@@ -692,7 +693,7 @@ fn refine_rounds(base: runner::Setup, budget: usize) -> Result<Result<(), String
     let mut report = format!(
         "refine: added {added} size{} in {}\n",
         if added == 1 { "" } else { "s" },
-        plan::human_secs(started.elapsed().as_secs_f64())
+        results::human::secs(started.elapsed().as_secs_f64())
     );
     for b in &before {
         let a = now.iter().find(|a| a.curve == b.curve);

@@ -5,11 +5,14 @@ use super::config::SweepConfig;
 use super::eval::Suite;
 use super::job;
 use super::jobs::Job;
+use super::progress;
 use crate::backend::Backend;
-use crate::stream::Stream;
 use models::Trainer;
+use results::human::{secs, si};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
+use tasks::stream::Stream;
 
 /// Seconds per training step and per scored checkpoint, by shape.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -119,7 +122,7 @@ pub fn fit_budget(
     if wall <= eval || train <= 0.0 {
         return Err(format!(
             "run.hours = {hours}: the evaluation alone is estimated at {} on this machine; ask for more hours or fewer models",
-            human_secs(eval)
+            secs(eval)
         ));
     }
     let scale = (wall - eval) / train;
@@ -140,7 +143,7 @@ pub fn fit_budget(
     };
     Ok(format!(
         "budget for {hours} h on this machine: {what} ({scale:.3}x the config's; evaluation estimated at {})\n",
-        human_secs(eval)
+        secs(eval)
     ))
 }
 
@@ -190,61 +193,38 @@ pub fn basis(
     s
 }
 
+/// Record the plan's estimate for each job in `jobs` that has none yet. The
+/// first plan is kept: a resumed sweep re-times the machine, but the
+/// question the record answers is whether the first plan held.
+pub fn record_estimates(
+    run: &Path,
+    jobs: &[&Job],
+    est: &BTreeMap<String, Estimate>,
+) -> Result<(), String> {
+    let planned = super::layout::now();
+    for j in jobs {
+        let Some(e) = est.get(&shape_key(j)) else {
+            continue;
+        };
+        let dir = super::layout::job_dir(run, j);
+        let path = dir.join(progress::ESTIMATE_FILE);
+        if path.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let rec = progress::JobEstimate {
+            train_seconds: e.step_secs * j.total_steps as f64,
+            eval_seconds: e.eval_secs * j.eval_steps.len() as f64,
+            planned: planned.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&rec).expect("an estimate serializes");
+        runfolder::write_bytes_atomic(&path, &json).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 pub fn shape_key(j: &Job) -> String {
     format!("{}x{}x{}", j.model.n_layer, j.model.d_model, j.model.n_head)
-}
-
-pub fn human_secs(s: f64) -> String {
-    if !s.is_finite() {
-        return "?".into();
-    }
-    let s = s.round() as u64;
-    match s {
-        0..=99 => format!("{s}s"),
-        100..=5999 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
-/// A quantity with an SI suffix and three decimals (`12.768k`), as the plan
-/// table prints sizes.
-pub fn si(x: f64) -> String {
-    let (v, unit) = match x.abs() {
-        a if a >= 1e18 => (x / 1e18, "E"),
-        a if a >= 1e15 => (x / 1e15, "P"),
-        a if a >= 1e12 => (x / 1e12, "T"),
-        a if a >= 1e9 => (x / 1e9, "G"),
-        a if a >= 1e6 => (x / 1e6, "M"),
-        a if a >= 1e3 => (x / 1e3, "k"),
-        _ => (x, ""),
-    };
-    format!("{v:.3}{unit}").replace(".000", "")
-}
-
-/// A quantity to three significant digits with an SI suffix (`12.8k`,
-/// `336k`, `1.2M`), as reports print sizes for reading.
-pub fn si3(x: f64) -> String {
-    let (v, unit) = match x.abs() {
-        a if a >= 1e9 => (x / 1e9, "G"),
-        a if a >= 1e6 => (x / 1e6, "M"),
-        a if a >= 1e3 => (x / 1e3, "k"),
-        _ => (x, ""),
-    };
-    let digits = if v.abs() >= 100.0 {
-        0
-    } else if v.abs() >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let s = format!("{v:.digits$}");
-    // 12.0k reads as 12k; 1.20M as 1.2M.
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{unit}")
 }
 
 /// The plan table; `est` covers the jobs still to run (others print `done`).
@@ -276,7 +256,7 @@ pub fn table(
             let eval = e.eval_secs * j.eval_steps.len() as f64;
             let t = e.step_secs * j.total_steps as f64 + eval;
             total += t;
-            (human_secs(eval), human_secs(t))
+            (secs(eval), secs(t))
         } else {
             ("?".into(), "?".into())
         };
@@ -337,7 +317,7 @@ mod tests {
             let (table, total) = table(&cfg, &refs, &[], &est);
             assert!(total.is_finite() && total > 0.0, "{}", p.name());
             assert_eq!(table.lines().count(), all.len() + 1, "{}", p.name());
-            if crate::tasks::TASK_NAMES.contains(&p.name()) {
+            if tasks::TASK_NAMES.contains(&p.name()) {
                 let sizes = jobs::shapes(&cfg).len();
                 assert!(sizes >= 6, "{}: {sizes} sizes", p.name());
                 let trained: Vec<&str> =
@@ -362,22 +342,6 @@ mod tests {
         let icl = night.eval.tasks.iter().find(|e| e.task == "icl").unwrap();
         assert!(night.eval.shots_of(icl).len() >= 3);
         assert!(night.run.seeds.len() >= 3);
-    }
-
-    #[test]
-    fn si3_keeps_three_significant_digits() {
-        for (x, want) in [
-            (888.0, "888"),
-            (3312.0, "3.31k"),
-            (12768.0, "12.8k"),
-            (12000.0, "12k"),
-            (100096.0, "100k"),
-            (335712.0, "336k"),
-            (1.2e6, "1.2M"),
-            (2.5e9, "2.5G"),
-        ] {
-            assert_eq!(si3(x), want, "{x}");
-        }
     }
 
     /// The budget is scaled so that the estimate fits the hours asked for,

@@ -1,16 +1,13 @@
 //! What a job says about itself while it runs, for `emerge status` and the
 //! morning report: the plan's estimate of its time (`estimate.json`, written
-//! once, when a sweep first plans the job) and its latest step
+//! once, when a sweep first plans the job: `plan::record_estimates`) and its latest step
 //! (`progress.json`, rewritten every few seconds while it trains).
 //!
 //! Both are advisory. Results never read them, and a run folder without them
 //! (an older run, or a job that never started) is still whole: `status.json`
 //! stays the one record that a job is over.
 
-use super::jobs::Job;
-use super::plan::{shape_key, Estimate};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -46,36 +43,6 @@ pub struct Progress {
     pub updated: String,
 }
 
-/// Record the plan's estimate for each job in `jobs` that has none yet. The
-/// first plan is kept: a resumed sweep re-times the machine, but the
-/// question the record answers is whether the first plan held.
-pub fn record_estimates(
-    run: &Path,
-    jobs: &[&Job],
-    est: &BTreeMap<String, Estimate>,
-) -> Result<(), String> {
-    let planned = super::folder::now();
-    for j in jobs {
-        let Some(e) = est.get(&shape_key(j)) else {
-            continue;
-        };
-        let dir = super::folder::job_dir(run, j);
-        let path = dir.join(ESTIMATE_FILE);
-        if path.exists() {
-            continue;
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let rec = JobEstimate {
-            train_seconds: e.step_secs * j.total_steps as f64,
-            eval_seconds: e.eval_secs * j.eval_steps.len() as f64,
-            planned: planned.clone(),
-        };
-        let json = serde_json::to_vec_pretty(&rec).expect("an estimate serializes");
-        results::write_bytes_atomic(&path, &json).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
 /// Read a job's JSON record; `None` when absent or unreadable (a reader
 /// racing the writer's rename sees the old file or the new one, never a
 /// torn one, but an older run may simply not have it).
@@ -105,7 +72,7 @@ impl ProgressWriter {
         }
         self.last = Some(Instant::now());
         let path = dir.join(PROGRESS_FILE);
-        let tmp = results::write::temp_path(&path);
+        let tmp = runfolder::write::temp_path(&path);
         let json = serde_json::to_vec_pretty(&p()).expect("progress serializes");
         // A failed write is not the job's failure: the next one may succeed.
         if std::fs::write(&tmp, json).is_err() || std::fs::rename(&tmp, &path).is_err() {

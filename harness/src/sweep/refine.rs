@@ -9,10 +9,10 @@
 
 use super::config::{Shape, SweepConfig};
 use super::jobs;
-use results::schema::{files, metric};
 pub use results::threshold::LOCATED_DECADES;
 use results::threshold::{transitions, Transition};
-use results::FitRow;
+use runfolder::schema::{files, metric};
+use runfolder::FitRow;
 use std::path::Path;
 
 /// One (task, mode, shots) exact-match curve with a located N* (the fixed
@@ -90,7 +90,7 @@ pub fn straddles(fits: &[FitRow]) -> Vec<Straddle> {
 /// after every round).
 pub fn straddles_of(run: &Path) -> Result<Vec<Straddle>, String> {
     let fits: Vec<FitRow> =
-        results::read::read_csv(&run.join(files::FITS)).map_err(|e| e.to_string())?;
+        runfolder::read::read_csv(&run.join(files::FITS)).map_err(|e| e.to_string())?;
     Ok(straddles(&fits))
 }
 
@@ -213,7 +213,8 @@ pub fn in_progress(run: &Path) -> Option<InProgress> {
 /// Record that a `--refine` is in progress in `run` (written whole).
 pub fn mark_in_progress(run: &Path, p: InProgress) -> Result<(), String> {
     let text = serde_json::to_string(&p).map_err(|e| e.to_string())?;
-    results::write_bytes_atomic(&run.join(IN_PROGRESS), text.as_bytes()).map_err(|e| e.to_string())
+    runfolder::write_bytes_atomic(&run.join(IN_PROGRESS), text.as_bytes())
+        .map_err(|e| e.to_string())
 }
 
 /// The refinement of `run` has ended: remove its record.
@@ -254,8 +255,8 @@ mod tests {
     use super::*;
     use crate::sweep::config::parse;
     use crate::sweep::Preset;
-    use results::schema::{shape, x_axis};
-    use results::Mode;
+    use runfolder::schema::{shape, x_axis};
+    use runfolder::Mode;
 
     /// A fits.csv sigmoid row with a located N*.
     fn fit(metric: &str, lo: Option<f64>, hi: Option<f64>) -> FitRow {

@@ -2,16 +2,17 @@
 
 use super::config::SweepConfig;
 use super::eval::Suite;
-use super::job::{self, JobStatus};
+use super::job;
 use super::jobs::Job;
-use super::{folder, plan};
+use super::layout::{self, JobStatus};
+
 use crate::backend::Backend;
 use crate::output::say;
-use crate::stream::Stream;
-use results::ModelStatus;
+use runfolder::ModelStatus;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
+use tasks::stream::Stream;
 
 /// Everything the jobs of one sweep share.
 pub struct Setup<'a> {
@@ -53,7 +54,7 @@ pub fn run_jobs(s: &Setup, todo: &[&Job]) -> Result<Tally, String> {
             threads: s.threads,
             bars,
         };
-        let out = job::run(j, &folder::job_dir(s.run_dir, j), &shared)?;
+        let out = job::run(j, &layout::job_dir(s.run_dir, j), &shared)?;
         tally.ran += 1;
         tally.resumed += usize::from(out.resumed_from > 0);
         tally.train += out.train;
@@ -73,8 +74,8 @@ pub fn run_jobs(s: &Setup, todo: &[&Job]) -> Result<Tally, String> {
             tally.ran,
             todo.len(),
             j.model_id,
-            plan::human_secs(out.train.as_secs_f64()),
-            plan::human_secs(out.eval.as_secs_f64()),
+            results::human::secs(out.train.as_secs_f64()),
+            results::human::secs(out.eval.as_secs_f64()),
         ));
     }
     Ok(tally)
@@ -115,9 +116,9 @@ pub fn summary(
         } else {
             ""
         },
-        plan::human_secs(wall.as_secs_f64()),
-        plan::human_secs(tt),
-        plan::human_secs(te),
+        results::human::secs(wall.as_secs_f64()),
+        results::human::secs(tt),
+        results::human::secs(te),
         if tt + te > 0.0 { 100.0 * te / (tt + te) } else { 0.0 },
         if merged == 1 { "" } else { "s" },
         run_dir.display(),
@@ -132,15 +133,4 @@ pub fn summary(
             )
         }
     )
-}
-
-/// `emerge analyze` then `emerge plot` on the run; the first error, if
-/// either fails (the caller makes it its one error line).
-pub fn analyze_and_plot(run: &Path) -> Result<(), String> {
-    crate::cmd_analyze::run(&crate::cmd_analyze::AnalyzeArgs {
-        run: run.to_path_buf(),
-    })?;
-    crate::cmd_plot::run(&crate::cmd_plot::PlotArgs {
-        run: run.to_path_buf(),
-    })
 }

@@ -274,10 +274,10 @@ pub fn csvs_whole(run: &Path) -> Result<usize, String> {
     for f in walk(run) {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         let ok = match name.as_str() {
-            "scores.csv" => results::read::read_csv::<results::ScoreRow>(&f).is_ok(),
-            "samples.csv" => results::read::read_csv::<results::SampleRow>(&f).is_ok(),
-            "models.csv" => results::read::read_csv::<results::ModelRow>(&f).is_ok(),
-            "train_log.csv" => results::read::read_csv::<results::TrainLogRow>(&f).is_ok(),
+            "scores.csv" => runfolder::read::read_csv::<runfolder::ScoreRow>(&f).is_ok(),
+            "samples.csv" => runfolder::read::read_csv::<runfolder::SampleRow>(&f).is_ok(),
+            "models.csv" => runfolder::read::read_csv::<runfolder::ModelRow>(&f).is_ok(),
+            "train_log.csv" => runfolder::read::read_csv::<runfolder::TrainLogRow>(&f).is_ok(),
             _ => continue,
         };
         if !ok {

@@ -170,25 +170,21 @@ pub(crate) fn add_residual_rows<T: Real>(y: &mut [T], x: &[T], b: &[T]) {
     )
 }
 
-/// Linear backward: `dx (+)= g W`, `dw (+)= gᵀ x`, `db += Σ rows g` for
+/// Linear backward: `dx = g W`, `dw = gᵀ x`, `db += Σ rows g` for
 /// `x (n, k)`, `w (o, k)`, `g (n, o)`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn linear_bwd<T: Real>(
     x: &[T],
     w: &[T],
     g: &[T],
     o: usize,
-    dx: Option<(&mut [T], bool)>,
+    dx: &mut [T],
     dw: &mut [T],
-    dw_accumulate: bool,
     db: Option<&mut [T]>,
 ) {
     let (n, k) = dims(x, w, o, "linear_bwd");
     assert_eq!(g.len(), n * o, "linear_bwd: g length");
     assert_eq!(dw.len(), o * k, "linear_bwd: dw length");
-    if let Some((dx, _)) = &dx {
-        assert_eq!(dx.len(), n * k, "linear_bwd: dx length");
-    }
+    assert_eq!(dx.len(), n * k, "linear_bwd: dx length");
     if let Some(db) = &db {
         assert_eq!(db.len(), o, "linear_bwd: db length");
     }
@@ -196,25 +192,23 @@ pub(crate) fn linear_bwd<T: Real>(
     // (n, k) and dx is (n, k), each with contiguous rows; dw is (o, k) and
     // gᵀ is read as (o, n) with strides (1, o) inside g.
     unsafe {
-        if let Some((dx, acc)) = dx {
-            mm(
-                n,
-                k,
-                o,
-                dx.as_mut_ptr(),
-                k,
-                1,
-                acc,
-                g.as_ptr(),
-                o,
-                1,
-                w.as_ptr(),
-                k,
-                1,
-                false,
-                gemm_par(n, k, o),
-            );
-        }
+        mm(
+            n,
+            k,
+            o,
+            dx.as_mut_ptr(),
+            k,
+            1,
+            false,
+            g.as_ptr(),
+            o,
+            1,
+            w.as_ptr(),
+            k,
+            1,
+            false,
+            gemm_par(n, k, o),
+        );
         mm(
             o,
             k,
@@ -222,7 +216,7 @@ pub(crate) fn linear_bwd<T: Real>(
             dw.as_mut_ptr(),
             k,
             1,
-            dw_accumulate,
+            false,
             g.as_ptr(),
             1,
             o,

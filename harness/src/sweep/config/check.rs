@@ -2,7 +2,7 @@
 //! key, so that a user fixes them all in one pass.
 
 use super::{Checkpoints, Problem, Shape, SweepConfig, TaskEntry};
-use crate::tasks::TaskConfig;
+use tasks::TaskConfig;
 
 fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem {
@@ -15,6 +15,17 @@ fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
 /// Every semantic problem of a parsed config.
 pub fn check(c: &SweepConfig) -> Vec<Problem> {
     let mut p = Vec::new();
+    check_run(&mut p, c);
+    check_model(&mut p, c);
+    check_train(&mut p, c);
+    check_hours(&mut p, c);
+    check_eval(&mut p, c);
+    check_device_section(&mut p, c);
+    p
+}
+
+/// `[run]`: the name and the seeds.
+fn check_run(p: &mut Vec<Problem>, c: &SweepConfig) {
     let name_ok = !c.run.name.is_empty()
         && c.run
             .name
@@ -39,15 +50,18 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
     if seeds.len() != c.run.seeds.len() {
         p.push(problem("run.seeds", "lists a seed twice"));
     }
+}
 
+/// `[model]`: the vocabulary, the context and the ladder's shapes.
+fn check_model(p: &mut Vec<Problem>, c: &SweepConfig) {
     let m = &c.model;
-    if m.vocab != crate::vocab::vocab_size() {
+    if m.vocab != tasks::vocab::vocab_size() {
         p.push(problem(
             "model.vocab",
             format!(
                 "{} differs from the task vocabulary's {} tokens",
                 m.vocab,
-                crate::vocab::vocab_size()
+                tasks::vocab::vocab_size()
             ),
         ));
     }
@@ -113,7 +127,11 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             p.push(problem(format!("{k}.head_dim"), "must be positive"));
         }
     }
+}
 
+/// `[train]`: the budget, the optimizer, the schedule and the mixture (or
+/// the arms').
+fn check_train(p: &mut Vec<Problem>, c: &SweepConfig) {
     let t = &c.train;
     match (t.tokens, t.tokens_per_param) {
         (Some(_), Some(_)) => p.push(problem(
@@ -139,8 +157,8 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             p.push(problem(key, format!("{v} must be a positive number")));
         }
     };
-    pos(&mut p, "train.lr", t.lr);
-    pos(&mut p, "train.eps", t.eps);
+    pos(p, "train.lr", t.lr);
+    pos(p, "train.eps", t.eps);
     let unit = |p: &mut Vec<Problem>, key: &str, v: f64, open_top: bool| {
         let ok = v >= 0.0 && if open_top { v < 1.0 } else { v <= 1.0 };
         if !ok {
@@ -148,10 +166,10 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             p.push(problem(key, format!("{v} must be in {range}")));
         }
     };
-    unit(&mut p, "train.min_lr_ratio", t.min_lr_ratio, false);
-    unit(&mut p, "train.beta1", t.beta1, true);
-    unit(&mut p, "train.beta2", t.beta2, true);
-    unit(&mut p, "train.cot_fraction", t.cot_fraction, false);
+    unit(p, "train.min_lr_ratio", t.min_lr_ratio, false);
+    unit(p, "train.beta1", t.beta1, true);
+    unit(p, "train.beta2", t.beta2, true);
+    unit(p, "train.cot_fraction", t.cot_fraction, false);
     if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
         p.push(problem(
             "train.weight_decay",
@@ -179,11 +197,14 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
         ));
     }
     if c.arms.is_empty() {
-        check_mixture(&mut p, &t.mixture, "train.mixture", c.model.context);
+        check_mixture(p, &t.mixture, "train.mixture", c.model.context);
     } else {
-        check_arms(&mut p, c);
+        check_arms(p, c);
     }
+}
 
+/// `run.hours`, checked after the training it sizes.
+fn check_hours(p: &mut Vec<Problem>, c: &SweepConfig) {
     if let Some(h) = c.run.hours {
         if !(h.is_finite() && h > 0.0 && h <= 10_000.0) {
             p.push(problem(
@@ -192,7 +213,11 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             ));
         }
     }
+}
 
+/// `[eval]`: what is scored, how, and whether each task's longest prompt
+/// fits the context.
+fn check_eval(p: &mut Vec<Problem>, c: &SweepConfig) {
     let e = &c.eval;
     if e.tasks.is_empty() {
         p.push(problem("eval.tasks", "must list at least one task"));
@@ -268,7 +293,7 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
                         ),
                     ));
                 }
-                let need = crate::fewshot::max_len(built.as_ref(), max_shots);
+                let need = tasks::fewshot::max_len(built.as_ref(), max_shots);
                 if need > c.model.context {
                     p.push(problem(
                         format!("{key}.task"),
@@ -281,7 +306,10 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             }
         }
     }
+}
 
+/// `[device]`.
+fn check_device_section(p: &mut Vec<Problem>, c: &SweepConfig) {
     let d = &c.device;
     if let Err(e) = check_device(&d.device) {
         p.push(problem("device.device", e));
@@ -292,7 +320,6 @@ pub fn check(c: &SweepConfig) -> Vec<Problem> {
             format!("{} is not a plausible thread count", d.threads),
         ));
     }
-    p
 }
 
 /// The problems of one training mixture (`train.mixture` or an arm's).
@@ -463,7 +490,7 @@ fn check_device(spec: &str) -> Result<(), String> {
 
 /// A task entry's config, or the problem with it (naming the key).
 fn task_problem(e: &TaskEntry, key: &str, context: usize) -> Result<TaskConfig, Problem> {
-    use crate::tasks::TaskError;
+    use tasks::TaskError;
     let task = match e.task_config() {
         Ok(t) => t,
         Err(TaskError::UnknownTask { .. }) => {
@@ -472,7 +499,7 @@ fn task_problem(e: &TaskEntry, key: &str, context: usize) -> Result<TaskConfig, 
                 format!(
                     "unknown task `{}` (known: {})",
                     e.task,
-                    crate::tasks::TASK_NAMES.join(", ")
+                    tasks::TASK_NAMES.join(", ")
                 ),
             ))
         }

@@ -6,12 +6,12 @@
 //! This file holds the types, [`parse`] and the comparison of two configs;
 //! [`check`] the semantic checks; `position` finds keys in the TOML text.
 
-use crate::format::Mode;
-use crate::stream::LossMask;
-use crate::tasks::TaskConfig;
 use models::TrainConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tasks::format::Mode;
+use tasks::stream::LossMask;
+use tasks::TaskConfig;
 
 mod check;
 mod position;
@@ -121,7 +121,7 @@ pub struct ModelSection {
 }
 
 fn default_vocab() -> usize {
-    crate::vocab::vocab_size()
+    tasks::vocab::vocab_size()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +157,7 @@ fn is_one(x: &f64) -> bool {
 }
 
 impl TaskEntry {
-    pub fn task_config(&self) -> Result<TaskConfig, crate::tasks::TaskError> {
+    pub fn task_config(&self) -> Result<TaskConfig, tasks::TaskError> {
         let t = TaskConfig::from_named(&self.task, toml::Value::Table(self.params.clone()))?;
         t.validate()?;
         Ok(t)

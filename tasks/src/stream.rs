@@ -13,9 +13,9 @@
 //! in the same order and a resumed run continues exactly where it stopped.
 
 use crate::format::Mode;
-use crate::tasks::hash::{rng_for, Part};
-use crate::tasks::{draw, Item, Split, Task, TaskConfig, TaskError};
+use crate::hash::{rng_for, Part};
 use crate::vocab::{self, EOS};
+use crate::{draw, Item, Split, Task, TaskConfig, TaskError};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

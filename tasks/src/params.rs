@@ -4,7 +4,7 @@
 //! defaults); [`TaskConfig::validate`] names the task, key and value of
 //! anything out of range before a generator is built.
 
-use super::{Task, TaskError, TASK_NAMES};
+use super::{TaskError, TASK_NAMES};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// `add`: a + b with both operands `digits` long (a set: one is drawn per item).
@@ -359,26 +359,6 @@ impl TaskConfig {
                 set_in(task, "lines", &p.lines, 3, 8)
             }
         }
-    }
-
-    /// Validate and build the generator.
-    pub fn build(&self) -> Result<Box<dyn Task>, TaskError> {
-        self.validate()?;
-        Ok(match self {
-            TaskConfig::Add(p) => Box::new(super::add::Add::new(p.clone())),
-            TaskConfig::Mul(p) => Box::new(super::mul::Mul::new(p.clone())),
-            TaskConfig::Sort(p) => Box::new(super::sort::Sort::new(p.clone())),
-            TaskConfig::Word(p) => Box::new(super::word::Word::new(p.clone())),
-            TaskConfig::WordOod(p) => Box::new(super::word_ood::WordOod::new(p.clone())),
-            TaskConfig::WordTwin(p) => Box::new(super::word_twin::WordTwin::new(p.clone())),
-            TaskConfig::Modp(p) => Box::new(super::modp::Modp::new(p.clone())),
-            TaskConfig::Icl(p) => Box::new(super::icl::Icl::new(p.clone())),
-            TaskConfig::Hop(p) => Box::new(super::hop::Hop::new(p.clone())),
-            TaskConfig::Code(p) => Box::new(super::code::Code::new(p.clone())),
-            TaskConfig::CodeShuffled(p) => {
-                Box::new(super::code_shuffled::CodeShuffled::new(p.clone()))
-            }
-        })
     }
 
     /// Position of the task in [`TASK_NAMES`] (a canonical order).

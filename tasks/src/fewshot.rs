@@ -8,8 +8,8 @@
 //! an item show the same problems.
 
 use crate::format::Mode;
-use crate::tasks::hash::{rng_for, Part};
-use crate::tasks::{draw, Item, Split, Task, TaskError};
+use crate::hash::{rng_for, Part};
+use crate::{draw, Item, Split, Task, TaskError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FewShot {

@@ -107,7 +107,7 @@ impl Task for CodeShuffled {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::{draw, item_at};
+    use crate::{draw, item_at};
 
     #[test]
     fn items_are_the_code_items_shuffled_field_by_field() {

@@ -14,10 +14,10 @@
 //! How the sweep writes a job's rows (no polars involved):
 //!
 //! ```text
-//! use results::{write_csv, ScoreRow, Mode};
+//! use runfolder::{write_csv, ScoreRow, Mode};
 //! let rows: Vec<ScoreRow> = ...;                       // one per model × step × task × mode × shots × metric
 //! write_csv(&job_dir.join("scores.csv"), &rows)?;      // temp name + rename: never a torn file
-//! results::read::merge_csv::<ScoreRow>(&job_files, &run_dir.join("scores.csv"))?;
+//! runfolder::read::merge_csv::<ScoreRow>(&job_files, &run_dir.join("scores.csv"))?;
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,13 @@ pub mod files {
     pub const TIMES: &str = "times.csv";
     pub const PLOTS_DIR: &str = "plots";
     pub const JOBS_DIR: &str = "jobs";
+    /// An ablation run's comparison of arms (`emerge analyze` on `[[arms]]`).
+    pub const ARMS: &str = "arms.csv";
+    pub const ARMS_PAIRED: &str = "arms_paired.csv";
+    /// The folder that holds one analysis per arm (`arms/<arm>/`).
+    pub const ARMS_DIR: &str = "arms";
+    /// `emerge compare`'s table (written where the user asks).
+    pub const COMPARE: &str = "compare.csv";
 }
 
 /// Metric names used in `scores.csv` (`metric` column). The sweep may add
@@ -103,6 +110,17 @@ impl fmt::Display for Mode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
     }
+}
+
+/// A curve's identity: the task, mode, shot count and metric that every
+/// file naming a curve (`scores.csv`, `fits.csv`, `claims.csv`, ...) keys
+/// it by; everything but the x value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CurveKey {
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    pub metric: String,
 }
 
 /// Whether a model's training is healthy at this checkpoint.
@@ -280,7 +298,7 @@ pub struct FitRow {
     /// going up (non-embedding parameters, or FLOPs when `x_axis` is
     /// `flops`); proportion metrics that rise only (exact match, edit
     /// similarity, token accuracy), the same on both shape rows. Empty when
-    /// `threshold_method` is `not_located` ([`crate::threshold`]).
+    /// `threshold_method` is `not_located` (`results::threshold`).
     pub threshold_params: Option<f64>,
     /// 95 % interval of N*: a bootstrap over seeds and items, never narrower
     /// than the gap between `threshold_below` and `threshold_above` when
@@ -337,8 +355,8 @@ pub struct FitRow {
     /// sizes around N*: all the data say) or `bootstrap`.
     pub interval_method: String,
     /// `params` rows of a metric with a level: `emergent`, `smooth` or
-    /// `not_located`, by the rule of [`crate::threshold::verdict`] on the
-    /// seed mean and on every seed ([`crate::threshold::combine`]).
+    /// `not_located`, by the rule of `results::threshold::verdict` on the
+    /// seed mean and on every seed (`results::threshold::combine`).
     pub verdict: String,
     /// How many seeds' own curves give that verdict: `2 of 3`.
     pub verdict_seeds: String,
@@ -408,7 +426,7 @@ impl FitRow {
 /// - `loss_at_level`: the held-out loss on the task (nats per token of the
 ///   gold completion) at which this size's exact match crosses the level
 ///   over its scored checkpoints, its interval the losses of the two
-///   checkpoints around the crossing (`crate::claims`): does the ability
+///   checkpoints around the crossing (`results::claims`): does the ability
 ///   track loss rather than size? Its spread over a curve's sizes says.
 ///
 /// Every interval starts from each point's item interval (Wilson), which
@@ -432,7 +450,7 @@ pub struct ClaimRow {
 /// `forecast.csv`: one row per curve × predictor, for every exact-match
 /// curve (parameter axis) with a located fixed-level N* (`fits.csv`): N*
 /// forecast from the sizes below the level alone, then checked against the
-/// measured N* ([`crate::forecast`] says how each predictor works).
+/// measured N* (`results::forecast` says how each predictor works).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForecastRow {
     pub task: String,
@@ -666,6 +684,179 @@ impl CsvRow for TimeRow {
         "estimated_seconds",
         "train_seconds",
         "eval_seconds",
+    ];
+}
+
+/// `arms.csv`: one row per evaluated task × mode × shots × arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmRow {
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    pub arm: String,
+    /// The first arm of the config, which every shift is measured from.
+    pub baseline: String,
+    /// This arm's N* (exact match, non-embedding parameters) and its 95 %
+    /// interval, as in its own `arms/<arm>/fits.csv`; empty when not located.
+    pub n_star: Option<f64>,
+    pub n_star_lo: Option<f64>,
+    pub n_star_hi: Option<f64>,
+    /// `bracket` or `bootstrap` (see `FitRow::interval_method`).
+    pub n_star_method: String,
+    /// log10(N*_arm) − log10(N*_baseline) in decades: negative means this
+    /// arm's transition comes at a smaller size. Empty unless both N* are
+    /// located with a bootstrap interval (not a bracket).
+    pub shift: Option<f64>,
+    /// 95 % interval of the shift in decades, or, when `shift_kind` is
+    /// `bound`, the bounds the two brackets allow.
+    pub shift_lo: Option<f64>,
+    pub shift_hi: Option<f64>,
+    /// `interval`, `bound`, `not_located` or `baseline`.
+    pub shift_kind: String,
+    /// The displacement control arm, or empty when the run has none.
+    pub control: String,
+    /// This arm's shift from the control's N*, by the rule of `shift`.
+    pub control_shift: Option<f64>,
+    pub control_shift_lo: Option<f64>,
+    pub control_shift_hi: Option<f64>,
+    /// `interval`, `bound`, `not_located`, `control` (this is the control),
+    /// or empty without a control.
+    pub control_shift_kind: String,
+    /// The learning rate this arm trains at, when the config is known.
+    pub lr: Option<f64>,
+    /// This arm's verdict on the curve (`fits.csv` `verdict`).
+    pub verdict: String,
+    /// Whether arms with this arm's mixture but another learning rate give
+    /// the curve another verdict.
+    pub verdict_changes: bool,
+    /// Why a value is missing.
+    pub note: String,
+}
+
+impl CsvRow for ArmRow {
+    const FILE: &'static str = files::ARMS;
+    const HEADER: &'static [&'static str] = &[
+        "task",
+        "mode",
+        "shots",
+        "arm",
+        "baseline",
+        "n_star",
+        "n_star_lo",
+        "n_star_hi",
+        "n_star_method",
+        "shift",
+        "shift_lo",
+        "shift_hi",
+        "shift_kind",
+        "control",
+        "control_shift",
+        "control_shift_lo",
+        "control_shift_hi",
+        "control_shift_kind",
+        "lr",
+        "verdict",
+        "verdict_changes",
+        "note",
+    ];
+}
+
+/// `arms_paired.csv`: each non-baseline arm against the baseline (and each
+/// other arm against the control) at one size, on the identical evaluation
+/// items (final checkpoints).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmPairRow {
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    pub arm: String,
+    /// The arm compared against: the baseline, or the control.
+    pub baseline: String,
+    pub params_non_embedding: u64,
+    /// Exact match of the baseline and of the arm.
+    pub value_baseline: f64,
+    pub value_arm: f64,
+    /// value_arm − value_baseline with its paired-bootstrap 95 % interval.
+    pub diff: f64,
+    pub diff_lo: f64,
+    pub diff_hi: f64,
+    /// Items scored by both with the same id, prompt and target.
+    pub n_paired: u64,
+    /// Two-sided exact McNemar test on the discordant items; empty when the
+    /// items do not pair up.
+    pub p_value: Option<f64>,
+    /// `p_value` after Holm's adjustment over every paired test of the run
+    /// (all arms, references, tasks, modes and sizes).
+    pub p_holm: Option<f64>,
+}
+
+impl CsvRow for ArmPairRow {
+    const FILE: &'static str = files::ARMS_PAIRED;
+    const HEADER: &'static [&'static str] = &[
+        "task",
+        "mode",
+        "shots",
+        "arm",
+        "baseline",
+        "params_non_embedding",
+        "value_baseline",
+        "value_arm",
+        "diff",
+        "diff_lo",
+        "diff_hi",
+        "n_paired",
+        "p_value",
+        "p_holm",
+    ];
+}
+
+/// One row of the comparison CSV.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompareRow {
+    pub task: String,
+    pub mode: Mode,
+    pub shots: u32,
+    pub metric: String,
+    pub params_non_embedding: u64,
+    pub value_a: f64,
+    pub ci_lo_a: f64,
+    pub ci_hi_a: f64,
+    pub value_b: f64,
+    pub ci_lo_b: f64,
+    pub ci_hi_b: f64,
+    /// value_b − value_a.
+    pub diff: f64,
+    /// 95 % interval of the difference: paired bootstrap when items pair up,
+    /// otherwise from the two runs' intervals as independent normals.
+    pub diff_lo: f64,
+    pub diff_hi: f64,
+    /// `mcnemar`, `paired_bootstrap`, or empty when no items pair up.
+    pub test: String,
+    pub p_value: Option<f64>,
+    /// Item pairs (same item id, prompt and target in both runs).
+    pub n_paired: u64,
+}
+
+impl CsvRow for CompareRow {
+    const FILE: &'static str = files::COMPARE;
+    const HEADER: &'static [&'static str] = &[
+        "task",
+        "mode",
+        "shots",
+        "metric",
+        "params_non_embedding",
+        "value_a",
+        "ci_lo_a",
+        "ci_hi_a",
+        "value_b",
+        "ci_lo_b",
+        "ci_hi_b",
+        "diff",
+        "diff_lo",
+        "diff_hi",
+        "test",
+        "p_value",
+        "n_paired",
     ];
 }
 

@@ -8,7 +8,7 @@
 //! wrong and carry a reason for the samples file.
 
 use crate::format::{Mode, ANSWER_CUE, END};
-use crate::tasks::Task;
+use crate::Task;
 use serde::Serialize;
 
 /// Why no answer could be extracted.

@@ -10,7 +10,7 @@
 //! draw.
 //!
 //! Token accuracy is teacher forced over the whole completion the mode asks
-//! for (see `results::schema::metric`), so its chance level compares the
+//! for (see `runfolder::schema::metric`), so its chance level compares the
 //! other item's completion with the gold one: the answer in direct mode, the
 //! trace, answer cue and answer in chain-of-thought mode.
 //!
@@ -21,7 +21,7 @@ use super::hash::{rng_for, Part};
 use super::{draw, item_at, Split, Task, TaskError};
 use crate::answer::{extract, score, token_accuracy};
 use crate::format::{self, Mode};
-use results::schema::metric;
+use runfolder::schema::metric;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -1,4 +1,11 @@
-//! The task suite: eleven seeded item generators behind one trait.
+//! The task suite, with no model and no data engine in it: [`vocab`]
+//! (character tokens, ids fixed forever), [`format`] (the one text format
+//! and its cues), eleven seeded item generators behind one trait (this
+//! module), their parameters ([`params`]), the held-out partition
+//! ([`hash`]) and chance levels ([`chance`]), [`stream`] (training
+//! sequences by seed and position), [`fewshot`] (k-shot prompts from
+//! training exemplars) and [`answer`] (extraction and per-item string
+//! metrics).
 //!
 //! A task turns random numbers into items `{ id, key, query, trace, answer }`.
 //! The content key decides the partition (see [`hash::is_test_key`]); every
@@ -6,9 +13,12 @@
 //! never yield a test item whatever the difficulty settings.
 
 pub mod add;
+pub mod answer;
 pub mod chance;
 pub mod code;
 pub mod code_shuffled;
+pub mod fewshot;
+pub mod format;
 pub mod hash;
 pub mod hop;
 pub mod icl;
@@ -16,11 +26,13 @@ pub mod modp;
 pub mod mul;
 pub mod params;
 pub mod sort;
+pub mod stream;
+pub mod vocab;
 pub mod word;
 pub mod word_ood;
 pub mod word_twin;
 
-use crate::format::{self, Mode};
+use crate::format::Mode;
 use crate::vocab::VocabError;
 use hash::Part;
 use rand_chacha::ChaCha8Rng;
@@ -323,6 +335,30 @@ pub fn by_name(name: &str) -> Result<Box<dyn Task>, TaskError> {
 }
 
 /// Shared helpers for the task files.
+/// A task's generator, from its parameters: one arm per task, here at the
+/// root that knows every task (`params` knows only the parameters).
+impl TaskConfig {
+    /// Validate and build the generator.
+    pub fn build(&self) -> Result<Box<dyn Task>, TaskError> {
+        self.validate()?;
+        Ok(match self {
+            TaskConfig::Add(p) => Box::new(crate::add::Add::new(p.clone())),
+            TaskConfig::Mul(p) => Box::new(crate::mul::Mul::new(p.clone())),
+            TaskConfig::Sort(p) => Box::new(crate::sort::Sort::new(p.clone())),
+            TaskConfig::Word(p) => Box::new(crate::word::Word::new(p.clone())),
+            TaskConfig::WordOod(p) => Box::new(crate::word_ood::WordOod::new(p.clone())),
+            TaskConfig::WordTwin(p) => Box::new(crate::word_twin::WordTwin::new(p.clone())),
+            TaskConfig::Modp(p) => Box::new(crate::modp::Modp::new(p.clone())),
+            TaskConfig::Icl(p) => Box::new(crate::icl::Icl::new(p.clone())),
+            TaskConfig::Hop(p) => Box::new(crate::hop::Hop::new(p.clone())),
+            TaskConfig::Code(p) => Box::new(crate::code::Code::new(p.clone())),
+            TaskConfig::CodeShuffled(p) => {
+                Box::new(crate::code_shuffled::CodeShuffled::new(p.clone()))
+            }
+        })
+    }
+}
+
 pub(crate) mod util {
     use rand::Rng;
     use rand_chacha::ChaCha8Rng;

@@ -1,9 +1,9 @@
 //! Answer extraction on junk, empty and multi-cue outputs; metrics; chance.
 
-use harness::answer::{edit_similarity, extract, score, token_accuracy, Failure};
-use harness::format::Mode::{Cot, Direct};
-use harness::tasks::by_name;
-use harness::tasks::chance::chance;
+use tasks::answer::{edit_similarity, extract, score, token_accuracy, Failure};
+use tasks::by_name;
+use tasks::chance::chance;
+use tasks::format::Mode::{Cot, Direct};
 
 #[test]
 fn extraction_takes_the_last_cue_of_the_first_example() {
@@ -108,7 +108,7 @@ fn chance_levels_match_the_answer_space() {
     let c = chance(by_name("add").unwrap().as_ref(), Direct, 0, 2000).unwrap();
     assert!(c.exact_match < 0.005, "{c:?}");
     assert!(c.edit_similarity > 0.1 && c.edit_similarity < 0.5, "{c:?}");
-    assert!((c.completion_logprob + (harness::vocab::vocab_size() as f64).ln()).abs() < 1e-12);
+    assert!((c.completion_logprob + (tasks::vocab::vocab_size() as f64).ln()).abs() < 1e-12);
     assert_eq!(c.get("exact_match"), Some(c.exact_match));
     assert_eq!(c.get("nope"), None);
     assert_eq!((c.parrot, c.get("parrot")), (None, None));
@@ -124,14 +124,14 @@ fn chance_levels_match_the_answer_space() {
     // icl: a guess is the query under a rule drawn from the family, right in
     // one case of ten for `shift` (the test items' own rules are never seen),
     // in either mode; a guess from the same rule would score 1.
-    let shift = harness::tasks::TaskConfig::Icl(harness::tasks::IclParams {
+    let shift = tasks::TaskConfig::Icl(tasks::IclParams {
         rules: vec!["shift".into()],
         len: 3,
         min_len: None,
     })
     .build()
     .unwrap();
-    for mode in [Direct, harness::format::Mode::Cot] {
+    for mode in [Direct, tasks::format::Mode::Cot] {
         let i = chance(shift.as_ref(), mode, 0, 4000).unwrap();
         assert!((0.085..0.115).contains(&i.exact_match), "{i:?}");
     }
@@ -140,14 +140,14 @@ fn chance_levels_match_the_answer_space() {
     // Digit and letter rules together: each guess keeps its item's alphabet
     // (a permutation of 8 letters is right on a 3-letter query about once in
     // 300 guesses, an affine rule about once in 30).
-    let both = harness::tasks::TaskConfig::Icl(harness::tasks::IclParams {
+    let both = tasks::TaskConfig::Icl(tasks::IclParams {
         rules: vec!["affine".into(), "subst".into()],
         len: 3,
         min_len: None,
     })
     .build()
     .unwrap();
-    let b = chance(both.as_ref(), harness::format::Mode::Cot, 0, 4000).unwrap();
+    let b = chance(both.as_ref(), tasks::format::Mode::Cot, 0, 4000).unwrap();
     assert!((0.005..0.03).contains(&b.exact_match), "{b:?}");
     assert!(b.edit_similarity > 0.0 && b.token_accuracy > 0.0, "{b:?}");
     // Deterministic.

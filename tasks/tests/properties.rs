@@ -3,11 +3,11 @@
 //! texts stay inside the vocabulary and the announced maximum length, and
 //! the cues appear only where the format puts them.
 
-use harness::answer::extract;
-use harness::format::{Mode, ANSWER_CUE, THINK_CUE};
-use harness::tasks::{distinct_items, item_at, Item, Split, Task, TaskConfig};
-use harness::vocab;
 use std::collections::BTreeMap;
+use tasks::answer::extract;
+use tasks::format::{Mode, ANSWER_CUE, THINK_CUE};
+use tasks::vocab;
+use tasks::{distinct_items, item_at, Item, Split, Task, TaskConfig};
 
 fn cfg(task: &str, toml_table: &str) -> Box<dyn Task> {
     let mut v: toml::Table = toml::from_str(&format!("t = {{ {toml_table} }}")).unwrap();
@@ -176,7 +176,7 @@ fn max_len_is_tight_where_computable() {
     let longest = (0..97u64)
         .flat_map(|a| (0..97u64).flat_map(move |b| ["+", "-", "*"].map(|op| (a, op, b))))
         .map(|(a, op, b)| {
-            let item = harness::tasks::modp::render(a, op, b, 97);
+            let item = tasks::modp::render(a, op, b, 97);
             modp.check(&item).unwrap();
             item.len(Mode::Cot)
         })
@@ -216,7 +216,7 @@ fn quick_preset_add_fits_context_96() {
 
 /// The words of a text that are names or nouns of `word`'s training lists.
 fn training_words(text: &str) -> Vec<&str> {
-    use harness::tasks::word::{TRAIN_NAMES, TRAIN_NOUNS};
+    use tasks::word::{TRAIN_NAMES, TRAIN_NOUNS};
     text.split(|c: char| !c.is_ascii_alphabetic())
         .filter(|w| TRAIN_NAMES.contains(w) || TRAIN_NOUNS.contains(w))
         .collect()
@@ -224,7 +224,7 @@ fn training_words(text: &str) -> Vec<&str> {
 
 #[test]
 fn word_ood_uses_only_held_out_names() {
-    use harness::tasks::word::{OOD_NAMES, OOD_NOUNS, TRAIN_NAMES, TRAIN_NOUNS, UNSEEN_CHAR_NAMES};
+    use tasks::word::{OOD_NAMES, OOD_NOUNS, TRAIN_NAMES, TRAIN_NOUNS, UNSEEN_CHAR_NAMES};
     for n in OOD_NAMES.iter().chain(&UNSEEN_CHAR_NAMES) {
         assert!(!TRAIN_NAMES.contains(n));
     }
@@ -249,9 +249,9 @@ fn word_ood_uses_only_held_out_names() {
 /// derived from `word`'s lists, is exactly what 10^4 training items show.
 #[test]
 fn word_ood_text_uses_only_characters_word_trains_on() {
-    use harness::tasks::word::training_chars;
-    use harness::tasks::WordParams;
     use std::collections::BTreeSet;
+    use tasks::word::training_chars;
+    use tasks::WordParams;
     const ITEMS: u64 = 10_000;
     let text_chars = |t: &dyn Task, split: Split, n: u64| -> BTreeSet<char> {
         let mut seen = BTreeSet::new();

@@ -195,7 +195,7 @@ impl Task for WordTwin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tasks::{distinct_items, item_at};
+    use crate::{distinct_items, item_at};
     use std::collections::BTreeMap;
 
     fn twin() -> WordTwin {
@@ -247,7 +247,7 @@ mod tests {
         let items = distinct_items(&t, 3, Split::Test, 400).unwrap();
         // What the memorizer saw: each twin's original among 5,000 other
         // training problems.
-        let word = crate::tasks::by_name("word").unwrap();
+        let word = crate::by_name("word").unwrap();
         let mut memory: Vec<Item> = (0..5000)
             .map(|i| item_at(word.as_ref(), 3, Split::Train, i).unwrap())
             .collect();
@@ -301,11 +301,7 @@ mod tests {
             ..item.clone()
         };
         assert!(t.check(&same).is_err());
-        let exemplar = t.candidate(
-            &mut crate::tasks::hash::rng_for(&[]),
-            Split::Train,
-            Some(&item),
-        );
+        let exemplar = t.candidate(&mut crate::hash::rng_for(&[]), Split::Train, Some(&item));
         assert!(t.parrot_answer(&exemplar).is_none());
     }
 }

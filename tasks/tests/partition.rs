@@ -1,12 +1,12 @@
 //! The held-out test partition: training never yields a test item, in single
 //! draws, in the packed stream or as a few-shot exemplar.
 
-use harness::fewshot::few_shot;
-use harness::format::Mode;
-use harness::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
-use harness::tasks::hash::is_test_key;
-use harness::tasks::{distinct_items, item_at, Split, Task, TaskConfig, TASK_NAMES};
 use std::collections::BTreeSet;
+use tasks::fewshot::few_shot;
+use tasks::format::Mode;
+use tasks::hash::is_test_key;
+use tasks::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
+use tasks::{distinct_items, item_at, Split, Task, TaskConfig, TASK_NAMES};
 
 const DRAWS: u64 = 100_000;
 
@@ -87,8 +87,8 @@ fn word_ood_problems_are_never_trained_as_word_problems() {
 /// `word` problems, while the problems they change are training problems.
 #[test]
 fn word_twin_problems_are_never_trained_and_their_originals_are() {
-    use harness::tasks::word_twin::WordTwin;
-    use harness::tasks::WordParams;
+    use tasks::word_twin::WordTwin;
+    use tasks::WordParams;
     // Two-step problems (the `word` preset's): a space small enough for
     // the draws below to cover.
     let params = WordParams {
@@ -161,7 +161,7 @@ fn packed_stream_never_contains_test_items() {
     .unwrap();
     let tasks: Vec<Box<dyn Task>> = TASK_NAMES
         .iter()
-        .map(|n| harness::tasks::by_name(n).unwrap())
+        .map(|n| tasks::by_name(n).unwrap())
         .collect();
     let mut examples = 0;
     for p in 0..20_000 {
@@ -186,7 +186,7 @@ fn few_shot_exemplars_are_training_items() {
             assert_eq!(keys.len(), 8, "{name}: exemplars repeat");
             let len = fs.prompt.len() + fs.completion.len();
             assert!(
-                len <= harness::fewshot::max_len(t.as_ref(), 8),
+                len <= tasks::fewshot::max_len(t.as_ref(), 8),
                 "{name}: {len}"
             );
             let direct = few_shot(t.as_ref(), &query, Mode::Direct, 8, 4).unwrap();

@@ -2,11 +2,11 @@
 //! A failure here means items, the partition or the stream changed, which
 //! silently changes every run: update these only on purpose.
 
-use harness::format::Mode;
-use harness::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
-use harness::tasks::hash::{is_test_key, stable_hash, Part};
-use harness::tasks::{by_name, item_at, CodeParams, IclParams, Split, TaskConfig};
-use harness::vocab;
+use tasks::format::Mode;
+use tasks::hash::{is_test_key, stable_hash, Part};
+use tasks::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
+use tasks::vocab;
+use tasks::{by_name, item_at, CodeParams, IclParams, Split, TaskConfig};
 
 use Split::{Test, Train};
 
@@ -126,7 +126,7 @@ fn code_comments_match_golden_strings() {
 /// list, unchanged (the default list asks the same problems).
 #[test]
 fn word_ood_unseen_chars_keeps_the_first_list() {
-    use harness::tasks::{Surface, WordOodParams};
+    use tasks::{Surface, WordOodParams};
     let old = TaskConfig::WordOod(WordOodParams {
         surface: Surface::UnseenChars,
         ..Default::default()

@@ -17,7 +17,7 @@ pub const END: char = '\n';
 
 /// How a model is asked to answer; defined with the CSV schema, whose
 /// `mode` column it fills.
-pub use results::Mode;
+pub use runfolder::Mode;
 
 /// The prompt of a query in a mode: the query followed by the mode's cue.
 pub fn prompt(query: &str, mode: Mode) -> String {

@@ -1,9 +1,9 @@
 //! The training stream: shapes, determinism, resumption, mixture, loss mask.
 
-use harness::format::Mode;
-use harness::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
-use harness::tasks::{TaskConfig, TaskError};
-use harness::vocab::{self, EOS};
+use tasks::format::Mode;
+use tasks::stream::{LossMask, MixtureEntry, Stream, StreamConfig};
+use tasks::vocab::{self, EOS};
+use tasks::{TaskConfig, TaskError};
 
 fn entry(task: &str, weight: f64) -> MixtureEntry {
     MixtureEntry {
@@ -155,7 +155,7 @@ fn completion_mask_covers_exactly_what_a_model_writes() {
 fn icl_sequences_share_one_rule() {
     // Both rule families: 40 affine rules and 8! substitutions.
     let icl = MixtureEntry {
-        task: TaskConfig::Icl(harness::tasks::IclParams {
+        task: TaskConfig::Icl(tasks::IclParams {
             rules: vec!["affine".into(), "subst".into()],
             len: 3,
             min_len: None,
@@ -223,7 +223,7 @@ fn bad_stream_configs_are_refused_with_the_reason() {
     let cfg = config(
         0,
         vec![MixtureEntry {
-            task: TaskConfig::Add(harness::tasks::AddParams { digits: vec![0] }),
+            task: TaskConfig::Add(tasks::AddParams { digits: vec![0] }),
             weight: 1.0,
         }],
         LossMask::All,
