@@ -357,10 +357,16 @@ fn hours_size_the_budget_once_and_a_resume_keeps_it() {
     // Its timings are kept beside the run folder for the sweep after it.
     let timings = runs.join(".h.plan-timings.json");
     assert!(timings.is_file(), "{said}");
-    // Fewer hours than the evaluation needs: refused, naming the key.
-    let out = smoke(&runs, "h", &["--hours", "0.00001"]);
+    // Fewer hours than the evaluation needs: refused, naming the key. A
+    // ten-billionth of an hour (0.36 µs) is less than any decoding batch
+    // takes on any machine; a larger value would test this machine's speed.
+    let out = smoke(&runs, "h", &["--hours", "0.0000000001"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("run.hours = 0.00001"), "{}", text(&out));
+    assert!(
+        text(&out).contains("run.hours = 0.0000000001"),
+        "{}",
+        text(&out)
+    );
     assert!(!runs.join("h").exists());
     // A real start stores the scaled budget with the hours...
     let run = runs.join("h");
