@@ -12,7 +12,9 @@ sizes below, the measured N*, and each predictor's error in decades
 measured N*. Then per predictor the median |error| over the curves it
 forecast and its coverage over every curve with enough sizes below (a curve
 it does not forecast counts as a miss). Curves with fewer than 3 sizes below
-are listed as "too few sizes below". Standard library only.
+are listed as "too few sizes below", and a curve forecast from the same
+sizes and scores as another (an arm that repeats a preset's training below
+the level) is counted once. Standard library only.
 """
 import os
 import statistics
@@ -61,7 +63,8 @@ def main(root):
     ]
     errors = {p: [] for p in PREDICTORS}
     held = {p: 0 for p in PREDICTORS}
-    scored, too_few = 0, []
+    scored, too_few, twice = 0, [], []
+    seen = {}
     for (label, task, mode, shots), by in sorted(curves.items()):
         any_row = next(iter(by.values()))
         curve = f"{task} {mode}" + (f" {shots}-shot" if shots != "0" else "")
@@ -69,6 +72,16 @@ def main(root):
         if any_row["status"] == "too_few_sizes_below":
             too_few.append(f"{label}: {curve} ({any_row['sizes_used']} below)")
             continue
+        # An arm that repeats another run's training below the level
+        # (lr-robust's `lr` is the add preset's, less its largest size) makes
+        # the same point forecasts from the same points: count it once.
+        same = (task, mode, shots, any_row["sizes_used"], any_row["largest_used"]) + tuple(
+            by[p]["forecast"] for p in ("log_linear", "sigmoid") if p in by
+        )
+        if same in seen:
+            twice.append(f"{label}: {curve} (forecast from the same sizes and scores as {seen[same]})")
+            continue
+        seen[same] = label
         scored += 1
         cells = []
         for p in PREDICTORS:
@@ -109,6 +122,8 @@ def main(root):
         print(f"- {s}")
     if too_few:
         print(f"- too few sizes below (fewer than 3): {'; '.join(too_few)}")
+    if twice:
+        print(f"- counted once: {'; '.join(twice)}")
     print(
         f"- target: the best predictor's median |error| at most {TARGET_ERROR} decade "
         f"and coverage at least {TARGET_COVERAGE:.0%}"
