@@ -6,7 +6,8 @@
 #
 #   scripts/gallery.sh                     # every gallery preset (overnight last: 8 hours)
 #   scripts/gallery.sh add mul             # some of them
-#   scripts/gallery.sh --table             # only the tables (README's gallery, docs/STATISTICS.md's forecast backtest)
+#   scripts/gallery.sh --table             # only the tables (README's gallery, docs/ABLATIONS.md's arms,
+#                                          # docs/STATISTICS.md's forecast backtest)
 #   scripts/gallery.sh --post [preset ...] # add what a folder copied by an older commit lacks, from its own
 #                                          # files: forecast.csv and its charts (`emerge forecast`), and
 #                                          # report.md (`emerge report`); provenance.txt records it
@@ -32,11 +33,12 @@ RUNS=${GALLERY_RUNS:-$HOME/.cache/emerge/gallery-runs}
 die() { echo "gallery.sh: $*" >&2; exit 1; }
 
 # Rewrite the block of FILE between `<!-- NAME: made by scripts/gallery.sh -->`
-# and `<!-- /NAME -->` with what SCRIPT prints for docs/gallery.
+# and `<!-- /NAME -->` with what SCRIPT prints for docs/gallery (and ARGS).
 doc_block() {
   local script=$1 name=$2 file=$3 tmp
+  shift 3
   tmp=$(mktemp "$ROOT/$file.XXXXXX")
-  python3 "scripts/$script" docs/gallery >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "$script failed"; }
+  python3 "scripts/$script" docs/gallery "$@" >"$tmp.table" || { rm -f "$tmp" "$tmp.table"; die "$script failed"; }
   python3 - "$ROOT/$file" "$tmp.table" "$tmp" "$name" <<'EOF' || { rm -f "$tmp" "$tmp.table"; exit 1; }
 import sys
 readme, table, out, name = sys.argv[1:]
@@ -53,11 +55,13 @@ EOF
   echo "gallery.sh: $file $name regenerated"
 }
 
-# The tables made from docs/gallery: README's gallery table
-# (scripts/gallery_table.py) and docs/STATISTICS.md's forecast backtest
-# (scripts/forecast_table.py, from each folder's forecast.csv).
+# The tables made from docs/gallery: README's gallery table and
+# docs/ABLATIONS.md's arms tables (scripts/gallery_table.py), and
+# docs/STATISTICS.md's forecast backtest (scripts/forecast_table.py, from
+# each folder's forecast.csv).
 table() {
   doc_block gallery_table.py gallery-table README.md
+  doc_block gallery_table.py ablations-table docs/ABLATIONS.md --ablations
   doc_block forecast_table.py forecast-table docs/STATISTICS.md
 }
 
@@ -78,7 +82,7 @@ for p in "${presets[@]}"; do
 done
 
 dirty=""
-if [[ -n "$(git status --porcelain --untracked-files=no -- . ':!docs/gallery' ':!README.md' ':!docs/STATISTICS.md')" ]]; then
+if [[ -n "$(git status --porcelain --untracked-files=no -- . ':!docs/gallery' ':!README.md' ':!docs/STATISTICS.md' ':!docs/ABLATIONS.md')" ]]; then
   [[ "${ALLOW_DIRTY:-}" == 1 ]] || die "tracked files differ from HEAD: commit first (or ALLOW_DIRTY=1, recorded in provenance)"
   dirty=" (with uncommitted changes)"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The README's gallery table, from the run folders copied into docs/gallery/<task>/.
 
-    python3 scripts/gallery_table.py docs/gallery
+    python3 scripts/gallery_table.py docs/gallery               # README's tables
+    python3 scripts/gallery_table.py docs/gallery --ablations   # docs/ABLATIONS.md's
 
 One row per per-task preset: chance, the number of seeds, final exact match
 (seed mean) at the smallest and the largest size (direct / cot), per mode N*
@@ -10,12 +11,13 @@ located", and the verdict with how many seeds agree, and the number behind
 the task's claim from claims.csv (for most tasks the largest
 chain-of-thought gain over the ladder; for `icl` the few-shot gain of the
 best shot count against 0 shots, whose N* the row gives).
-Then, for each ablation preset copied into docs/gallery/<preset>/ with an
-arms.csv, a second table: per task, mode and arm, N*, its shift from the
-baseline arm, and the sizes where the paired test on identical items gives
-p < 0.05. When docs/gallery/overnight/ exists, a third table: per task and
-mode, N* trained alone (its preset) against N* in the overnight mixture,
-the shift in decades and each task's tokens per model. Standard library only.
+When docs/gallery/overnight/ exists, a second table: per task and mode, N*
+trained alone (its preset) against N* in the overnight mixture, the shift
+in decades and each task's tokens per model. With --ablations, for each
+ablation preset copied into docs/gallery/<preset>/ with an arms.csv, a
+table: per task, mode and arm, N*, its shift from the baseline arm (and
+the control), and the sizes where the Holm-adjusted paired test on
+identical items gives p < 0.05. Standard library only.
 """
 import csv
 import math
@@ -174,12 +176,6 @@ def main(gallery):
         print(f"| {label} | {chance:.3f} | {seeds_of(run)} | {cell(lo)} at {si(lo)} | {cell(hi)} at {si(hi)} "
               f"| {nd} | {pd} | {nc} | {pc} | {num} | {png} |")
 
-    for name in ABLATIONS:
-        run = os.path.join(gallery, name)
-        if os.path.isfile(f"{run}/arms.csv"):
-            print()
-            arms_table(run, name)
-
     if os.path.isfile(os.path.join(gallery, MIXTURE, "fits.csv")):
         print()
         mixture_table(gallery)
@@ -207,6 +203,20 @@ def shift(r, prefix=""):
     if kind == "":
         return "—"
     return "not located"
+
+
+def ablations(gallery):
+    """docs/ABLATIONS.md's tables: one per ablation preset with arms."""
+    first = True
+    for name in ABLATIONS:
+        run = os.path.join(gallery, name)
+        if os.path.isfile(f"{run}/arms.csv"):
+            if not first:
+                print()
+            first = False
+            arms_table(run, name)
+    if first:
+        print("No ablation preset has been run into docs/gallery/ yet.")
 
 
 def arms_table(run, name):
@@ -243,7 +253,8 @@ def arms_table(run, name):
         if r.get("verdict_changes") == "true":
             verdict += " (changes with lr)"
         control = f"| {shift(r, 'control_')} " if has_control else ""
-        png = f"[arms_{r['task']}](docs/gallery/{name}/arms_{r['task']}.png)"
+        # Linked from docs/ABLATIONS.md, beside docs/gallery/.
+        png = f"[arms_{r['task']}](gallery/{name}/arms_{r['task']}.png)"
         print(f"| {r['task']} | {r['mode']} | {r['arm']} | {lr} | {n_star(r)} | {verdict} | {shift(r)} "
               f"{control}| {tests} | {png} |")
 
@@ -309,4 +320,9 @@ def mixture_table(gallery):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/gallery")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    root = args[0] if args else "docs/gallery"
+    if "--ablations" in sys.argv:
+        ablations(root)
+    else:
+        main(root)
