@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// LayerNorm's epsilon, PyTorch's default. An f64 so that f64 runs add
+/// exactly 1e-5 as PyTorch does (`1e-5f32 as f64` is 1e-5·(1 − 2.5e-8), which
+/// moves the f64 loss by ~1e-13); f32 runs round either to the same f32.
+pub const LN_EPS: f64 = 1e-5;
 /// Shape of one GPT in the family. `d_ff` is usually `4 * d_model`
 /// (see [`ModelConfig::new`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,9 +15,10 @@ use candle_core::Result;
 
 use crate::batch::Batch;
 use crate::block::{Block, Params, BLOCK};
+use crate::config::LN_EPS;
 use crate::fused::contig;
 use crate::kernels::{self as k, Heads, Real};
-use crate::model::{Gpt, Param, LN_EPS};
+use crate::model::{Gpt, Param};
 use rayon::prelude::*;
 
 /// Activations of one block kept for the backward.

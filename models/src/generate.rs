@@ -8,7 +8,9 @@ use candle_core::{DType, Device, Tensor, D};
 use rayon::prelude::*;
 
 use crate::config::ModelConfig;
-use crate::model::{forward, Attention, Gpt, Kernels, KvCache, Positions, Weights};
+use crate::kv_cache::{Attention, KvCache};
+use crate::model::{forward, Gpt, Weights};
+use crate::ops::{Kernels, Positions};
 use crate::{Error, Result};
 
 pub struct Inference {

@@ -14,7 +14,9 @@ pub mod device;
 pub mod fused;
 pub mod generate;
 mod kernels;
+mod kv_cache;
 pub mod model;
+pub mod ops;
 pub mod optim;
 pub mod train;
 
@@ -26,7 +28,8 @@ pub use checkpoint::CheckpointInfo;
 pub use config::{ConfigError, ModelConfig, TrainConfig};
 pub use device::{device_name, parse_device, resolve_device, set_cpu_threads, tune_allocator};
 pub use generate::{GenerateOptions, Inference, TokenScore};
-pub use model::{Gpt, Kernels};
+pub use model::Gpt;
+pub use ops::Kernels;
 pub use train::{StepStats, Trainer};
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,8 @@
 use crate::batch::Batch;
 use crate::config::{ModelConfig, TrainConfig};
 use crate::cpu_train;
-use crate::model::{Gpt, Kernels};
+use crate::model::Gpt;
+use crate::ops::Kernels;
 use crate::optim::AdamW;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
@@ -115,35 +116,7 @@ impl Trainer {
     /// computes them on this trainer's backend. For tests and checks.
     pub fn loss_and_gradients(&mut self, batch: &Batch) -> Result<(f64, Vec<Vec<f64>>)> {
         batch.check()?;
-        if self.model.kernels() == Kernels::Candle {
-            let loss_t = self.loss(batch)?;
-            let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            let grads = loss_t.backward()?;
-            let gs = self
-                .model
-                .params
-                .iter()
-                .map(|p| {
-                    let g = match grads.get(p.var.as_tensor()) {
-                        Some(g) => g.clone(),
-                        None => p.var.as_tensor().zeros_like()?,
-                    };
-                    Ok(g.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?)
-                })
-                .collect::<Result<_>>()?;
-            return Ok((loss, gs));
-        }
-        let (model, buffers) = (&self.model, &mut self.buffers);
-        let (loss, flat): (f64, Vec<f64>) = crate::device::in_pool(|| match model.dtype() {
-            DType::F32 => cpu_train::loss_and_grads::<f32>(model, batch, buffers)
-                .map(|(l, g)| (l, g.iter().map(|&x| x as f64).collect())),
-            _ => cpu_train::loss_and_grads::<f64>(model, batch, buffers),
-        })?;
-        let lay = cpu_train::FlatLayout::of(&model.params);
-        let gs = (0..model.params.len())
-            .map(|i| flat[lay.range(i)].to_vec())
-            .collect();
-        Ok((loss, gs))
+        engine(self.model.kernels()).loss_and_gradients(self, batch)
     }
 
     /// One optimizer step. A non-finite loss or gradient is
@@ -156,37 +129,7 @@ impl Trainer {
         batch.check()?;
         let step = self.step + 1;
         let lr = self.train.lr_at(self.step);
-        let (loss, grad_norm) = if self.model.kernels() == Kernels::Fast {
-            // Loss and gradients without candle's autograd.
-            macro_rules! flat_step {
-                ($t:ty) => {{
-                    let (loss, grads) =
-                        cpu_train::loss_and_grads::<$t>(&self.model, batch, &mut self.buffers)?;
-                    if !loss.is_finite() {
-                        return Err(Error::Diverged { step });
-                    }
-                    let norm =
-                        self.opt
-                            .step_flat(&mut self.model.params, &grads, &self.train, lr)?;
-                    (loss, norm)
-                }};
-            }
-            match self.model.dtype() {
-                DType::F32 => flat_step!(f32),
-                _ => flat_step!(f64),
-            }
-        } else {
-            let loss_t = self.loss(batch)?;
-            let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !loss.is_finite() {
-                return Err(Error::Diverged { step });
-            }
-            let grads = loss_t.backward()?;
-            let norm = self
-                .opt
-                .step(&mut self.model.params, &grads, &self.train, lr)?;
-            (loss, norm)
-        };
+        let (loss, grad_norm) = engine(self.model.kernels()).step(self, batch, lr, step)?;
         if !grad_norm.is_finite() {
             return Err(Error::Diverged { step });
         }
@@ -213,6 +156,101 @@ impl Trainer {
 
     pub(crate) fn opt_mut(&mut self) -> &mut AdamW {
         &mut self.opt
+    }
+}
+
+/// How a backend computes a training step's loss and gradients and applies
+/// AdamW: the one place the two backends differ in training.
+trait StepEngine {
+    /// The loss of `batch` and every parameter's gradient, f64, in
+    /// `model.params` order.
+    fn loss_and_gradients(&self, t: &mut Trainer, batch: &Batch) -> Result<(f64, Vec<Vec<f64>>)>;
+
+    /// Loss, gradients and the AdamW update at `lr`: `(loss, gradient
+    /// norm)`, or [`Error::Diverged`] at `step` before any weight moves when
+    /// the loss is not finite.
+    fn step(&self, t: &mut Trainer, batch: &Batch, lr: f64, step: u64) -> Result<(f64, f64)>;
+}
+
+/// candle's autograd on [`Trainer::loss`], and AdamW on tensors.
+struct CandleStep;
+
+/// The hand-written forward and backward of `cpu_train` into one flat
+/// gradient buffer, and AdamW's flat loop.
+struct FastStep;
+
+fn engine(k: Kernels) -> &'static dyn StepEngine {
+    match k {
+        Kernels::Candle => &CandleStep,
+        Kernels::Fast => &FastStep,
+    }
+}
+
+impl StepEngine for CandleStep {
+    fn loss_and_gradients(&self, t: &mut Trainer, batch: &Batch) -> Result<(f64, Vec<Vec<f64>>)> {
+        let loss_t = t.loss(batch)?;
+        let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let grads = loss_t.backward()?;
+        let gs = t
+            .model
+            .params
+            .iter()
+            .map(|p| {
+                let g = match grads.get(p.var.as_tensor()) {
+                    Some(g) => g.clone(),
+                    None => p.var.as_tensor().zeros_like()?,
+                };
+                Ok(g.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?)
+            })
+            .collect::<Result<_>>()?;
+        Ok((loss, gs))
+    }
+
+    fn step(&self, t: &mut Trainer, batch: &Batch, lr: f64, step: u64) -> Result<(f64, f64)> {
+        let loss_t = t.loss(batch)?;
+        let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        if !loss.is_finite() {
+            return Err(Error::Diverged { step });
+        }
+        let grads = loss_t.backward()?;
+        let norm = t.opt.step(&mut t.model.params, &grads, &t.train, lr)?;
+        Ok((loss, norm))
+    }
+}
+
+impl StepEngine for FastStep {
+    fn loss_and_gradients(&self, t: &mut Trainer, batch: &Batch) -> Result<(f64, Vec<Vec<f64>>)> {
+        let (model, buffers) = (&t.model, &mut t.buffers);
+        let (loss, flat): (f64, Vec<f64>) = crate::device::in_pool(|| match model.dtype() {
+            DType::F32 => cpu_train::loss_and_grads::<f32>(model, batch, buffers)
+                .map(|(l, g)| (l, g.iter().map(|&x| x as f64).collect())),
+            _ => cpu_train::loss_and_grads::<f64>(model, batch, buffers),
+        })?;
+        let lay = cpu_train::FlatLayout::of(&model.params);
+        let gs = (0..model.params.len())
+            .map(|i| flat[lay.range(i)].to_vec())
+            .collect();
+        Ok((loss, gs))
+    }
+
+    fn step(&self, t: &mut Trainer, batch: &Batch, lr: f64, step: u64) -> Result<(f64, f64)> {
+        fn typed<T: cpu_train::Buffered>(
+            t: &mut Trainer,
+            batch: &Batch,
+            lr: f64,
+            step: u64,
+        ) -> Result<(f64, f64)> {
+            let (loss, grads) = cpu_train::loss_and_grads::<T>(&t.model, batch, &mut t.buffers)?;
+            if !loss.is_finite() {
+                return Err(Error::Diverged { step });
+            }
+            let norm = t.opt.step_flat(&mut t.model.params, &grads, &t.train, lr)?;
+            Ok((loss, norm))
+        }
+        match t.model.dtype() {
+            DType::F32 => typed::<f32>(t, batch, lr, step),
+            _ => typed::<f64>(t, batch, lr, step),
+        }
     }
 }
 
