@@ -98,7 +98,13 @@ impl Kernel for CachedAttention {
     fn run<T: Real>(&self, i: &[&[T]]) -> Result<Vec<T>> {
         let s = self.s;
         let mut y = vec![T::zero(); s.b * s.t * s.d()];
-        k::cached_attn(s, i[0], i[1], i[2], self.past, self.cap, &self.pad, &mut y);
+        let kv = k::KvView {
+            k: i[1],
+            v: i[2],
+            past: self.past,
+            cap: self.cap,
+        };
+        k::cached_attn(s, i[0], kv, &self.pad, &mut y);
         Ok(y)
     }
 }

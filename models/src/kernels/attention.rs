@@ -344,17 +344,19 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
 /// `(B, cap, d)` caches that already hold positions `0..past+Tq`. Query `i`
 /// of row `r` sees positions `pad[r]..=past+i`; a query with nothing visible
 /// (left padding) gets zeros, which only padding positions ever read.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn cached_attn<T: Real>(
     s: Heads,
     qkv: &[T],
-    kc: &[T],
-    vc: &[T],
-    past: usize,
-    cap: usize,
+    kv: KvView<'_, T>,
     pad: &[usize],
     y: &mut [T],
 ) {
+    let KvView {
+        k: kc,
+        v: vc,
+        past,
+        cap,
+    } = kv;
     let (tq, d) = (s.t, s.d());
     s.check("cached_attn: qkv", qkv.len(), s.b * tq * 3 * d);
     s.check("cached_attn: k cache", kc.len(), s.b * cap * d);
@@ -377,7 +379,14 @@ pub(crate) fn cached_attn<T: Real>(
             || vec![T::zero(); past + tq],
             |sc, bh| {
                 let (bi, hi) = (bh / s.h, bh % s.h);
-                let args = (s, qkv, kc, vc, past, cap, pad[bi], bi, hi);
+                let args = CachedHead {
+                    s,
+                    qkv,
+                    kv,
+                    lo: pad[bi],
+                    bi,
+                    hi,
+                };
                 #[cfg(target_arch = "x86_64")]
                 if avx2 {
                     // SAFETY: the CPU has AVX2 and FMA (`has_avx2`); `y`
@@ -394,17 +403,28 @@ pub(crate) fn cached_attn<T: Real>(
         );
 }
 
-type CachedArgs<'a, T> = (
-    Heads,
-    &'a [T],
-    &'a [T],
-    &'a [T],
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-);
+/// A layer's KV cache as decoding attention reads it: `(B, cap, d)`
+/// buffers holding positions `0..past` before this call's.
+#[derive(Clone, Copy)]
+pub(crate) struct KvView<'a, T> {
+    pub k: &'a [T],
+    pub v: &'a [T],
+    pub past: usize,
+    pub cap: usize,
+}
+
+/// What one (row, head) of [`cached_attn`] reads.
+#[derive(Clone, Copy)]
+pub(crate) struct CachedHead<'a, T> {
+    s: Heads,
+    qkv: &'a [T],
+    kv: KvView<'a, T>,
+    /// The row's first visible position (its left padding).
+    lo: usize,
+    /// Row and head.
+    bi: usize,
+    hi: usize,
+}
 
 /// [`cached_head`] compiled for AVX2 and FMA.
 ///
@@ -412,7 +432,7 @@ type CachedArgs<'a, T> = (
 /// The CPU must have AVX2 and FMA, and [`cached_head`]'s contract holds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn cached_head_avx2<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>) {
+pub(crate) unsafe fn cached_head_avx2<T: Real>(a: CachedHead<'_, T>, sc: &mut [T], y: SendPtr<T>) {
     // SAFETY: passed on from the caller.
     unsafe { cached_head(a, sc, y) }
 }
@@ -423,8 +443,21 @@ pub(crate) unsafe fn cached_head_avx2<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T
 /// `bi < B` and `hi < H`; `y` must hold `B*Tq*d` elements, and no one else
 /// may touch this (row, head)'s outputs meanwhile.
 #[inline(always)]
-pub(crate) unsafe fn cached_head<T: Real>(a: CachedArgs<'_, T>, sc: &mut [T], y: SendPtr<T>) {
-    let (s, qkv, kc, vc, past, cap, lo, bi, hi) = a;
+pub(crate) unsafe fn cached_head<T: Real>(a: CachedHead<'_, T>, sc: &mut [T], y: SendPtr<T>) {
+    let CachedHead {
+        s,
+        qkv,
+        kv:
+            KvView {
+                k: kc,
+                v: vc,
+                past,
+                cap,
+            },
+        lo,
+        bi,
+        hi,
+    } = a;
     let (tq, d, hd) = (s.t, s.d(), s.hd);
     let scale: T = c(s.scale());
     for i in 0..tq {
