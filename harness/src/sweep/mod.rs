@@ -531,31 +531,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     }
     plan::record_estimates(&run_dir, &todo, &est).map_err(fail)?;
 
-    let mut manifest = folder::Manifest {
-        emerge_version: env!("CARGO_PKG_VERSION"),
-        git_revision: option_env!("EMERGE_GIT_REVISION").unwrap_or("unknown"),
-        candle_version: folder::CANDLE_VERSION,
-        device: models::device_name(device),
-        kernels: backend.kernels.name(),
-        threads,
-        seeds: cfg.run.seeds.clone(),
-        host: lock::hostname(),
-        shard: shard.map(|(i, n)| format!("{i}/{n}")),
-        started: layout::now(),
-        finished: None,
-        train_seconds: 0.0,
-        eval_seconds: 0.0,
-        jobs_total: all.len(),
-        jobs_done: done_before.len(),
-        jobs_diverged: 0,
-        arms: (0..cfg.arms.len())
-            .map(|i| folder::ArmRecord {
-                name: cfg.arms[i].name.clone(),
-                lr: cfg.lr(Some(i)),
-                control: config::control_arm(&cfg, i),
-            })
-            .collect(),
-    };
+    let manifest = start_manifest(&cfg, &backend, threads, shard, all.len(), done_before.len());
     folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
     let setup = runner::Setup {
         cfg: &cfg,
@@ -568,37 +544,105 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     let mut tally = runner::run_jobs(&setup, &todo).map_err(fail)?;
     recovered.append(&mut tally.recovered);
     tally.recovered = recovered;
-    let finished = folder::finished_readable(&run_dir, &all).map_err(fail)?;
-    let merged = folder::merge(&run_dir, &all, &finished).map_err(fail)?;
+    let ran = Ran {
+        tally,
+        all: &all,
+        mine: mine.len(),
+        todo: todo.len(),
+        started,
+    };
+    finish(setup, manifest, ran, args.refine, lock)
+}
+
+/// What this invocation ran, for its summary.
+struct Ran<'a> {
+    tally: runner::Tally,
+    all: &'a [jobs::Job],
+    /// This shard's jobs, and those of them that were still to run.
+    mine: usize,
+    todo: usize,
+    started: Instant,
+}
+
+/// The manifest of an invocation that is about to run its jobs.
+fn start_manifest(
+    cfg: &SweepConfig,
+    backend: &Backend,
+    threads: usize,
+    shard: Option<(usize, usize)>,
+    jobs_total: usize,
+    jobs_done: usize,
+) -> folder::Manifest {
+    folder::Manifest {
+        emerge_version: env!("CARGO_PKG_VERSION"),
+        git_revision: option_env!("EMERGE_GIT_REVISION").unwrap_or("unknown"),
+        candle_version: folder::CANDLE_VERSION,
+        device: models::device_name(&backend.device),
+        kernels: backend.kernels.name(),
+        threads,
+        seeds: cfg.run.seeds.clone(),
+        host: lock::hostname(),
+        shard: shard.map(|(i, n)| format!("{i}/{n}")),
+        started: layout::now(),
+        finished: None,
+        train_seconds: 0.0,
+        eval_seconds: 0.0,
+        jobs_total,
+        jobs_done,
+        jobs_diverged: 0,
+        arms: (0..cfg.arms.len())
+            .map(|i| folder::ArmRecord {
+                name: cfg.arms[i].name.clone(),
+                lr: cfg.lr(Some(i)),
+                control: config::control_arm(cfg, i),
+            })
+            .collect(),
+    }
+}
+
+/// After the jobs: merge the finished ones, close the manifest, analyze and
+/// plot once every job is over (then `--refine`), print the summary, and
+/// give the exit status.
+fn finish(
+    setup: runner::Setup,
+    mut manifest: folder::Manifest,
+    ran: Ran,
+    refine: usize,
+    lock: Option<lock::Lock>,
+) -> Result<u8, Failure> {
+    let run_dir = setup.run_dir;
+    let all = ran.all;
+    let finished = folder::finished_readable(run_dir, all).map_err(fail)?;
+    let merged = folder::merge(run_dir, all, &finished).map_err(fail)?;
     let diverged = finished
         .iter()
         .filter(|(_, s)| s.status == runfolder::ModelStatus::Diverged)
         .count();
     manifest.finished = Some(layout::now());
-    manifest.train_seconds = tally.train.as_secs_f64();
-    manifest.eval_seconds = tally.eval.as_secs_f64();
+    manifest.train_seconds = ran.tally.train.as_secs_f64();
+    manifest.eval_seconds = ran.tally.eval.as_secs_f64();
     manifest.jobs_done = finished.len();
     manifest.jobs_diverged = diverged;
-    folder::write_manifest(&run_dir, &manifest).map_err(fail)?;
+    folder::write_manifest(run_dir, &manifest).map_err(fail)?;
 
     let pending = all.len() - finished.len();
     let mut analysis = Ok(());
     if pending == 0 && diverged == finished.len() {
         say("no job finished without diverging: nothing to fit or plot\n");
     } else if pending == 0 {
-        analysis = crate::pipeline::analyze_and_plot(&run_dir);
+        analysis = crate::pipeline::analyze_and_plot(run_dir);
     }
     say(&runner::summary(
-        &tally,
+        &ran.tally,
         &finished,
         all.len(),
-        mine.len() - todo.len(),
+        ran.mine - ran.todo,
         merged,
-        started.elapsed(),
-        &run_dir,
+        ran.started.elapsed(),
+        run_dir,
     ));
-    if args.refine > 0 && analysis.is_ok() && pending == 0 {
-        analysis = refine_rounds(setup, args.refine)?;
+    if refine > 0 && analysis.is_ok() && pending == 0 {
+        analysis = refine_rounds(setup, refine)?;
     }
     drop(lock);
     if let Err(e) = analysis {
