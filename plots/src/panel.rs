@@ -4,8 +4,14 @@
 
 use crate::style::{lighten, log_tick, CHANCE, FONT, GRID};
 use crate::Error;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+/// A panel's chart: log10 (or linear) x against y, both plain f64.
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+/// The plotted ranges: x from, x to, y from, y to.
+type Bounds = (f64, f64, f64, f64);
 
 /// One plotted point: (x = log10, y, interval low, interval high).
 pub type Point = (f64, f64, f64, f64);
@@ -135,6 +141,9 @@ impl Panel {
     }
 
     /// Draw into `area`.
+    /// Draw the panel into `area`: the axes, then layer by layer from the
+    /// back (bands, chance, fitted curves, N* markers, the points), then the
+    /// legend and the note.
     pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
         let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         let (x0, x1) = self.x_range();
@@ -176,6 +185,44 @@ impl Panel {
             .draw()
             .map_err(e)?;
 
+        let b = (x0, x1, y0, y1);
+        self.draw_bands(&mut chart, b)?;
+        self.draw_curves(&mut chart, b)?;
+        self.draw_thresholds(&mut chart, b)?;
+        self.draw_series(&mut chart, b)?;
+        if self.legend && self.series.iter().any(|s| !s.label.is_empty()) {
+            chart
+                .configure_series_labels()
+                .position(if self.legend_right {
+                    SeriesLabelPosition::UpperRight
+                } else {
+                    SeriesLabelPosition::UpperLeft
+                })
+                .label_font((FONT, 13))
+                .background_style(WHITE.mix(0.85))
+                .border_style(GRID)
+                .draw()
+                .map_err(e)?;
+        }
+        if !self.note.is_empty() {
+            let (w, h) = area.dim_in_pixel();
+            area.draw(&Text::new(
+                self.note.clone(),
+                (w as i32 - 12 - 7 * self.note.len() as i32, h as i32 - 54),
+                (FONT, 13).into_font().color(&BLACK),
+            ))
+            .map_err(e)?;
+        }
+        Ok(())
+    }
+
+    /// The shaded ranges over seeds, and the chance lines.
+    fn draw_bands<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        (x0, x1, y0, y1): Bounds,
+    ) -> Result<(), Error> {
+        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         for b in self.bands.iter().filter(|b| b.points.len() > 1) {
             let outline: Vec<(f64, f64)> = b
                 .points
@@ -205,6 +252,16 @@ impl Panel {
                 ))
                 .map_err(e)?;
         }
+        Ok(())
+    }
+
+    /// The fitted curves, solid (preferred) or dashed.
+    fn draw_curves<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        (_, _, y0, y1): Bounds,
+    ) -> Result<(), Error> {
+        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         for c in &self.curves {
             let pts: Vec<(f64, f64)> = c
                 .points
@@ -227,6 +284,16 @@ impl Panel {
                     .map_err(e)?;
             }
         }
+        Ok(())
+    }
+
+    /// N* markers: the interval's band first, then each line, bar and label.
+    fn draw_thresholds<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        (x0, x1, y0, y1): Bounds,
+    ) -> Result<(), Error> {
+        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         // Bands first, so the markers and lines drawn after stay on top.
         for t in self.thresholds.iter().filter(|t| t.x > x0 && t.x < x1) {
             if let (Some(lo), Some(hi)) = (t.lo, t.hi) {
@@ -274,6 +341,17 @@ impl Panel {
                 )))
                 .map_err(e)?;
         }
+        Ok(())
+    }
+
+    /// The points: faint ones (each seed) under the bold ones (the mean),
+    /// with interval bars, joining lines, markers and legend entries.
+    fn draw_series<DB: DrawingBackend>(
+        &self,
+        chart: &mut Chart<'_, DB>,
+        (_, _, y0, y1): Bounds,
+    ) -> Result<(), Error> {
+        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         for s in self.series.iter().filter(|s| s.faint) {
             let color = lighten(s.color, 0.45);
             if s.joined {
@@ -341,29 +419,6 @@ impl Panel {
                     }
                 };
             }
-        }
-        if self.legend && self.series.iter().any(|s| !s.label.is_empty()) {
-            chart
-                .configure_series_labels()
-                .position(if self.legend_right {
-                    SeriesLabelPosition::UpperRight
-                } else {
-                    SeriesLabelPosition::UpperLeft
-                })
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(GRID)
-                .draw()
-                .map_err(e)?;
-        }
-        if !self.note.is_empty() {
-            let (w, h) = area.dim_in_pixel();
-            area.draw(&Text::new(
-                self.note.clone(),
-                (w as i32 - 12 - 7 * self.note.len() as i32, h as i32 - 54),
-                (FONT, 13).into_font().color(&BLACK),
-            ))
-            .map_err(e)?;
         }
         Ok(())
     }
