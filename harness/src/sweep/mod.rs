@@ -29,7 +29,7 @@ use crate::backend::Backend;
 use crate::output::say;
 use clap::{Args, ValueEnum};
 use config::SweepConfig;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tasks::stream::{MixtureEntry, Stream, StreamConfig};
 
@@ -471,43 +471,23 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         }
         Some(lock::acquire(&run_dir, shard).map_err(fail)?)
     };
-    // Under the lock, before anything reads the jobs' files: damage in this
-    // invocation's own jobs is moved aside (another shard's jobs are its own
-    // to repair, and may be being written right now).
     let mut recovered = Vec::new();
     if lock.is_some() {
-        for j in &mine {
-            recovered.extend(
-                damage::recover_rows(&run_dir, j, &layout::job_dir(&run_dir, j)).map_err(fail)?,
-            );
-        }
+        recovered = recover(&run_dir, &mine)?;
     }
-    let done_before: Vec<usize> = if run_dir.join(runfolder::schema::files::CONFIG).is_file() {
-        folder::finished_readable(&run_dir, &all)
-            .map_err(fail)?
-            .into_iter()
-            .map(|(i, _)| i)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let done_before = finished_before(&run_dir, &all)?;
     let todo: Vec<&jobs::Job> = mine
         .iter()
         .copied()
         .filter(|j| !done_before.contains(&j.index))
         .collect();
-    say(&format!(
-        "emerge sweep `{}` -> {}  ({} jobs{}; device {}, {} thread{})\n",
-        cfg.run.name,
-        run_dir.display(),
+    say(&header(
+        &cfg,
+        &run_dir,
         all.len(),
-        shard.map_or(String::new(), |(i, n)| format!(
-            ", shard {i}/{n}: {}",
-            mine.len()
-        )),
-        models::device_name(device),
+        shard.map(|s| (s, mine.len())),
+        device,
         threads,
-        if threads == 1 { "" } else { "s" }
     ));
     // Step times do not depend on the budget: the hours' timings serve.
     let est = match timed {
@@ -518,10 +498,9 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     say(&budget_note);
     say(&table);
     say(&format!(
-        "estimated: {} for {} job{} to run (evaluation estimate is an upper bound)\n",
+        "estimated: {} for {} to run (evaluation estimate is an upper bound)\n",
         results::human::secs(total),
-        todo.len(),
-        if todo.len() == 1 { "" } else { "s" }
+        results::human::plural(todo.len(), "job", "jobs")
     ));
     if !todo.is_empty() {
         say(&plan::basis(&est, &backend, threads, &cfg.device.device));
@@ -552,6 +531,54 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         started,
     };
     finish(setup, manifest, ran, args.refine, lock)
+}
+
+/// The first line of a sweep: its name, folder, jobs (and this shard's, as
+/// `((i, n), jobs)`), device and threads.
+fn header(
+    cfg: &SweepConfig,
+    run_dir: &Path,
+    jobs: usize,
+    shard: Option<((usize, usize), usize)>,
+    device: &models::Device,
+    threads: usize,
+) -> String {
+    format!(
+        "emerge sweep `{}` -> {}  ({} jobs{}; device {}, {})\n",
+        cfg.run.name,
+        run_dir.display(),
+        jobs,
+        shard.map_or(String::new(), |((i, n), mine)| format!(
+            ", shard {i}/{n}: {mine}"
+        )),
+        models::device_name(device),
+        results::human::plural(threads, "thread", "threads")
+    )
+}
+
+/// Under the lock, before anything reads the jobs' files: damage in this
+/// invocation's own jobs is moved aside (another shard's jobs are its own to
+/// repair, and may be being written right now). One warning per file.
+fn recover(run_dir: &Path, mine: &[&jobs::Job]) -> Result<Vec<String>, Failure> {
+    let mut recovered = Vec::new();
+    for j in mine {
+        recovered
+            .extend(damage::recover_rows(run_dir, j, &layout::job_dir(run_dir, j)).map_err(fail)?);
+    }
+    Ok(recovered)
+}
+
+/// The jobs of the run that had finished before this invocation (none in a
+/// new folder).
+fn finished_before(run_dir: &Path, all: &[jobs::Job]) -> Result<Vec<usize>, Failure> {
+    if !run_dir.join(runfolder::schema::files::CONFIG).is_file() {
+        return Ok(Vec::new());
+    }
+    Ok(folder::finished_readable(run_dir, all)
+        .map_err(fail)?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect())
 }
 
 /// What this invocation ran, for its summary.
