@@ -14,7 +14,9 @@
 #
 # Environment:
 #   EMERGE        the binary (default: cargo build --release into CARGO_TARGET_DIR,
-#                 default ~/.cache/emerge/target as in .ci/run, then a copy of it)
+#                 default ~/.cache/emerge/target as in .ci/run, or
+#                 ~/.cache/emerge/target-<folder> from a linked worktree; then
+#                 a copy of it)
 #   GALLERY_RUNS  the scratch runs folder, outside the work tree so that a run
 #                 longer than a sitting is resumed by running this again
 #                 (default ~/.cache/emerge/gallery-runs)
@@ -89,6 +91,13 @@ fi
 commit="$(git rev-parse HEAD)$dirty"
 
 mkdir -p "$RUNS/.bin"
+# A linked worktree (say, one at an older commit running a long preset)
+# builds into a target folder of its own: cargo names a workspace member's
+# artifacts by its path inside the workspace, so two trees sharing a folder
+# can each take the other's build of a crate as fresh.
+if [[ -z "${CARGO_TARGET_DIR:-}" && "$(git rev-parse --git-dir)" != "$(git rev-parse --git-common-dir)" ]]; then
+  export CARGO_TARGET_DIR="$HOME/.cache/emerge/target-$(basename "$ROOT")"
+fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/emerge/target}"
 if [[ -z "${EMERGE:-}" ]]; then
   cargo build --release --quiet
