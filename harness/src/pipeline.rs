@@ -149,23 +149,6 @@ fn charts(run: &results::Run, fits: &[FitRow], out: &Path) -> Result<Vec<PathBuf
     Ok(written)
 }
 
-/// The fits in `path` (what `emerge analyze` wrote), else `fit()` with a
-/// note that they were computed now and not saved.
-fn saved_or<T>(
-    path: &Path,
-    read: impl FnOnce(&Path) -> runfolder::Result<T>,
-    fit: impl FnOnce() -> Result<T, String>,
-) -> Result<T, String> {
-    if path.is_file() {
-        return read(path).map_err(|e| e.to_string());
-    }
-    eprintln!(
-        "emerge: note: {} missing; analyzing now (run `emerge analyze` to save it)",
-        path.display()
-    );
-    fit()
-}
-
 /// `emerge plot`: PNG charts into `DIR/plots/` (each arm's into
 /// `DIR/arms/<arm>/plots/`, with the arms overlaid in `DIR/plots/`), then
 /// `DIR/report.md`. Uses the fits `emerge analyze` saved when present.
@@ -176,9 +159,16 @@ pub fn plot(dir: &Path) -> Result<(), String> {
     } else {
         let run = results::Run::load(dir).map_err(err)?;
         run.require_scores().map_err(err)?;
-        let fits = saved_or(&dir.join(files::FITS), runfolder::read::read_csv, || {
-            Ok(results::analyze::analyze(&run).map_err(err)?.fits)
-        })?;
+        let fits_path = dir.join(files::FITS);
+        let fits: Vec<FitRow> = if fits_path.is_file() {
+            runfolder::read::read_csv(&fits_path).map_err(|e| e.to_string())?
+        } else {
+            eprintln!(
+                "emerge: note: {} missing; fitting now (run `emerge analyze` to save the fits)",
+                fits_path.display()
+            );
+            results::analyze::analyze(&run).map_err(err)?.fits
+        };
         for n in &run.notes {
             esay(&format!("emerge: note: {n}\n"));
         }
@@ -198,37 +188,35 @@ type ArmFits = Vec<(String, results::Run, Vec<FitRow>)>;
 fn plot_arms(dir: &Path, specs: &[ArmSpec]) -> Result<(), String> {
     let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     let rows_path = dir.join(ArmRow::FILE);
-    let saved = names
-        .iter()
-        .all(|n| arm_dir(dir, n).join(files::FITS).is_file());
-    let (per_arm, rows): (ArmFits, Vec<ArmRow>) = saved_or(
-        &rows_path,
-        |rows_path| {
-            if !saved {
-                // arms.csv without every arm's fits: a half-written analysis.
-                return Err(runfolder::Error::MissingFile(
-                    arm_dir(dir, names[0]).join(files::FITS),
-                ));
-            }
-            let mut out = Vec::new();
-            for &n in &names {
-                let run = results::Run::load_arm(dir, n)
-                    .map_err(|e| runfolder::Error::Invalid(e.to_string()))?;
-                let fits = runfolder::read::read_csv(&arm_dir(dir, n).join(files::FITS))?;
-                out.push((n.to_string(), run, fits));
-            }
-            Ok((out, runfolder::read::read_csv(rows_path)?))
-        },
-        || {
-            let a = results::arms::analyze_arms(dir, specs).map_err(err)?;
-            let out = a
-                .arms
-                .into_iter()
-                .map(|(n, run, an)| (n, run, an.fits))
-                .collect();
-            Ok((out, a.rows))
-        },
-    )?;
+    // The saved analysis when arms.csv and every arm's fits are there;
+    // otherwise (none, or a half-written one) the arms are analyzed now.
+    let saved = rows_path.is_file()
+        && names
+            .iter()
+            .all(|n| arm_dir(dir, n).join(files::FITS).is_file());
+    let (per_arm, rows): (ArmFits, Vec<ArmRow>) = if saved {
+        let mut out = Vec::new();
+        for &n in &names {
+            let run = results::Run::load_arm(dir, n).map_err(err)?;
+            let fits = runfolder::read::read_csv(&arm_dir(dir, n).join(files::FITS))
+                .map_err(|e| e.to_string())?;
+            out.push((n.to_string(), run, fits));
+        }
+        let rows = runfolder::read::read_csv(&rows_path).map_err(|e| e.to_string())?;
+        (out, rows)
+    } else {
+        eprintln!(
+            "emerge: note: {} missing; analyzing now (run `emerge analyze` to save it)",
+            rows_path.display()
+        );
+        let a = results::arms::analyze_arms(dir, specs).map_err(err)?;
+        let out = a
+            .arms
+            .into_iter()
+            .map(|(n, run, an)| (n, run, an.fits))
+            .collect();
+        (out, a.rows)
+    };
     for (name, run, fits) in &per_arm {
         let out = arm_dir(dir, name).join(files::PLOTS_DIR);
         let written = charts(run, fits, &out)?;
