@@ -137,14 +137,20 @@ fn forecast_one(run: &results::Run, dir: &Path, label: &str, draw: bool) -> Resu
 
 /// Every chart of one run (or one arm) with these fits into `out`: the
 /// run's own, and `forecast_<task>.png` where an exact-match N* is located.
-fn charts(run: &results::Run, fits: &[FitRow], out: &Path) -> Result<Vec<PathBuf>, String> {
+/// Notes on skipped charts start with `label` (an arm's `name: `).
+fn charts(
+    run: &results::Run,
+    fits: &[FitRow],
+    out: &Path,
+    label: &str,
+) -> Result<Vec<PathBuf>, String> {
     let (mut written, notes) = plots::plot_run(run, fits, out).map_err(|e| e.to_string())?;
     if has_located(fits) {
         let f = results::forecast::forecast(run, fits);
         written.extend(plots::plot_forecast(run, &f, out).map_err(|e| e.to_string())?);
     }
     for n in notes {
-        esay(&format!("emerge: note: {n}\n"));
+        esay(&format!("emerge: note: {label}{n}\n"));
     }
     Ok(written)
 }
@@ -172,7 +178,7 @@ pub fn plot(dir: &Path) -> Result<(), String> {
         for n in &run.notes {
             esay(&format!("emerge: note: {n}\n"));
         }
-        for p in charts(&run, &fits, &dir.join(files::PLOTS_DIR))? {
+        for p in charts(&run, &fits, &dir.join(files::PLOTS_DIR), "")? {
             say(&format!("wrote {}\n", p.display()));
         }
     }
@@ -219,7 +225,7 @@ fn plot_arms(dir: &Path, specs: &[ArmSpec]) -> Result<(), String> {
     };
     for (name, run, fits) in &per_arm {
         let out = arm_dir(dir, name).join(files::PLOTS_DIR);
-        let written = charts(run, fits, &out)?;
+        let written = charts(run, fits, &out, &format!("{name}: "))?;
         say(&format!(
             "wrote {} charts of arm `{name}` into {}\n",
             written.len(),
