@@ -54,9 +54,14 @@ pub fn has_located(fits: &[FitRow]) -> bool {
 /// `emerge analyze`: `fits.csv` and `claims.csv` (each arm's, and the
 /// comparison of arms), then `forecast.csv` where a threshold is located.
 pub fn analyze(dir: &Path) -> Result<(), String> {
-    let arms = arm_specs(dir);
+    analyze_with(dir, &arm_specs(dir))
+}
+
+/// [`analyze`] of a run with these arms (none: a plain run). The forecast
+/// reads N* from the analysis just made, on the runs already loaded.
+fn analyze_with(dir: &Path, arms: &[ArmSpec]) -> Result<(), String> {
     if !arms.is_empty() {
-        let a = results::arms::analyze_arms_run(dir, &arms).map_err(err)?;
+        let a = results::arms::analyze_arms_run(dir, arms).map_err(err)?;
         for (name, _, an) in &a.arms {
             say(&format!("arm `{name}`:\n"));
             say(&results::analyze::summary(an));
@@ -74,12 +79,19 @@ pub fn analyze(dir: &Path) -> Result<(), String> {
             dir.join(files::ARMS_PAIRED).display(),
             a.paired.len()
         ));
+        // Every arm is forecast once any has a located N*, so the arms'
+        // forecast.csv files always come together.
         if a.arms.iter().any(|(_, _, an)| has_located(&an.fits)) {
-            forecast(dir, false)?;
+            for (name, run, an) in &a.arms {
+                let label = format!("{name}: ");
+                forecast_fits(run, &an.fits, &arm_dir(dir, name), &label, &[], false)?;
+            }
         }
         return Ok(());
     }
-    let (analysis, path) = results::analyze::analyze_run(dir).map_err(err)?;
+    let run = results::Run::load(dir).map_err(err)?;
+    let analysis = results::analyze::analyze(&run).map_err(err)?;
+    let path = results::analyze::write_analysis(dir, &analysis).map_err(err)?;
     say(&results::analyze::summary(&analysis));
     for n in &analysis.notes {
         esay(&format!("emerge: note: {n}\n"));
@@ -90,32 +102,48 @@ pub fn analyze(dir: &Path) -> Result<(), String> {
         analysis.fits.len()
     ));
     if has_located(&analysis.fits) {
-        forecast(dir, false)?;
+        forecast_fits(&run, &analysis.fits, dir, "", &[], false)?;
     }
     Ok(())
 }
 
 /// `emerge forecast`: `forecast.csv` of the run in `dir` (each arm's, for a
-/// run of arms); with `draw`, its charts too.
+/// run of arms), from the fits `emerge analyze` saved; with `draw`, its
+/// charts too.
 pub fn forecast(dir: &Path, draw: bool) -> Result<(), String> {
     let arms = arm_specs(dir);
     if arms.is_empty() {
         let run = results::Run::load(dir).map_err(err)?;
         run.require_scores().map_err(err)?;
-        return forecast_one(&run, dir, "", draw);
+        return forecast_saved(&run, dir, "", draw);
     }
     for a in &arms {
         let run = results::Run::load_arm(dir, &a.name).map_err(err)?;
-        forecast_one(&run, &arm_dir(dir, &a.name), &format!("{}: ", a.name), draw)?;
+        forecast_saved(&run, &arm_dir(dir, &a.name), &format!("{}: ", a.name), draw)?;
     }
     Ok(())
 }
 
-/// Forecast one run (or one arm's run) whose own files live in `dir`.
-fn forecast_one(run: &results::Run, dir: &Path, label: &str, draw: bool) -> Result<(), String> {
+/// Forecast one run (or one arm's run) whose own files live in `dir`, from
+/// its saved fits.
+fn forecast_saved(run: &results::Run, dir: &Path, label: &str, draw: bool) -> Result<(), String> {
     let mut notes = Vec::new();
     let fits = results::forecast::fits_for(run, dir, &mut notes).map_err(err)?;
-    let f = results::forecast::forecast(run, &fits);
+    forecast_fits(run, &fits, dir, label, &notes, draw)
+}
+
+/// Forecast one run (or arm) with these fits into `dir/forecast.csv`,
+/// printing its summary and `notes` with the forecast's own; with `draw`,
+/// its charts too.
+fn forecast_fits(
+    run: &results::Run,
+    fits: &[FitRow],
+    dir: &Path,
+    label: &str,
+    notes: &[String],
+    draw: bool,
+) -> Result<(), String> {
+    let f = results::forecast::forecast(run, fits);
     let path = results::forecast::write_forecast(dir, &f).map_err(err)?;
     say(&results::forecast::summary(&f));
     for n in notes.iter().chain(&f.notes) {
@@ -159,9 +187,13 @@ fn charts(
 /// `DIR/arms/<arm>/plots/`, with the arms overlaid in `DIR/plots/`), then
 /// `DIR/report.md`. Uses the fits `emerge analyze` saved when present.
 pub fn plot(dir: &Path) -> Result<(), String> {
-    let arms = arm_specs(dir);
+    plot_with(dir, &arm_specs(dir))
+}
+
+/// [`plot`] of a run with these arms (none: a plain run).
+fn plot_with(dir: &Path, arms: &[ArmSpec]) -> Result<(), String> {
     if !arms.is_empty() {
-        plot_arms(dir, &arms)?;
+        plot_arms(dir, arms)?;
     } else {
         let run = results::Run::load(dir).map_err(err)?;
         run.require_scores().map_err(err)?;
@@ -247,6 +279,7 @@ fn plot_arms(dir: &Path, specs: &[ArmSpec]) -> Result<(), String> {
 /// The sweep's last step: [`analyze`] then [`plot`]; the first error, if
 /// either fails (the caller makes it its one error line).
 pub fn analyze_and_plot(dir: &Path) -> Result<(), String> {
-    analyze(dir)?;
-    plot(dir)
+    let arms = arm_specs(dir);
+    analyze_with(dir, &arms)?;
+    plot_with(dir, &arms)
 }

@@ -993,20 +993,6 @@ pub fn fits_for(run: &Run, dir: &Path, notes: &mut Vec<String>) -> Result<Vec<Fi
     }
 }
 
-/// Load `dir`, forecast and write `dir/forecast.csv` whole. Returns the
-/// forecast and the path written.
-pub fn forecast_run(dir: &Path) -> Result<(Forecast, PathBuf)> {
-    let run = Run::load(dir)?;
-    run.require_scores()?;
-    let mut notes = Vec::new();
-    let fits = fits_for(&run, dir, &mut notes)?;
-    let mut f = forecast(&run, &fits);
-    notes.append(&mut f.notes);
-    f.notes = notes;
-    let path = write_forecast(dir, &f)?;
-    Ok((f, path))
-}
-
 /// Write `f` as `dir/forecast.csv` (whole).
 pub fn write_forecast(dir: &Path, f: &Forecast) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
