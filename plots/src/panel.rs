@@ -13,6 +13,11 @@ type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoor
 /// The plotted ranges: x from, x to, y from, y to.
 type Bounds = (f64, f64, f64, f64);
 
+/// A drawing backend's error as this crate's.
+fn drawn<E: std::error::Error + Send + Sync>(x: DrawingAreaErrorKind<E>) -> Error {
+    Error::Draw(x.to_string())
+}
+
 /// One plotted point: (x = log10, y, interval low, interval high).
 pub type Point = (f64, f64, f64, f64);
 
@@ -145,7 +150,6 @@ impl Panel {
     /// back (bands, chance, fitted curves, N* markers, the points), then the
     /// legend and the note.
     pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
-        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         let (x0, x1) = self.x_range();
         let (y0, y1) = self.y_range();
         let mut chart = ChartBuilder::on(area)
@@ -154,7 +158,7 @@ impl Panel {
             .x_label_area_size(34)
             .y_label_area_size(52)
             .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(e)?;
+            .map_err(drawn)?;
         let y_fmt = |v: &f64| {
             if self.y_log {
                 log_tick(*v)
@@ -183,7 +187,7 @@ impl Panel {
             .light_line_style(WHITE)
             .bold_line_style(GRID)
             .draw()
-            .map_err(e)?;
+            .map_err(drawn)?;
 
         let b = (x0, x1, y0, y1);
         self.draw_bands(&mut chart, b)?;
@@ -202,7 +206,7 @@ impl Panel {
                 .background_style(WHITE.mix(0.85))
                 .border_style(GRID)
                 .draw()
-                .map_err(e)?;
+                .map_err(drawn)?;
         }
         if !self.note.is_empty() {
             let (w, h) = area.dim_in_pixel();
@@ -211,7 +215,7 @@ impl Panel {
                 (w as i32 - 12 - 7 * self.note.len() as i32, h as i32 - 54),
                 (FONT, 13).into_font().color(&BLACK),
             ))
-            .map_err(e)?;
+            .map_err(drawn)?;
         }
         Ok(())
     }
@@ -222,7 +226,6 @@ impl Panel {
         chart: &mut Chart<'_, DB>,
         (x0, x1, y0, y1): Bounds,
     ) -> Result<(), Error> {
-        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         for b in self.bands.iter().filter(|b| b.points.len() > 1) {
             let outline: Vec<(f64, f64)> = b
                 .points
@@ -240,7 +243,7 @@ impl Panel {
                     outline,
                     b.color.mix(0.16).filled(),
                 )))
-                .map_err(e)?;
+                .map_err(drawn)?;
         }
         for &c in &self.chance {
             chart
@@ -250,7 +253,7 @@ impl Panel {
                     5,
                     CHANCE.stroke_width(2),
                 ))
-                .map_err(e)?;
+                .map_err(drawn)?;
         }
         Ok(())
     }
@@ -261,7 +264,6 @@ impl Panel {
         chart: &mut Chart<'_, DB>,
         (_, _, y0, y1): Bounds,
     ) -> Result<(), Error> {
-        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         for c in &self.curves {
             let pts: Vec<(f64, f64)> = c
                 .points
@@ -272,7 +274,7 @@ impl Panel {
             if c.solid {
                 chart
                     .draw_series(LineSeries::new(pts, c.color.stroke_width(2)))
-                    .map_err(e)?;
+                    .map_err(drawn)?;
             } else {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -281,7 +283,7 @@ impl Panel {
                         5,
                         c.color.mix(0.8).stroke_width(2),
                     ))
-                    .map_err(e)?;
+                    .map_err(drawn)?;
             }
         }
         Ok(())
@@ -293,7 +295,6 @@ impl Panel {
         chart: &mut Chart<'_, DB>,
         (x0, x1, y0, y1): Bounds,
     ) -> Result<(), Error> {
-        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         // Bands first, so the markers and lines drawn after stay on top.
         for t in self.thresholds.iter().filter(|t| t.x > x0 && t.x < x1) {
             if let (Some(lo), Some(hi)) = (t.lo, t.hi) {
@@ -303,7 +304,7 @@ impl Panel {
                         [(lo, y0), (hi, y1)],
                         t.color.mix(0.13).filled(),
                     )))
-                    .map_err(e)?;
+                    .map_err(drawn)?;
             }
         }
         for (i, t) in self
@@ -320,7 +321,7 @@ impl Panel {
                     4,
                     style,
                 ))
-                .map_err(e)?;
+                .map_err(drawn)?;
             if let (Some(lo), Some(hi)) = (t.lo, t.hi) {
                 let (lo, hi) = (lo.max(x0), hi.min(x1));
                 chart
@@ -328,7 +329,7 @@ impl Panel {
                         vec![(lo, t.y), (hi, t.y)],
                         t.color.stroke_width(3),
                     ))
-                    .map_err(e)?;
+                    .map_err(drawn)?;
             }
             // One label line per threshold, so two modes' labels never overlap.
             let y = y1 - (y1 - y0) * 0.055 * i as f64;
@@ -339,7 +340,7 @@ impl Panel {
                     (x, y),
                     (FONT, 13).into_font().color(&t.color),
                 )))
-                .map_err(e)?;
+                .map_err(drawn)?;
         }
         Ok(())
     }
@@ -351,14 +352,13 @@ impl Panel {
         chart: &mut Chart<'_, DB>,
         (_, _, y0, y1): Bounds,
     ) -> Result<(), Error> {
-        let e = |x: DrawingAreaErrorKind<DB::ErrorType>| Error::Draw(x.to_string());
         for s in self.series.iter().filter(|s| s.faint) {
             let color = lighten(s.color, 0.45);
             if s.joined {
                 let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1)).collect();
                 chart
                     .draw_series(LineSeries::new(pts, color.stroke_width(1)))
-                    .map_err(e)?;
+                    .map_err(drawn)?;
             }
             chart
                 .draw_series(
@@ -366,7 +366,7 @@ impl Panel {
                         .iter()
                         .map(|&(x, y, _, _)| Circle::new((x, y), 2, color.filled())),
                 )
-                .map_err(e)?;
+                .map_err(drawn)?;
         }
         for s in self.series.iter().filter(|s| !s.faint) {
             let st = s.color.stroke_width(1);
@@ -380,17 +380,17 @@ impl Panel {
                             PathElement::new(vec![(x, lo.max(y0)), (x, hi.min(y1))], st)
                         }),
                 )
-                .map_err(e)?;
+                .map_err(drawn)?;
             if s.joined {
                 let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1)).collect();
                 if s.dashed {
                     chart
                         .draw_series(DashedLineSeries::new(pts, 5, 4, s.color.stroke_width(1)))
-                        .map_err(e)?;
+                        .map_err(drawn)?;
                 } else {
                     chart
                         .draw_series(LineSeries::new(pts, s.color.stroke_width(1)))
-                        .map_err(e)?;
+                        .map_err(drawn)?;
                 }
             }
             let color = s.color;
@@ -404,7 +404,7 @@ impl Panel {
                 })),
                 _ => chart.draw_series(xy.map(|p| Cross::new(p, 4, color.stroke_width(2)))),
             }
-            .map_err(e)?;
+            .map_err(drawn)?;
             if !s.label.is_empty() {
                 let anno = anno.label(s.label.clone());
                 match s.marker % 4 {

@@ -48,7 +48,7 @@ pub struct LogLinear {
 impl LogLinear {
     pub const N_PARAMS: usize = 2;
     pub fn eval(&self, x: f64) -> f64 {
-        self.intercept + self.slope * x
+        line(self.intercept, self.slope, x)
     }
 }
 
@@ -68,7 +68,7 @@ pub fn fit_log_linear(d: &Data) -> Option<LogLinear> {
     }
     let slope = sxy / sxx;
     let intercept = my - slope * mx;
-    let wrss = d.wrss(|x| intercept + slope * x);
+    let wrss = d.wrss(|x| line(intercept, slope, x));
     wrss.is_finite().then_some(LogLinear {
         intercept,
         slope,
@@ -94,6 +94,10 @@ impl Sigmoid {
     }
 }
 
+fn line(intercept: f64, slope: f64, x: f64) -> f64 {
+    intercept + slope * x
+}
+
 fn logistic(floor: f64, ceiling: f64, k: f64, x0: f64, x: f64) -> f64 {
     floor + (ceiling - floor) / (1.0 + (-k * (x - x0)).exp())
 }
@@ -109,14 +113,7 @@ pub trait FitRowEval {
 impl FitRowEval for FitRow {
     fn eval(&self, x: f64) -> Option<f64> {
         match self.shape.as_str() {
-            shape::LOG_LINEAR => Some(
-                LogLinear {
-                    intercept: self.intercept?,
-                    slope: self.slope?,
-                    wrss: 0.0,
-                }
-                .eval(x),
-            ),
+            shape::LOG_LINEAR => Some(line(self.intercept?, self.slope?, x)),
             shape::SIGMOID => Some(logistic(
                 self.floor?,
                 self.ceiling?,
