@@ -4,8 +4,9 @@
 use candle_core::{Result, Tensor};
 
 /// Per-layer keys and values of the tokens seen so far: preallocated
-/// `(B, cap, d)` buffers (columns `h*hd..(h+1)*hd` are head `h`) that each
-/// forward writes its new positions into, so decoding never copies the cache.
+/// `(B, H, cap, hd)` buffers that each forward writes its new positions
+/// into, so decoding never copies the cache. Head-major, so that a head's
+/// keys (and values) are one contiguous block that decoding reads in order.
 pub(crate) struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
     len: usize,
@@ -48,20 +49,20 @@ pub(crate) enum Attention<'a> {
 }
 
 impl KvCache {
-    /// Writes the keys and values of `qkv (B*T, 3d)` at positions
-    /// `len..len+T` of layer `li`'s buffers (allocated at the first call)
-    /// and returns them.
+    /// Writes the keys and values of `qkv (B*T, 3d)` (laid out as
+    /// `(B, T, 3, H, hd)`) at positions `len..len+T` of layer `li`'s buffers
+    /// (allocated at the first call) and returns them.
     pub(crate) fn write(
         &mut self,
         li: usize,
         qkv: &Tensor,
-        b: usize,
-        t: usize,
+        (b, t, h): (usize, usize, usize),
     ) -> Result<&(Tensor, Tensor)> {
         let d = qkv.dim(1)? / 3;
+        let hd = d / h;
         let past = self.len;
         if self.layers.len() <= li {
-            let zeros = || Tensor::zeros((b, self.cap, d), qkv.dtype(), qkv.device());
+            let zeros = || Tensor::zeros((b, h, self.cap, hd), qkv.dtype(), qkv.device());
             self.layers.push((zeros()?, zeros()?));
         }
         let (kc, vc) = &self.layers[li];
@@ -72,9 +73,15 @@ impl KvCache {
                 self.cap
             );
         }
-        let new = |i: usize| qkv.narrow(1, i * d, d)?.contiguous()?.reshape((b, t, d));
-        kc.slice_set(&new(1)?, 1, past)?;
-        vc.slice_set(&new(2)?, 1, past)?;
+        // (B*T, d) -> (B, H, T, hd)
+        let new = |i: usize| {
+            qkv.narrow(1, i * d, d)?
+                .reshape((b, t, h, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        kc.slice_set(&new(1)?, 2, past)?;
+        vc.slice_set(&new(2)?, 2, past)?;
         Ok(&self.layers[li])
     }
 }

@@ -298,7 +298,7 @@ fn self_attention<O: Ops>(
         Attention::Causal => ops.causal_attention(&qkv, b, t, c.n_head)?,
         Attention::Cached { cache, pad } => {
             let past = cache.len();
-            let (kc, vc) = cache.write(layer.index, &qkv, b, t)?;
+            let (kc, vc) = cache.write(layer.index, &qkv, (b, t, c.n_head))?;
             ops.cached_attention(&qkv, kc, vc, past, pad, c.n_head)?
         }
     };

@@ -126,7 +126,7 @@ pub(crate) trait Ops {
     /// `(B, T, 3, H, hd)`, positions `0..T`: `(B*T, d)`.
     fn causal_attention(&self, qkv: &Tensor, b: usize, t: usize, h: usize) -> Result<Tensor>;
     /// The new tokens' queries in `qkv (B*T, 3d)` against positions
-    /// `0..past+T` of the caches `kc`, `vc` `(B, cap, d)`, which already
+    /// `0..past+T` of the caches `kc`, `vc` `(B, H, cap, hd)`, which already
     /// hold the new keys and values; position `j < pad[r]` of row `r` is
     /// left padding and never seen. `(B*T, d)`.
     fn cached_attention(
@@ -284,13 +284,15 @@ impl Ops for CandleOps {
         h: usize,
     ) -> Result<Tensor> {
         // The padding is in `mask`.
-        let (b, _, d) = kc.dims3()?;
-        let (t, hd) = (qkv.dim(0)? / b, d / h);
-        let heads =
-            |x: &Tensor, len: usize| x.reshape((b, len, h, hd))?.transpose(1, 2)?.contiguous();
-        let q = heads(&qkv.narrow(1, 0, d)?.contiguous()?, t)?;
-        let k = heads(&kc.narrow(1, 0, past + t)?, past + t)?;
-        let v = heads(&vc.narrow(1, 0, past + t)?, past + t)?;
+        let (b, _, _, hd) = kc.dims4()?;
+        let (t, d) = (qkv.dim(0)? / b, h * hd);
+        let q = qkv
+            .narrow(1, 0, d)?
+            .reshape((b, t, h, hd))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let k = kc.narrow(2, 0, past + t)?.contiguous()?;
+        let v = vc.narrow(2, 0, past + t)?.contiguous()?;
         self.attend(&q, &k, &v)
     }
 }

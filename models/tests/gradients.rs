@@ -90,3 +90,48 @@ fn finite_differences(k: Kernels) {
         assert!(rel < 1e-4, "{k}: {}: relative error {rel:e}", p.name);
     }
 }
+
+/// The fast f32 kernels against candle's on widths and head sizes off the
+/// multiples of 32 and 16 (masked matmul tiles, narrow attention tiles):
+/// the same loss and gradients up to f32 rounding.
+#[test]
+fn fast_f32_gradients_match_candle_off_the_32_grid() {
+    for (d_model, n_head, context) in [(48, 4, 20), (40, 8, 13), (24, 2, 33)] {
+        let cfg = ModelConfig {
+            vocab: 13,
+            context,
+            n_layer: 2,
+            d_model,
+            n_head,
+            d_ff: 4 * d_model,
+        };
+        let batch = common::random_batch(&cfg, 3, cfg.context, 6, true);
+        let run = |k: Kernels| {
+            let mut t = Trainer::new(cfg, TrainConfig::default(), &Device::Cpu, 9)
+                .unwrap()
+                .with_kernels(k)
+                .unwrap();
+            t.loss_and_gradients(&batch).unwrap()
+        };
+        let (fast_loss, fast) = run(Kernels::Fast);
+        let (candle_loss, candle) = run(Kernels::Candle);
+        let what = format!("d {d_model}, {n_head} heads, context {context}");
+        assert!(
+            (fast_loss - candle_loss).abs() < 1e-5 * candle_loss.abs(),
+            "{what}: loss {fast_loss} vs {candle_loss}"
+        );
+        for (i, (f, c)) in fast.iter().zip(&candle).enumerate() {
+            let diff = f
+                .iter()
+                .zip(c)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let scale = c.iter().map(|b| b * b).sum::<f64>().sqrt();
+            assert!(
+                scale > 0.0 && diff < 1e-4 * scale,
+                "{what}: parameter {i}: {diff:e} of {scale:e}"
+            );
+        }
+    }
+}

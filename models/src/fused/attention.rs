@@ -44,7 +44,7 @@ impl Kernel for CausalAttention {
 }
 
 /// Decoding attention. `qkv (B*Tq, 3d)` holds the new tokens; `k_cache`,
-/// `v_cache` are `(B, cap, d)` and already hold their keys and values at
+/// `v_cache` are `(B, H, cap, hd)` and already hold their keys and values at
 /// positions `past..past+Tq`. Query `i` of row `r` sees cached positions
 /// `pad[r]..=past+i`; a query with nothing visible (left padding) gets
 /// zeros, which only padding positions ever read.
@@ -56,9 +56,10 @@ pub fn cached_attention(
     pad: &[usize],
     h: usize,
 ) -> Result<Tensor> {
-    let (b, cap, d) = k_cache.dims3()?;
+    let (b, heads, cap, hd) = k_cache.dims4()?;
+    let d = heads * hd;
     let (rows, three_d) = qkv.dims2()?;
-    if pad.len() != b || rows % b != 0 || three_d != 3 * d || d % h != 0 {
+    if pad.len() != b || rows % b != 0 || three_d != 3 * d || heads != h {
         bail!(
             "cached_attention: qkv {:?}, cache {:?}, {} pad entries",
             qkv.dims(),

@@ -293,8 +293,18 @@ pub(crate) mod tests {
         let qkv = randn(&[b * t, 3 * d], 7, DType::F64);
         let full = causal_attention(&qkv, b, t, h).unwrap();
         let q3 = qkv.reshape((b, t, 3 * d)).unwrap();
-        let kc = q3.narrow(2, d, d).unwrap().contiguous().unwrap();
-        let vc = q3.narrow(2, 2 * d, d).unwrap().contiguous().unwrap();
+        // The caches' layout: (B, H, T, hd).
+        let heads = |i: usize| {
+            q3.narrow(2, i * d, d)
+                .unwrap()
+                .reshape((b, t, h, hd))
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .contiguous()
+                .unwrap()
+        };
+        let (kc, vc) = (heads(1), heads(2));
         let all = cached_attention(&qkv, &kc, &vc, 0, &[0, 0], h).unwrap();
         assert_close(&all, &full, 1e-12, "all at once");
         let last = q3.narrow(1, t - 1, 1).unwrap().reshape((b, 3 * d)).unwrap();

@@ -341,7 +341,7 @@ pub(crate) fn attn_bwd<T: Real>(s: Heads, qkv: &[T], dy: &[T], kept: Option<&[T]
 }
 
 /// Decoding attention: `qkv (B*Tq, 3d)` holds the new tokens; `kc`, `vc` are
-/// `(B, cap, d)` caches that already hold positions `0..past+Tq`. Query `i`
+/// `(B, H, cap, hd)` caches that already hold positions `0..past+Tq`. Query `i`
 /// of row `r` sees positions `pad[r]..=past+i`; a query with nothing visible
 /// (left padding) gets zeros, which only padding positions ever read.
 pub(crate) fn cached_attn<T: Real>(
@@ -403,7 +403,7 @@ pub(crate) fn cached_attn<T: Real>(
         );
 }
 
-/// A layer's KV cache as decoding attention reads it: `(B, cap, d)`
+/// A layer's KV cache as decoding attention reads it: `(B, H, cap, hd)`
 /// buffers holding positions `0..past` before this call's.
 #[derive(Clone, Copy)]
 pub(crate) struct KvView<'a, T> {
@@ -468,7 +468,7 @@ pub(crate) unsafe fn cached_head<T: Real>(a: CachedHead<'_, T>, sc: &mut [T], y:
         let q = &qkv[(bi * tq + i) * 3 * d + hi * hd..][..hd];
         let mut mx = T::neg_infinity();
         for j in lo..end {
-            let k = &kc[(bi * cap + j) * d + hi * hd..][..hd];
+            let k = &kc[((bi * s.h + hi) * cap + j) * hd..][..hd];
             let v = dot(q, k) * scale;
             sc[j] = v;
             mx = Float::max(mx, v);
@@ -484,7 +484,7 @@ pub(crate) unsafe fn cached_head<T: Real>(a: CachedHead<'_, T>, sc: &mut [T], y:
             unsafe { std::slice::from_raw_parts_mut(y.get().add((bi * tq + i) * d + hi * hd), hd) };
         for j in lo..end {
             let pj = sc[j] / sum;
-            let v = &vc[(bi * cap + j) * d + hi * hd..][..hd];
+            let v = &vc[((bi * s.h + hi) * cap + j) * hd..][..hd];
             for e in 0..hd {
                 yr[e] += pj * v[e];
             }

@@ -7,8 +7,11 @@
 //! no packing: the left operand is broadcast element by element (any
 //! strides), the right one is read in rows of 32 contiguous floats, and an
 //! 8 × 32 tile of the result stays in 16 registers over the inner dimension.
-//! Each result element is one chain of fused multiply-adds in `k` order
-//! (per [`KC`] block), the same whatever the tiling or thread split.
+//! A width that is not a multiple of 32 ends in a narrower tile whose loads
+//! and stores are masked, so every width runs here (the ladder's 48, 80 and
+//! 112 as well as 64). Each result element is one chain of fused
+//! multiply-adds in `k` order (per [`KC`] block), the same whatever the
+//! tiling, the mask or the thread split.
 
 #[cfg(target_arch = "x86_64")]
 use super::Operands;
@@ -39,11 +42,11 @@ pub(crate) fn has_avx512() -> bool {
     false
 }
 
-/// Whether [`mm_f32`] takes a product of this shape and layout: whole tile
-/// columns, right operand and result with contiguous rows.
+/// Whether [`mm_f32`] takes a product of this layout: right operand and
+/// result with contiguous rows (any width).
 #[inline]
 pub(crate) fn fits(n: usize, rhs_cs: usize, dst_cs: usize) -> bool {
-    n.is_multiple_of(NR) && n > 0 && rhs_cs == 1 && dst_cs == 1
+    n > 0 && rhs_cs == 1 && dst_cs == 1
 }
 
 /// `C (+)= A·B` for `C (m × n)`, `A (m × k)`, `B (k × n)` laid out as
@@ -84,19 +87,22 @@ pub(crate) unsafe fn mm_f32(
         for i1 in (0..m).step_by(MC) {
             let mc = MC.min(m - i1);
             for j0 in (0..n).step_by(NR) {
+                let cols = NR.min(n - j0);
                 for i0 in (i1..i1 + mc).step_by(MR) {
                     let rows = MR.min(i1 + mc - i0);
                     // SAFETY: rows `i0..i0+rows < m`, inner indices
-                    // `k0..k0+kc <= k` and columns `j0..j0+NR <= n` (`n` is
-                    // whole tiles: `fits`) are inside the matrices
-                    // (contract); the CPU has AVX-512F (contract).
+                    // `k0..k0+kc <= k` and columns `j0..j0+cols <= n` are
+                    // inside the matrices (contract); the CPU has AVX-512F
+                    // (contract).
                     unsafe {
                         let t = ops.at(i0, k0, j0);
-                        if rows == MR {
-                            tile_rows::<MR>(kc, t, acc);
-                        } else {
-                            for r in 0..rows {
-                                tile_rows::<1>(kc, t.at(r, 0, 0), acc);
+                        match (rows == MR, cols == NR) {
+                            (true, true) => tile_rows::<MR>(kc, t, acc),
+                            (true, false) => tile_masked::<MR>(kc, t, acc, cols),
+                            (false, _) => {
+                                for r in 0..rows {
+                                    tile_masked::<1>(kc, t.at(r, 0, 0), acc, cols);
+                                }
                             }
                         }
                     }
@@ -161,6 +167,80 @@ unsafe fn tile_rows<const R: usize>(k: usize, t: Operands<f32>, accumulate: bool
     }
 }
 
+/// [`tile_rows`] for the first `cols` (1 to [`NR`]) columns only: the
+/// loads of B and of C and the stores into C are masked to them (a masked
+/// load does not touch memory past the mask), and the second vector is left
+/// out when `cols <= 16`. The same chains of fused multiply-adds as a whole
+/// tile, so the same bits in the columns it writes.
+///
+/// # Safety
+/// As [`tile_rows`], for columns `j < cols` only; `1 <= cols <= NR`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_masked<const R: usize>(k: usize, t: Operands<f32>, accumulate: bool, cols: usize) {
+    debug_assert!((1..=NR).contains(&cols));
+    let mask = |lo: usize| -> __mmask16 {
+        let w = cols.saturating_sub(lo).min(16);
+        ((1u32 << w) - 1) as __mmask16
+    };
+    let (m0, m1) = (mask(0), mask(16));
+    let Operands {
+        a,
+        a_rs,
+        a_cs,
+        b,
+        ldb,
+        c,
+        ldc,
+    } = t;
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let mut ap = a;
+    let mut bp = b;
+    for _ in 0..k {
+        // SAFETY: `ap` is at `A`'s `(0, e)` and `bp` at `B`'s `(e, 0)` for
+        // this `e < k`; the masks keep the loads of B to columns `< cols`
+        // (contract).
+        unsafe {
+            let b0 = _mm512_maskz_loadu_ps(m0, bp);
+            if m1 == 0 {
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ap.add(r * a_rs));
+                    row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                }
+            } else {
+                let b1 = _mm512_maskz_loadu_ps(m1, bp.add(16));
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ap.add(r * a_rs));
+                    row[0] = _mm512_fmadd_ps(av, b0, row[0]);
+                    row[1] = _mm512_fmadd_ps(av, b1, row[1]);
+                }
+            }
+        }
+        ap = ap.wrapping_add(a_cs);
+        bp = bp.wrapping_add(ldb);
+    }
+    for (r, row) in acc.iter().enumerate() {
+        // SAFETY: row `r < R` of C, columns `0..cols`, is writable
+        // (contract); the masks keep loads and stores to those columns.
+        unsafe {
+            let cp = c.add(r * ldc);
+            for (v, (&x, m)) in row.iter().zip([m0, m1]).enumerate() {
+                if m == 0 {
+                    continue;
+                }
+                let p = cp.wrapping_add(16 * v);
+                let x = if accumulate {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), x)
+                } else {
+                    x
+                };
+                _mm512_mask_storeu_ps(p, m, x);
+            }
+        }
+    }
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
@@ -174,8 +254,48 @@ mod tests {
             );
             return;
         }
-        // 13 rows: one whole row tile and five single rows.
-        let (m, n, k) = (13, 64, 37);
+        // 13 rows: one whole row tile and five single rows; widths of whole
+        // tiles and with a masked last tile of one or two vectors.
+        for n in [64, 48, 8, 1, 17, 31, 80] {
+            tiles_match_a_plain_product(13, n, 37);
+        }
+        // A masked tile gives the bits of the whole tile in its columns.
+        let (m, k, ldb) = (9, 21, 64);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 / 7.0 - 0.9).collect();
+        let b: Vec<f32> = (0..k * ldb).map(|i| (i % 29) as f32 / 11.0 - 1.3).collect();
+        let product = |n: usize| {
+            let mut c = vec![0f32; m * ldb];
+            // SAFETY: checked for AVX-512 above; A is m × k, B is k × ldb
+            // and C is m × ldb, so every width n <= ldb is covered.
+            unsafe {
+                mm_f32(
+                    m,
+                    n,
+                    k,
+                    Operands::new(a.as_ptr(), k, 1, b.as_ptr(), ldb, c.as_mut_ptr(), ldb),
+                    false,
+                    false,
+                )
+            };
+            c
+        };
+        let whole = product(64);
+        for n in [48, 20, 5] {
+            let c = product(n);
+            for i in 0..m {
+                for j in 0..ldb {
+                    let want = if j < n { whole[i * ldb + j] } else { 0.0 };
+                    assert_eq!(
+                        c[i * ldb + j].to_bits(),
+                        want.to_bits(),
+                        "n = {n}, ({i}, {j})"
+                    );
+                }
+            }
+        }
+    }
+
+    fn tiles_match_a_plain_product(m: usize, n: usize, k: usize) {
         let val = |i: usize, s: usize| ((i * s) % 97) as f32 / 97.0 - 0.5;
         // A transposed in memory (a_rs = 1, a_cs = m), as the weight
         // gradients read it; B and C with row strides above their widths.
@@ -211,7 +331,7 @@ mod tests {
             for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
                 assert!(
                     (got as f64 - w).abs() < 1e-5,
-                    "element {idx}: {got} vs {w} (accumulate {accumulate})"
+                    "n = {n}, element {idx}: {got} vs {w} (accumulate {accumulate})"
                 );
             }
         }

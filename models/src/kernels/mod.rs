@@ -159,8 +159,8 @@ pub(crate) fn gemm_par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
 
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), strided:
 /// row strides first (`*_rs`), then column strides. f32 products with
-/// contiguous rows in `rhs` and `dst` and whole 32-column blocks go to the
-/// AVX-512 tiles of [`avx512`] when the CPU has them, the rest to gemm.
+/// contiguous rows in `rhs` and `dst` go to the AVX-512 tiles of
+/// [`avx512`] when the CPU has them, the rest to gemm.
 /// `cold_rhs` says `rhs` was written long before (an activation from the
 /// forward), so the tiles first stream each block of it into cache.
 ///
@@ -199,12 +199,12 @@ pub(crate) unsafe fn mm<T: Real>(
         // Split by column blocks: each thread reads its part of the right
         // operand (a weight) once, and every element is computed the same
         // way whatever the split.
-        let blocks = n / avx512::NR;
+        let blocks = n.div_ceil(avx512::NR);
         let parts = threads.clamp(1, blocks);
         let (d, l, r) = (SendPtr(dst), SendPtr(lhs as *mut T), SendPtr(rhs as *mut T));
         let part = |p: usize| {
             let j0 = p * blocks / parts * avx512::NR;
-            let j1 = (p + 1) * blocks / parts * avx512::NR;
+            let j1 = ((p + 1) * blocks / parts * avx512::NR).min(n);
             // SAFETY: T is f32 (checked by TypeId); the CPU has AVX-512F and
             // the layout fits (checked above); columns j0..j1 are inside the
             // matrices (contract) and the parts write disjoint columns.
