@@ -70,31 +70,63 @@ unsafe fn small_mm<T: Real>(
             unsafe {
                 let at = ops.at(i0, 0, j0);
                 // Whole tiles get the sizes as constants, so their loops
-                // unroll and vectorize; the edges run the same code with
-                // runtime sizes.
+                // unroll and vectorize. So does the narrower last column
+                // tile (a head size of 12 or 20 ends in one): its width is
+                // matched to a constant.
                 if mr == MR && nr == NR {
-                    tile(MR, NR, k0, k1, at);
+                    tile::<T, NR>(MR, k0, k1, at);
                 } else {
-                    tile(mr, nr, k0, k1, at);
+                    edge_tile(mr, nr, k0, k1, at);
                 }
             }
         }
     }
 }
 
-/// An `mr × nr` tile (at most [`MR`] × [`NR`]) of [`small_mm`] over inner
+/// [`tile`] with the width `nr` (1 to [`NR`]) as a constant.
+///
+/// # Safety
+/// As [`tile`].
+#[inline(always)]
+unsafe fn edge_tile<T: Real>(mr: usize, nr: usize, k0: usize, k1: usize, o: Operands<T>) {
+    // SAFETY: the contract is `tile`'s, with N = nr.
+    unsafe {
+        match nr {
+            1 => tile::<T, 1>(mr, k0, k1, o),
+            2 => tile::<T, 2>(mr, k0, k1, o),
+            3 => tile::<T, 3>(mr, k0, k1, o),
+            4 => tile::<T, 4>(mr, k0, k1, o),
+            5 => tile::<T, 5>(mr, k0, k1, o),
+            6 => tile::<T, 6>(mr, k0, k1, o),
+            7 => tile::<T, 7>(mr, k0, k1, o),
+            8 => tile::<T, 8>(mr, k0, k1, o),
+            9 => tile::<T, 9>(mr, k0, k1, o),
+            10 => tile::<T, 10>(mr, k0, k1, o),
+            11 => tile::<T, 11>(mr, k0, k1, o),
+            12 => tile::<T, 12>(mr, k0, k1, o),
+            13 => tile::<T, 13>(mr, k0, k1, o),
+            14 => tile::<T, 14>(mr, k0, k1, o),
+            15 => tile::<T, 15>(mr, k0, k1, o),
+            16 => tile::<T, 16>(mr, k0, k1, o),
+            _ => unreachable!("edge_tile: width {nr} above NR = {NR}"),
+        }
+    }
+}
+
+/// An `mr × N` tile (at most [`MR`] × [`NR`]) of [`small_mm`] over inner
 /// indices `k0..k1`, accumulated in registers.
 ///
 /// # Safety
-/// `mr <= MR` and `nr <= NR`; `A`'s elements `(r, e)` and `B`'s `(e, j)` for
-/// `r < mr`, `e ∈ k0..k1`, `j < nr` must be readable at the strides of `o`,
+/// `mr <= MR` and `N <= NR`; `A`'s elements `(r, e)` and `B`'s `(e, j)` for
+/// `r < mr`, `e ∈ k0..k1`, `j < N` must be readable at the strides of `o`,
 /// and `C`'s `(r, j)` writable, not overlapping `A` or `B`.
 #[inline(always)]
-unsafe fn tile<T: Real>(mr: usize, nr: usize, k0: usize, k1: usize, o: Operands<T>) {
-    debug_assert!(mr <= MR && nr <= NR);
-    let mut acc = [[T::zero(); NR]; MR];
+unsafe fn tile<T: Real, const N: usize>(mr: usize, k0: usize, k1: usize, o: Operands<T>) {
+    debug_assert!(mr <= MR && N <= NR);
+    let nr = N;
+    let mut acc = [[T::zero(); N]; MR];
     for e in k0..k1 {
-        // SAFETY: row `e` of B, columns `0..nr`, is readable (contract).
+        // SAFETY: row `e` of B, columns `0..N`, is readable (contract).
         let br = unsafe { std::slice::from_raw_parts(o.b.add(e * o.ldb), nr) };
         for (r, row) in acc.iter_mut().enumerate().take(mr) {
             // SAFETY: element `(r, e)` of A is readable (contract).
