@@ -116,6 +116,12 @@ unsafe fn edge_tile<T: Real>(mr: usize, nr: usize, k0: usize, k1: usize, o: Oper
 /// An `mr × N` tile (at most [`MR`] × [`NR`]) of [`small_mm`] over inner
 /// indices `k0..k1`, accumulated in registers.
 ///
+/// A width that is not a power of two (12, the edge of a head size of 12 or
+/// 28) accumulates in rows of `NR`: each row of `B` is copied into a zeroed
+/// `NR`-wide buffer, so every multiply-add is a whole vector; at the width
+/// itself the compiler mixes vector and scalar code, three times slower. The
+/// first `N` columns see the same multiply-adds in the same order either way.
+///
 /// # Safety
 /// `mr <= MR` and `N <= NR`; `A`'s elements `(r, e)` and `B`'s `(e, j)` for
 /// `r < mr`, `e ∈ k0..k1`, `j < N` must be readable at the strides of `o`,
@@ -123,23 +129,44 @@ unsafe fn edge_tile<T: Real>(mr: usize, nr: usize, k0: usize, k1: usize, o: Oper
 #[inline(always)]
 unsafe fn tile<T: Real, const N: usize>(mr: usize, k0: usize, k1: usize, o: Operands<T>) {
     debug_assert!(mr <= MR && N <= NR);
-    let nr = N;
-    let mut acc = [[T::zero(); N]; MR];
+    if N.is_power_of_two() {
+        // SAFETY: passed on (the contract is the same).
+        unsafe { tile_at::<T, N, N>(mr, k0, k1, o) }
+    } else {
+        // SAFETY: as above; `tile_at` reads and writes `N` columns only.
+        unsafe { tile_at::<T, N, NR>(mr, k0, k1, o) }
+    }
+}
+
+/// [`tile`] with `W >= N` accumulator columns, of which the first `N` are
+/// read from `B` and written to `C`.
+///
+/// # Safety
+/// As [`tile`], and `N <= W`.
+#[inline(always)]
+unsafe fn tile_at<T: Real, const N: usize, const W: usize>(
+    mr: usize,
+    k0: usize,
+    k1: usize,
+    o: Operands<T>,
+) {
+    let mut acc = [[T::zero(); W]; MR];
+    let mut br = [T::zero(); W];
     for e in k0..k1 {
         // SAFETY: row `e` of B, columns `0..N`, is readable (contract).
-        let br = unsafe { std::slice::from_raw_parts(o.b.add(e * o.ldb), nr) };
+        br[..N].copy_from_slice(unsafe { std::slice::from_raw_parts(o.b.add(e * o.ldb), N) });
         for (r, row) in acc.iter_mut().enumerate().take(mr) {
             // SAFETY: element `(r, e)` of A is readable (contract).
             let av = unsafe { *o.a.add(r * o.a_rs + e * o.a_cs) };
-            for (x, &bv) in row.iter_mut().zip(br) {
+            for (x, &bv) in row.iter_mut().zip(&br) {
                 *x = av.mul_add(bv, *x);
             }
         }
     }
     for (r, row) in acc.iter().enumerate().take(mr) {
-        // SAFETY: row `r` of C, columns `0..nr`, is writable and does not
+        // SAFETY: row `r` of C, columns `0..N`, is writable and does not
         // overlap the accumulator on the stack (contract).
-        unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), o.c.add(r * o.ldc), nr) };
+        unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), o.c.add(r * o.ldc), N) };
     }
 }
 
@@ -519,6 +546,44 @@ pub(crate) unsafe fn cached_head<T: Real>(a: CachedHead<'_, T>, sc: &mut [T], y:
             let v = &vc[((bi * s.h + hi) * cap + j) * hd..][..hd];
             for e in 0..hd {
                 yr[e] += pj * v[e];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A width that is not a power of two accumulates in full-width rows:
+    /// the columns it writes must hold the bits of the plain-width tile,
+    /// and the columns past it must stay untouched.
+    #[test]
+    fn padded_tiles_keep_the_bits_of_the_plain_width() {
+        let (k, lda, ldb, ldc) = (37, 40, 19, 21);
+        let a: Vec<f32> = (0..MR * lda).map(|i| (i % 23) as f32 / 9.0 - 1.1).collect();
+        let b: Vec<f32> = (0..k * ldb).map(|i| (i % 31) as f32 / 13.0 - 0.7).collect();
+        let run = |padded: bool, mr: usize| {
+            let mut c = vec![7f32; MR * ldc];
+            let o = Operands::new(a.as_ptr(), lda, 1, b.as_ptr(), ldb, c.as_mut_ptr(), ldc);
+            // SAFETY: A holds MR rows of `lda >= k` elements, B `k` rows of
+            // `ldb >= 12` and C MR rows of `ldc >= NR`; `mr <= MR`.
+            unsafe {
+                if padded {
+                    tile::<f32, 12>(mr, 0, k, o)
+                } else {
+                    tile_at::<f32, 12, 12>(mr, 0, k, o)
+                }
+            };
+            c
+        };
+        for mr in [1, 3, MR] {
+            let (padded, plain) = (run(true, mr), run(false, mr));
+            for (i, (x, y)) in padded.iter().zip(&plain).enumerate() {
+                assert_eq!(x.to_bits(), y.to_bits(), "rows {mr}, element {i}");
+                if i % ldc >= 12 || i / ldc >= mr {
+                    assert_eq!(*x, 7.0, "rows {mr}: element {i} was written");
+                }
             }
         }
     }
