@@ -97,11 +97,11 @@ pub(crate) unsafe fn mm_f32(
                     unsafe {
                         let t = ops.at(i0, k0, j0);
                         match (rows == MR, cols == NR) {
-                            (true, true) => tile_rows::<MR>(kc, t, acc),
-                            (true, false) => tile_masked::<MR>(kc, t, acc, cols),
+                            (true, true) => tile::<MR, false>(kc, t, acc, NR),
+                            (true, false) => tile::<MR, true>(kc, t, acc, cols),
                             (false, _) => {
                                 for r in 0..rows {
-                                    tile_masked::<1>(kc, t.at(r, 0, 0), acc, cols);
+                                    tile::<1, true>(kc, t.at(r, 0, 0), acc, cols);
                                 }
                             }
                         }
@@ -112,79 +112,37 @@ pub(crate) unsafe fn mm_f32(
     }
 }
 
-/// `R` rows of a tile, accumulated in registers over `k` products.
+/// `R` rows of a tile in its first `cols` columns (1 to [`NR`]),
+/// accumulated in registers over `k` products. With `MASKED` the loads of B
+/// and of C and the stores into C are masked to `cols` (a masked load does
+/// not touch memory past the mask) and the second vector is left out when
+/// `cols <= 16`; without it `cols` is `NR` and the loads and stores are
+/// plain. The same chains of fused multiply-adds either way, so a masked
+/// tile gives a whole tile's bits in the columns it writes.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; `A`'s elements `(r, e)` and `B`'s `(e, j)` for
-/// `r < R`, `e < k`, `j < NR` must be readable and `C`'s `(r, j)` writable
-/// at the strides of `t`.
+/// `r < R`, `e < k`, `j < cols` must be readable and `C`'s `(r, j)`
+/// writable at the strides of `t`; `cols` is `NR` unless `MASKED`.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_rows<const R: usize>(k: usize, t: Operands<f32>, accumulate: bool) {
-    let Operands {
-        a,
-        a_rs,
-        a_cs,
-        b,
-        ldb,
-        c,
-        ldc,
-    } = t;
-    let mut acc = [[_mm512_setzero_ps(); 2]; R];
-    let mut ap = a;
-    let mut bp = b;
-    for _ in 0..k {
-        // SAFETY: `ap` is at `A`'s `(0, e)` and `bp` at `B`'s `(e, 0)` for
-        // this `e < k`: row `e` of B (NR = 32 floats) and column `e` of A's
-        // `R` rows are readable (contract).
-        unsafe {
-            let b0 = _mm512_loadu_ps(bp);
-            let b1 = _mm512_loadu_ps(bp.add(16));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*ap.add(r * a_rs));
-                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-            }
-        }
-        // Wrapping: after the last product these point past the operands
-        // and are not read.
-        ap = ap.wrapping_add(a_cs);
-        bp = bp.wrapping_add(ldb);
-    }
-    for (r, row) in acc.iter().enumerate() {
-        // SAFETY: row `r < R` of C, columns `0..32`, is writable (contract).
-        unsafe {
-            let cp = c.add(r * ldc);
-            let (mut v0, mut v1) = (row[0], row[1]);
-            if accumulate {
-                v0 = _mm512_add_ps(_mm512_loadu_ps(cp), v0);
-                v1 = _mm512_add_ps(_mm512_loadu_ps(cp.add(16)), v1);
-            }
-            _mm512_storeu_ps(cp, v0);
-            _mm512_storeu_ps(cp.add(16), v1);
-        }
-    }
-}
-
-/// [`tile_rows`] for the first `cols` (1 to [`NR`]) columns only: the
-/// loads of B and of C and the stores into C are masked to them (a masked
-/// load does not touch memory past the mask), and the second vector is left
-/// out when `cols <= 16`. The same chains of fused multiply-adds as a whole
-/// tile, so the same bits in the columns it writes.
-///
-/// # Safety
-/// As [`tile_rows`], for columns `j < cols` only; `1 <= cols <= NR`.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn tile_masked<const R: usize>(k: usize, t: Operands<f32>, accumulate: bool, cols: usize) {
-    debug_assert!((1..=NR).contains(&cols));
+unsafe fn tile<const R: usize, const MASKED: bool>(
+    k: usize,
+    t: Operands<f32>,
+    accumulate: bool,
+    cols: usize,
+) {
+    debug_assert!((1..=NR).contains(&cols) && (MASKED || cols == NR));
     let mask = |lo: usize| -> __mmask16 {
         let w = cols.saturating_sub(lo).min(16);
         ((1u32 << w) - 1) as __mmask16
     };
-    let (m0, m1) = (mask(0), mask(16));
+    let (m0, m1) = if MASKED {
+        (mask(0), mask(16))
+    } else {
+        (!0, !0)
+    };
     let Operands {
         a,
         a_rs,
@@ -199,17 +157,26 @@ unsafe fn tile_masked<const R: usize>(k: usize, t: Operands<f32>, accumulate: bo
     let mut bp = b;
     for _ in 0..k {
         // SAFETY: `ap` is at `A`'s `(0, e)` and `bp` at `B`'s `(e, 0)` for
-        // this `e < k`; the masks keep the loads of B to columns `< cols`
+        // this `e < k`: column `e` of A's `R` rows and row `e` of B up to
+        // `cols` are readable, and the masks keep the loads to those columns
         // (contract).
         unsafe {
-            let b0 = _mm512_maskz_loadu_ps(m0, bp);
+            let b0 = if MASKED {
+                _mm512_maskz_loadu_ps(m0, bp)
+            } else {
+                _mm512_loadu_ps(bp)
+            };
             if m1 == 0 {
                 for (r, row) in acc.iter_mut().enumerate() {
                     let av = _mm512_set1_ps(*ap.add(r * a_rs));
                     row[0] = _mm512_fmadd_ps(av, b0, row[0]);
                 }
             } else {
-                let b1 = _mm512_maskz_loadu_ps(m1, bp.add(16));
+                let b1 = if MASKED {
+                    _mm512_maskz_loadu_ps(m1, bp.add(16))
+                } else {
+                    _mm512_loadu_ps(bp.add(16))
+                };
                 for (r, row) in acc.iter_mut().enumerate() {
                     let av = _mm512_set1_ps(*ap.add(r * a_rs));
                     row[0] = _mm512_fmadd_ps(av, b0, row[0]);
@@ -217,6 +184,8 @@ unsafe fn tile_masked<const R: usize>(k: usize, t: Operands<f32>, accumulate: bo
                 }
             }
         }
+        // Wrapping: after the last product these point past the operands
+        // and are not read.
         ap = ap.wrapping_add(a_cs);
         bp = bp.wrapping_add(ldb);
     }
@@ -230,12 +199,16 @@ unsafe fn tile_masked<const R: usize>(k: usize, t: Operands<f32>, accumulate: bo
                     continue;
                 }
                 let p = cp.wrapping_add(16 * v);
-                let x = if accumulate {
-                    _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), x)
-                } else {
-                    x
+                let x = match (accumulate, MASKED) {
+                    (true, true) => _mm512_add_ps(_mm512_maskz_loadu_ps(m, p), x),
+                    (true, false) => _mm512_add_ps(_mm512_loadu_ps(p), x),
+                    (false, _) => x,
                 };
-                _mm512_mask_storeu_ps(p, m, x);
+                if MASKED {
+                    _mm512_mask_storeu_ps(p, m, x);
+                } else {
+                    _mm512_storeu_ps(p, x);
+                }
             }
         }
     }
