@@ -123,33 +123,66 @@ impl Suite {
         })
     }
 
-    /// Decoding batches per scored checkpoint.
-    pub fn batches(&self) -> usize {
-        self.cells
-            .iter()
-            .map(|c| c.prompts.len().div_ceil(self.batch))
-            .sum()
-    }
-
-    /// Seconds to decode and teacher-force the first batch of the slowest
-    /// cell (chain of thought, most shots) with `inf`.
-    pub fn time_one_batch(&self, inf: &Inference) -> Result<f64, String> {
-        let Some(cell) = self
+    /// Estimated seconds to score one checkpoint with `inf`'s model.
+    ///
+    /// One batch of the slowest cell (chain of thought, most shots) is timed
+    /// twice: decoding one token, and decoding to its limit, which an
+    /// untrained model always reaches. The difference prices one decoding
+    /// step; the rest (prefill and teacher forcing) is priced per token of
+    /// prompt and completion. Every batch is then charged its own tokens and
+    /// as many steps as its longest gold completion plus the stop token:
+    /// a model that has learned the format stops there, and the checkpoints
+    /// a sweep scores are all past the first 2% of training.
+    pub fn estimate_secs(&self, inf: &Inference) -> Result<f64, String> {
+        let Some(slowest) = self
             .cells
             .iter()
             .max_by_key(|c| c.max_new_tokens + c.shots as usize)
         else {
             return Ok(0.0);
         };
-        let chunk = &cell.prompts[..cell.prompts.len().min(self.batch)];
-        let t0 = std::time::Instant::now();
-        self.run_chunk(inf, cell, chunk)?;
-        Ok(t0.elapsed().as_secs_f64())
+        let timed = &slowest.prompts[..slowest.prompts.len().min(self.batch)];
+        let time = |max_new_tokens: usize| -> Result<f64, String> {
+            let t0 = std::time::Instant::now();
+            self.run_chunk(inf, timed, max_new_tokens)?;
+            Ok(t0.elapsed().as_secs_f64())
+        };
+        let one = time(1)?;
+        let full = time(slowest.max_new_tokens)?;
+        let per_step =
+            (full - one).max(0.0) / slowest.max_new_tokens.saturating_sub(1).max(1) as f64;
+        let tokens = |chunk: &[Prompt]| -> usize {
+            chunk
+                .iter()
+                .map(|p| p.prompt_ids.len() + p.completion_ids.len())
+                .sum()
+        };
+        let per_token = one / tokens(timed).max(1) as f64;
+        let per_row_step = per_step / timed.len() as f64;
+        let mut total = 0.0;
+        for cell in &self.cells {
+            for chunk in cell.prompts.chunks(self.batch) {
+                let longest = chunk
+                    .iter()
+                    .map(|p| p.completion_ids.len())
+                    .max()
+                    .unwrap_or(0);
+                let steps = (longest + 1).min(cell.max_new_tokens);
+                total += per_token * tokens(chunk) as f64
+                    + per_row_step * (chunk.len() * steps.saturating_sub(1)) as f64;
+            }
+        }
+        Ok(total)
     }
 
-    fn run_chunk(&self, inf: &Inference, cell: &Cell, chunk: &[Prompt]) -> Result<Decoded, String> {
+    fn run_chunk(
+        &self,
+        inf: &Inference,
+        chunk: &[Prompt],
+        max_new_tokens: usize,
+    ) -> Result<Decoded, String> {
         let opts = GenerateOptions {
-            max_new_tokens: cell.max_new_tokens,
+            max_new_tokens,
             stop_tokens: vec![vocab::NEWLINE, vocab::EOS],
             no_cache: false,
         };
@@ -178,7 +211,7 @@ impl Suite {
             let mut outputs = Vec::with_capacity(cell.prompts.len());
             let mut forced = Vec::with_capacity(cell.prompts.len());
             for chunk in cell.prompts.chunks(self.batch) {
-                let (o, f) = self.run_chunk(inf, cell, chunk)?;
+                let (o, f) = self.run_chunk(inf, chunk, cell.max_new_tokens)?;
                 outputs.extend(o);
                 forced.extend(f);
             }

@@ -498,7 +498,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
     say(&budget_note);
     say(&table);
     say(&format!(
-        "estimated: {} for {} to run (evaluation estimate is an upper bound)\n",
+        "estimated: {} for {} to run\n",
         results::human::secs(total),
         results::human::plural(todo.len(), "job", "jobs")
     ));

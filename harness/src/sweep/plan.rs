@@ -29,10 +29,9 @@ pub struct Estimate {
 const TIMING_BUDGET_SECS: f64 = 1.0;
 
 /// Time two training steps (after one warmup step) and one decoding batch
-/// per distinct shape among `jobs`, smallest first, until a shape gets
-/// expensive; larger ones are scaled from it by FLOPs per token (so a plan
-/// for a GPU ladder prints in seconds on a CPU). Decoding an untrained model
-/// runs to the token limit, so the evaluation estimate is an upper bound.
+/// (see [`Suite::estimate_secs`]) per distinct shape among `jobs`, smallest
+/// first, until a shape gets expensive; larger ones are scaled from it by
+/// FLOPs per token (so a plan for a GPU ladder prints in seconds on a CPU).
 pub fn calibrate(
     cfg: &SweepConfig,
     jobs: &[&Job],
@@ -85,7 +84,7 @@ pub fn calibrate(
             step(&mut t)?;
             t1.elapsed().as_secs_f64() / 2.0
         };
-        let eval_secs = suite.time_one_batch(&t.model.inference())? * suite.batches() as f64;
+        let eval_secs = suite.estimate_secs(&t.model.inference())?;
         last = Some((flops, step_secs.max(first), eval_secs, key.clone()));
         out.insert(
             key,
@@ -101,7 +100,7 @@ pub fn calibrate(
 
 /// Scale the training budget of `cfg` (tokens, or tokens per parameter) so
 /// that the estimated time of every job in `jobs` fits `hours`: evaluation
-/// time is taken as estimated (an upper bound) and the rest goes to
+/// time is taken as estimated and the rest goes to
 /// training, rounded down to whole batches. `est` must cover every shape.
 /// Returns a line for the user saying what was chosen.
 pub fn fit_budget(
