@@ -27,8 +27,12 @@ pub struct Estimate {
 /// Shapes whose first step takes longer than this are not timed further:
 /// larger shapes are extrapolated from the last timed one by FLOPs per token.
 const TIMING_BUDGET_SECS: f64 = 1.0;
+/// Cheaper shapes are timed over at least two steps after the warmup step,
+/// and over more until this many seconds or [`TIMED_STEPS_MAX`] steps.
+const TIMED_SECS: f64 = 0.3;
+const TIMED_STEPS_MAX: usize = 50;
 
-/// Time two training steps (after one warmup step) and one decoding batch
+/// Time training steps (see [`TIMED_SECS`]) and one decoding batch
 /// (see [`Suite::estimate_secs`]) per distinct shape among `jobs`, smallest
 /// first, until a shape gets expensive; larger ones are scaled from it by
 /// FLOPs per token (so a plan for a GPU ladder prints in seconds on a CPU).
@@ -76,13 +80,18 @@ pub fn calibrate(
         let t0 = Instant::now();
         step(&mut t)?;
         let first = t0.elapsed().as_secs_f64();
+        // A step of a few milliseconds is timed over many: two of them
+        // measured twice the tiniest model's rate in a night's plan.
         let step_secs = if first > TIMING_BUDGET_SECS {
             first
         } else {
             let t1 = Instant::now();
-            step(&mut t)?;
-            step(&mut t)?;
-            t1.elapsed().as_secs_f64() / 2.0
+            let mut n = 0;
+            while n < 2 || (n < TIMED_STEPS_MAX && t1.elapsed().as_secs_f64() < TIMED_SECS) {
+                step(&mut t)?;
+                n += 1;
+            }
+            t1.elapsed().as_secs_f64() / n as f64
         };
         let eval_secs = suite.estimate_secs(&t.model.inference())?;
         last = Some((flops, step_secs.max(first), eval_secs, key.clone()));
@@ -173,7 +182,7 @@ pub fn basis(
         format!("{device}, {} kernels", backend.kernels)
     };
     let mut s = format!(
-        "estimate based on: {timed} shape{} timed on this machine ({on}: 2 training steps after a warmup step, 1 decoding batch)",
+        "estimate based on: {timed} shape{} timed on this machine ({on}: training steps for up to {TIMED_SECS} s after a warmup step, 1 decoding batch)",
         if timed == 1 { "" } else { "s" }
     );
     if let Some(from) = scaled.first() {
