@@ -12,6 +12,7 @@ use runfolder::ids::arm_dir;
 use runfolder::schema::CurveKey;
 use runfolder::schema::{claim, files, ArmRow, ClaimRow, FitRow, ForecastRow, TimeRow};
 use runfolder::Mode;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +47,7 @@ fn headline(fits: &[FitRow]) -> Vec<&FitRow> {
 
 /// Seed-mean final exact match at the smallest and the largest size, with
 /// chance, per curve.
-fn ends(run: &results::Run) -> std::collections::BTreeMap<CurveKey, (f64, f64, f64)> {
+fn ends(run: &results::Run) -> BTreeMap<CurveKey, (f64, f64, f64)> {
     run.final_curves()
         .into_iter()
         .filter(|(k, _)| k.metric == "exact_match")
@@ -140,9 +141,48 @@ fn claims_table(s: &mut String, claims: &[ClaimRow]) {
     }
 }
 
+/// The forecasts that were made, then one line on those that were not,
+/// grouped by reason: a row per (curve, predictor) pair that could not
+/// forecast reads as noise.
 fn forecast_table(s: &mut String, rows: &[ForecastRow]) {
-    s.push_str("| task | mode | shots | predictor | status | forecast N* | measured N* | error (decades) | held |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    let (made, none): (Vec<&ForecastRow>, Vec<&ForecastRow>) =
+        rows.iter().partition(|r| r.forecast.is_some());
+    if made.is_empty() {
+        s.push_str("No predictor reached the level from the sizes below it.\n");
+    } else {
+        forecast_rows(s, &made);
+    }
+    if !none.is_empty() {
+        let mut why: BTreeMap<String, usize> = BTreeMap::new();
+        for r in &none {
+            let reason = match r.status.as_str() {
+                "too_few_sizes_below" => "fewer than 3 sizes below the level".to_string(),
+                _ => {
+                    // `note` starts with the predictor's name.
+                    let n = r.note.split_once(": ").map_or(r.note.as_str(), |(_, n)| n);
+                    if n.is_empty() {
+                        r.status.replace('_', " ")
+                    } else {
+                        n.to_string()
+                    }
+                }
+            };
+            *why.entry(reason).or_default() += 1;
+        }
+        let reasons: Vec<String> = why.iter().map(|(w, n)| format!("{w} ({n})")).collect();
+        let _ = writeln!(
+            s,
+            "\nNo forecast for {} of {} (curve, predictor) pairs: {}. `forecast.csv` has every pair.",
+            none.len(),
+            rows.len(),
+            reasons.join("; ")
+        );
+    }
+}
+
+fn forecast_rows(s: &mut String, rows: &[&ForecastRow]) {
+    s.push_str("| task | mode | shots | predictor | forecast N* | measured N* | error (decades) | held |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let held = match r.covered {
             Some(true) => "yes",
@@ -151,17 +191,12 @@ fn forecast_table(s: &mut String, rows: &[ForecastRow]) {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {held} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {held} |",
             r.task,
             r.mode.as_str(),
             r.shots,
             r.predictor,
-            r.status.replace('_', " "),
-            if r.forecast.is_some() {
-                interval(r.forecast, r.forecast_lo, r.forecast_hi)
-            } else {
-                "—".into()
-            },
+            interval(r.forecast, r.forecast_lo, r.forecast_hi),
             interval(Some(r.measured), r.measured_lo, r.measured_hi),
             r.error_decades.map_or(String::new(), signed),
         );
@@ -246,6 +281,12 @@ fn figures(s: &mut String, run: &Path, dir: &Path) {
     for p in pngs(run, dir) {
         let rel = p.to_string_lossy().replace('\\', "/");
         let name = p.file_stem().unwrap_or_default().to_string_lossy();
+        let file = p.file_name().unwrap_or_default().to_string_lossy();
+        // The sentence above the chart says what it shows; the alt text
+        // names the file.
+        if let Some(c) = plots::figures::caption(&file) {
+            let _ = writeln!(s, "{c}\n");
+        }
         let _ = writeln!(s, "![{name}]({rel})\n");
     }
 }

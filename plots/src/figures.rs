@@ -47,6 +47,35 @@ fn overview(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
     )
 }
 
+/// What a chart written by this crate shows, from its file name, in a
+/// sentence for a reader of `report.md` (`None` for other files).
+pub fn caption(file_name: &str) -> Option<String> {
+    let stem = file_name.strip_suffix(".png")?;
+    let fixed = match stem {
+        "overview" => "Exact match against model size for every task, direct and chain of thought: the seed means with their intervals, the two fitted shapes, and N* with its interval where located.",
+        "claims" => "The number behind each claim, with its 95% interval, by model size.",
+        "mirage" => "Exact match beside the continuous metrics on the same items: does the jump survive a smoother metric?",
+        "loss_vs_tokens" => "Training loss against tokens seen, one line per model.",
+        "score_vs_flops" => "Exact match against training compute, at each scored checkpoint.",
+        "score_vs_loss" => "Exact match against held-out loss, at each scored checkpoint: does the ability follow the loss whatever the size?",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return Some(fixed.into());
+    }
+    let (kind, task) = stem.split_once('_')?;
+    Some(match kind {
+        "task" => {
+            format!("`{task}`: every metric against model size, direct and chain of thought.")
+        }
+        "forecast" => format!(
+            "`{task}`: N* forecast from the sizes below the level alone, against the measured N*."
+        ),
+        "arms" => format!("`{task}`: the arms' curves overlaid on the baseline's."),
+        _ => return None,
+    })
+}
+
 /// Write every chart of a run into `out_dir` (created if needed): one PNG per
 /// task, `overview.png`, `claims.png`, `mirage.png`, `loss_vs_tokens.png` (when a train log
 /// exists), `score_vs_flops.png` and `score_vs_loss.png`. Returns the files written and notes on

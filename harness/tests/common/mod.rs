@@ -317,6 +317,19 @@ pub fn assert_report_shows(run: &Path, needles: &[&str]) {
             "report.md does not show {rel}"
         );
     }
+    // Each chart comes after a sentence saying what it shows.
+    let lines: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
+    for (i, l) in lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("!["))
+    {
+        let before = if i > 0 { lines[i - 1] } else { "" };
+        assert!(
+            !before.is_empty() && !before.starts_with("![") && !before.starts_with('#'),
+            "report.md shows {l} without a caption before it"
+        );
+    }
     for n in needles {
         assert!(report.contains(n), "report.md lacks {n:?}:\n{report}");
     }
