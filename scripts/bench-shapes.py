@@ -13,6 +13,7 @@ tokens/s (a smaller model should never train fewer tokens per second). With
 ONE_THREAD=1 the shapes of width <= 32 are also run with one thread.
 
     EMERGE=target/release/emerge BASE=/path/to/old/emerge REPS=3 scripts/bench-shapes.py
+    FROM=run.log scripts/bench-shapes.py      # the table again from a run's stderr lines
 """
 import math
 import os
@@ -52,6 +53,16 @@ def gflops(l, d, tok):
 
 shapes = [tuple(int(v) for v in s.split(",")) for s in SHAPES]
 rows = {}
+if os.environ.get("FROM"):
+    # Rebuild the table from an earlier run's progress lines, "  (l,d,h) (new, base, one)".
+    import ast
+    for line in open(os.environ["FROM"]):
+        if line.startswith("  (") and ") (" in line:
+            key, val = line.strip().split(" ", 1)
+            rows[tuple(int(v) for v in key.strip("()").split(","))] = ast.literal_eval(val)
+    shapes = []
+    BASE = BASE or ("given" if any(v[1] for v in rows.values()) else "")
+    ONE_THREAD = ONE_THREAD or any(v[2] for v in rows.values())
 for (l, d, h) in shapes:
     new, base, one = [], [], []
     for _ in range(REPS):
@@ -65,23 +76,23 @@ for (l, d, h) in shapes:
     print(f"  ({l},{d},{h}) {rows[(l, d, h)]}", file=sys.stderr)
 
 
-def rate(l, d):
-    """Best GFLOP/s among the measured shapes of depth l and width d."""
-    r = [gflops(l, d, v[0]) for (ll, dd, _), v in rows.items() if ll == l and dd == d]
+def rate(l, d, which=0):
+    """Best GFLOP/s among the measured shapes of depth l and width d (which: 0 new, 1 base)."""
+    r = [gflops(l, d, v[which]) for (ll, dd, _), v in rows.items() if ll == l and dd == d]
     return max(r) if r else None
 
 
-def against_neighbours(l, d, tok):
+def against_neighbours(l, d, tok, which=0):
     if d % 32 == 0:
         return "on the grid"
     if d < 32:
-        bigger = sorted((dd, v[0]) for (ll, dd, _), v in rows.items() if ll == l and dd > d)
+        bigger = sorted((dd, v[which]) for (ll, dd, _), v in rows.items() if ll == l and dd > d)
         if not bigger:
             return "—"
         dd, t = bigger[0]
         return f"{tok / t:.2f}x the tokens/s of d={dd}"
     lo, hi = d // 32 * 32, (d // 32 + 1) * 32
-    rlo, rhi = rate(l, lo), rate(l, hi)
+    rlo, rhi = rate(l, lo, which), rate(l, hi, which)
     if rlo is None or rhi is None:
         return "neighbours not measured"
     w = (math.log(d) - math.log(lo)) / (math.log(hi) - math.log(lo))
@@ -92,8 +103,8 @@ def against_neighbours(l, d, tok):
 head = "| (L,d,H) | head size | tokens/s | GFLOP/s | against its neighbours |"
 rule = "|---|---|---|---|---|"
 if BASE:
-    head += " base tokens/s | base GFLOP/s | new/base |"
-    rule += "---|---|---|"
+    head += " base tokens/s | base GFLOP/s | base against its neighbours | new/base |"
+    rule += "---|---|---|---|"
 if ONE_THREAD:
     head += " 1 thread tokens/s |"
     rule += "---|"
@@ -104,7 +115,8 @@ print(rule)
 for (l, d, h), (tok, base, one) in rows.items():
     line = f"| ({l},{d},{h}) | {d // h} | {tok:,.0f} | {gflops(l, d, tok):.1f} | {against_neighbours(l, d, tok)} |"
     if BASE:
-        line += f" {base:,.0f} | {gflops(l, d, base):.1f} | {tok / base:.2f}x |"
+        line += (f" {base:,.0f} | {gflops(l, d, base):.1f} | {against_neighbours(l, d, base, 1)} |"
+                 f" {tok / base:.2f}x |")
     if ONE_THREAD:
         line += f" {one:,.0f} |" if one else " |"
     print(line)
