@@ -158,8 +158,14 @@ fn forecast_table(s: &mut String, rows: &[ForecastRow]) {
             let reason = match r.status.as_str() {
                 "too_few_sizes_below" => "fewer than 3 sizes below the level".to_string(),
                 _ => {
-                    // `note` starts with the predictor's name.
-                    let n = r.note.split_once(": ").map_or(r.note.as_str(), |(_, n)| n);
+                    // `note` holds "; "-separated parts; the reason is the
+                    // one that names the predictor.
+                    let own = format!("{}: ", r.predictor);
+                    let n = r
+                        .note
+                        .split("; ")
+                        .find_map(|part| part.strip_prefix(own.as_str()))
+                        .unwrap_or(r.note.as_str());
                     if n.is_empty() {
                         r.status.replace('_', " ")
                     } else {
@@ -540,4 +546,49 @@ pub fn run(args: &ReportArgs) -> Result<(), String> {
     let p = write(&args.run)?;
     crate::output::say(&format!("wrote {}\n", p.display()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The forecasts made get a row each; the others are counted in one
+    /// line by their own predictor's reason, whatever else the note holds.
+    #[test]
+    fn forecasts_not_made_are_counted_by_their_own_reason() {
+        let dir = std::env::temp_dir().join(format!("emerge-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("forecast.csv");
+        let csv = "\
+task,mode,shots,predictor,basis,status,sizes_used,largest_used,level,forecast,forecast_lo,forecast_hi,measured,measured_lo,measured_hi,error_decades,covered,interval_noise,note
+sort,direct,0,sigmoid,points,ok,4,56640,0.5,57950,54195,63653,60851,51379,65398,-0.0212,true,items,
+add,direct,0,sigmoid,points,no_forecast,5,100096,0.5,,,,217221,100096,335712,,,items,sigmoid: exact match is within 0.05 of chance at every size below: no rise to extrapolate
+add,direct,0,logprob,items,no_forecast,5,100096,0.5,,,,217221,100096,335712,,,items,\"fewer than 5 items right (or wrong) below the level: the link is sampling's, exp(s); logprob: the fitted trend stays below the level within 2 decades of the largest size used\"
+modp,cot,0,logprob,items,no_forecast,5,100096,0.505,,,,243479,113786,277933,,,items,logprob: the fitted trend stays below the level within 2 decades of the largest size used
+mul,cot,0,log_linear,points,too_few_sizes_below,2,12768,0.5,,,,451000,336000,,,,items,
+";
+        std::fs::write(&path, csv).unwrap();
+        let rows: Vec<ForecastRow> = runfolder::read::read_csv(&path).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let mut s = String::new();
+        forecast_table(&mut s, &rows);
+        assert!(
+            s.contains("| sort | direct | 0 | sigmoid | 58k [54.2k, 63.7k] | 60.9k [51.4k, 65.4k] | -0.02 | yes |"),
+            "{s}"
+        );
+        assert_eq!(
+            s.lines().filter(|l| l.starts_with("| ")).count(),
+            2,
+            "a header and one forecast:\n{s}"
+        );
+        assert!(
+            s.contains(
+                "No forecast for 4 of 5 (curve, predictor) pairs: \
+                 exact match is within 0.05 of chance at every size below: no rise to extrapolate (1); \
+                 fewer than 3 sizes below the level (1); \
+                 the fitted trend stays below the level within 2 decades of the largest size used (2)."
+            ),
+            "{s}"
+        );
+    }
 }
