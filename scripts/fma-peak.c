@@ -19,40 +19,30 @@ static double now(void) {
   return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-// 12 chains: enough to cover the FMA latency on two pipes.
-#define CHAINS(T, SET, FMA)                                                   \
-  T a0 = SET(1.0f), a1 = SET(1.1f), a2 = SET(1.2f), a3 = SET(1.3f),           \
-    a4 = SET(1.4f), a5 = SET(1.5f), a6 = SET(1.6f), a7 = SET(1.7f),           \
-    a8 = SET(1.8f), a9 = SET(1.9f), a10 = SET(2.0f), a11 = SET(2.1f);         \
-  const T m = SET(0.999999f), c = SET(1e-7f);                                 \
-  for (long i = 0; i < iters; i++) {                                          \
-    a0 = FMA(a0, m, c); a1 = FMA(a1, m, c); a2 = FMA(a2, m, c);               \
-    a3 = FMA(a3, m, c); a4 = FMA(a4, m, c); a5 = FMA(a5, m, c);               \
-    a6 = FMA(a6, m, c); a7 = FMA(a7, m, c); a8 = FMA(a8, m, c);               \
-    a9 = FMA(a9, m, c); a10 = FMA(a10, m, c); a11 = FMA(a11, m, c);           \
+// 12 chains: enough to cover the FMA latency on two pipes. The sum at the
+// end keeps every chain live.
+#define KERNEL(NAME, TARGET, T, SET, FMA, ADD, FIRST)                         \
+  __attribute__((target(TARGET))) static void *NAME(void *p) {                \
+    long iters = *(long *)p;                                                  \
+    T a[12];                                                                  \
+    for (int j = 0; j < 12; j++) a[j] = SET(1.0f + 0.1f * j);                \
+    const T m = SET(0.999999f), c = SET(1e-7f);                               \
+    for (long i = 0; i < iters; i++) {                                        \
+      a[0] = FMA(a[0], m, c); a[1] = FMA(a[1], m, c); a[2] = FMA(a[2], m, c); \
+      a[3] = FMA(a[3], m, c); a[4] = FMA(a[4], m, c); a[5] = FMA(a[5], m, c); \
+      a[6] = FMA(a[6], m, c); a[7] = FMA(a[7], m, c); a[8] = FMA(a[8], m, c); \
+      a[9] = FMA(a[9], m, c); a[10] = FMA(a[10], m, c);                       \
+      a[11] = FMA(a[11], m, c);                                               \
+    }                                                                         \
+    for (int j = 1; j < 12; j++) a[0] = ADD(a[0], a[j]);                      \
+    sink = FIRST(a[0]);                                                       \
+    return NULL;                                                              \
   }
 
 static volatile float sink;
 
-__attribute__((target("avx2,fma"))) static void *avx2(void *p) {
-  long iters = *(long *)p;
-  CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps)
-  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                           _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-  sink = _mm256_cvtss_f32(s);
-  return NULL;
-}
-
-__attribute__((target("avx512f"))) static void *avx512(void *p) {
-  long iters = *(long *)p;
-  CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps)
-  __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                           _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-  s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-  sink = _mm512_reduce_add_ps(s);
-  return NULL;
-}
+KERNEL(avx2, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_cvtss_f32)
+KERNEL(avx512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_reduce_add_ps)
 
 static void run(const char *name, void *(*f)(void *), int lanes, int threads, long iters) {
   pthread_t t[64];
