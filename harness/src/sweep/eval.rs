@@ -130,9 +130,9 @@ impl Suite {
     /// untrained model always reaches. The difference prices one decoding
     /// step; the rest (prefill and teacher forcing) is priced per token of
     /// prompt and completion. Every batch is then charged its own tokens and
-    /// as many steps as its longest gold completion plus the stop token:
-    /// a model that has learned the format stops there, and the checkpoints
-    /// a sweep scores are all past the first 2% of training.
+    /// as many steps as its longest gold completion plus the stop token,
+    /// where a model that has learned the format stops (an untrained one
+    /// decodes to the limit: early checkpoints can take longer than this).
     pub fn estimate_secs(&self, inf: &Inference) -> Result<f64, String> {
         let Some(slowest) = self
             .cells

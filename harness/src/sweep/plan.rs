@@ -80,8 +80,8 @@ pub fn calibrate(
         let t0 = Instant::now();
         step(&mut t)?;
         let first = t0.elapsed().as_secs_f64();
-        // A step of a few milliseconds is timed over many: two of them
-        // measured twice the tiniest model's rate in a night's plan.
+        // A step of a few milliseconds varies from one to the next by about
+        // its own length, so its rate is taken over many.
         let step_secs = if first > TIMING_BUDGET_SECS {
             first
         } else {
