@@ -7,6 +7,7 @@
 
 use crate::cmd_status;
 use crate::sweep::folder;
+use plots::chart::Chart;
 use results::human::{secs, si};
 use runfolder::ids::arm_dir;
 use runfolder::schema::CurveKey;
@@ -270,14 +271,11 @@ fn pngs(run: &Path, dir: &Path) -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "png"))
         .filter_map(|p| p.strip_prefix(run).ok().map(Path::to_path_buf))
         .collect();
+    // In [`Chart`]'s order, then by name; other PNGs last.
     let rank = |p: &PathBuf| {
         let n = p.file_name().unwrap_or_default().to_string_lossy();
-        (
-            !n.starts_with("overview"),
-            !n.starts_with("task_"),
-            !n.starts_with("arms_"),
-            n.into_owned(),
-        )
+        let chart = Chart::of_file(&n).map(|(c, _)| c);
+        (chart.is_none(), chart, n.into_owned())
     };
     out.sort_by_key(rank);
     out
@@ -290,7 +288,7 @@ fn figures(s: &mut String, run: &Path, dir: &Path) {
         let file = p.file_name().unwrap_or_default().to_string_lossy();
         // The sentence above the chart says what it shows; the alt text
         // names the file.
-        if let Some(c) = plots::figures::caption(&file) {
+        if let Some(c) = plots::chart::caption(&file) {
             let _ = writeln!(s, "{c}\n");
         }
         let _ = writeln!(s, "![{name}]({rel})\n");

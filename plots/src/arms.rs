@@ -2,9 +2,10 @@
 //! mode (exact match), every arm in its own colour with its preferred fit
 //! and N* band, and each arm's N* and shift from the baseline in the key.
 
+use crate::chart::Chart;
 use crate::grid::*;
 use crate::panel::{Panel, PointSeries};
-use crate::style::{arm_color, slug};
+use crate::style::arm_color;
 use crate::Error;
 use results::arms::{describe_control_shift, describe_n_star, describe_shift};
 use results::Run;
@@ -112,7 +113,7 @@ pub fn plot_arms(
         if panels.is_empty() {
             continue;
         }
-        let p = out_dir.join(format!("arms_{}.png", slug(&task)));
+        let p = out_dir.join(Chart::Arms.task_file(&task));
         let title = format!("{task}: arms overlaid (baseline `{}`)", arms[0].0);
         let seeds = arms
             .iter()

@@ -2,9 +2,9 @@
 //! the claims, mirage and training figures, each built from [`crate::grid`]'s
 //! parts and written by [`plot_run`].
 
+use crate::chart::Chart;
 use crate::grid::{grid_figure, metric_panel, metrics_of, threshold_key, FOOTER};
 use crate::panel::Panel;
-use crate::style::slug;
 use crate::Error;
 use results::Run;
 use runfolder::schema::{metric, FitRow};
@@ -47,39 +47,10 @@ fn overview(run: &Run, fits: &[FitRow], path: &Path) -> Result<(), Error> {
     )
 }
 
-/// What a chart written by this crate shows, from its file name, in a
-/// sentence for a reader of `report.md` (`None` for other files).
-pub fn caption(file_name: &str) -> Option<String> {
-    let stem = file_name.strip_suffix(".png")?;
-    let fixed = match stem {
-        "overview" => "Exact match against model size for every task, direct and chain of thought: the seed means with their intervals, the two fitted shapes, and N* with its interval where located.",
-        "claims" => "The number behind each claim, with its 95% interval, by model size.",
-        "mirage" => "Exact match beside the continuous metrics on the same items: does the jump survive a smoother metric?",
-        "loss_vs_tokens" => "Training loss against tokens seen, one line per model.",
-        "score_vs_flops" => "Exact match against training compute, at each scored checkpoint.",
-        "score_vs_loss" => "Exact match against held-out loss, at each scored checkpoint: does the ability follow the loss whatever the size?",
-        _ => "",
-    };
-    if !fixed.is_empty() {
-        return Some(fixed.into());
-    }
-    let (kind, task) = stem.split_once('_')?;
-    Some(match kind {
-        "task" => {
-            format!("`{task}`: every metric against model size, direct and chain of thought.")
-        }
-        "forecast" => format!(
-            "`{task}`: N* forecast from the sizes below the level alone, against the measured N*."
-        ),
-        "arms" => format!("`{task}`: the arms' curves overlaid on the baseline's."),
-        _ => return None,
-    })
-}
-
-/// Write every chart of a run into `out_dir` (created if needed): one PNG per
-/// task, `overview.png`, `claims.png`, `mirage.png`, `loss_vs_tokens.png` (when a train log
-/// exists), `score_vs_flops.png` and `score_vs_loss.png`. Returns the files written and notes on
-/// charts skipped for lack of data.
+/// Write every chart of a run into `out_dir` (created if needed): a
+/// [`Chart::Task`] per task and each [`Chart`] drawn once per run, those
+/// without data (a run without a train log has no `LossVsTokens`) skipped.
+/// Returns the files written and notes on the charts skipped.
 pub fn plot_run(
     run: &Run,
     fits: &[FitRow],
@@ -96,36 +67,37 @@ pub fn plot_run(
     let mut written = Vec::new();
     let mut notes = Vec::new();
     for task in run.tasks() {
-        let p = out_dir.join(format!("task_{}.png", slug(&task)));
+        let p = out_dir.join(Chart::Task.task_file(&task));
         write_task_figure(run, fits, &task, &p)?;
         written.push(p);
     }
     type Fig<'a> = Box<dyn Fn(&Path) -> Result<(), Error> + 'a>;
-    let figs: Vec<(&str, Fig)> = vec![
-        ("overview.png", Box::new(|p| overview(run, fits, p))),
+    let figs: Vec<(Chart, Fig)> = vec![
+        (Chart::Overview, Box::new(|p| overview(run, fits, p))),
         (
-            "claims.png",
+            Chart::Claims,
             Box::new(|p| crate::claims::claims_figure(run, p)),
         ),
         (
-            "mirage.png",
+            Chart::Mirage,
             Box::new(|p| crate::mirage::mirage_figure(run, fits, p)),
         ),
         (
-            "loss_vs_tokens.png",
+            Chart::LossVsTokens,
             Box::new(|p| crate::training::loss_vs_tokens(run, p)),
         ),
         (
-            "score_vs_flops.png",
+            Chart::ScoreVsFlops,
             Box::new(|p| crate::training::score_vs_flops(run, p)),
         ),
         (
-            "score_vs_loss.png",
+            Chart::ScoreVsLoss,
             Box::new(|p| crate::training::score_vs_loss(run, p)),
         ),
     ];
-    for (name, f) in figs {
-        let p = out_dir.join(name);
+    for (chart, f) in figs {
+        let name = chart.file();
+        let p = out_dir.join(&name);
         match f(&p) {
             Ok(()) => written.push(p),
             Err(Error::Nothing(why)) => notes.push(format!("{name} skipped: {why}")),

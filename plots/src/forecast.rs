@@ -2,9 +2,10 @@
 //! forecast used, each predictor's forecast curve with its 95 % band, the
 //! larger sizes it never saw, and the measured N* with its interval.
 
+use crate::chart::Chart;
 use crate::grid::{final_points, grid_figure};
 use crate::panel::{Band, Curve, Panel, PointSeries, Threshold};
-use crate::style::{arm_color, si, slug};
+use crate::style::{arm_color, si};
 use crate::Error;
 use plotters::style::RGBColor;
 use results::forecast::{CurveForecast, Forecast};
@@ -112,7 +113,7 @@ pub fn plot_forecast(run: &Run, f: &Forecast, out_dir: &Path) -> Result<Vec<Path
             .enumerate()
             .map(|(i, c)| panel(run, c, i == 0))
             .collect();
-        let path = out_dir.join(format!("forecast_{}.png", slug(task)));
+        let path = out_dir.join(Chart::Forecast.task_file(task));
         grid_figure(
             &path,
             &format!("Forecast, then check: N* from the sizes below it ({task}, {})", run.name()),

@@ -6,6 +6,7 @@
 //! embedded DejaVu Sans (see `fonts/`), so no system font is needed.
 
 mod arms;
+pub mod chart;
 mod claims;
 pub mod figures;
 mod forecast;
