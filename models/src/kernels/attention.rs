@@ -151,14 +151,20 @@ unsafe fn tile_at<T: Real, const N: usize, const W: usize>(
     o: Operands<T>,
 ) {
     let mut acc = [[T::zero(); W]; MR];
-    let mut br = [T::zero(); W];
+    let mut padded = [T::zero(); W];
     for e in k0..k1 {
         // SAFETY: row `e` of B, columns `0..N`, is readable (contract).
-        br[..N].copy_from_slice(unsafe { std::slice::from_raw_parts(o.b.add(e * o.ldb), N) });
+        let row_b = unsafe { std::slice::from_raw_parts(o.b.add(e * o.ldb), N) };
+        let br: &[T] = if W == N {
+            row_b
+        } else {
+            padded[..N].copy_from_slice(row_b);
+            &padded
+        };
         for (r, row) in acc.iter_mut().enumerate().take(mr) {
             // SAFETY: element `(r, e)` of A is readable (contract).
             let av = unsafe { *o.a.add(r * o.a_rs + e * o.a_cs) };
-            for (x, &bv) in row.iter_mut().zip(&br) {
+            for (x, &bv) in row.iter_mut().zip(br) {
                 *x = av.mul_add(bv, *x);
             }
         }
