@@ -7,6 +7,7 @@ use crate::Error;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// A panel's chart: log10 (or linear) x against y, both plain f64.
 type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -86,7 +87,8 @@ pub struct Panel {
     pub chance: Vec<f64>,
     /// A fixed y range (e.g. [0, 1] for proportions); else from the data.
     pub y_range: Option<(f64, f64)>,
-    /// Text in the panel's lower right corner (e.g. a verdict).
+    /// A line under the title, right-aligned (outside the plot area, so it
+    /// hides no data).
     pub note: String,
     pub legend: bool,
     /// Legend in the upper right instead of the upper left.
@@ -145,16 +147,41 @@ impl Panel {
         self.series.iter().all(|s| s.points.is_empty())
     }
 
-    /// Draw into `area`.
     /// Draw the panel into `area`: the axes, then layer by layer from the
     /// back (bands, chance, fitted curves, N* markers, the points), then the
-    /// legend and the note.
+    /// legend.
     pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), Error> {
         let (x0, x1) = self.x_range();
         let (y0, y1) = self.y_range();
-        let mut chart = ChartBuilder::on(area)
-            .caption(&self.title, (FONT, 17))
-            .margin(8)
+        // With a note, the title and the note's line are drawn here and the
+        // chart below them; without, the chart builder draws the title.
+        let with_note;
+        let mut builder = if self.note.is_empty() {
+            let mut b = ChartBuilder::on(area);
+            b.caption(&self.title, (FONT, 17)).margin(8);
+            b
+        } else {
+            let below_title = area
+                .margin(8, 0, 0, 0)
+                .titled(&self.title, (FONT, 17))
+                .map_err(drawn)?;
+            let (w, _) = below_title.dim_in_pixel();
+            below_title
+                .draw(&Text::new(
+                    self.note.clone(),
+                    (w as i32 - 12, 0),
+                    (FONT, 13)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Right, VPos::Top)),
+                ))
+                .map_err(drawn)?;
+            with_note = below_title.split_vertically(18).1;
+            let mut b = ChartBuilder::on(&with_note);
+            b.margin(8).margin_top(0);
+            b
+        };
+        let mut chart = builder
             .x_label_area_size(34)
             .y_label_area_size(52)
             .build_cartesian_2d(x0..x1, y0..y1)
@@ -207,15 +234,6 @@ impl Panel {
                 .border_style(GRID)
                 .draw()
                 .map_err(drawn)?;
-        }
-        if !self.note.is_empty() {
-            let (w, h) = area.dim_in_pixel();
-            area.draw(&Text::new(
-                self.note.clone(),
-                (w as i32 - 12 - 7 * self.note.len() as i32, h as i32 - 54),
-                (FONT, 13).into_font().color(&BLACK),
-            ))
-            .map_err(drawn)?;
         }
         Ok(())
     }
