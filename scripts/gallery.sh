@@ -9,8 +9,9 @@
 #   scripts/gallery.sh --table             # only the tables (README's gallery, docs/ABLATIONS.md's arms,
 #                                          # docs/STATISTICS.md's forecast backtest)
 #   scripts/gallery.sh --post [preset ...] # add what a folder copied by an older commit lacks, from its own
-#                                          # files: forecast.csv and its charts (`emerge forecast`), and
-#                                          # report.md (`emerge report`); provenance.txt records it
+#                                          # files: forecast.csv and its charts (`emerge forecast`), the
+#                                          # charts as this commit draws them (`emerge plot`, no refit), and
+#                                          # report.md (`emerge report`); provenance.txt records each
 #
 # Environment:
 #   EMERGE        the binary (default: cargo build --release into CARGO_TARGET_DIR,
@@ -130,6 +131,15 @@ if [[ -n "$post" ]]; then
       continue
     fi
     added=()
+    # The charts as this commit draws them, from the folder's own fits and
+    # scores (nothing is refitted). A chart that needs files a copy lacks
+    # (the train log) is skipped and the copied one kept.
+    if [[ ! -f "$dest/arms.csv" ]]; then
+      before=$(cat "$dest"/*.png | md5sum)
+      "$EMERGE" plot --run "$dest" >/dev/null
+      flatten_plots "$dest"
+      [[ "$(cat "$dest"/*.png | md5sum)" == "$before" ]] || added+=("charts redrawn by \`emerge plot\`")
+    fi
     if [[ ! -f "$dest/forecast.csv" && ! -f "$dest/arms.csv" ]]; then
       "$EMERGE" forecast --run "$dest" >/dev/null
       flatten_plots "$dest"
