@@ -211,12 +211,12 @@ pub(crate) fn score_vs_loss(run: &Run, path: &Path) -> Result<(), Error> {
                 .collect();
             if !at_level.is_empty() {
                 at_level.sort_by(f64::total_cmp);
-                panel.note = format!(
-                    "level crossed at loss {:.2}–{:.2} ({} sizes)",
-                    at_level[0],
-                    at_level[at_level.len() - 1],
-                    at_level.len()
-                );
+                let (lo, hi, n) = (at_level[0], at_level[at_level.len() - 1], at_level.len());
+                panel.note = if n == 1 {
+                    format!("level crossed at loss {lo:.2} (1 size)")
+                } else {
+                    format!("level crossed at loss {lo:.2}–{hi:.2} ({n} sizes)")
+                };
             }
             if !panel.is_empty() {
                 panels.push(panel);
