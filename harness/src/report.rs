@@ -554,9 +554,8 @@ mod tests {
     /// line by their own predictor's reason, whatever else the note holds.
     #[test]
     fn forecasts_not_made_are_counted_by_their_own_reason() {
-        let dir = std::env::temp_dir().join(format!("emerge-report-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("forecast.csv");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("forecast.csv");
         let csv = "\
 task,mode,shots,predictor,basis,status,sizes_used,largest_used,level,forecast,forecast_lo,forecast_hi,measured,measured_lo,measured_hi,error_decades,covered,interval_noise,note
 sort,direct,0,sigmoid,points,ok,4,56640,0.5,57950,54195,63653,60851,51379,65398,-0.0212,true,items,
@@ -567,7 +566,6 @@ mul,cot,0,log_linear,points,too_few_sizes_below,2,12768,0.5,,,,451000,336000,,,,
 ";
         std::fs::write(&path, csv).unwrap();
         let rows: Vec<ForecastRow> = runfolder::read::read_csv(&path).unwrap();
-        std::fs::remove_dir_all(&dir).ok();
         let mut s = String::new();
         forecast_table(&mut s, &rows);
         assert!(
